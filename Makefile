@@ -1,0 +1,121 @@
+# fiona — plain Makefile. Targets: all test asan fuzz bench lint run deps clean.
+#
+# Sources are picked up by wildcard per module so adding a file needs no edit here:
+#   core/ anon/ store/ fs/ net/ redcap/   -> build/libfiona.a
+#   net/*.cc (the only C++: dcmtk)        -> build/libfiona.a
+#   cmd/*.c                               -> build/fiona
+#   tests/unit/t_*.c                      -> build/tests/t_*   (one binary each)
+#   tests/fuzz/fuzz_*.c                   -> build/fuzz-replay/fuzz_* (corpus replay, gcc)
+#                                            build-fuzz/fuzz_*       (libFuzzer, clang)
+#   tests/gen/*.c                         -> build/tools/<name>   (test tools, e.g. corpus generator)
+
+BUILD    ?= build
+CC       ?= cc
+CXX      ?= g++
+SAN      ?=
+OPT      ?= -O2
+
+# dcmtk's pkg-config file is unusable on Debian 12 (it requires sndfile.pc, which is
+# not installed with libdcmtk-dev), so dcmtk is linked by library name.
+PKGS       := fuse3 sqlite3 jansson libxxhash libcrypto zlib libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+DCMTK_LIBS := -ldcmnet -ldcmdata -loflog -lofstd
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wno-missing-field-initializers
+CFLAGS   := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(SAN)
+CXXFLAGS := -std=c++17 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -I. $(SAN)
+LDFLAGS  += $(SAN)
+LDLIBS   := $(PKG_LIBS) $(DCMTK_LIBS) -lpthread -lm
+
+MODULES  := core anon store fs net redcap
+LIB_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+LIB_CXX  := $(wildcard net/*.cc)
+GEN_C    := $(BUILD)/gen/dict_table.c
+CMD_C    := $(wildcard cmd/*.c)
+UNIT_C   := $(wildcard tests/unit/t_*.c)
+FUZZ_C   := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_C   := $(wildcard tests/gen/*.c)
+
+LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cc=$(BUILD)/obj/%.o) \
+            $(GEN_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
+CMD_OBJ  := $(CMD_C:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN := $(UNIT_C:tests/unit/%.c=$(BUILD)/tests/%)
+REPLAY_BIN := $(FUZZ_C:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
+TOOL_BIN := $(TOOL_C:tests/gen/%.c=$(BUILD)/tools/%)
+
+DICOM_DIC ?= $(firstword $(wildcard /usr/share/libdcmtk*/dicom.dic))
+
+.PHONY: all test asan fuzz bench lint run deps clean test-build
+all: $(BUILD)/fiona $(TOOL_BIN)
+
+deps:
+	@sh tools/deps.sh
+
+$(BUILD)/gen/dict_table.c: tools/gen_dict.sh $(DICOM_DIC)
+	@mkdir -p $(@D)
+	sh tools/gen_dict.sh "$(DICOM_DIC)" > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c | $(GEN_C)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libfiona.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fiona: $(CMD_OBJ) $(BUILD)/libfiona.a
+	$(CXX) $(LDFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libfiona.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/tt.h $(BUILD)/libfiona.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@.o
+	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/libfiona.a $(LDLIBS)
+
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(BUILD)/libfiona.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@.o
+	$(CC) $(CFLAGS) -c tests/fuzz/replay_main.c -o $@.main.o
+	$(CXX) $(LDFLAGS) -o $@ $@.o $@.main.o $(BUILD)/libfiona.a $(LDLIBS)
+
+$(BUILD)/tools/%: tests/gen/%.c $(BUILD)/libfiona.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libfiona.a $(LDLIBS) -lstdc++
+
+test-build: $(BUILD)/fiona $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory test-build
+	@BUILD=$(BUILD) sh tests/run.sh
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@sh tools/fuzz.sh $(FUZZ_SECONDS)
+
+bench: deps all
+	@sh tests/bench/run.sh
+
+lint:
+	clang-format --dry-run --Werror $(LIB_C) $(CMD_C) $(wildcard */*.h)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	  --suppress=missingIncludeSystem -I. $(MODULES) cmd
+
+run: deps all
+	@sh tools/run.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

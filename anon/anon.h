@@ -1,0 +1,158 @@
+/*
+ * anon: DICOM parsing, writing and de-identification.
+ *
+ * The reader walks untrusted bytes without copying them: every element is reported with
+ * its tag, VR, length and byte offset, and a borrowed pointer to its value. Later code
+ * (de-identification plans, the mount) copies value bytes by offset from the original.
+ *
+ * Thread safety: a reader is used by one thread at a time; the dictionary is read-only.
+ */
+#ifndef FIONA_ANON_H
+#define FIONA_ANON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* ---- tags and VRs ----------------------------------------------------------------- */
+
+#define DCM_TAG(g, e) (((uint32_t)(g) << 16) | (uint32_t)(e))
+#define DCM_GROUP(t) ((uint16_t)((t) >> 16))
+#define DCM_ELEM(t) ((uint16_t)((t) & 0xffffu))
+#define DCM_TAG_ITEM DCM_TAG(0xFFFE, 0xE000)
+#define DCM_TAG_ITEM_DELIM DCM_TAG(0xFFFE, 0xE00D)
+#define DCM_TAG_SEQ_DELIM DCM_TAG(0xFFFE, 0xE0DD)
+#define DCM_TAG_PIXEL_DATA DCM_TAG(0x7FE0, 0x0010)
+#define DCM_UNDEFINED_LENGTH 0xFFFFFFFFu
+
+/* A VR is its two ASCII letters packed big-endian: DCM_VR('P','N'). 0 = none (items). */
+#define DCM_VR(a, b) ((uint16_t)(((unsigned)(a) << 8) | (unsigned)(b)))
+#define DCM_VR_UN DCM_VR('U', 'N')
+#define DCM_VR_SQ DCM_VR('S', 'Q')
+
+/* True for VRs whose explicit-VR header has 2 reserved bytes and a 32-bit length. */
+bool dcm_vr_has_long_length(uint16_t vr);
+/* True if the two bytes are a VR the standard defines. */
+bool dcm_vr_is_known(uint16_t vr);
+/* Writes the two letters and a NUL into out[3]; returns out. */
+const char *dcm_vr_str(uint16_t vr, char out[3]);
+
+/* ---- dictionary (generated from dcmtk's dicom.dic at build time) ------------------- */
+
+struct dcm_dict_info {
+	uint16_t vr;          /* VR an implicit-VR reader assumes; 0 for item tags */
+	const char *keyword;  /* static string, e.g. "PatientName" */
+	const char *vm;       /* static string, e.g. "1-n" */
+};
+
+/* Looks up a public tag, repeating-group ranges included. Returns 0 and fills info,
+ * or -ENOENT (private tags, unknown tags). */
+int dcm_dict_lookup(uint32_t tag, struct dcm_dict_info *info);
+/* Looks up a keyword. Returns 0 and fills tag (and info if not NULL), or -ENOENT. */
+int dcm_dict_find_keyword(const char *keyword, uint32_t *tag, struct dcm_dict_info *info);
+
+/* ---- reader ----------------------------------------------------------------------- */
+
+/* Transfer syntax properties the reader and writer need. */
+struct dcm_ts {
+	char uid[65];
+	bool explicit_vr;
+	bool big_endian;
+	bool deflated;
+	bool encapsulated;   /* pixel data is a sequence of fragments */
+};
+
+enum dcm_kind {
+	DCM_ELEMENT,      /* a value element (possibly empty); value/length describe it */
+	DCM_SEQ_BEGIN,    /* SQ, or UN / private element of undefined length holding items */
+	DCM_SEQ_END,      /* matching end (delimiter or end of defined length) */
+	DCM_ITEM_BEGIN,   /* (FFFE,E000) inside a sequence */
+	DCM_ITEM_END,
+	DCM_PIXEL_BEGIN,  /* encapsulated (7FE0,0010) of undefined length */
+	DCM_FRAGMENT,     /* one item of encapsulated pixel data: basic offset table first */
+	DCM_PIXEL_END,
+};
+
+struct dcm_elem {
+	enum dcm_kind kind;
+	uint32_t tag;           /* item events carry the item/delimiter tag */
+	uint16_t vr;            /* explicit: as encoded; implicit: dictionary VR, else UN */
+	uint32_t length;        /* value length as encoded, DCM_UNDEFINED_LENGTH if undefined */
+	uint64_t offset;        /* offset of the element's first header byte */
+	uint64_t value_offset;  /* offset of the first value byte */
+	const uint8_t *value;   /* borrowed: points into the reader's input, valid until
+				 * dcm_reader_free(); NULL for begin/end events */
+	int depth;              /* nesting depth of sequences; 0 = top-level dataset */
+	bool in_meta;           /* part of the group-0002 file meta information */
+	bool big_endian;        /* value bytes are big endian (explicit VR big endian) */
+};
+
+/*
+ * Offsets are byte offsets into the buffer given to dcm_reader_new(), except for the
+ * dataset of a deflated transfer syntax: it is inflated into a reader-owned buffer and
+ * its offsets count from the start of that inflated stream (dcm_reader_inflated()).
+ */
+struct dcm_reader;
+
+#define DCM_READ_MAX_DEPTH 32               /* nesting bound for sequences */
+#define DCM_READ_MAX_INFLATED (4ULL << 30)  /* cap for deflated datasets */
+
+/*
+ * Opens a reader over n bytes at p (borrowed: keep them mapped until dcm_reader_free()).
+ * Accepts Part-10 files (128-byte preamble, "DICM", group 0002) and bare datasets (the
+ * transfer syntax is then detected: implicit or explicit VR little endian).
+ * Returns 0 and a new reader in *out (free with dcm_reader_free()), or a negative errno
+ * with err filled (offset, tag, reason).
+ */
+int dcm_reader_new(const uint8_t *p, size_t n, struct dcm_reader **out, struct fiona_err *err);
+void dcm_reader_free(struct dcm_reader *r);
+
+/*
+ * Reports the next element or event in file order, meta header first.
+ * Returns 1 with *e filled, 0 at the end of the dataset, or a negative errno with the
+ * error (offset, tag, reason) available from dcm_reader_error(). After an error, further
+ * calls return the same error.
+ */
+int dcm_reader_next(struct dcm_reader *r, struct dcm_elem *e);
+const struct fiona_err *dcm_reader_error(const struct dcm_reader *r);
+
+/* Borrowed; valid until dcm_reader_free(). Set by dcm_reader_new(). */
+const struct dcm_ts *dcm_reader_ts(const struct dcm_reader *r);
+/* True if the input had a Part-10 preamble and meta header. */
+bool dcm_reader_has_meta(const struct dcm_reader *r);
+/* Non-NULL if the dataset was inflated: the inflated bytes and their length. Borrowed. */
+const uint8_t *dcm_reader_inflated(const struct dcm_reader *r, size_t *len);
+/* Offset of the first dataset byte (after the meta header). */
+uint64_t dcm_reader_dataset_offset(const struct dcm_reader *r);
+
+/* ---- values ----------------------------------------------------------------------- */
+
+/* Copies a string value into out (NUL-terminated), trailing spaces and NULs trimmed,
+ * truncated to cap-1. Returns the trimmed length before truncation. */
+size_t dcm_value_str(const struct dcm_elem *e, char *out, size_t cap);
+/* Reads the first US/UL/SS/SL/IS value of e. 0 or -EINVAL. */
+int dcm_value_u32(const struct dcm_elem *e, uint32_t *out);
+
+/*
+ * The attributes fiona catalogs, read from the top level of one instance.
+ * Strings are empty when absent; numbers -1 when absent. Values are identifying:
+ * never log them.
+ */
+struct dcm_summary {
+	char patient_id[65], patient_name[325], patient_birth_date[17];
+	char study_uid[65], series_uid[65], sop_uid[65], sop_class_uid[65];
+	char transfer_syntax[65];
+	char study_date[17], study_time[17], accession[17], study_description[65];
+	char modality[17], series_description[65], institution[65];
+	char calling_aet[17];       /* not read from the file: filled by the receiver */
+	long series_number, instance_number;
+	bool burned_in_annotation;  /* BurnedInAnnotation == "YES" */
+	uint32_t rows, columns, frames;
+};
+
+/* Scans one instance's top-level attributes. 0 or negative errno with err filled. */
+int dcm_summary_read(const uint8_t *p, size_t n, struct dcm_summary *s, struct fiona_err *err);
+
+#endif

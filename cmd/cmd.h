@@ -1,0 +1,13 @@
+/* The fiona subcommands. Each returns the process exit code. */
+#ifndef FIONA_CMD_H
+#define FIONA_CMD_H
+
+struct cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);  /* argv[0] is the subcommand name */
+	const char *usage;                  /* one line, shown by "fiona help" */
+};
+
+
+
+#endif

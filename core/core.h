@@ -1,0 +1,130 @@
+/*
+ * core: what every module shares — logging, bounded buffers, error context, small
+ * parsing helpers and file helpers. No global state: a struct fiona_log is passed in.
+ */
+#ifndef FIONA_CORE_H
+#define FIONA_CORE_H
+
+/* System headers that declare banned functions come before banned.h (as in git). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <pthread.h>
+
+#include "core/banned.h"
+
+#define CORE_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- logging ---------------------------------------------------------------------- */
+
+enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+/*
+ * A logger: one line per call, "2026-11-22T14:00:00Z level component: message".
+ * Thread safe (the mutex serialises lines). Never pass patient data to it: log tags,
+ * offsets, internal keys and counts, not values of identifying attributes.
+ */
+struct fiona_log {
+	FILE *fp;            /* borrowed; stderr by default */
+	enum log_level level;
+	pthread_mutex_t mu;  /* guards fp */
+};
+
+void log_init(struct fiona_log *log, FILE *fp, enum log_level level);
+void log_release(struct fiona_log *log);
+/* log may be NULL: the line goes to stderr. */
+void log_msg(struct fiona_log *log, enum log_level level, const char *component,
+	     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- errors with context ---------------------------------------------------------- */
+
+/*
+ * The context a failure carries up to the user: where (file, byte offset, tag) and why.
+ * Filled by the innermost function that knows the reason; callers add the file name.
+ * tag is (group << 16 | element), CORE_NO_TAG when none applies.
+ */
+#define CORE_NO_TAG 0xFFFFFFFFu
+#define CORE_NO_OFFSET UINT64_MAX
+struct fiona_err {
+	int code;                /* negative errno */
+	uint64_t offset;         /* byte offset in the input, CORE_NO_OFFSET if none */
+	uint32_t tag;            /* DICOM tag, CORE_NO_TAG if none */
+	char reason[256];
+};
+
+void err_clear(struct fiona_err *err);
+/* Sets code/offset/tag/reason (printf-style) and returns code, so callers can
+ * "return err_set(err, -EINVAL, off, tag, "...")". err may be NULL. */
+int err_set(struct fiona_err *err, int code, uint64_t offset, uint32_t tag,
+	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Formats "FILE: offset N: tag (gggg,eeee): reason" into out (fields left out when
+ * absent). Returns out. */
+const char *err_format(const struct fiona_err *err, const char *file, char *out, size_t cap);
+
+/* ---- bounded growable buffer ------------------------------------------------------ */
+
+/*
+ * The one growable buffer for bytes fed from outside. It never grows past max:
+ * appends beyond it fail with -E2BIG, so a hostile length cannot exhaust memory.
+ */
+struct buf {
+	uint8_t *data;  /* owned; NUL-terminated after every append (not counted in len) */
+	size_t len;
+	size_t cap;
+	size_t max;
+};
+
+void buf_init(struct buf *b, size_t max);
+void buf_release(struct buf *b);
+void buf_reset(struct buf *b);                       /* len = 0, keeps memory */
+int buf_reserve(struct buf *b, size_t extra);         /* 0, -ENOMEM, -E2BIG */
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_append_u8(struct buf *b, uint8_t v);
+int buf_append_le16(struct buf *b, uint16_t v);
+int buf_append_le32(struct buf *b, uint32_t v);
+/* Takes the data away from b (caller frees with free()); b is left empty. */
+uint8_t *buf_detach(struct buf *b, size_t *len);
+
+/* ---- parsing helpers -------------------------------------------------------------- */
+
+/* Whole-string integer parse in [min,max]; 0 or -EINVAL / -ERANGE. out written on success. */
+int core_parse_long(const char *s, long min, long max, long *out);
+/* Size arithmetic that reports overflow: 0 or -EOVERFLOW. */
+int core_add_size(size_t a, size_t b, size_t *out);
+int core_mul_size(size_t a, size_t b, size_t *out);
+
+/* ---- files ------------------------------------------------------------------------ */
+
+/*
+ * A read-only mapping of a whole file (empty files map to a NULL pointer, len 0).
+ * Release with core_map_release().
+ */
+struct core_map {
+	const uint8_t *p;
+	size_t len;
+	int fd;
+};
+int core_map_file(const char *path, struct core_map *m);  /* 0 or -errno */
+void core_map_release(struct core_map *m);
+
+/* Reads a whole file up to max bytes into a NUL-terminated heap buffer.
+ * Returns a new buffer in *out (free with free()); 0 or -errno (-EFBIG past max). */
+int core_read_file(const char *path, size_t max, char **out, size_t *len);
+/* Writes all bytes, retrying on EINTR and short writes. 0 or -errno. */
+int core_write_all(int fd, const void *p, size_t n);
+/* Writes path atomically: temp file in the same directory, fsync, rename, fsync dir. */
+int core_write_file_atomic(const char *path, const void *p, size_t n, unsigned mode);
+/* mkdir -p with mode for each created component. 0 or -errno. */
+int core_mkdir_p(const char *path, unsigned mode);
+/* Monotonic and wall clock helpers. */
+double core_now_mono(void);
+int64_t core_now_wall(void);
+/* ISO-8601 UTC "YYYY-MM-DDTHH:MM:SSZ" of t into out (cap >= 21). */
+const char *core_time_iso(int64_t t, char *out, size_t cap);
+
+#endif
