@@ -18,7 +18,7 @@ static int cmd_version(int argc, char **argv)
 }
 
 static const struct cmd commands[] = {
-	{ "version", cmd_version, "version                 print the version" },
+	{"version", cmd_version, "version                 print the version"},
 };
 
 static int usage(FILE *fp)

@@ -11,22 +11,22 @@
 #define BANNED(func) sorry_##func##_is_a_banned_function
 
 #undef strcpy
-#define strcpy(x, y) BANNED(strcpy)      /* use snprintf or memcpy with a checked length */
+#define strcpy(x, y) BANNED(strcpy) /* use snprintf or memcpy with a checked length */
 #undef strcat
-#define strcat(x, y) BANNED(strcat)      /* use a struct buf */
+#define strcat(x, y) BANNED(strcat) /* use a struct buf */
 #undef strncpy
 #define strncpy(x, y, n) BANNED(strncpy) /* use snprintf */
 #undef sprintf
-#define sprintf(...) BANNED(sprintf)     /* use snprintf */
+#define sprintf(...) BANNED(sprintf) /* use snprintf */
 #undef vsprintf
-#define vsprintf(...) BANNED(vsprintf)   /* use vsnprintf */
+#define vsprintf(...) BANNED(vsprintf) /* use vsnprintf */
 #undef strtok
-#define strtok(x, y) BANNED(strtok)      /* use strtok_r or a cursor */
+#define strtok(x, y) BANNED(strtok) /* use strtok_r or a cursor */
 #undef atoi
-#define atoi(x) BANNED(atoi)             /* use core_parse_long */
+#define atoi(x) BANNED(atoi) /* use core_parse_long */
 #undef gmtime
-#define gmtime(x) BANNED(gmtime)         /* use gmtime_r */
+#define gmtime(x) BANNED(gmtime) /* use gmtime_r */
 #undef localtime
-#define localtime(x) BANNED(localtime)   /* use localtime_r */
+#define localtime(x) BANNED(localtime) /* use localtime_r */
 
 #endif

@@ -94,14 +94,14 @@ int buf_append_u8(struct buf *b, uint8_t v)
 
 int buf_append_le16(struct buf *b, uint16_t v)
 {
-	uint8_t x[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+	uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
 
 	return buf_append(b, x, 2);
 }
 
 int buf_append_le32(struct buf *b, uint32_t v)
 {
-	uint8_t x[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
 
 	return buf_append(b, x, 4);
 }

@@ -29,16 +29,16 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
  * offsets, internal keys and counts, not values of identifying attributes.
  */
 struct fiona_log {
-	FILE *fp;            /* borrowed; stderr by default */
+	FILE *fp; /* borrowed; stderr by default */
 	enum log_level level;
-	pthread_mutex_t mu;  /* guards fp */
+	pthread_mutex_t mu; /* guards fp */
 };
 
 void log_init(struct fiona_log *log, FILE *fp, enum log_level level);
 void log_release(struct fiona_log *log);
 /* log may be NULL: the line goes to stderr. */
-void log_msg(struct fiona_log *log, enum log_level level, const char *component,
-	     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void log_msg(struct fiona_log *log, enum log_level level, const char *component, const char *fmt,
+	     ...) __attribute__((format(printf, 4, 5)));
 
 /* ---- errors with context ---------------------------------------------------------- */
 
@@ -47,20 +47,20 @@ void log_msg(struct fiona_log *log, enum log_level level, const char *component,
  * Filled by the innermost function that knows the reason; callers add the file name.
  * tag is (group << 16 | element), CORE_NO_TAG when none applies.
  */
-#define CORE_NO_TAG 0xFFFFFFFFu
+#define CORE_NO_TAG    0xFFFFFFFFu
 #define CORE_NO_OFFSET UINT64_MAX
 struct fiona_err {
-	int code;                /* negative errno */
-	uint64_t offset;         /* byte offset in the input, CORE_NO_OFFSET if none */
-	uint32_t tag;            /* DICOM tag, CORE_NO_TAG if none */
+	int code;	 /* negative errno */
+	uint64_t offset; /* byte offset in the input, CORE_NO_OFFSET if none */
+	uint32_t tag;	 /* DICOM tag, CORE_NO_TAG if none */
 	char reason[256];
 };
 
 void err_clear(struct fiona_err *err);
 /* Sets code/offset/tag/reason (printf-style) and returns code, so callers can
  * "return err_set(err, -EINVAL, off, tag, "...")". err may be NULL. */
-int err_set(struct fiona_err *err, int code, uint64_t offset, uint32_t tag,
-	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int err_set(struct fiona_err *err, int code, uint64_t offset, uint32_t tag, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 /* Formats "FILE: offset N: tag (gggg,eeee): reason" into out (fields left out when
  * absent). Returns out. */
 const char *err_format(const struct fiona_err *err, const char *file, char *out, size_t cap);
@@ -72,7 +72,7 @@ const char *err_format(const struct fiona_err *err, const char *file, char *out,
  * appends beyond it fail with -E2BIG, so a hostile length cannot exhaust memory.
  */
 struct buf {
-	uint8_t *data;  /* owned; NUL-terminated after every append (not counted in len) */
+	uint8_t *data; /* owned; NUL-terminated after every append (not counted in len) */
 	size_t len;
 	size_t cap;
 	size_t max;
@@ -80,8 +80,8 @@ struct buf {
 
 void buf_init(struct buf *b, size_t max);
 void buf_release(struct buf *b);
-void buf_reset(struct buf *b);                       /* len = 0, keeps memory */
-int buf_reserve(struct buf *b, size_t extra);         /* 0, -ENOMEM, -E2BIG */
+void buf_reset(struct buf *b);		      /* len = 0, keeps memory */
+int buf_reserve(struct buf *b, size_t extra); /* 0, -ENOMEM, -E2BIG */
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_append_u8(struct buf *b, uint8_t v);
@@ -109,7 +109,7 @@ struct core_map {
 	size_t len;
 	int fd;
 };
-int core_map_file(const char *path, struct core_map *m);  /* 0 or -errno */
+int core_map_file(const char *path, struct core_map *m); /* 0 or -errno */
 void core_map_release(struct core_map *m);
 
 /* Reads a whole file up to max bytes into a NUL-terminated heap buffer.

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_init(struct fiona_log *log, FILE *fp, enum log_level level)
 {
@@ -24,8 +24,8 @@ void log_release(struct fiona_log *log)
 		pthread_mutex_destroy(&log->mu);
 }
 
-void log_msg(struct fiona_log *log, enum log_level level, const char *component,
-	     const char *fmt, ...)
+void log_msg(struct fiona_log *log, enum log_level level, const char *component, const char *fmt,
+	     ...)
 {
 	char ts[32], line[1024];
 	va_list ap;
@@ -56,8 +56,7 @@ void err_clear(struct fiona_err *err)
 	err->reason[0] = '\0';
 }
 
-int err_set(struct fiona_err *err, int code, uint64_t offset, uint32_t tag,
-	    const char *fmt, ...)
+int err_set(struct fiona_err *err, int code, uint64_t offset, uint32_t tag, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -80,11 +79,12 @@ const char *err_format(const struct fiona_err *err, const char *file, char *out,
 	if (file)
 		n += (size_t)snprintf(out + n, cap - n, "%s: ", file);
 	if (n < cap && err->offset != CORE_NO_OFFSET)
-		n += (size_t)snprintf(out + n, cap - n, "offset %llu: ",
-				      (unsigned long long)err->offset);
+		n += (size_t)snprintf(out + n, cap - n,
+				      "offset %llu: ", (unsigned long long)err->offset);
 	if (n < cap && err->tag != CORE_NO_TAG)
-		n += (size_t)snprintf(out + n, cap - n, "tag (%04x,%04x): ",
-				      (unsigned)(err->tag >> 16), (unsigned)(err->tag & 0xffff));
+		n += (size_t)snprintf(out + n, cap - n,
+				      "tag (%04x,%04x): ", (unsigned)(err->tag >> 16),
+				      (unsigned)(err->tag & 0xffff));
 	if (n < cap)
 		snprintf(out + n, cap - n, "%s",
 			 err->reason[0] ? err->reason : strerror(-err->code));

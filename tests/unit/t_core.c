@@ -47,7 +47,8 @@ static void test_err_format(struct tt *t)
 	err_clear(&e);
 	err_set(&e, -EINVAL, 132, 0x00100010, "value length %u past end", 99u);
 	err_format(&e, "a.dcm", out, sizeof(out));
-	TT_CHECK_MSG(t, !strcmp(out, "a.dcm: offset 132: tag (0010,0010): value length 99 past end"),
+	TT_CHECK_MSG(t,
+		     !strcmp(out, "a.dcm: offset 132: tag (0010,0010): value length 99 past end"),
 		     "got '%s'", out);
 }
 
