@@ -470,13 +470,15 @@ extern "C" int net_assoc_store(struct net_assoc *a, const uint8_t *p, size_t n,
 
 	T_ASC_PresentationContextID pres =
 		ASC_findAcceptedPresentationContextID(a->assoc, sop_class.c_str(), ts_uid.c_str());
-	if (pres == 0 && net_ts_is_native(ts_uid.c_str())) {
-		/* Native data may go out in any native syntax the peer accepted; dcmtk converts
-		 * the encoding on write. Compressed data is never transcoded here. */
+	{
+		/* dcmtk falls back to any context of the SOP class. Native data may go out in any
+		 * native syntax the peer accepted (dcmtk converts the encoding on write);
+		 * compressed data is never transcoded here. */
 		T_ASC_PresentationContext pc;
-		pres = ASC_findAcceptedPresentationContextID(a->assoc, sop_class.c_str());
 		if (pres && (ASC_findAcceptedPresentationContext(a->assoc->params, pres, &pc).bad() ||
-			     !net_ts_is_native(pc.acceptedTransferSyntax)))
+			     (strcmp(pc.acceptedTransferSyntax, ts_uid.c_str()) != 0 &&
+			      !(net_ts_is_native(pc.acceptedTransferSyntax) &&
+				net_ts_is_native(ts_uid.c_str())))))
 			pres = 0;
 	}
 	if (pres == 0)
@@ -528,7 +530,8 @@ extern "C" int net_echo(const char *calling_aet, const char *called_aet, const c
 
 struct find_cb {
 	DcmTagKey key;
-	long count;
+	long count;   /* -1 until a match reports the attribute */
+	int matches; /* pending responses seen */
 };
 
 static void find_callback(void *data, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *,
@@ -538,6 +541,7 @@ static void find_callback(void *data, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP
 	OFString v;
 	long n;
 
+	f->matches++;
 	if (ids && ids->findAndGetOFString(f->key, v).good() &&
 	    core_parse_long(v.c_str(), 0, 1L << 40, &n) == 0)
 		f->count = (f->count > 0 ? f->count : 0) + n; /* one match expected; sum defensively */
@@ -552,7 +556,7 @@ extern "C" int net_find_count(const struct net_dest *d, enum net_find_level leve
 	struct net_assoc *a = NULL;
 	struct find_cb f = { level == NET_FIND_STUDY ? DCM_NumberOfStudyRelatedInstances
 						     : DCM_NumberOfSeriesRelatedInstances,
-			     -1 };
+			     -1, 0 };
 	T_DIMSE_C_FindRQ req;
 	T_DIMSE_C_FindRSP rsp;
 	DcmDataset q, *detail = NULL;
@@ -582,7 +586,7 @@ extern "C" int net_find_count(const struct net_dest *d, enum net_find_level leve
 		rc = err_set(err, -EPROTO, CORE_NO_OFFSET, CORE_NO_TAG, "C-FIND status 0x%04x",
 			     rsp.DimseStatus);
 	} else {
-		*count = responses == 0 ? 0 : f.count;
+		*count = f.matches == 0 ? 0 : f.count;
 	}
 	net_assoc_close(a);
 	return rc;
