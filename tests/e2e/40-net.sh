@@ -99,6 +99,15 @@ done
 ls "$T"/.rx-* "$T"/rx/.rx-* >/dev/null 2>&1 && fail scp_no_temp_left "temporary files left"
 echoscu -aet SENDER -aec FIONA 127.0.0.1 11112 && pass scp_echoscu || fail scp_echoscu "C-ECHO"
 "$PROBE" echo 127.0.0.1 11112 FIONA && pass net_echo || fail net_echo "net_echo"
+# two associations at once (two storescu processes), all instances arrive
+rm -f "$T/rx"/*.dcm
+storescu -aec FIONA 127.0.0.1 11112 "$T/in/el.dcm" "$T/in/il.dcm" "$T/in/eb.dcm" "$T/in/df.dcm" 2>"$T/p1.err" &
+p1=$!
+storescu -aec FIONA 127.0.0.1 11112 "$T/in/el.dcm" "$T/in/il.dcm" "$T/in/eb.dcm" "$T/in/df.dcm" 2>"$T/p2.err"
+r2=$?; wait $p1; r1=$?
+n=$(ls "$T/rx"/*.dcm 2>/dev/null | wc -l)
+[ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$n" -eq 8 ] && pass scp_parallel_assocs ||
+	fail scp_parallel_assocs "rc $r1/$r2, $n of 8 stored"
 kill "$SCP_PID"; wait "$SCP_PID"; rc=$?; SCP_PID=
 [ $rc -eq 0 ] && pass scp_clean_stop || fail scp_clean_stop "exit status $rc"
 
@@ -115,6 +124,17 @@ storescu -aet GOODAE -aec FIONA 127.0.0.1 11113 "$T/in/el.dcm" && [ -f "$T/rx2/0
 	pass allow_list_accepts || fail allow_list_accepts "GOODAE refused"
 storescu -aet GOODAE -aec OTHER 127.0.0.1 11113 "$T/in/el.dcm" 2>/dev/null &&
 	fail called_aet_checked "wrong called AE accepted" || pass called_aet_checked
+kill "$SCP_PID"; wait "$SCP_PID"; SCP_PID=
+
+# --- a failing store callback gives Out of Resources (0xA700) to the sender ----------------
+NET_PROBE_FAIL=1 "$PROBE" scp 11115 "$T/rx2" FIONA >"$T/scp3.out" 2>&1 &
+SCP_PID=$!
+i=0; while ! grep -q listening "$T/scp3.out" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+if storescu -v -aec FIONA 127.0.0.1 11115 "$T/in/el.dcm" 2>"$T/full.err"; then
+	fail store_failure_status "sender saw success"
+elif grep -qi "OutOfResources" "$T/full.err"; then pass store_failure_status
+else fail store_failure_status "$(tail -1 "$T/full.err")"; fi
+ls "$T"/rx2/.rx-* >/dev/null 2>&1 && fail store_failure_status "temporary file left"
 kill "$SCP_PID"; wait "$SCP_PID"; SCP_PID=
 
 # --- net_probe send -> storescp (bit-preserving) -------------------------------------------

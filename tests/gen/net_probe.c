@@ -4,8 +4,9 @@
  *   net_probe echo HOST PORT AET
  *   net_probe send HOST PORT AET FILE...       one association, contexts from the files
  *   net_probe find HOST PORT AET study STUDY_UID | series STUDY_UID SERIES_UID
- * The calling AE title is NET_PROBE unless $NET_PROBE_AET is set. Received files keep
- * their temp names' sequence as DIR/N.dcm. Exit status 0 on success.
+ * The calling AE title is NET_PROBE unless $NET_PROBE_AET is set. scp stores the k-th
+ * received instance as DIR/k.dcm; with $NET_PROBE_FAIL set it answers every C-STORE with
+ * Out of Resources instead (as if the disk were full). Exit status 0 on success.
  */
 #include "core/core.h"
 
@@ -22,6 +23,7 @@
 struct probe_rx {
 	const char *dir;
 	atomic_ulong n;
+	bool fail; /* $NET_PROBE_FAIL set */
 };
 
 static int probe_store(void *ctx, const char *tmp_path, const struct net_peer *peer)
@@ -30,6 +32,10 @@ static int probe_store(void *ctx, const char *tmp_path, const struct net_peer *p
 	char path[4096];
 
 	(void)peer;
+	if (rx->fail) { /* simulate a full disk: the sender must get a failure status */
+		unlink(tmp_path);
+		return -ENOSPC;
+	}
 	snprintf(path, sizeof(path), "%s/%lu.dcm", rx->dir, atomic_fetch_add(&rx->n, 1));
 	if (rename(tmp_path, path) != 0) {
 		int rc = -errno;
@@ -63,7 +69,7 @@ static int cmd_scp(int argc, char **argv)
 	struct net_caller allow = { argc > 3 ? argv[3] : NULL, NULL };
 	struct net_scp_config cfg = { argc > 2 ? argv[2] : "NET_PROBE", NULL, probe_port(argv[0]),
 				      &allow, argc > 3 ? 1 : 0, argv[1], 4, 30 };
-	struct probe_rx rx = { argv[1], 0 };
+	struct probe_rx rx = { argv[1], 0, getenv("NET_PROBE_FAIL") != NULL };
 	struct fiona_err err;
 	struct net_scp *scp;
 	sigset_t set;
