@@ -24,6 +24,7 @@
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dimse.h>
 #include <dcmtk/dcmnet/diutil.h>
+#include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/dul.h>
 
 #include <atomic>
@@ -31,6 +32,9 @@
 #include <cstdio>
 #include <cstring>
 #include <pthread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +50,23 @@ extern "C" {
 static int cond_err(struct fiona_err *err, int code, const char *what, const OFCondition &c)
 {
 	return err_set(err, code, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", what, c.text());
+}
+
+/* Disables Nagle on the association's socket. dcmtk only does so when the environment
+ * says TCP_NODELAY=1 (the Debian build does not by default): without it every small
+ * DIMSE exchange waits for the peer's delayed ACK (~40 ms per instance). */
+struct socket_peek : DcmTransportConnection {
+	using DcmTransportConnection::getSocket; /* protected in dcmtk; the fd is all we need */
+};
+
+static void set_nodelay(T_ASC_Association *a)
+{
+	DcmTransportConnection *tc = a ? DUL_getTransportConnection(a->DULassociation) : NULL;
+	int one = 1;
+
+	if (tc)
+		setsockopt((tc->*(&socket_peek::getSocket))(), IPPROTO_TCP, TCP_NODELAY, &one,
+			   sizeof(one));
 }
 
 /* Copies a string into a fixed buffer, truncating; dst always terminated. */
@@ -255,6 +276,7 @@ static void scp_accept_one(struct net_scp *scp)
 			scp->max_assoc);
 		return;
 	}
+	set_nodelay(assoc);
 	struct assoc_job *job = new assoc_job();
 	job->scp = scp;
 	job->assoc = assoc;
@@ -429,6 +451,7 @@ extern "C" int net_assoc_open(const struct net_dest *d, const struct net_pc *pcs
 				      "association request", c);
 			goto fail;
 		}
+		set_nodelay(a->assoc);
 		if (ASC_countAcceptedPresentationContexts(a->assoc->params) == 0) {
 			a->broken = false;
 			rc = err_set(err, -EPROTONOSUPPORT, CORE_NO_OFFSET, CORE_NO_TAG,

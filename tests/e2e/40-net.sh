@@ -111,6 +111,19 @@ n=$(ls "$T/rx"/*.dcm 2>/dev/null | wc -l)
 kill "$SCP_PID"; wait "$SCP_PID"; rc=$?; SCP_PID=
 [ $rc -eq 0 ] && pass scp_clean_stop || fail scp_clean_stop "exit status $rc"
 
+# TCP_NODELAY is set by net/ itself (not only through the environment): 60 small
+# instances from a no-delay sender take ~40 ms each when the receiver leaves Nagle on.
+env -u TCP_NODELAY "$PROBE" scp 11116 "$T/rx2" FIONA >"$T/scp4.out" 2>&1 &
+SCP_PID=$!
+i=0; while ! grep -q listening "$T/scp4.out" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+files=; i=0; while [ $i -lt 60 ]; do files="$files $T/in/el.dcm"; i=$((i+1)); done
+s=$(date +%s%N)
+storescu -aec FIONA 127.0.0.1 11116 $files
+ms=$(( ($(date +%s%N) - s) / 1000000 ))
+[ $ms -lt 1500 ] && pass scp_tcp_nodelay || fail scp_tcp_nodelay "60 instances took ${ms} ms"
+kill "$SCP_PID"; wait "$SCP_PID"; SCP_PID=
+rm -f "$T"/rx2/*.dcm
+
 # --- allow-list ------------------------------------------------------------------------
 "$PROBE" scp 11113 "$T/rx2" FIONA GOODAE >"$T/scp2.out" 2>&1 &
 SCP_PID=$!
