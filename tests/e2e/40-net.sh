@@ -97,6 +97,30 @@ for c in $CASES; do
 	else pass "scp_receive_$n"; fi
 done
 ls "$T"/.rx-* "$T"/rx/.rx-* >/dev/null 2>&1 && fail scp_no_temp_left "temporary files left"
+# net_send_batch (net_probe send -j 3) -> net_probe scp: every instance, bytes preserved
+rm -f "$T/rx"/*.dcm
+if "$PROBE" send -j 3 127.0.0.1 11112 FIONA "$T"/in/*.dcm >"$T/batch.out"; then
+	ok=1
+	for f in "$T"/in/*.dcm; do
+		uid=$(dcmdump -q +P 0008,0018 "$f")
+		m=
+		for r in "$T"/rx/*.dcm; do
+			[ "$(dcmdump -q +P 0008,0018 "$r")" = "$uid" ] && same_ds "$f" "$r" && m=1
+		done
+		[ -n "$m" ] || { ok=0; fail batch_send_bytes "$(basename "$f") missing or changed"; }
+	done
+	grep -q "associations 3" "$T/batch.out" || { ok=0; fail batch_send_bytes "not 3 associations"; }
+	[ $ok -eq 1 ] && pass batch_send_bytes
+else
+	fail batch_send_bytes "net_probe send -j 3 failed"
+fi
+# destination down: the batch ends with an error, promptly, after bounded reopen attempts
+s=$(date +%s)
+if "$PROBE" send -j 2 127.0.0.1 11199 FIONA "$T"/in/*.dcm >/dev/null 2>"$T/down.err"; then
+	fail batch_dest_down "reported success"
+elif [ $(($(date +%s) - s)) -gt 20 ]; then fail batch_dest_down "took too long"
+else pass batch_dest_down; fi
+
 echoscu -aet SENDER -aec FIONA 127.0.0.1 11112 && pass scp_echoscu || fail scp_echoscu "C-ECHO"
 "$PROBE" echo 127.0.0.1 11112 FIONA && pass net_echo || fail net_echo "net_echo"
 # two associations at once (two storescu processes), all instances arrive

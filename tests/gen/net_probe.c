@@ -2,7 +2,8 @@
  * net_probe: a small test CLI over net/net.h, used by the e2e tests.
  *   net_probe scp PORT DIR [AET [ALLOW_AET]]   receive into DIR until SIGTERM/SIGINT
  *   net_probe echo HOST PORT AET
- *   net_probe send HOST PORT AET FILE...       one association, contexts from the files
+ *   net_probe send [-j N] HOST PORT AET FILE... one association (or N through
+ *                                              net_send_batch), contexts from the files
  *   net_probe find HOST PORT AET study STUDY_UID | series STUDY_UID SERIES_UID
  * The calling AE title is NET_PROBE unless $NET_PROBE_AET is set. scp stores the k-th
  * received instance as DIR/k.dcm; with $NET_PROBE_FAIL set it answers every C-STORE with
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "net/sender.h"
 
 struct probe_rx {
 	const char *dir;
@@ -128,7 +130,61 @@ static int probe_pc(const uint8_t *p, size_t n, char *sop, char *ts)
 	return sop[0] && ts[0] ? 0 : -EINVAL;
 }
 
-static int cmd_send(int argc, char **argv)
+struct probe_batch {
+	struct core_map *maps;
+	char **names;
+	atomic_int bad;
+};
+
+static int batch_get(void *ctx, size_t i, const uint8_t **p, size_t *n, struct fiona_err *err)
+{
+	struct probe_batch *pb = ctx;
+
+	(void)err;
+	*p = pb->maps[i].p;
+	*n = pb->maps[i].len;
+	return 0;
+}
+
+static void batch_done(void *ctx, size_t i, int rc, uint16_t status, const struct fiona_err *err)
+{
+	struct probe_batch *pb = ctx;
+
+	if (rc)
+		probe_fail(err, pb->names[i]);
+	else if (!net_status_ok(status))
+		fprintf(stderr, "net_probe: %s: status 0x%04x\n", pb->names[i], status);
+	if (rc || !net_status_ok(status))
+		atomic_fetch_add(&pb->bad, 1);
+}
+
+/* send -j N: the files through net_send_batch over N associations. */
+static int send_parallel(const struct net_dest *d, int jobs, struct core_map *maps, char **names,
+			 struct net_pc *pcs, int nf)
+{
+	struct net_send_item *items = calloc((size_t)nf, sizeof(*items));
+	struct probe_batch pb = { maps, names, 0 };
+	struct net_send_source src = { batch_get, NULL, batch_done, &pb };
+	struct net_send_stats st;
+	struct fiona_err err;
+	int rc;
+
+	if (!items)
+		return 1;
+	for (int i = 0; i < nf; i++) {
+		items[i].sop_class_uid = pcs[i].sop_class_uid;
+		items[i].ts_uid = pcs[i].ts_uid;
+	}
+	err_clear(&err);
+	rc = net_send_batch(d, items, (size_t)nf, &src, jobs, 2, &st, &err);
+	free(items);
+	if (rc)
+		return probe_fail(&err, "batch");
+	printf("sent %zu failed %zu associations %zu\n", st.sent, st.failed, st.assocs);
+	return atomic_load(&pb.bad) ? 1 : 0;
+}
+
+static int cmd_send(int argc, char **argv, int jobs)
 {
 	struct net_dest d = { argv[2], argv[0], probe_port(argv[1]), probe_aet(), 30 };
 	int nf = argc - 3, rc = 0;
@@ -150,6 +206,10 @@ static int cmd_send(int argc, char **argv)
 		pcs[i].sop_class_uid = uids[i][0];
 		pcs[i].ts_uid = uids[i][1];
 	}
+	if (jobs > 0) {
+		rc = send_parallel(&d, jobs, maps, argv + 3, pcs, nf);
+		goto out;
+	}
 	nu = net_pc_unique(pcs, (size_t)nf, uniq, 128);
 	if (nu < 0 || net_assoc_open(&d, uniq, (size_t)nu, &a, &err))
 		return probe_fail(&err, "open");
@@ -163,6 +223,7 @@ static int cmd_send(int argc, char **argv)
 		}
 	}
 	net_assoc_close(a);
+out:
 	for (int i = 0; i < nf; i++)
 		core_map_release(&maps[i]);
 	free(maps);
@@ -199,12 +260,18 @@ int main(int argc, char **argv)
 			return probe_fail(&err, "echo");
 		return 0;
 	}
+	if (argc >= 8 && !strcmp(argv[1], "send") && !strcmp(argv[2], "-j")) {
+		long j;
+		if (core_parse_long(argv[3], 1, 32, &j))
+			return 2;
+		return cmd_send(argc - 4, argv + 4, (int)j);
+	}
 	if (argc >= 6 && !strcmp(argv[1], "send"))
-		return cmd_send(argc - 2, argv + 2);
+		return cmd_send(argc - 2, argv + 2, 0);
 	if (argc >= 7 && !strcmp(argv[1], "find"))
 		return cmd_find(argc - 2, argv + 2);
 	fprintf(stderr, "usage: net_probe scp PORT DIR [AET [ALLOW_AET]] | echo HOST PORT AET |\n"
-			"       send HOST PORT AET FILE... | find HOST PORT AET study UID |\n"
+			"       send [-j N] HOST PORT AET FILE... | find HOST PORT AET study UID |\n"
 			"       find HOST PORT AET series STUDY_UID SERIES_UID\n");
 	return 2;
 }
