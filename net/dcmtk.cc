@@ -150,13 +150,19 @@ static OFCondition scp_store(struct assoc_job *job, T_ASC_PresentationContextID 
 static void scp_serve(struct assoc_job *job)
 {
 	T_ASC_Association *a = job->assoc;
+	int idle = 0;
 
 	for (;;) {
 		T_ASC_PresentationContextID pres;
 		T_DIMSE_Message msg;
-		OFCondition c = DIMSE_receiveCommand(a, DIMSE_NONBLOCKING, job->scp->timeout_s,
-						     &pres, &msg, NULL);
+		/* Wait in 1 s steps: an idle association ends at timeout_s, or at once when
+		 * the receiver stops; one in the middle of a transfer is never cut. */
+		OFCondition c = DIMSE_receiveCommand(a, DIMSE_NONBLOCKING, 1, &pres, &msg, NULL);
 
+		if (c == DIMSE_NODATAAVAILABLE && !job->scp->stop.load() &&
+		    ++idle < job->scp->timeout_s)
+			continue;
+		idle = 0;
 		if (c == DUL_PEERREQUESTEDRELEASE) {
 			ASC_acknowledgeRelease(a);
 			return;
