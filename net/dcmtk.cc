@@ -10,8 +10,8 @@
  * net_scp_stop() waits until every association thread has finished.
  *
  * SCU: each net_assoc owns its own T_ASC_Network, so distinct handles share nothing.
- * Part-10 bytes are parsed from memory and sent in their own transfer syntax when a
- * matching presentation context was accepted (no re-encoding of pixel data).
+ * Part-10 bytes are parsed from memory; when a presentation context with their own
+ * transfer syntax was accepted, the data set goes out as the exact original bytes.
  *
  * No identifying values are logged: AE titles and addresses are not patient data.
  */
@@ -19,6 +19,8 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcostrma.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/assoc.h>
@@ -472,48 +474,101 @@ fail:
 	return rc;
 }
 
+/*
+ * A data set that DIMSE sends as the exact bytes it was read from. dcmtk's DIMSE layer
+ * always serialises a DcmDataset (there is no "send these bytes" call) and by default
+ * re-encodes sequences with explicit lengths and recalculates group lengths, which would
+ * change the bytes. When the negotiated transfer syntax equals the data set's own, write()
+ * copies the original bytes instead, in as many pieces as the PDV buffer takes.
+ */
+class raw_dataset : public DcmDataset {
+public:
+	raw_dataset(const uint8_t *p, size_t n) : raw(false), raw_p(p), raw_n(n), raw_off(0) {}
+	bool raw; /* send raw bytes (set once the transfer syntax matched) */
+	void transferInit() override
+	{
+		DcmDataset::transferInit();
+		raw_off = 0;
+	}
+	OFCondition write(DcmOutputStream &out, const E_TransferSyntax oxfer,
+			  const E_EncodingType enctype, DcmWriteCache *wcache,
+			  const E_GrpLenEncoding glenc, const E_PaddingEncoding padenc = EPD_noChange,
+			  const Uint32 padlen = 0, const Uint32 subPadlen = 0,
+			  Uint32 instanceLength = 0) override
+	{
+		if (!raw)
+			return DcmDataset::write(out, oxfer, enctype, wcache, glenc, padenc, padlen,
+						 subPadlen, instanceLength);
+		while (raw_off < raw_n) {
+			offile_off_t k = out.avail();
+			if (k <= 0)
+				return EC_StreamNotifyClient;
+			if ((size_t)k > raw_n - raw_off)
+				k = (offile_off_t)(raw_n - raw_off);
+			raw_off += (size_t)out.write(raw_p + raw_off, k);
+		}
+		return EC_Normal;
+	}
+
+private:
+	const uint8_t *raw_p;
+	size_t raw_n, raw_off;
+};
+
+/* Chooses the presentation context for (sop_class, ts): the exact pair, else for native
+ * data any native syntax accepted for the SOP class (dcmtk re-encodes). 0 if none.
+ * *exact tells whether the raw bytes can go out unchanged. */
+static T_ASC_PresentationContextID pick_context(T_ASC_Association *a, const char *sop_class,
+						const char *ts, bool *exact)
+{
+	/* dcmtk falls back to any context of the SOP class; check what it picked. */
+	T_ASC_PresentationContextID pres = ASC_findAcceptedPresentationContextID(a, sop_class, ts);
+	T_ASC_PresentationContext pc;
+
+	if (pres == 0 || ASC_findAcceptedPresentationContext(a->params, pres, &pc).bad())
+		return 0;
+	*exact = strcmp(pc.acceptedTransferSyntax, ts) == 0;
+	if (!*exact && !(net_ts_is_native(pc.acceptedTransferSyntax) && net_ts_is_native(ts)))
+		return 0; /* compressed data is never transcoded here */
+	return pres;
+}
+
 extern "C" int net_assoc_store(struct net_assoc *a, const uint8_t *p, size_t n,
 			       uint16_t *status, struct fiona_err *err)
 {
-	DcmInputBufferStream in;
-	DcmFileFormat ff;
-	OFString sop_class, sop_inst, ts_uid;
+	char ts[65], meta_sop[65];
+	size_t off;
+	OFString sop_class, sop_inst;
 	T_DIMSE_C_StoreRQ req;
 	T_DIMSE_C_StoreRSP rsp;
 	DcmDataset *detail = NULL;
+	bool exact = false;
 
-	in.setBuffer(p, (offile_off_t)n);
+	if (net_part10_scan(p, n, &off, meta_sop, ts, sizeof(ts)))
+		return err_set(err, -EINVAL, 0, CORE_NO_TAG, "not a Part-10 file (meta header)");
+	DcmXfer xfer(ts);
+	if (xfer.getXfer() == EXS_Unknown)
+		return err_set(err, -EINVAL, CORE_NO_OFFSET, 0x00020010u, "unknown transfer syntax");
+	raw_dataset ds(p + off, n - off);
+	DcmInputBufferStream in;
+	in.setBuffer(p + off, (offile_off_t)(n - off));
 	in.setEos();
-	ff.transferInit();
-	OFCondition c = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-	ff.transferEnd();
+	ds.transferInit();
+	OFCondition c = ds.read(in, xfer.getXfer(), EGL_noChange, DCM_MaxReadLength);
+	ds.transferEnd();
 	if (c.bad())
-		return cond_err(err, -EINVAL, "cannot parse instance", c);
-	DcmDataset *ds = ff.getDataset();
-	ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts_uid);
-	ds->findAndGetOFString(DCM_SOPClassUID, sop_class);
-	ds->findAndGetOFString(DCM_SOPInstanceUID, sop_inst);
+		return cond_err(err, -EINVAL, "cannot parse data set", c);
+	ds.findAndGetOFString(DCM_SOPClassUID, sop_class);
+	ds.findAndGetOFString(DCM_SOPInstanceUID, sop_inst);
 	if (sop_class.empty() || sop_inst.empty())
 		return err_set(err, -EINVAL, CORE_NO_OFFSET, 0x00080016u,
 			       "SOP class or instance UID missing");
-
-	T_ASC_PresentationContextID pres =
-		ASC_findAcceptedPresentationContextID(a->assoc, sop_class.c_str(), ts_uid.c_str());
-	{
-		/* dcmtk falls back to any context of the SOP class. Native data may go out in any
-		 * native syntax the peer accepted (dcmtk converts the encoding on write);
-		 * compressed data is never transcoded here. */
-		T_ASC_PresentationContext pc;
-		if (pres && (ASC_findAcceptedPresentationContext(a->assoc->params, pres, &pc).bad() ||
-			     (strcmp(pc.acceptedTransferSyntax, ts_uid.c_str()) != 0 &&
-			      !(net_ts_is_native(pc.acceptedTransferSyntax) &&
-				net_ts_is_native(ts_uid.c_str())))))
-			pres = 0;
-	}
+	T_ASC_PresentationContextID pres = pick_context(a->assoc, sop_class.c_str(), ts, &exact);
 	if (pres == 0)
 		return err_set(err, -EPROTONOSUPPORT, CORE_NO_OFFSET, CORE_NO_TAG,
 			       "no accepted presentation context for SOP class %s in %s",
-			       sop_class.c_str(), ts_uid.c_str());
+			       sop_class.c_str(), ts);
+	ds.raw = exact;
 	memset(&req, 0, sizeof(req));
 	memset(&rsp, 0, sizeof(rsp));
 	req.MessageID = a->assoc->nextMsgID++;
@@ -521,7 +576,7 @@ extern "C" int net_assoc_store(struct net_assoc *a, const uint8_t *p, size_t n,
 	copy_str(req.AffectedSOPInstanceUID, sizeof(req.AffectedSOPInstanceUID), sop_inst.c_str());
 	req.DataSetType = DIMSE_DATASET_PRESENT;
 	req.Priority = DIMSE_PRIORITY_MEDIUM;
-	c = DIMSE_storeUser(a->assoc, pres, &req, NULL, ds, NULL, NULL, DIMSE_BLOCKING,
+	c = DIMSE_storeUser(a->assoc, pres, &req, NULL, &ds, NULL, NULL, DIMSE_BLOCKING,
 			    a->timeout_s, &rsp, &detail, NULL, 0);
 	delete detail;
 	if (c.bad()) {

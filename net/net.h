@@ -97,5 +97,10 @@ int net_caller_check(const struct net_caller *allowed, size_t n, const char *cal
 /* Unique (sop class, ts) pairs of in[0..n) into out (cap entries), order kept.
  * Returns the count, or -E2BIG when more than cap unique pairs exist. Pointers borrowed. */
 int net_pc_unique(const struct net_pc *in, size_t n, struct net_pc *out, size_t cap);
+/* Scans the meta header of Part-10 bytes: *ds_off = offset of the data set, ts = Transfer
+ * Syntax UID, sop_class (may be NULL) = Media Storage SOP Class UID ("" if absent); both
+ * buffers of cap bytes. 0, or -EINVAL for anything malformed. Untrusted input. */
+int net_part10_scan(const uint8_t *p, size_t n, size_t *ds_off, char *sop_class, char *ts,
+		    size_t cap);
 
 #endif

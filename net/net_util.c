@@ -124,3 +124,56 @@ int net_pc_unique(const struct net_pc *in, size_t n, struct net_pc *out, size_t 
 	}
 	return (int)k;
 }
+
+/* Copies a UI value (trailing NUL/space padding removed) into out; -EINVAL if too long. */
+static int ui_copy(const uint8_t *v, size_t len, char *out, size_t cap)
+{
+	while (len && (v[len - 1] == '\0' || v[len - 1] == ' '))
+		len--;
+	if (len >= cap)
+		return -EINVAL;
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return 0;
+}
+
+int net_part10_scan(const uint8_t *p, size_t n, size_t *ds_off, char *sop_class, char *ts,
+		    size_t cap)
+{
+	size_t off = 132;
+	bool have_ts = false;
+
+	if (n < 132 || memcmp(p + 128, "DICM", 4) != 0)
+		return -EINVAL;
+	if (sop_class && cap)
+		sop_class[0] = '\0';
+	/* Group 0002 is always Explicit VR Little Endian (PS3.10 7.1). */
+	while (n - off >= 8 && p[off] == 0x02 && p[off + 1] == 0x00) {
+		uint16_t el = (uint16_t)(p[off + 2] | p[off + 3] << 8);
+		const uint8_t *vr = p + off + 4;
+		size_t len = (size_t)(p[off + 6] | p[off + 7] << 8), hdr = 8;
+
+		if ((vr[0] == 'O' && (vr[1] == 'B' || vr[1] == 'W' || vr[1] == 'F')) ||
+		    (vr[0] == 'U' && (vr[1] == 'N' || vr[1] == 'T')) || (vr[0] == 'S' && vr[1] == 'Q')) {
+			if (n - off < 12)
+				return -EINVAL;
+			len = (size_t)p[off + 8] | (size_t)p[off + 9] << 8 |
+			      (size_t)p[off + 10] << 16 | (size_t)p[off + 11] << 24;
+			hdr = 12;
+		}
+		if (len > n - off - hdr)
+			return -EINVAL;
+		if (el == 0x0002 && sop_class && ui_copy(p + off + hdr, len, sop_class, cap))
+			return -EINVAL;
+		if (el == 0x0010) {
+			if (ui_copy(p + off + hdr, len, ts, cap))
+				return -EINVAL;
+			have_ts = ts[0] != '\0';
+		}
+		off += hdr + len;
+	}
+	if (!have_ts)
+		return -EINVAL;
+	*ds_off = off;
+	return 0;
+}

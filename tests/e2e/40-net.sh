@@ -78,6 +78,19 @@ for c in $CASES; do
 	esac || { fail gen "$n"; exit 1; }
 done
 
+# An undefined-length sequence: dcmtk re-encodes such data sets unless net/ sends the
+# original bytes (storescu would change them; net_probe send must not).
+mkdir -p "$T/sq"
+mkdump 50 1 >"$T/d.txt"
+cat >>"$T/d.txt" <<DUMP
+(0008,1110) SQ (Sequence with undefined length #=1)
+  (fffe,e000) na (Item with undefined length #=1)
+    (0008,1155) UI [$STUDY.5]
+  (fffe,e00d) na (ItemDelimitationItem)
+(fffe,e0dd) na (SequenceDelimitationItem)
+DUMP
+dump2dcm +te "$T/d.txt" "$T/sqe.dcm" && dcmconv -e "$T/sqe.dcm" "$T/sq/sq.dcm" || { fail gen sq; exit 1; }
+
 # --- storescu -> net_probe scp -------------------------------------------------------
 "$PROBE" scp 11112 "$T/rx" FIONA >"$T/scp.out" 2>"$T/scp.err" &
 SCP_PID=$!
@@ -99,9 +112,9 @@ done
 ls "$T"/.rx-* "$T"/rx/.rx-* >/dev/null 2>&1 && fail scp_no_temp_left "temporary files left"
 # net_send_batch (net_probe send -j 3) -> net_probe scp: every instance, bytes preserved
 rm -f "$T/rx"/*.dcm
-if "$PROBE" send -j 3 127.0.0.1 11112 FIONA "$T"/in/*.dcm >"$T/batch.out"; then
+if "$PROBE" send -j 3 127.0.0.1 11112 FIONA "$T"/in/*.dcm "$T/sq/sq.dcm" >"$T/batch.out"; then
 	ok=1
-	for f in "$T"/in/*.dcm; do
+	for f in "$T"/in/*.dcm "$T/sq/sq.dcm"; do
 		uid=$(dcmdump -q +P 0008,0018 "$f")
 		m=
 		for r in "$T"/rx/*.dcm; do
@@ -179,12 +192,13 @@ storescp -aet SC --bit-preserving -od "$T/sc" +xa 11114 2>"$T/sc.err" &
 SCP_PID=$!
 i=0; while ! echoscu -aec SC 127.0.0.1 11114 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 # storescp +xa accepts every transfer syntax it knows.
-if NET_PROBE_AET=FIONA "$PROBE" send 127.0.0.1 11114 SC "$T/in/el.dcm" "$T/in/il.dcm" "$T/in/jl.dcm"; then
+cp "$T/sq/sq.dcm" "$T/in/sq.dcm.seq"
+if NET_PROBE_AET=FIONA "$PROBE" send 127.0.0.1 11114 SC "$T/in/el.dcm" "$T/in/il.dcm" "$T/in/jl.dcm" "$T/in/sq.dcm.seq"; then
 	ok=1
-	for n in el il jl; do
-		uid=$(dcmdump -q +P 0008,0018 "$T/in/$n.dcm" | sed 's/.*\[\(.*\)\].*/\1/')
+	for n in el.dcm il.dcm jl.dcm sq.dcm.seq; do
+		uid=$(dcmdump -q +P 0008,0018 "$T/in/$n" | sed 's/.*\[\(.*\)\].*/\1/')
 		f=$(ls "$T/sc"/*"$uid"* 2>/dev/null | head -1)
-		[ -n "$f" ] && same_ds "$T/in/$n.dcm" "$f" || { ok=0; fail "send_storescp_$n" "data set differs or missing"; }
+		[ -n "$f" ] && same_ds "$T/in/$n" "$f" || { ok=0; fail "send_storescp_$n" "data set differs or missing"; }
 	done
 	[ $ok -eq 1 ] && pass send_storescp_bytes
 else

@@ -96,40 +96,6 @@ static const char *probe_aet(void)
 	return s && *s ? s : "NET_PROBE";
 }
 
-/* Reads the (SOP class, TS) pair of a Part-10 file by a minimal meta header scan. */
-static int probe_pc(const uint8_t *p, size_t n, char *sop, char *ts)
-{
-	size_t off = 132;
-
-	if (n < 132 || memcmp(p + 128, "DICM", 4))
-		return -EINVAL;
-	while (off + 8 <= n && p[off] == 2 && p[off + 1] == 0) {
-		uint16_t el = (uint16_t)(p[off + 2] | p[off + 3] << 8);
-		size_t len = (size_t)(p[off + 6] | p[off + 7] << 8), hdr = 8;
-
-		if (!memcmp(p + off + 4, "OB", 2)) { /* long form */
-			if (off + 12 > n)
-				return -EINVAL;
-			len = (size_t)p[off + 8] | (size_t)p[off + 9] << 8 |
-			      (size_t)p[off + 10] << 16 | (size_t)p[off + 11] << 24;
-			hdr = 12;
-		}
-		if (len > n - off - hdr)
-			return -EINVAL;
-		if ((el == 2 || el == 0x10) && len <= 64) {
-			char *dst = el == 2 ? sop : ts;
-			size_t k = len;
-
-			memcpy(dst, p + off + hdr, len);
-			dst[k] = '\0';
-			while (k && (dst[k - 1] == '\0' || dst[k - 1] == ' '))
-				dst[--k] = '\0';
-		}
-		off += hdr + len;
-	}
-	return sop[0] && ts[0] ? 0 : -EINVAL;
-}
-
 struct probe_batch {
 	struct core_map *maps;
 	char **names;
@@ -198,8 +164,10 @@ static int cmd_send(int argc, char **argv, int jobs)
 	if (!maps || !pcs || !uniq || !uids)
 		return 1;
 	for (int i = 0; i < nf; i++) {
+		size_t off;
+
 		if (core_map_file(argv[3 + i], &maps[i]) ||
-		    probe_pc(maps[i].p, maps[i].len, uids[i][0], uids[i][1])) {
+		    net_part10_scan(maps[i].p, maps[i].len, &off, uids[i][0], uids[i][1], 65)) {
 			fprintf(stderr, "net_probe: %s: not a Part-10 file\n", argv[3 + i]);
 			return 1;
 		}
