@@ -89,5 +89,54 @@ static void t_pc_unique(struct tt *t)
 	TT_CHECK(t, net_pc_unique(in, 0, out, 4) == 0);
 }
 
+/* Builds a minimal Part-10 header: preamble, DICM, group length, version (OB), SOP class,
+ * transfer syntax; returns its length. */
+static size_t mk_part10(uint8_t *b, const char *ts)
+{
+	size_t o = 132, lt = strlen(ts) + (strlen(ts) & 1);
+	const char *sop = "1.2.840.10008.5.1.4.1.1.2";
+
+	memset(b, 0, 132);
+	memcpy(b + 128, "DICM", 4);
+	memcpy(b + o, "\x02\x00\x00\x00UL\x04\x00\x00\x00\x00\x00", 12);
+	o += 12;
+	memcpy(b + o, "\x02\x00\x01\x00OB\x00\x00\x02\x00\x00\x00\x00\x01", 14);
+	o += 14;
+	memcpy(b + o, "\x02\x00\x02\x00UI\x1a\x00", 8);
+	memcpy(b + o + 8, sop, 26); /* 25 chars + NUL pad */
+	o += 34;
+	memcpy(b + o, "\x02\x00\x10\x00UI", 6);
+	b[o + 6] = (uint8_t)lt;
+	b[o + 7] = 0;
+	memset(b + o + 8, 0, lt);
+	memcpy(b + o + 8, ts, strlen(ts));
+	o += 8 + lt;
+	memcpy(b + o, "\x08\x00\x16\x00", 4); /* first data set element */
+	return o + 4;
+}
+
+static void t_part10_scan(struct tt *t)
+{
+	uint8_t b[512];
+	char sop[65], ts[65];
+	size_t off, n = mk_part10(b, "1.2.840.10008.1.2.1");
+
+	TT_CHECK(t, net_part10_scan(b, n, &off, sop, ts, sizeof(ts)) == 0);
+	TT_CHECK(t, off == n - 4);
+	TT_CHECK(t, !strcmp(ts, "1.2.840.10008.1.2.1"));
+	TT_CHECK(t, !strcmp(sop, "1.2.840.10008.5.1.4.1.1.2"));
+	TT_CHECK(t, net_part10_scan(b, n, &off, NULL, ts, sizeof(ts)) == 0);
+	TT_CHECK(t, net_part10_scan(b, n, &off, sop, ts, 10) == -EINVAL); /* UID too long */
+	for (size_t cut = 0; cut < n - 4; cut++) /* truncated anywhere in the header */
+		TT_CHECK_MSG(t, net_part10_scan(b, cut, &off, sop, ts, sizeof(ts)) == -EINVAL,
+			     "cut at %zu", cut);
+	b[128] = 'X';
+	TT_CHECK(t, net_part10_scan(b, n, &off, sop, ts, sizeof(ts)) == -EINVAL);
+	b[128] = 'D';
+	b[132 + 12 + 8] = 0xff; /* OB length past the end */
+	b[132 + 12 + 9] = 0xff;
+	TT_CHECK(t, net_part10_scan(b, n, &off, sop, ts, sizeof(ts)) == -EINVAL);
+}
+
 TT_MAIN(TT_CASE(t_status_mapping), TT_CASE(t_status_ok), TT_CASE(t_ts_table),
-	TT_CASE(t_allow_list), TT_CASE(t_pc_unique))
+	TT_CASE(t_allow_list), TT_CASE(t_pc_unique), TT_CASE(t_part10_scan))
