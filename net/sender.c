@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net/sender.h"
 
@@ -81,6 +82,8 @@ static int worker_connect(struct batch *b, struct net_assoc **a, int *opens,
 		return 0;
 	if (*opens > b->reopen)
 		return err->code ? err->code : -ECONNABORTED;
+	if (*opens > 0) /* a peer restarting needs a moment: wait 1 s, 2 s, ... (max 10) */
+		sleep((unsigned)(*opens < 10 ? *opens : 10));
 	(*opens)++;
 	rc = net_assoc_open(b->d, b->pcs, b->n_pcs, a, err);
 	if (rc == 0)

@@ -134,6 +134,27 @@ if "$PROBE" send -j 2 127.0.0.1 11199 FIONA "$T"/in/*.dcm >/dev/null 2>"$T/down.
 elif [ $(($(date +%s) - s)) -gt 20 ]; then fail batch_dest_down "took too long"
 else pass batch_dest_down; fi
 
+# the receiver dies (kill -9) mid-batch and comes back: workers reconnect, nothing lost
+mkdir -p "$T/many" "$T/rxa" "$T/rxb"
+i=0; while [ $i -lt 8000 ]; do ln -s "$T/in/el.dcm" "$T/many/$i.dcm"; i=$((i+1)); done
+"$PROBE" scp 11117 "$T/rxa" FIONA >"$T/sa.out" 2>&1 &
+pa=$!
+i=0; while ! grep -q listening "$T/sa.out" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+"$PROBE" send -j 2 127.0.0.1 11117 FIONA "$T"/many/*.dcm >"$T/re.out" 2>"$T/re.err" &
+ps=$!
+sleep 0.3; kill -9 $pa; wait $pa 2>/dev/null
+"$PROBE" scp 11117 "$T/rxb" FIONA >"$T/sb.out" 2>&1 &
+pb=$!
+wait $ps; rs=$?
+kill $pb; wait $pb
+na=$(ls "$T/rxa" | wc -l); nb=$(ls "$T/rxb" | wc -l)
+if [ $rs -ne 0 ]; then fail batch_reconnect "send failed: $(tail -1 "$T/re.err")"
+elif ! grep -q "sent 8000 failed 0" "$T/re.out"; then fail batch_reconnect "$(cat "$T/re.out")"
+elif grep -q "associations 2$" "$T/re.out"; then fail batch_reconnect "receiver killed too late"
+elif [ $((na + nb)) -lt 8000 ]; then fail batch_reconnect "only $na + $nb stored"
+else pass batch_reconnect; fi
+rm -rf "$T/many" "$T/rxa" "$T/rxb"
+
 echoscu -aet SENDER -aec FIONA 127.0.0.1 11112 && pass scp_echoscu || fail scp_echoscu "C-ECHO"
 "$PROBE" echo 127.0.0.1 11112 FIONA && pass net_echo || fail net_echo "net_echo"
 # two associations at once (two storescu processes), all instances arrive
