@@ -174,7 +174,7 @@ static int emr_top(struct enc_ds *ds, const struct series *se, const char *dt, u
 		uint16_t g, e;
 		const char *vr, *v;
 	} fixed[] = {
-		{ 0x0008, 0x0008, "CS", "ORIGINAL\\PRIMARY\\M\\NONE" },
+		{ 0x0008, 0x0008, "CS", "ORIGINAL\\PRIMARY\\VOLUME\\NONE" },
 		{ 0x0008, 0x9205, "CS", "MONOCHROME" },
 		{ 0x0008, 0x9206, "CS", "VOLUME" },
 		{ 0x0008, 0x9207, "CS", "NONE" },
@@ -185,17 +185,15 @@ static int emr_top(struct enc_ds *ds, const struct series *se, const char *dt, u
 		{ 0x0018, 0x9004, "CS", "PRODUCT" },
 		{ 0x0018, 0x9005, "SH", "tse2d1" },
 		{ 0x0018, 0x9008, "CS", "SPIN" },
-		{ 0x0018, 0x9009, "CS", "NO" },
 		{ 0x0018, 0x9011, "CS", "NO" },
 		{ 0x0018, 0x9012, "CS", "NO" },
 		{ 0x0018, 0x9014, "CS", "NO" },
-		{ 0x0018, 0x9015, "CS", "NONE" },
+		{ 0x0018, 0x9015, "CS", "NO" },
 		{ 0x0018, 0x9017, "CS", "NONE" },
 		{ 0x0018, 0x9018, "CS", "NO" },
 		{ 0x0018, 0x9024, "CS", "NO" },
 		{ 0x0018, 0x9025, "CS", "NONE" },
-		{ 0x0018, 0x9026, "CS", "NONE" },
-		{ 0x0018, 0x9027, "CS", "NONE" },
+		{ 0x0018, 0x9174, "CS", "IEC" },
 		{ 0x0018, 0x9029, "CS", "NONE" },
 		{ 0x0018, 0x9032, "CS", "RECTILINEAR" },
 		{ 0x0018, 0x9033, "CS", "PARTIAL" },
@@ -206,6 +204,7 @@ static int emr_top(struct enc_ds *ds, const struct series *se, const char *dt, u
 		{ 0x0028, 0x0004, "CS", "MONOCHROME2" },
 		{ 0x0028, 0x0301, "CS", "NO" },
 		{ 0x0028, 0x2110, "CS", "00" },
+		{ 0x2050, 0x0020, "CS", "IDENTITY" },
 	};
 	int rc = 0;
 
@@ -214,6 +213,7 @@ static int emr_top(struct enc_ds *ds, const struct series *se, const char *dt, u
 	rc = rc ? rc : enc_str(ds, T(0x0008, 0x002A), "DT", dt);
 	rc = rc ? rc : enc_fd(ds, T(0x0018, 0x9073), 245.5);
 	rc = rc ? rc : enc_us(ds, T(0x0018, 0x9093), 1);
+	rc = rc ? rc : enc_seq_empty(ds, T(0x0040, 0x0555));
 	rc = rc ? rc : enc_str(ds, T(0x0020, 0x0052), "UI", se->for_uid);
 	rc = rc ? rc : enc_us(ds, T(0x0028, 0x0002), 1);
 	rc = rc ? rc : enc_strf(ds, T(0x0028, 0x0008), "IS", "%u", frames);
@@ -255,6 +255,23 @@ static int item_str(struct enc_ds *parent, uint32_t seq, uint32_t tag, const cha
 	return enc_str(it, tag, vr, v);
 }
 
+/* Safety sequences of the MR Timing and Related Parameters macro. */
+static int emr_safety(struct enc_ds *timing)
+{
+	struct enc_ds *it = enc_seq_item(timing, T(0x0018, 0x9239));
+	int rc;
+
+	if (!it)
+		return -ENOMEM;
+	rc = enc_str(it, T(0x0018, 0x9179), "CS", "IEC_WHOLE_BODY");
+	rc = rc ? rc : enc_fd(it, T(0x0018, 0x9181), 0.8);
+	it = rc ? NULL : enc_seq_item(timing, T(0x0018, 0x9176));
+	if (!it)
+		return rc ? rc : -ENOMEM;
+	rc = enc_str(it, T(0x0018, 0x9177), "CS", "IEC_SAR");
+	return rc ? rc : enc_str(it, T(0x0018, 0x9178), "CS", "IEC_NORMAL");
+}
+
 static int emr_shared(struct enc_ds *ds)
 {
 	struct enc_ds *sh = enc_seq_item(ds, T(0x5200, 0x9229)), *it = NULL;
@@ -272,11 +289,14 @@ static int emr_shared(struct enc_ds *ds)
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x0091), "IS", "3");
 	rc = rc ? rc : enc_us(it, T(0x0018, 0x9240), 3);
 	rc = rc ? rc : enc_us(it, T(0x0018, 0x9241), 0);
+	rc = rc ? rc : emr_safety(it);
 	rc = rc ? rc : item_str(sh, T(0x0018, 0x9114), T(0x0018, 0x9082), "FD", "", &it);
 	rc = rc ? rc : enc_fd(it, T(0x0018, 0x9082), 11.0);
 	rc = rc ? rc : item_str(sh, T(0x0018, 0x9115), T(0x0018, 0x9009), "CS", "NO", &it);
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x9010), "CS", "NONE");
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x9021), "CS", "NO");
+	rc = rc ? rc : enc_str(it, T(0x0018, 0x9026), "CS", "NONE");
+	rc = rc ? rc : enc_str(it, T(0x0018, 0x9027), "CS", "NONE");
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x9077), "CS", "NO");
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x9081), "CS", "NO");
 	rc = rc ? rc : item_str(sh, T(0x0018, 0x9006), T(0x0018, 0x9020), "CS", "NONE", &it);
@@ -288,6 +308,8 @@ static int emr_shared(struct enc_ds *ds)
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x9041), "LO", "ACME Medical Systems");
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x9043), "CS", "MULTICOIL");
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x9044), "CS", "NO");
+	rc = rc ? rc : item_str(it, T(0x0018, 0x9045), T(0x0018, 0x9047), "SH", "HEA", &it);
+	rc = rc ? rc : enc_str(it, T(0x0018, 0x9048), "CS", "YES");
 	rc = rc ? rc : item_str(sh, T(0x0018, 0x9049), T(0x0018, 0x1251), "SH", "Body", &it);
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x9050), "LO", "ACME Medical Systems");
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x9051), "CS", "BODY");
@@ -303,11 +325,16 @@ static int emr_shared(struct enc_ds *ds)
 	rc = rc ? rc : item_str(sh, T(0x0028, 0x9132), T(0x0028, 0x1050), "DS", "800", &it);
 	rc = rc ? rc : enc_str(it, T(0x0028, 0x1051), "DS", "1600");
 	rc = rc ? rc : item_str(sh, T(0x0018, 0x9226), T(0x0008, 0x9007), "CS",
-				"ORIGINAL\\PRIMARY\\M\\NONE", &it);
+				"ORIGINAL\\PRIMARY\\VOLUME\\NONE", &it);
 	rc = rc ? rc : enc_str(it, T(0x0008, 0x9205), "CS", "MONOCHROME");
 	rc = rc ? rc : enc_str(it, T(0x0008, 0x9206), "CS", "VOLUME");
 	rc = rc ? rc : enc_str(it, T(0x0008, 0x9207), "CS", "NONE");
-	return rc ? rc : enc_str(it, T(0x0008, 0x9208), "CS", "MAGNITUDE");
+	rc = rc ? rc : enc_str(it, T(0x0008, 0x9208), "CS", "MAGNITUDE");
+	rc = rc ? rc : enc_str(it, T(0x0008, 0x9209), "CS", "T1");
+	rc = rc ? rc : item_str(sh, T(0x0020, 0x9071), T(0x0020, 0x9072), "CS", "U", &it);
+	rc = rc ? rc : item_str(it, T(0x0008, 0x2218), T(0x0008, 0x0100), "SH", "69536005", &it);
+	rc = rc ? rc : enc_str(it, T(0x0008, 0x0102), "SH", "SCT");
+	return rc ? rc : enc_str(it, T(0x0008, 0x0104), "LO", "Head");
 }
 
 /* Per-frame groups: frame content (acquisition date-times) and plane position. */
