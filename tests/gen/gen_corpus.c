@@ -190,7 +190,7 @@ static int mr_series_write(struct corpus_gen *g, const struct patient *p, const 
 	struct corpus_image im = { p, st, &se, NULL, UID_MR, 0, { ENC_EXPLICIT_LE, 0, 0 }, 0 };
 	unsigned n = g->pr->mr_slices;
 	char dir[256], uid[65];
-	int rc = corpus_series_make(&g->c, st, kind + 1, mr_names[kind], 4 * kind, &se);
+	int rc = corpus_series_make(&g->c, st, kind + 1, mr_names[kind], 4 * kind, 1, &se);
 
 	rc = rc ? rc : corpus_series_dir(g, dir, sizeof(dir), pi, 1, "MR", &se, mr_names[kind]);
 	im.dir = dir;
@@ -257,7 +257,7 @@ static int ct_series_write(struct corpus_gen *g, const struct patient *p, const 
 	const char *name = rle ? "BONE_RLE" : "AXIAL";
 	char dir[256], uid[65];
 	int rc = corpus_series_make(&g->c, st, number, rle ? "Bone 2.0 RLE" : "Thorax Abd 1.25",
-				    3 * number, &se);
+				    3 * number, 1, &se);
 
 	rc = rc ? rc : corpus_series_dir(g, dir, sizeof(dir), pi, 2, "CT", &se, name);
 	im.dir = dir;

@@ -81,8 +81,10 @@ int corpus_patient_make(struct corpus_ctx *c, unsigned index, struct patient *p)
 /* Generates a study of modality mod ("MR", "CT") for p and plants its strings. */
 int corpus_study_make(struct corpus_ctx *c, const struct patient *p, const char *mod,
 		      struct study *st);
+/* A series minutes after the study start; with_for: it has a frame of reference. */
 int corpus_series_make(struct corpus_ctx *c, const struct study *st, unsigned number,
-		       const char *description, unsigned minutes, struct series *se);
+		       const char *description, unsigned minutes, int with_for,
+		       struct series *se);
 
 /* The header modules every image carries: SOP common, patient, study, series, equipment,
  * request attributes, private site block. Per-modality code adds the rest. */

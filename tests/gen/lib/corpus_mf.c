@@ -131,7 +131,7 @@ int corpus_sc_series_write(struct corpus_gen *g, const struct patient *p, const 
 	struct series se;
 	struct corpus_image im = { p, st, &se, NULL, UID_SC, 0, { ENC_EXPLICIT_LE, 1, 0 }, 1 };
 	char dir[256], uid[65];
-	int rc = corpus_series_make(&g->c, st, 99, "Dose Report", 20, &se);
+	int rc = corpus_series_make(&g->c, st, 99, "Dose Report", 20, 0, &se);
 
 	rc = rc ? rc : corpus_series_dir(g, dir, sizeof(dir), pi, 2, "CT", &se, "DOSE_SC");
 	im.dir = dir;
@@ -372,7 +372,7 @@ int corpus_emr_series_write(struct corpus_gen *g, const struct patient *p,
 	unsigned frames = g->pr->emr_frames;
 	struct enc_ds *ds = NULL;
 	char dir[256], uid[65], dt[32];
-	int rc = corpus_series_make(&g->c, st, 1, "T1 TSE enhanced", 2, &se);
+	int rc = corpus_series_make(&g->c, st, 1, "T1 TSE enhanced", 2, 1, &se);
 
 	rc = rc ? rc : corpus_series_dir(g, dir, sizeof(dir), pi, 3, "MR", &se, "T1_ENH");
 	im.dir = dir;

@@ -298,7 +298,8 @@ int corpus_study_make(struct corpus_ctx *c, const struct patient *p, const char 
 }
 
 int corpus_series_make(struct corpus_ctx *c, const struct study *st, unsigned number,
-		       const char *description, unsigned minutes, struct series *se)
+		       const char *description, unsigned minutes, int with_for,
+		       struct series *se)
 {
 	unsigned h = (unsigned)(st->time[0] - '0') * 10 + (unsigned)(st->time[1] - '0');
 	unsigned m = (unsigned)(st->time[2] - '0') * 10 + (unsigned)(st->time[3] - '0') + minutes;
@@ -306,7 +307,8 @@ int corpus_series_make(struct corpus_ctx *c, const struct study *st, unsigned nu
 
 	memset(se, 0, sizeof(*se));
 	corpus_uid(c, se->uid);
-	corpus_uid(c, se->for_uid);
+	if (with_for)
+		corpus_uid(c, se->for_uid);
 	se->number = number;
 	snprintf(se->description, sizeof(se->description), "%s", description);
 	snprintf(se->protocol, sizeof(se->protocol), "%s %s", st->modality, description);
@@ -314,6 +316,7 @@ int corpus_series_make(struct corpus_ctx *c, const struct study *st, unsigned nu
 	snprintf(se->time, sizeof(se->time), "%02u%02u%.2s", (h + m / 60) % 24, m % 60,
 		 st->time + 4);
 	rc = manifest_add(&c->man, "uid", se->uid);
-	rc = rc ? rc : manifest_add(&c->man, "uid", se->for_uid);
+	if (with_for)
+		rc = rc ? rc : manifest_add(&c->man, "uid", se->for_uid);
 	return rc ? rc : manifest_add(&c->man, "time", se->time);
 }
