@@ -80,6 +80,27 @@ else
 	echo "SKIP corpus/dcmdump: dcmdump not installed"
 fi
 
+# RLE Lossless: dcmtk's decoder accepts every encapsulated file and yields a full frame.
+if command -v dcmdrle >/dev/null; then
+	errs=0 n=0
+	for f in $(awk -F'\t' '$3 == "1.2.840.10008.1.2.5" {print $1}' "$out/index.tsv"); do
+		n=$((n + 1))
+		if dcmdrle "$out/$f" "$tmp/raw.dcm" 2>"$tmp/e"; then
+			want=$(dcmdump -q +P 0028,0010 +P 0028,0011 +P 0028,0100 "$tmp/raw.dcm" |
+				awk '{v = v ? v * $3 : $3} END {print v / 8}')
+			got=$(dcmdump -q +P 7fe0,0010 "$tmp/raw.dcm" | sed 's/.*# *\([0-9]*\),.*/\1/')
+			[ "$want" = "$got" ] || { errs=$((errs + 1)); echo "rle size: $f" >&2; }
+		else
+			errs=$((errs + 1)); echo "dcmdrle: $f" >&2
+		fi
+	done
+	if [ "$errs" -eq 0 ] && [ "$n" -gt 0 ]; then pass rle
+	else fail rle "$errs of $n RLE files did not decode to a full frame"
+	fi
+else
+	echo "SKIP corpus/rle: dcmdrle not installed"
+fi
+
 # dciodvfy: no errors in any IOD. It cannot read deflated files (it reads them as raw
 # bytes), so those are left to dcmdump above.
 if command -v dciodvfy >/dev/null; then

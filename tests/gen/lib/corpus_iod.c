@@ -166,6 +166,7 @@ static int ds_series_equipment(struct enc_ds *ds, const struct study *st, const 
 static int ds_private(struct enc_ds *ds, const struct patient *p, const struct study *st)
 {
 	char both[96];
+	struct enc_ds *it;
 	int rc = enc_str(ds, T(0x0029, 0x0010), "LO", "ACME_SITE_INFO");
 
 	snprintf(both, sizeof(both), "%s / %s", p->family, p->id);
@@ -174,6 +175,15 @@ static int ds_private(struct enc_ds *ds, const struct patient *p, const struct s
 	rc = rc ? rc : enc_str(ds, T(0x0029, 0x1012), "LO", st->site_ref);
 	rc = rc ? rc : enc_str(ds, T(0x0029, 0x1013), "LO", both);
 	rc = rc ? rc : enc_str(ds, T(0x0029, 0x1014), "LT", st->comment);
+	if (rc)
+		return rc;
+	/* A private sequence of unknown VR (UN, undefined length) with the referral inside. */
+	it = enc_seq_item_un(ds, T(0x0029, 0x1020));
+	if (!it)
+		return -ENOMEM;
+	rc = enc_str(it, T(0x0029, 0x0010), "LO", "ACME_SITE_INFO");
+	rc = rc ? rc : enc_str(it, T(0x0029, 0x1010), "LO", p->name);
+	rc = rc ? rc : enc_str(it, T(0x0029, 0x1015), "LO", st->referring);
 	return rc;
 }
 

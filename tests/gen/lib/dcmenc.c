@@ -108,7 +108,7 @@ static struct enc_elem *ds_slot(struct enc_ds *ds, uint32_t tag, const char *vr)
 	}
 	if (lo < ds->n && ds->e[lo].tag == tag) {
 		el = &ds->e[lo];
-		if (el->kind == K_SEQ && !strcmp(vr, "SQ"))
+		if (el->kind == K_SEQ && !strcmp(vr, el->vr))
 			return el;
 		elem_release(el);
 	} else {
@@ -242,9 +242,9 @@ int enc_at(struct enc_ds *ds, uint32_t tag, uint32_t v)
 	return enc_put(ds, tag, "AT", b, 4);
 }
 
-struct enc_ds *enc_seq_item(struct enc_ds *ds, uint32_t tag)
+static struct enc_ds *seq_item_add(struct enc_ds *ds, uint32_t tag, const char *vr)
 {
-	struct enc_elem *el = ds_slot(ds, tag, "SQ");
+	struct enc_elem *el = ds_slot(ds, tag, vr);
 	struct enc_ds **ni, *item;
 
 	if (!el)
@@ -261,6 +261,16 @@ struct enc_ds *enc_seq_item(struct enc_ds *ds, uint32_t tag)
 	el->items = ni;
 	el->items[el->nitems++] = item;
 	return item;
+}
+
+struct enc_ds *enc_seq_item(struct enc_ds *ds, uint32_t tag)
+{
+	return seq_item_add(ds, tag, "SQ");
+}
+
+struct enc_ds *enc_seq_item_un(struct enc_ds *ds, uint32_t tag)
+{
+	return seq_item_add(ds, tag, "UN");
 }
 
 int enc_seq_empty(struct enc_ds *ds, uint32_t tag)
@@ -407,13 +417,11 @@ static int out_value(struct enc_out *o, const char *vr, const uint8_t *v, size_t
 
 static int out_ds(struct enc_out *o, const struct enc_ds *ds, int top, size_t *pix_at);
 
-static int out_seq(struct enc_out *o, const struct enc_elem *el)
+/* The items of a sequence, each of defined or undefined length. */
+static int out_items(struct enc_out *o, const struct enc_elem *el, int undef)
 {
-	int undef = o->opts->undef_seq;
-	size_t lenat, start;
-	int rc = out_header(o, el->tag, "SQ", undef ? ENC_UNDEF : 0, &lenat);
+	int rc = 0;
 
-	start = o->b->len;
 	for (size_t i = 0; !rc && i < el->nitems; i++) {
 		int iundef = undef || o->opts->undef_item;
 		size_t ilenat, istart;
@@ -426,6 +434,30 @@ static int out_seq(struct enc_out *o, const struct enc_elem *el)
 		else if (!rc)
 			patch_u32(o, ilenat, (uint32_t)(o->b->len - istart));
 	}
+	return rc;
+}
+
+static int out_seq(struct enc_out *o, const struct enc_elem *el)
+{
+	int undef = o->opts->undef_seq;
+	size_t lenat, start;
+	int rc;
+
+	/* Readers disagree on UN inside big endian (dcmtk follows CP-246 and reads implicit
+	 * little endian, dicom3tools reads big endian), so there it is written as SQ. */
+	if (!strcmp(el->vr, "UN") && o->explicit_vr && !o->be) {
+		/* UN of undefined length: the value is implicit VR little endian. */
+		struct enc_opts in_opts = *o->opts;
+		struct enc_out in = { o->b, 0, 0, &in_opts };
+
+		in_opts.undef_seq = 1;
+		rc = out_header(o, el->tag, "UN", ENC_UNDEF, NULL);
+		rc = rc ? rc : out_items(&in, el, 1);
+		return rc ? rc : out_header(&in, ENC_TAG(0xFFFE, 0xE0DD), NULL, 0, NULL);
+	}
+	rc = out_header(o, el->tag, "SQ", undef ? ENC_UNDEF : 0, &lenat);
+	start = o->b->len;
+	rc = rc ? rc : out_items(o, el, undef);
 	if (!rc && undef)
 		return out_header(o, ENC_TAG(0xFFFE, 0xE0DD), NULL, 0, NULL);
 	if (!rc)

@@ -62,6 +62,13 @@ int enc_at(struct enc_ds *ds, uint32_t tag, uint32_t v);
  * Borrowed; valid until enc_ds_free(ds). NULL on out of memory.
  */
 struct enc_ds *enc_seq_item(struct enc_ds *ds, uint32_t tag);
+/*
+ * Like enc_seq_item() for a private sequence whose VR is unknown to the writer: in explicit
+ * VR it is written as UN with undefined length, its items in implicit VR little endian
+ * (PS3.5 6.2.2), as data converted from implicit VR by a VR-unaware node looks. In
+ * explicit VR big endian it is written as SQ (readers disagree on UN there).
+ */
+struct enc_ds *enc_seq_item_un(struct enc_ds *ds, uint32_t tag);
 /* An empty sequence (zero items). 0 or -ENOMEM. */
 int enc_seq_empty(struct enc_ds *ds, uint32_t tag);
 
