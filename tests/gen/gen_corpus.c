@@ -29,9 +29,9 @@
 #define UID_SC	"1.2.840.10008.5.1.4.1.1.7"
 
 static const struct corpus_preset presets[] = {
-	{ "tiny", 2, 3, 4, 5, 2, 4, 5 },
-	{ "small", 3, 4, 16, 50, 6, 16, 10 },
-	{ "large", 6, 4, 24, 440, 20, 48, 20 },
+	{"tiny", 2, 3, 4, 5, 2, 4, 5},
+	{"small", 3, 4, 16, 50, 6, 16, 10},
+	{"large", 6, 4, 24, 440, 20, 48, 20},
 };
 
 /* ---- pixels ----------------------------------------------------------------------- */
@@ -45,10 +45,10 @@ static int inside(double x, double y, double cx, double cy, double a, double b)
 
 /* Contrast of each tissue per MR weighting: scalp, skull, grey, white, CSF. */
 static const uint16_t mr_contrast[4][5] = {
-	{ 900, 120, 800, 1100, 300 },  /* T1 */
-	{ 650, 90, 1000, 800, 2200 },  /* T2 */
-	{ 300, 40, 520, 460, 150 },    /* DWI b=1000 */
-	{ 700, 100, 1000, 850, 90 },   /* FLAIR */
+	{900, 120, 800, 1100, 300}, /* T1 */
+	{650, 90, 1000, 800, 2200}, /* T2 */
+	{300, 40, 520, 460, 150},   /* DWI b=1000 */
+	{700, 100, 1000, 850, 90},  /* FLAIR */
 };
 
 /* A head phantom slice at z in (-1, 1). */
@@ -115,14 +115,13 @@ static void ct_slice(struct corpus_gen *g, uint16_t *px, unsigned n, double z)
 
 /* Image Plane + Image Pixel for a slice of n x n, 16 bit, 12 stored. */
 static int ds_plane(struct enc_ds *ds, const struct series *se, unsigned n, double spacing,
-		    double thick, double z, int with_orientation)
+		    double thick, double z)
 {
 	double half = n * spacing / 2.0;
-	int rc = enc_str(ds, T(0x0018, 0x0050), "DS", thick == 5.0 ? "5" : "1.25");
+	int rc = enc_strf(ds, T(0x0018, 0x0050), "DS", "%g", thick);
 
 	rc = rc ? rc : enc_strf(ds, T(0x0020, 0x0032), "DS", "%.4f\\%.4f\\%.2f", -half, -half, z);
-	if (with_orientation)
-		rc = rc ? rc : enc_str(ds, T(0x0020, 0x0037), "DS", "1\\0\\0\\0\\1\\0");
+	rc = rc ? rc : enc_str(ds, T(0x0020, 0x0037), "DS", "1\\0\\0\\0\\1\\0");
 	rc = rc ? rc : enc_str(ds, T(0x0020, 0x0052), "UI", se->for_uid);
 	rc = rc ? rc : enc_str(ds, T(0x0020, 0x1040), "LO", "");
 	rc = rc ? rc : enc_strf(ds, T(0x0020, 0x1041), "DS", "%.2f", z);
@@ -137,13 +136,13 @@ static int ds_plane(struct enc_ds *ds, const struct series *se, unsigned n, doub
 	return rc ? rc : enc_us(ds, T(0x0028, 0x0103), 0);
 }
 
-static const char *const mr_names[4] = { "T1", "T2", "DWI", "FLAIR" };
+static const char *const mr_names[4] = {"T1", "T2", "DWI", "FLAIR"};
 
-static int mr_module(struct enc_ds *ds, unsigned kind, const struct series *se, unsigned i)
+static int mr_module(struct enc_ds *ds, unsigned kind, const struct series *se)
 {
-	static const char *const seq[4] = { "SE", "SE", "EP", "IR\\SE" };
-	static const char *const tr[4] = { "550", "4200", "5100", "9000" };
-	static const char *const te[4] = { "12", "95", "78", "120" };
+	static const char *const seq[4] = {"SE", "SE", "EP", "IR\\SE"};
+	static const char *const tr[4] = {"550", "4200", "5100", "9000"};
+	static const char *const te[4] = {"12", "95", "78", "120"};
 	int rc = enc_str(ds, T(0x0008, 0x0008), "CS", "ORIGINAL\\PRIMARY\\M\\ND");
 
 	rc = rc ? rc : enc_str(ds, T(0x0008, 0x0022), "DA", se->date);
@@ -167,7 +166,7 @@ static int mr_module(struct enc_ds *ds, unsigned kind, const struct series *se, 
 	rc = rc ? rc : enc_str(ds, T(0x0018, 0x0095), "DS", "200");
 	rc = rc ? rc : enc_str(ds, T(0x0018, 0x1250), "SH", "Head_32");
 	if (!rc) {
-		uint8_t m[8] = { 0, 0, 0, 1, 0, 1, 0, 0 }; /* 0\256\256\0 */
+		uint8_t m[8] = {0, 0, 0, 1, 0, 1, 0, 0}; /* 0\256\256\0 */
 
 		rc = enc_put(ds, T(0x0018, 0x1310), "US", m, 8);
 	}
@@ -179,7 +178,6 @@ static int mr_module(struct enc_ds *ds, unsigned kind, const struct series *se, 
 	rc = rc ? rc : enc_str(ds, T(0x0020, 0x0020), "CS", "L\\P");
 	rc = rc ? rc : enc_str(ds, T(0x0028, 0x1050), "DS", "800");
 	rc = rc ? rc : enc_str(ds, T(0x0028, 0x1051), "DS", "1600");
-	(void)i;
 	return rc;
 }
 
@@ -187,7 +185,7 @@ static int mr_series_write(struct corpus_gen *g, const struct patient *p, const 
 			   unsigned pi, unsigned kind)
 {
 	struct series se;
-	struct corpus_image im = { p, st, &se, NULL, UID_MR, 0, { ENC_EXPLICIT_LE, 0, 0 }, 0 };
+	struct corpus_image im = {p, st, &se, NULL, UID_MR, 0, {ENC_EXPLICIT_LE, 0, 0}, 0};
 	unsigned n = g->pr->mr_slices;
 	char dir[256], uid[65];
 	int rc = corpus_series_make(&g->c, st, kind + 1, mr_names[kind], 4 * kind, 1, &se);
@@ -210,8 +208,8 @@ static int mr_series_write(struct corpus_gen *g, const struct patient *p, const 
 		im.number = i + 1;
 		rc = manifest_add(&g->c.man, "uid", uid);
 		rc = rc ? rc : corpus_ds_common(ds, p, st, &se, UID_MR, uid, i + 1);
-		rc = rc ? rc : mr_module(ds, kind, &se, i);
-		rc = rc ? rc : ds_plane(ds, &se, 256, 0.9375, 5.0, (i - n / 2.0) * 6.0, 1);
+		rc = rc ? rc : mr_module(ds, kind, &se);
+		rc = rc ? rc : ds_plane(ds, &se, 256, 0.9375, 5.0, (i - n / 2.0) * 6.0);
 		rc = rc ? rc : corpus_ds_comment(g, ds, &im);
 		rc = rc ? rc : enc_pixels(ds, "OW", (const uint8_t *)g->pix, 256 * 256 * 2, 2);
 		rc = rc ? rc : corpus_image_write(g, &im, ds, uid);
@@ -252,7 +250,7 @@ static int ct_series_write(struct corpus_gen *g, const struct patient *p, const 
 			   unsigned pi, unsigned number, int rle)
 {
 	struct series se;
-	struct corpus_image im = { p, st, &se, NULL, UID_CT, 0, { ENC_EXPLICIT_LE, 0, 0 }, 0 };
+	struct corpus_image im = {p, st, &se, NULL, UID_CT, 0, {ENC_EXPLICIT_LE, 0, 0}, 0};
 	unsigned n = rle ? g->pr->ct_rle_slices : g->pr->ct_slices, mix = g->pr->mix;
 	const char *name = rle ? "BONE_RLE" : "AXIAL";
 	char dir[256], uid[65];
@@ -272,7 +270,7 @@ static int ct_series_write(struct corpus_gen *g, const struct patient *p, const 
 		ct_slice(g, g->pix, 512, zr);
 		corpus_uid(&g->c, uid);
 		im.number = i + 1;
-		im.opts.ts = rle ? ENC_RLE
+		im.opts.ts = rle	    ? ENC_RLE
 			     : i % mix == 2 ? ENC_EXPLICIT_BE
 			     : i % mix == 3 ? ENC_DEFLATED
 			     : i % mix == 4 ? ENC_IMPLICIT_LE
@@ -281,7 +279,7 @@ static int ct_series_write(struct corpus_gen *g, const struct patient *p, const 
 		rc = manifest_add(&g->c.man, "uid", uid);
 		rc = rc ? rc : corpus_ds_common(ds, p, st, &se, UID_CT, uid, i + 1);
 		rc = rc ? rc : ct_module(ds, &se);
-		rc = rc ? rc : ds_plane(ds, &se, 512, 0.683594, 1.25, -100.0 - 1.25 * i, 1);
+		rc = rc ? rc : ds_plane(ds, &se, 512, 0.683594, 1.25, -100.0 - 1.25 * i);
 		rc = rc ? rc : corpus_ds_comment(g, ds, &im);
 		if (!rc && rle) {
 			buf_reset(&g->rle);

@@ -24,7 +24,7 @@ unsigned rng_below(struct rng *r, unsigned n); /* uniform in [0, n) */
  * written as "category<TAB>string" lines. Strings shorter than 4 bytes are not listed.
  */
 struct manifest {
-	FILE *fp; /* borrowed */
+	FILE *fp;    /* borrowed */
 	char **keys; /* owned hash set of "category\tstring" */
 	size_t cap, n;
 };
@@ -34,12 +34,12 @@ int manifest_add(struct manifest *m, const char *category, const char *s);
 
 struct patient {
 	char family[32], given[24], middle[2];
-	char name[80];	    /* DICOM PN "Family^Given^M" */
-	char plain[80];	    /* "Given Family" as in free text */
+	char name[80];	/* DICOM PN "Family^Given^M" */
+	char plain[80]; /* "Given Family" as in free text */
 	char birth_name[80];
 	char mother_name[80];
-	char id[16];	    /* 11-digit national-number style */
-	char other_id[24];  /* "MRN-" + 7 digits */
+	char id[16];	   /* 11-digit national-number style */
+	char other_id[24]; /* "MRN-" + 7 digits */
 	char birth[9], sex[2], age[5];
 	char address[96], phone[32];
 	char history[256];
@@ -83,8 +83,7 @@ int corpus_study_make(struct corpus_ctx *c, const struct patient *p, const char 
 		      struct study *st);
 /* A series minutes after the study start; with_for: it has a frame of reference. */
 int corpus_series_make(struct corpus_ctx *c, const struct study *st, unsigned number,
-		       const char *description, unsigned minutes, int with_for,
-		       struct series *se);
+		       const char *description, unsigned minutes, int with_for, struct series *se);
 
 /* The header modules every image carries: SOP common, patient, study, series, equipment,
  * request attributes, private site block. Per-modality code adds the rest. */
@@ -142,7 +141,7 @@ int corpus_image_write(struct corpus_gen *g, const struct corpus_image *im, stru
 int corpus_sc_series_write(struct corpus_gen *g, const struct patient *p, const struct study *st,
 			   unsigned pi);
 /* An enhanced MR multi-frame image with functional groups, in its own study. */
-int corpus_emr_series_write(struct corpus_gen *g, const struct patient *p,
-			    const struct study *st, unsigned pi);
+int corpus_emr_series_write(struct corpus_gen *g, const struct patient *p, const struct study *st,
+			    unsigned pi);
 
 #endif

@@ -149,13 +149,15 @@ static int ds_series_equipment(struct enc_ds *ds, const struct study *st, const 
 	rc = rc ? rc : enc_str(ds, T(0x0008, 0x1040), "LO", st->department);
 	rc = rc ? rc : enc_str(ds, T(0x0008, 0x1050), "PN", st->performing);
 	rc = rc ? rc : enc_str(ds, T(0x0008, 0x1070), "PN", st->operator_);
-	rc = rc ? rc : enc_str(ds, T(0x0008, 0x1090), "LO",
-			       !strcmp(st->modality, "CT") ? "Synthia CT 64" : "Synthia MR 3T");
+	rc = rc ? rc
+		: enc_str(ds, T(0x0008, 0x1090), "LO",
+			  !strcmp(st->modality, "CT") ? "Synthia CT 64" : "Synthia MR 3T");
 	rc = rc ? rc : enc_str(ds, T(0x0018, 0x1000), "LO", st->serial);
 	rc = rc ? rc : enc_str(ds, T(0x0018, 0x1020), "LO", "VA11B");
 	rc = rc ? rc : enc_str(ds, T(0x0018, 0x1030), "LO", se->protocol);
-	rc = rc ? rc : enc_str(ds, T(0x0018, 0x0015), "CS",
-			       !strcmp(st->modality, "CT") ? "CHEST" : "HEAD");
+	rc = rc ? rc
+		: enc_str(ds, T(0x0018, 0x0015), "CS",
+			  !strcmp(st->modality, "CT") ? "CHEST" : "HEAD");
 	rc = rc ? rc : enc_str(ds, T(0x0018, 0x5100), "CS", "HFS");
 	rc = rc ? rc : enc_str(ds, T(0x0020, 0x000E), "UI", se->uid);
 	rc = rc ? rc : enc_strf(ds, T(0x0020, 0x0011), "IS", "%u", se->number);

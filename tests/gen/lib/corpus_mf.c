@@ -70,8 +70,8 @@ int corpus_image_write(struct corpus_gen *g, const struct corpus_image *im, stru
 	g->files++;
 	g->bytes += size;
 	n = fprintf(g->index, "%s/%04u.dcm\t%s\t%s\t%s\t%s\t%s\t%zu\t%d\n", im->dir, im->number,
-		    im->sop_class, enc_ts_uid(im->opts.ts), im->st->uid, im->se->uid, sop_uid,
-		    size, im->burned_in);
+		    im->sop_class, enc_ts_uid(im->opts.ts), im->st->uid, im->se->uid, sop_uid, size,
+		    im->burned_in);
 	return n < 0 ? -EIO : 0;
 }
 
@@ -129,7 +129,7 @@ int corpus_sc_series_write(struct corpus_gen *g, const struct patient *p, const 
 			   unsigned pi)
 {
 	struct series se;
-	struct corpus_image im = { p, st, &se, NULL, UID_SC, 0, { ENC_EXPLICIT_LE, 1, 0 }, 1 };
+	struct corpus_image im = {p, st, &se, NULL, UID_SC, 0, {ENC_EXPLICIT_LE, 1, 0}, 1};
 	char dir[256], uid[65];
 	int rc = corpus_series_make(&g->c, st, 99, "Dose Report", 20, 0, &se);
 
@@ -174,37 +174,37 @@ static int emr_top(struct enc_ds *ds, const struct series *se, const char *dt, u
 		uint16_t g, e;
 		const char *vr, *v;
 	} fixed[] = {
-		{ 0x0008, 0x0008, "CS", "ORIGINAL\\PRIMARY\\VOLUME\\NONE" },
-		{ 0x0008, 0x9205, "CS", "MONOCHROME" },
-		{ 0x0008, 0x9206, "CS", "VOLUME" },
-		{ 0x0008, 0x9207, "CS", "NONE" },
-		{ 0x0008, 0x9208, "CS", "MAGNITUDE" },
-		{ 0x0008, 0x9209, "CS", "T1" },
-		{ 0x0018, 0x0023, "CS", "2D" },
-		{ 0x0018, 0x0087, "DS", "3" },
-		{ 0x0018, 0x9004, "CS", "PRODUCT" },
-		{ 0x0018, 0x9005, "SH", "tse2d1" },
-		{ 0x0018, 0x9008, "CS", "SPIN" },
-		{ 0x0018, 0x9011, "CS", "NO" },
-		{ 0x0018, 0x9012, "CS", "NO" },
-		{ 0x0018, 0x9014, "CS", "NO" },
-		{ 0x0018, 0x9015, "CS", "NO" },
-		{ 0x0018, 0x9017, "CS", "NONE" },
-		{ 0x0018, 0x9018, "CS", "NO" },
-		{ 0x0018, 0x9024, "CS", "NO" },
-		{ 0x0018, 0x9025, "CS", "NONE" },
-		{ 0x0018, 0x9174, "CS", "IEC" },
-		{ 0x0018, 0x9029, "CS", "NONE" },
-		{ 0x0018, 0x9032, "CS", "RECTILINEAR" },
-		{ 0x0018, 0x9033, "CS", "PARTIAL" },
-		{ 0x0018, 0x9034, "CS", "LINEAR" },
-		{ 0x0018, 0x9064, "CS", "NONE" },
-		{ 0x0018, 0x9100, "CS", "1H" },
-		{ 0x0020, 0x1040, "LO", "" },
-		{ 0x0028, 0x0004, "CS", "MONOCHROME2" },
-		{ 0x0028, 0x0301, "CS", "NO" },
-		{ 0x0028, 0x2110, "CS", "00" },
-		{ 0x2050, 0x0020, "CS", "IDENTITY" },
+		{0x0008, 0x0008, "CS", "ORIGINAL\\PRIMARY\\VOLUME\\NONE"},
+		{0x0008, 0x9205, "CS", "MONOCHROME"},
+		{0x0008, 0x9206, "CS", "VOLUME"},
+		{0x0008, 0x9207, "CS", "NONE"},
+		{0x0008, 0x9208, "CS", "MAGNITUDE"},
+		{0x0008, 0x9209, "CS", "T1"},
+		{0x0018, 0x0023, "CS", "2D"},
+		{0x0018, 0x0087, "DS", "3"},
+		{0x0018, 0x9004, "CS", "PRODUCT"},
+		{0x0018, 0x9005, "SH", "tse2d1"},
+		{0x0018, 0x9008, "CS", "SPIN"},
+		{0x0018, 0x9011, "CS", "NO"},
+		{0x0018, 0x9012, "CS", "NO"},
+		{0x0018, 0x9014, "CS", "NO"},
+		{0x0018, 0x9015, "CS", "NO"},
+		{0x0018, 0x9017, "CS", "NONE"},
+		{0x0018, 0x9018, "CS", "NO"},
+		{0x0018, 0x9024, "CS", "NO"},
+		{0x0018, 0x9025, "CS", "NONE"},
+		{0x0018, 0x9174, "CS", "IEC"},
+		{0x0018, 0x9029, "CS", "NONE"},
+		{0x0018, 0x9032, "CS", "RECTILINEAR"},
+		{0x0018, 0x9033, "CS", "PARTIAL"},
+		{0x0018, 0x9034, "CS", "LINEAR"},
+		{0x0018, 0x9064, "CS", "NONE"},
+		{0x0018, 0x9100, "CS", "1H"},
+		{0x0020, 0x1040, "LO", ""},
+		{0x0028, 0x0004, "CS", "MONOCHROME2"},
+		{0x0028, 0x0301, "CS", "NO"},
+		{0x0028, 0x2110, "CS", "00"},
+		{0x2050, 0x0020, "CS", "IDENTITY"},
 	};
 	int rc = 0;
 
@@ -282,8 +282,9 @@ static int emr_shared(struct enc_ds *ds)
 	rc = item_str(sh, T(0x0028, 0x9110), T(0x0028, 0x0030), "DS", "0.9375\\0.9375", &it);
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x0050), "DS", "5");
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x0088), "DS", "6");
-	rc = rc ? rc : item_str(sh, T(0x0020, 0x9116), T(0x0020, 0x0037), "DS",
-				"1\\0\\0\\0\\1\\0", NULL);
+	rc = rc ? rc
+		: item_str(sh, T(0x0020, 0x9116), T(0x0020, 0x0037), "DS", "1\\0\\0\\0\\1\\0",
+			   NULL);
 	rc = rc ? rc : item_str(sh, T(0x0018, 0x9112), T(0x0018, 0x0080), "DS", "600", &it);
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x1314), "DS", "150");
 	rc = rc ? rc : enc_str(it, T(0x0018, 0x0091), "IS", "3");
@@ -324,8 +325,9 @@ static int emr_shared(struct enc_ds *ds)
 	rc = rc ? rc : enc_str(it, T(0x0028, 0x1054), "LO", "US");
 	rc = rc ? rc : item_str(sh, T(0x0028, 0x9132), T(0x0028, 0x1050), "DS", "800", &it);
 	rc = rc ? rc : enc_str(it, T(0x0028, 0x1051), "DS", "1600");
-	rc = rc ? rc : item_str(sh, T(0x0018, 0x9226), T(0x0008, 0x9007), "CS",
-				"ORIGINAL\\PRIMARY\\VOLUME\\NONE", &it);
+	rc = rc ? rc
+		: item_str(sh, T(0x0018, 0x9226), T(0x0008, 0x9007), "CS",
+			   "ORIGINAL\\PRIMARY\\VOLUME\\NONE", &it);
 	rc = rc ? rc : enc_str(it, T(0x0008, 0x9205), "CS", "MONOCHROME");
 	rc = rc ? rc : enc_str(it, T(0x0008, 0x9206), "CS", "VOLUME");
 	rc = rc ? rc : enc_str(it, T(0x0008, 0x9207), "CS", "NONE");
@@ -364,11 +366,11 @@ static int emr_frame(struct enc_ds *ds, const char *date, const char *time, unsi
 	return rc;
 }
 
-int corpus_emr_series_write(struct corpus_gen *g, const struct patient *p,
-			    const struct study *st, unsigned pi)
+int corpus_emr_series_write(struct corpus_gen *g, const struct patient *p, const struct study *st,
+			    unsigned pi)
 {
 	struct series se;
-	struct corpus_image im = { p, st, &se, NULL, UID_EMR, 1, { ENC_EXPLICIT_LE, 1, 0 }, 0 };
+	struct corpus_image im = {p, st, &se, NULL, UID_EMR, 1, {ENC_EXPLICIT_LE, 1, 0}, 0};
 	unsigned frames = g->pr->emr_frames;
 	struct enc_ds *ds = NULL;
 	char dir[256], uid[65], dt[32];
@@ -390,8 +392,8 @@ int corpus_emr_series_write(struct corpus_gen *g, const struct patient *p,
 	for (unsigned f = 0; !rc && f < frames; f++)
 		rc = emr_frame(ds, se.date, se.time, f, frames);
 	rc = rc ? rc : corpus_ds_comment(g, ds, &im);
-	rc = rc ? rc : enc_pixels(ds, "OW", (const uint8_t *)g->pix, (size_t)frames * 256 * 256 * 2,
-				  2);
+	rc = rc ? rc
+		: enc_pixels(ds, "OW", (const uint8_t *)g->pix, (size_t)frames * 256 * 256 * 2, 2);
 	rc = rc ? rc : corpus_image_write(g, &im, ds, uid);
 	enc_ds_free(ds);
 	return rc;

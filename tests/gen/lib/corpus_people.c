@@ -111,18 +111,18 @@ int manifest_add(struct manifest *m, const char *category, const char *s)
 
 /* ---- invented values -------------------------------------------------------------- */
 
-static const char *const fam_a[] = { "Brekke", "Solvang", "Haugen", "Lunde", "Myrvold", "Fjell",
-				     "Strand", "Bergum", "Vikane", "Dalset", "Nordby", "Holmen",
-				     "Aasland", "Skogen", "Liabo", "Rudstad", "Tveit", "Kvam" };
-static const char *const fam_b[] = { "stad", "heim", "rud", "dal", "vik", "berg", "haug",
-				     "land", "seth", "lien", "moen", "bakk", "nes", "sjo" };
-static const char *const given_f[] = { "Kari", "Ingrid", "Solveig", "Astrid", "Sigrid",
-				       "Ragnhild", "Marit", "Liv", "Tone", "Hege" };
-static const char *const given_m[] = { "Ola", "Lars", "Nils", "Erik", "Bjorn", "Knut",
-				       "Torbjorn", "Per", "Arne", "Gunnar" };
-static const char *const towns[] = { "Tromsdal", "Nordvika", "Solheimsby", "Fjellbygd",
-				     "Havnevik", "Elvestrand", "Skarsvoll", "Myrheim" };
-static const char *const streets[] = { "veien", "gata", "bakken", "lia", "stien" };
+static const char *const fam_a[] = {"Brekke",  "Solvang", "Haugen", "Lunde",   "Myrvold", "Fjell",
+				    "Strand",  "Bergum",  "Vikane", "Dalset",  "Nordby",  "Holmen",
+				    "Aasland", "Skogen",  "Liabo",  "Rudstad", "Tveit",	  "Kvam"};
+static const char *const fam_b[] = {"stad", "heim", "rud",  "dal",  "vik",  "berg", "haug",
+				    "land", "seth", "lien", "moen", "bakk", "nes",  "sjo"};
+static const char *const given_f[] = {"Kari",	  "Ingrid", "Solveig", "Astrid", "Sigrid",
+				      "Ragnhild", "Marit",  "Liv",     "Tone",	 "Hege"};
+static const char *const given_m[] = {"Ola",  "Lars",	  "Nils", "Erik", "Bjorn",
+				      "Knut", "Torbjorn", "Per",  "Arne", "Gunnar"};
+static const char *const towns[] = {"Tromsdal", "Nordvika",   "Solheimsby", "Fjellbygd",
+				    "Havnevik", "Elvestrand", "Skarsvoll",  "Myrheim"};
+static const char *const streets[] = {"veien", "gata", "bakken", "lia", "stien"};
 
 #define PICK(r, a) ((a)[rng_below((r), CORE_ARRAY_SIZE(a))])
 
@@ -158,8 +158,7 @@ void corpus_uid(struct corpus_ctx *c, char out[65])
 	char rnd[9];
 
 	digits(&c->rng, rnd, 8);
-	snprintf(out, 65, UID_ROOT "%u.%s%08u", (unsigned)(c->seed % 1000000u), rnd,
-		 ++c->uid_seq);
+	snprintf(out, 65, UID_ROOT "%u.%s%08u", (unsigned)(c->seed % 1000000u), rnd, ++c->uid_seq);
 }
 
 int corpus_patient_make(struct corpus_ctx *c, unsigned index, struct patient *p)
@@ -253,8 +252,8 @@ int corpus_study_make(struct corpus_ctx *c, const struct patient *p, const char 
 	corpus_uid(c, st->pps_uid);
 	snprintf(st->date, sizeof(st->date), "2%03u%02u%02u", 22 + rng_below(r, 3),
 		 1 + rng_below(r, 12), 1 + rng_below(r, 28));
-	snprintf(st->time, sizeof(st->time), "%02u%02u%02u", 7 + rng_below(r, 10),
-		 rng_below(r, 60), rng_below(r, 60));
+	snprintf(st->time, sizeof(st->time), "%02u%02u%02u", 7 + rng_below(r, 10), rng_below(r, 60),
+		 rng_below(r, 60));
 	digits(r, num, 7);
 	snprintf(st->accession, sizeof(st->accession), "A%.2s%s", st->date + 2, num);
 	digits(r, num, 6);
@@ -287,8 +286,8 @@ int corpus_study_make(struct corpus_ctx *c, const struct patient *p, const char 
 	digits(r, num, 6);
 	snprintf(st->serial, sizeof(st->serial), "SN%s", num);
 	snprintf(st->comment, sizeof(st->comment),
-		 "Follow-up of %s (born %s), compare with prior study. Ref %s.", p->plain,
-		 p->birth, st->accession);
+		 "Follow-up of %s (born %s), compare with prior study. Ref %s.", p->plain, p->birth,
+		 st->accession);
 	for (unsigned i = 0; i < 8; i++)
 		num[i] = (char)('A' + rng_below(r, 26));
 	num[8] = '\0';
@@ -298,8 +297,7 @@ int corpus_study_make(struct corpus_ctx *c, const struct patient *p, const char 
 }
 
 int corpus_series_make(struct corpus_ctx *c, const struct study *st, unsigned number,
-		       const char *description, unsigned minutes, int with_for,
-		       struct series *se)
+		       const char *description, unsigned minutes, int with_for, struct series *se)
 {
 	unsigned h = (unsigned)(st->time[0] - '0') * 10 + (unsigned)(st->time[1] - '0');
 	unsigned m = (unsigned)(st->time[2] - '0') * 10 + (unsigned)(st->time[3] - '0') + minutes;

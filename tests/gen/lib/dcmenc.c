@@ -17,7 +17,7 @@
 
 #include "tests/gen/lib/dcmenc.h"
 
-#define ENC_UNDEF 0xFFFFFFFFu
+#define ENC_UNDEF  0xFFFFFFFFu
 #define ENC_MAXBUF ((size_t)1 << 31)
 
 enum enc_kind { K_VAL, K_SEQ, K_PIX, K_ENCAP };
@@ -348,8 +348,8 @@ static void patch_u32(struct enc_out *o, size_t at, uint32_t v)
 
 static int vr_long(const char *vr)
 {
-	static const char *const l[] = { "OB", "OD", "OF", "OL", "OV", "OW", "SQ",
-					 "SV", "UC", "UN", "UR", "UT", "UV" };
+	static const char *const l[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
+					"SV", "UC", "UN", "UR", "UT", "UV"};
 
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(l); i++)
 		if (!strcmp(vr, l[i]))
@@ -372,8 +372,7 @@ static unsigned vr_unit(const char *vr)
 }
 
 /* Writes a tag and VR/length header; returns the offset of the length field in *lenat. */
-static int out_header(struct enc_out *o, uint32_t tag, const char *vr, uint32_t len,
-		      size_t *lenat)
+static int out_header(struct enc_out *o, uint32_t tag, const char *vr, uint32_t len, size_t *lenat)
 {
 	int rc = out_u16(o, (uint16_t)(tag >> 16));
 
@@ -448,7 +447,7 @@ static int out_seq(struct enc_out *o, const struct enc_elem *el)
 	if (!strcmp(el->vr, "UN") && o->explicit_vr && !o->be) {
 		/* UN of undefined length: the value is implicit VR little endian. */
 		struct enc_opts in_opts = *o->opts;
-		struct enc_out in = { o->b, 0, 0, &in_opts };
+		struct enc_out in = {o->b, 0, 0, &in_opts};
 
 		in_opts.undef_seq = 1;
 		rc = out_header(o, el->tag, "UN", ENC_UNDEF, NULL);
@@ -471,8 +470,8 @@ static int out_encap(struct enc_out *o, const struct enc_elem *el)
 	int rc = out_header(o, el->tag, "OB", ENC_UNDEF, NULL);
 
 	/* Basic offset table: one offset per frame, relative to the first fragment. */
-	rc = rc ? rc : out_header(o, ENC_TAG(0xFFFE, 0xE000), NULL, (uint32_t)(4 * el->nframes),
-				  NULL);
+	rc = rc ? rc
+		: out_header(o, ENC_TAG(0xFFFE, 0xE000), NULL, (uint32_t)(4 * el->nframes), NULL);
 	for (size_t i = 0; !rc && i < el->nframes; i++) {
 		rc = out_u32(o, off);
 		off += 8 + (uint32_t)(el->flens[i] + (el->flens[i] & 1));
@@ -517,8 +516,9 @@ static int out_ds(struct enc_out *o, const struct enc_ds *ds, int top, size_t *p
 				*pix_at = 1;
 				break;
 			}
-			rc = rc ? rc : out_value(o, o->be && el->unit == 2 ? "OW" : "OB", el->pix,
-						 el->len);
+			rc = rc ? rc
+				: out_value(o, o->be && el->unit == 2 ? "OW" : "OB", el->pix,
+					    el->len);
 			if (!rc && (el->len & 1))
 				rc = buf_append_u8(o->b, 0);
 			break;
@@ -551,8 +551,8 @@ static int meta_str(struct buf *b, uint16_t elem, const char *vr, const char *s)
 /* Preamble, DICM and group 0002 with its group length. */
 static int out_meta(struct buf *b, enum enc_ts ts, const char *cls, const char *inst)
 {
-	static const uint8_t version[] = { 0x02, 0x00, 0x01, 0x00, 'O', 'B', 0, 0,
-					   0x02, 0,    0,	 0,    0x00, 0x01 };
+	static const uint8_t version[] = {0x02, 0x00, 0x01, 0x00, 'O', 'B',  0,
+					  0,	0x02, 0,    0,	  0,   0x00, 0x01};
 	size_t glat;
 	int rc = buf_reserve(b, 128);
 
@@ -614,7 +614,7 @@ int enc_file_write(const char *path, const struct enc_ds *ds, const struct enc_o
 		   const char *sop_class, const char *sop_inst, size_t *size)
 {
 	struct buf b;
-	struct enc_out o = { &b, opts->ts != ENC_IMPLICIT_LE, opts->ts == ENC_EXPLICIT_BE, opts };
+	struct enc_out o = {&b, opts->ts != ENC_IMPLICIT_LE, opts->ts == ENC_EXPLICIT_BE, opts};
 	const struct enc_elem *pix = ds_pixels(ds);
 	size_t direct = 0, start, total;
 	int fd = -1, rc;

@@ -108,7 +108,7 @@ int enc_rle_frame(const uint8_t *pix, size_t npix, unsigned bps, struct buf *out
  * scale, value v. Glyphs are 5x7 in 6x8 cells; non-printable characters draw as '?'.
  * Clipped at the image border.
  */
-void font_draw(uint8_t *img, unsigned cols, unsigned rows, unsigned x, unsigned y,
-	       unsigned scale, uint8_t v, const char *text);
+void font_draw(uint8_t *img, unsigned cols, unsigned rows, unsigned x, unsigned y, unsigned scale,
+	       uint8_t v, const char *text);
 
 #endif
