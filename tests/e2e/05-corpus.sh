@@ -120,10 +120,10 @@ else
 	echo "SKIP corpus/dciodvfy: dciodvfy not installed"
 fi
 
-# dcm2niix converts every classic MR series to NIfTI with all its slices.
+# dcm2niix converts every MR series (classic and enhanced) to NIfTI.
 if command -v dcm2niix >/dev/null; then
 	mkdir -p "$tmp/nii"
-	series=$(awk -F'\t' '$2 == "1.2.840.10008.5.1.4.1.1.4" {sub("/[^/]*$", "", $1); print $1}' \
+	series=$(awk -F'\t' '$2 ~ /^1\.2\.840\.10008\.5\.1\.4\.1\.1\.4(\.1)?$/ {sub("/[^/]*$", "", $1); print $1}' \
 		"$out/index.tsv" | sort -u)
 	ok=0 total=0
 	for s in $series; do
