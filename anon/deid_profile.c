@@ -217,12 +217,53 @@ static int parse_dates(struct deid_profile *p, json_t *a, struct fiona_err *err)
 	return 0;
 }
 
+/*
+ * glibc's regcomp() is exponential on stacked quantifiers ("a+****") and large intervals,
+ * and a profile is outside input: keep regexes small and simple. Rejected: more than
+ * REGEX_MAX chars, interval expressions {m,n}, a quantifier directly after a quantifier,
+ * more than 8 nested groups.
+ */
+#define REGEX_MAX 128
+static bool regex_simple(const char *re)
+{
+	bool prev_quant = false, in_bracket = false;
+	int depth = 0;
+
+	if (strlen(re) > REGEX_MAX)
+		return false;
+	for (const char *c = re; *c; c++) {
+		bool quant = false;
+		if (in_bracket) {
+			in_bracket = *c != ']' || c[-1] == '[' || (c[-1] == '^' && c[-2] == '[');
+			continue;
+		}
+		if (*c == '\\') {
+			if (!*++c)
+				return false;
+		} else if (*c == '[') {
+			in_bracket = true;
+		} else if (*c == '{') {
+			return false;
+		} else if (*c == '*' || *c == '+' || *c == '?') {
+			if (prev_quant)
+				return false;
+			quant = true;
+		} else if (*c == '(' && ++depth > 8) {
+			return false;
+		} else if (*c == ')') {
+			depth--;
+		}
+		prev_quant = quant;
+	}
+	return true;
+}
+
 static int check_regex(const char *re)
 {
 	regex_t rx;
 	int ok;
 
-	if (regcomp(&rx, re, REG_EXTENDED) != 0)
+	if (!regex_simple(re) || regcomp(&rx, re, REG_EXTENDED) != 0)
 		return -EINVAL;
 	ok = rx.re_nsub >= 1;
 	regfree(&rx);
@@ -253,7 +294,7 @@ static int parse_rule(struct deid_profile *p, const char *key, json_t *o, struct
 		arg = json_string_value(json_object_get(o, "regex"));
 		if (!arg || check_regex(arg) < 0)
 			return err_set(err, -EINVAL, CORE_NO_OFFSET, tag,
-				       "tags.%s.regex: need an extended regex with a capture group", key);
+				       "tags.%s.regex: need a simple extended regex (<= 128 chars, no {m,n}, no stacked quantifiers) with a capture group", key);
 	}
 	for (size_t i = 0; i < p->n_rules; i++)
 		if (p->rules[i].tag == tag)

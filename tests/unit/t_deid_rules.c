@@ -194,6 +194,8 @@ static void t_profile_errors(struct tt *t)
 		{"{\"keep_private\":[{\"element\":\"0x10\"}]}", "keep_private[0].creator"},
 		{"{\"keep_private\":[{\"creator\":\"X\",\"element\":\"0x10\",\"group\":\"0x0010\"}]}",
 		 "keep_private[0].group"},
+		{"{\"tags\":{\"(0010,0040)\":{\"action\":\"capture\",\"regex\":\"(a+**)\"}}}", "regex"},
+		{"{\"tags\":{\"(0010,0040)\":{\"action\":\"capture\",\"regex\":\"(a{1,99})\"}}}", "regex"},
 		{"{\"tags\":", "profile"},
 	};
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(bad); i++) {
