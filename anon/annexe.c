@@ -9,15 +9,15 @@
 
 const char *const annexe_opt_keys[ANNEXE_NOPT] = {
 	"rtnLongFullDatesOpt", "rtnLongModifDatesOpt", "rtnPatCharsOpt", "rtnDevIdOpt",
-	"rtnInstIdOpt",        "rtnUIDsOpt",           "cleanDescOpt",   "cleanStructContOpt",
+	"rtnInstIdOpt",	       "rtnUIDsOpt",	       "cleanDescOpt",	 "cleanStructContOpt",
 	"cleanGraphOpt",       "rtnSafePrivOpt",
 };
 
 const char *annexe_code_str(unsigned code)
 {
 	static const char *const names[] = {
-		[AX_NONE] = "", [AX_K] = "K",	[AX_X] = "X",	  [AX_Z] = "Z",
-		[AX_D] = "D",	[AX_C] = "C",	[AX_U] = "U",	  [AX_XZ] = "X/Z",
+		[AX_NONE] = "",	 [AX_K] = "K",	  [AX_X] = "X",	      [AX_Z] = "Z",
+		[AX_D] = "D",	 [AX_C] = "C",	  [AX_U] = "U",	      [AX_XZ] = "X/Z",
 		[AX_XD] = "X/D", [AX_ZD] = "Z/D", [AX_XZD] = "X/Z/D", [AX_XZUS] = "X/Z/U*",
 	};
 	return code < CORE_ARRAY_SIZE(names) ? names[code] : "?";

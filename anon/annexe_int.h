@@ -12,7 +12,18 @@
 
 /* Action codes of the table; AX_XZUS is "X/Z/U*". AX_NONE: the column is empty. */
 enum annexe_code {
-	AX_NONE = 0, AX_K, AX_X, AX_Z, AX_D, AX_C, AX_U, AX_XZ, AX_XD, AX_ZD, AX_XZD, AX_XZUS,
+	AX_NONE = 0,
+	AX_K,
+	AX_X,
+	AX_Z,
+	AX_D,
+	AX_C,
+	AX_U,
+	AX_XZ,
+	AX_XD,
+	AX_ZD,
+	AX_XZD,
+	AX_XZUS,
 };
 
 /* Option columns, in the bit order of enum deid_opt. */
@@ -20,10 +31,10 @@ enum annexe_code {
 
 struct annexe_row {
 	uint16_t group, group_mask, elem, elem_mask;
-	uint8_t any_private;   /* "(GGGG,EEEE) WHERE GGGG IS ODD" */
-	const char *tag;       /* as written in the table */
+	uint8_t any_private; /* "(GGGG,EEEE) WHERE GGGG IS ODD" */
+	const char *tag;     /* as written in the table */
 	const char *name;
-	uint8_t basic;         /* enum annexe_code */
+	uint8_t basic; /* enum annexe_code */
 	uint8_t opt[ANNEXE_NOPT];
 };
 

@@ -11,23 +11,23 @@
 struct deid_tag_rule {
 	uint32_t tag;
 	enum deid_action action; /* KEEP REMOVE EMPTY SET CAPTURE (DUMMY, UID, SHIFT, HASH too) */
-	char *arg;               /* owned: SET template or CAPTURE regex; NULL otherwise */
+	char *arg;		 /* owned: SET template or CAPTURE regex; NULL otherwise */
 };
 
 struct deid_private_keep {
-	uint16_t group;          /* odd group, 0 = any group */
-	uint8_t elem;            /* low byte of the element (gggg,xxEE) */
-	char *creator;           /* owned */
+	uint16_t group; /* odd group, 0 = any group */
+	uint8_t elem;	/* low byte of the element (gggg,xxEE) */
+	char *creator;	/* owned */
 };
 
 struct deid_profile {
-	unsigned options;                /* enum deid_opt bits */
-	int date_min, date_max;          /* days, date_min <= date_max */
-	struct deid_tag_rule *rules;     /* owned, sorted by tag, unique */
+	unsigned options;	     /* enum deid_opt bits */
+	int date_min, date_max;	     /* days, date_min <= date_max */
+	struct deid_tag_rule *rules; /* owned, sorted by tag, unique */
 	size_t n_rules;
-	struct deid_private_keep *keep;  /* owned */
+	struct deid_private_keep *keep; /* owned */
 	size_t n_keep;
-	char method_text[512];           /* DeidentificationMethod (LO is 64 chars per value) */
+	char method_text[512]; /* DeidentificationMethod (LO is 64 chars per value) */
 };
 
 /* Fills p->method_text from p->options (deid_profile.c). */

@@ -15,14 +15,16 @@
 #include <regex.h>
 
 #define PROFILE_MAX_BYTES (1u << 20)
-#define DATE_LIMIT 36500 /* |days| <= 100 years */
+#define DATE_LIMIT	  36500 /* |days| <= 100 years */
 
 /* Option names in the JSON, CID 7050 codes and meanings, in enum deid_opt bit order. */
 static const struct {
 	const char *name, *code, *meaning;
 } opt_info[DEID_NOPT] = {
-	{"RetainLongFullDates", "113106", "Retain Longitudinal Temporal Information Full Dates Option"},
-	{"RetainLongModifDates", "113107", "Retain Longitudinal Temporal Information Modified Dates Option"},
+	{"RetainLongFullDates", "113106",
+	 "Retain Longitudinal Temporal Information Full Dates Option"},
+	{"RetainLongModifDates", "113107",
+	 "Retain Longitudinal Temporal Information Modified Dates Option"},
 	{"RetainPatientChars", "113108", "Retain Patient Characteristics Option"},
 	{"RetainDeviceId", "113109", "Retain Device Identity Option"},
 	{"RetainInstitutionId", "113112", "Retain Institution Identity Option"},
@@ -38,8 +40,8 @@ static const struct {
 	const char *name;
 	enum deid_action action;
 } action_names[] = {
-	{"keep", DEID_KEEP},   {"remove", DEID_REMOVE}, {"empty", DEID_EMPTY},
-	{"dummy", DEID_DUMMY}, {"uid", DEID_UID},	{"shift", DEID_SHIFT},
+	{"keep", DEID_KEEP},   {"remove", DEID_REMOVE},	  {"empty", DEID_EMPTY},
+	{"dummy", DEID_DUMMY}, {"uid", DEID_UID},	  {"shift", DEID_SHIFT},
 	{"set", DEID_SET},     {"capture", DEID_CAPTURE}, {"hash", DEID_HASH},
 };
 
@@ -107,7 +109,8 @@ const char *deid_method_text(const struct deid_profile *p)
 
 static int rule_cmp(const void *a, const void *b)
 {
-	uint32_t x = ((const struct deid_tag_rule *)a)->tag, y = ((const struct deid_tag_rule *)b)->tag;
+	uint32_t x = ((const struct deid_tag_rule *)a)->tag,
+		 y = ((const struct deid_tag_rule *)b)->tag;
 	return x < y ? -1 : x > y;
 }
 
@@ -182,7 +185,8 @@ static int parse_options(struct deid_profile *p, json_t *a, struct fiona_err *er
 
 	if (!json_is_array(a))
 		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG, "options: not an array");
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		unsigned k;
 		const char *s = json_string_value(v);
 		for (k = 0; s && k < DEID_NOPT && strcmp(s, opt_info[k].name); k++)
@@ -194,8 +198,9 @@ static int parse_options(struct deid_profile *p, json_t *a, struct fiona_err *er
 	}
 	if ((p->options & DEID_OPT_RETAIN_LONG_FULL_DATES) &&
 	    (p->options & DEID_OPT_RETAIN_LONG_MODIF_DATES))
-		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
-			       "options: RetainLongFullDates and RetainLongModifDates exclude each other");
+		return err_set(
+			err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
+			"options: RetainLongFullDates and RetainLongModifDates exclude each other");
 	return 0;
 }
 
@@ -204,7 +209,8 @@ static int parse_dates(struct deid_profile *p, json_t *a, struct fiona_err *err)
 	json_t *lo = json_array_get(a, 0), *hi = json_array_get(a, 1);
 	json_int_t l, h;
 
-	if (!json_is_array(a) || json_array_size(a) != 2 || !json_is_integer(lo) || !json_is_integer(hi))
+	if (!json_is_array(a) || json_array_size(a) != 2 || !json_is_integer(lo) ||
+	    !json_is_integer(hi))
 		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
 			       "date_shift_days: want [min, max] integers");
 	l = json_integer_value(lo);
@@ -284,7 +290,8 @@ static int parse_rule(struct deid_profile *p, const char *key, json_t *o, struct
 	for (k = 0; k < CORE_ARRAY_SIZE(action_names) && strcmp(act, action_names[k].name); k++)
 		;
 	if (k == CORE_ARRAY_SIZE(action_names))
-		return err_set(err, -EINVAL, CORE_NO_OFFSET, tag, "tags.%s.action: unknown action", key);
+		return err_set(err, -EINVAL, CORE_NO_OFFSET, tag, "tags.%s.action: unknown action",
+			       key);
 	if (action_names[k].action == DEID_SET) {
 		arg = json_string_value(json_object_get(o, "value"));
 		if (!arg)
@@ -294,11 +301,14 @@ static int parse_rule(struct deid_profile *p, const char *key, json_t *o, struct
 		arg = json_string_value(json_object_get(o, "regex"));
 		if (!arg || check_regex(arg) < 0)
 			return err_set(err, -EINVAL, CORE_NO_OFFSET, tag,
-				       "tags.%s.regex: need a simple extended regex (<= 128 chars, no {m,n}, no stacked quantifiers) with a capture group", key);
+				       "tags.%s.regex: need a simple extended regex (<= 128 chars, "
+				       "no {m,n}, no stacked quantifiers) with a capture group",
+				       key);
 	}
 	for (size_t i = 0; i < p->n_rules; i++)
 		if (p->rules[i].tag == tag)
-			return err_set(err, -EINVAL, CORE_NO_OFFSET, tag, "tags.%s: duplicate tag", key);
+			return err_set(err, -EINVAL, CORE_NO_OFFSET, tag, "tags.%s: duplicate tag",
+				       key);
 	if (rule_add(p, tag, action_names[k].action, arg) < 0)
 		return err_set(err, -ENOMEM, CORE_NO_OFFSET, tag, "tags.%s: out of memory", key);
 	return 0;
@@ -327,25 +337,29 @@ static int parse_keep(struct deid_profile *p, json_t *a, struct fiona_err *err)
 	json_t *o;
 
 	if (!json_is_array(a))
-		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG, "keep_private: not an array");
+		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "keep_private: not an array");
 	p->keep = calloc(json_array_size(a) + 1, sizeof(*p->keep));
 	if (!p->keep)
 		return -ENOMEM;
-	json_array_foreach(a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		struct deid_private_keep *k = &p->keep[p->n_keep];
 		const char *c = json_string_value(json_object_get(o, "creator"));
 		unsigned el = 0, g = 0;
 
 		if (!c || !*c || strlen(c) > 64)
 			return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
-				       "keep_private[%zu].creator: string of 1-64 chars required", i);
+				       "keep_private[%zu].creator: string of 1-64 chars required",
+				       i);
 		if (parse_hex_field(o, "element", 0xFF, &el) < 0)
 			return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
 				       "keep_private[%zu].element: want \"0x00\"-\"0xFF\"", i);
-		if (json_object_get(o, "group") &&
-		    (parse_hex_field(o, "group", 0xFFFF, &g) < 0 || !(g & 1) || g <= 7 || g == 0xFFFF))
-			return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
-				       "keep_private[%zu].group: want an odd private group \"0xgggg\"", i);
+		if (json_object_get(o, "group") && (parse_hex_field(o, "group", 0xFFFF, &g) < 0 ||
+						    !(g & 1) || g <= 7 || g == 0xFFFF))
+			return err_set(
+				err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
+				"keep_private[%zu].group: want an odd private group \"0xgggg\"", i);
 		if (!(k->creator = strdup(c)))
 			return -ENOMEM;
 		k->elem = (uint8_t)el;
@@ -362,8 +376,10 @@ static int parse_root(struct deid_profile *p, json_t *root, struct fiona_err *er
 	int rc;
 
 	if (!json_is_object(root))
-		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG, "profile: not a JSON object");
-	json_object_foreach(root, key, v) {
+		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "profile: not a JSON object");
+	json_object_foreach(root, key, v)
+	{
 		if (!strcmp(key, "options"))
 			rc = parse_options(p, v, err);
 		else if (!strcmp(key, "date_shift_days"))
@@ -376,7 +392,8 @@ static int parse_root(struct deid_profile *p, json_t *root, struct fiona_err *er
 			rc = json_is_object(v) ? 0
 					       : err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
 							 "tags: not an object");
-			json_object_foreach(v, tk, tv) {
+			json_object_foreach(v, tk, tv)
+			{
 				if (rc < 0 || (rc = parse_rule(p, tk, tv, err)) < 0)
 					break;
 			}
@@ -400,8 +417,8 @@ int deid_profile_parse(const uint8_t *data, size_t n, struct deid_profile **out,
 	int rc;
 
 	if (n > PROFILE_MAX_BYTES)
-		return err_set(err, -EFBIG, CORE_NO_OFFSET, CORE_NO_TAG, "profile: larger than %u bytes",
-			       PROFILE_MAX_BYTES);
+		return err_set(err, -EFBIG, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "profile: larger than %u bytes", PROFILE_MAX_BYTES);
 	root = json_loadb((const char *)data, n, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
 		return err_set(err, -EINVAL, (uint64_t)je.position, CORE_NO_TAG, "profile: %.200s",

@@ -19,21 +19,32 @@
 
 #include <errno.h>
 
-enum iod { IOD_NONE = 0, IOD_CT, IOD_ECT, IOD_MR, IOD_EMR, IOD_SC, IOD_PET, IOD_US, IOD_CR,
-	   IOD_DX };
+enum iod {
+	IOD_NONE = 0,
+	IOD_CT,
+	IOD_ECT,
+	IOD_MR,
+	IOD_EMR,
+	IOD_SC,
+	IOD_PET,
+	IOD_US,
+	IOD_CR,
+	IOD_DX
+};
 #define B(i) (1u << (i))
-#define IOD_CLASSIC (B(IOD_CT) | B(IOD_MR) | B(IOD_SC) | B(IOD_PET) | B(IOD_US) | B(IOD_CR) | B(IOD_DX))
+#define IOD_CLASSIC                                                                                \
+	(B(IOD_CT) | B(IOD_MR) | B(IOD_SC) | B(IOD_PET) | B(IOD_US) | B(IOD_CR) | B(IOD_DX))
 #define IOD_ENH (B(IOD_ECT) | B(IOD_EMR))
 
 static const struct {
 	const char *uid;
 	enum iod iod;
 } sop_classes[] = {
-	{"1.2.840.10008.5.1.4.1.1.1", IOD_CR},	    {"1.2.840.10008.5.1.4.1.1.1.1", IOD_DX},
-	{"1.2.840.10008.5.1.4.1.1.1.1.1", IOD_DX},  {"1.2.840.10008.5.1.4.1.1.2", IOD_CT},
-	{"1.2.840.10008.5.1.4.1.1.2.1", IOD_ECT},   {"1.2.840.10008.5.1.4.1.1.3.1", IOD_US},
-	{"1.2.840.10008.5.1.4.1.1.4", IOD_MR},	    {"1.2.840.10008.5.1.4.1.1.4.1", IOD_EMR},
-	{"1.2.840.10008.5.1.4.1.1.6.1", IOD_US},    {"1.2.840.10008.5.1.4.1.1.7", IOD_SC},
+	{"1.2.840.10008.5.1.4.1.1.1", IOD_CR},	   {"1.2.840.10008.5.1.4.1.1.1.1", IOD_DX},
+	{"1.2.840.10008.5.1.4.1.1.1.1.1", IOD_DX}, {"1.2.840.10008.5.1.4.1.1.2", IOD_CT},
+	{"1.2.840.10008.5.1.4.1.1.2.1", IOD_ECT},  {"1.2.840.10008.5.1.4.1.1.3.1", IOD_US},
+	{"1.2.840.10008.5.1.4.1.1.4", IOD_MR},	   {"1.2.840.10008.5.1.4.1.1.4.1", IOD_EMR},
+	{"1.2.840.10008.5.1.4.1.1.6.1", IOD_US},   {"1.2.840.10008.5.1.4.1.1.7", IOD_SC},
 	{"1.2.840.10008.5.1.4.1.1.128", IOD_PET},
 };
 
@@ -51,8 +62,10 @@ static const struct {
 	{DCM_TAG(0x0008, 0x0033), IOD_CLASSIC, 2}, /* Content Time */
 	{DCM_TAG(0x0008, 0x0033), IOD_ENH, 1},
 	{DCM_TAG(0x0008, 0x002A), IOD_ENH, 1}, /* Acquisition DateTime: Enhanced * Image 1C */
-	{DCM_TAG(0x0018, 0x1000), IOD_ENH, 1}, /* Device Serial Number: Enhanced General Equipment */
-	{DCM_TAG(0x0018, 0x0010), B(IOD_CT) | B(IOD_MR) | B(IOD_PET) | B(IOD_US) | B(IOD_CR) | B(IOD_DX), 2},
+	{DCM_TAG(0x0018, 0x1000), IOD_ENH,
+	 1}, /* Device Serial Number: Enhanced General Equipment */
+	{DCM_TAG(0x0018, 0x0010),
+	 B(IOD_CT) | B(IOD_MR) | B(IOD_PET) | B(IOD_US) | B(IOD_CR) | B(IOD_DX), 2},
 	{DCM_TAG(0x0040, 0x0555), IOD_ENH | B(IOD_DX), 2}, /* Acquisition Context module */
 };
 
@@ -109,13 +122,13 @@ static const struct {
 	uint8_t elem;
 	const char *creator;
 } safe_private[] = {
-	{0x0019, 0x0A, "SIEMENS MR HEADER"}, /* NumberOfImagesInMosaic */
-	{0x0019, 0x0B, "SIEMENS MR HEADER"}, /* SliceMeasurementDuration */
-	{0x0019, 0x0C, "SIEMENS MR HEADER"}, /* B_value */
-	{0x0019, 0x0D, "SIEMENS MR HEADER"}, /* DiffusionDirectionality */
-	{0x0019, 0x0E, "SIEMENS MR HEADER"}, /* DiffusionGradientDirection */
-	{0x0019, 0x27, "SIEMENS MR HEADER"}, /* B_matrix */
-	{0x0043, 0x39, "GEMS_PARM_01"},	     /* slop_int_6..9 (b-value) */
+	{0x0019, 0x0A, "SIEMENS MR HEADER"},	  /* NumberOfImagesInMosaic */
+	{0x0019, 0x0B, "SIEMENS MR HEADER"},	  /* SliceMeasurementDuration */
+	{0x0019, 0x0C, "SIEMENS MR HEADER"},	  /* B_value */
+	{0x0019, 0x0D, "SIEMENS MR HEADER"},	  /* DiffusionDirectionality */
+	{0x0019, 0x0E, "SIEMENS MR HEADER"},	  /* DiffusionGradientDirection */
+	{0x0019, 0x27, "SIEMENS MR HEADER"},	  /* B_matrix */
+	{0x0043, 0x39, "GEMS_PARM_01"},		  /* slop_int_6..9 (b-value) */
 	{0x2001, 0x03, "Philips Imaging DD 001"}, /* Diffusion B-Factor */
 	{0x2001, 0x04, "Philips Imaging DD 001"}, /* Diffusion Direction */
 };
@@ -237,7 +250,8 @@ static int decide_meta(const struct deid_profile *p, uint32_t tag, struct deid_d
 {
 	switch (DCM_ELEM(tag)) {
 	case 0x0003: /* MediaStorageSOPInstanceUID follows SOPInstanceUID */
-		return set(out, p->options & DEID_OPT_RETAIN_UIDS ? DEID_KEEP : DEID_UID, NULL, false);
+		return set(out, p->options & DEID_OPT_RETAIN_UIDS ? DEID_KEEP : DEID_UID, NULL,
+			   false);
 	case 0x0016: /* Source/Sending/Receiving AE titles name hospital systems */
 	case 0x0017:
 	case 0x0018:
@@ -261,7 +275,8 @@ int deid_decide(const struct deid_profile *p, uint32_t tag, uint16_t vr, const c
 		return -EINVAL;
 	rule = rule_find(p, tag);
 	if (rule)
-		return set(out, rule->action, rule->arg, rule->action == DEID_KEEP && vr_is_seq(vr));
+		return set(out, rule->action, rule->arg,
+			   rule->action == DEID_KEEP && vr_is_seq(vr));
 	if (DCM_GROUP(tag) == 0x0002)
 		return decide_meta(p, tag, out);
 	if (DCM_ELEM(tag) == 0x0000) /* group lengths: retired, and wrong after any edit */

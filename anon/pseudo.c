@@ -37,7 +37,8 @@ int deid_secret_load(const char *path, struct deid_secret *s, struct fiona_err *
 		return err_set(err, -errno, CORE_NO_OFFSET, CORE_NO_TAG, "secret: cannot open: %s",
 			       strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG, "secret: not a regular file");
+		rc = err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
+			     "secret: not a regular file");
 		goto fail;
 	}
 	if (st.st_mode & 077) {
@@ -123,8 +124,8 @@ int deid_uid_derive(const struct deid_secret *s, const char *project, const char
 	return 0;
 }
 
-int deid_date_offset_days(const struct deid_secret *s, const char *project,
-			  const char *participant, int min_days, int max_days, int *days)
+int deid_date_offset_days(const struct deid_secret *s, const char *project, const char *participant,
+			  int min_days, int max_days, int *days)
 {
 	const char *parts[] = {project, participant, "date"};
 	uint8_t mac[32];
@@ -255,8 +256,8 @@ static int shift_one(const char *in, size_t len, bool is_dt, int days, char *out
 			tz = i;
 			break;
 		}
-	if (tz != len && (len - tz != 5 || !all_digits(in + tz + 1, 4) || num(in + tz + 1, 2) > 14 ||
-			  num(in + tz + 3, 2) > 59))
+	if (tz != len && (len - tz != 5 || !all_digits(in + tz + 1, 4) ||
+			  num(in + tz + 1, 2) > 14 || num(in + tz + 3, 2) > 59))
 		return -EINVAL;
 	dlen = tz < 8 ? tz : 8;
 	if (!is_dt ? len != 8 : (dlen != 4 && dlen != 6 && dlen != 8))
@@ -310,7 +311,8 @@ int deid_date_shift(const char *in, uint16_t vr, int days, char *out, size_t cap
 				return -EINVAL;
 			memcpy(out + pos, in + start, vlen);
 			out[pos + vlen] = '\0';
-		} else if ((rc = shift_one(in + start, vlen, is_dt, days, out + pos, cap - pos)) < 0) {
+		} else if ((rc = shift_one(in + start, vlen, is_dt, days, out + pos, cap - pos)) <
+			   0) {
 			return rc;
 		}
 		pos += vlen;
