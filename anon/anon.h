@@ -208,6 +208,20 @@ struct deid_code { const char *value, *scheme, *meaning; };
 size_t deid_method_codes(const struct deid_profile *p, struct deid_code *out, size_t cap);
 const char *deid_method_text(const struct deid_profile *p);   /* borrowed */
 
+/* Applies the profile's CAPTURE rule of tag to value: out gets capture group 1.
+ * -ENOENT if tag has no CAPTURE rule or the regex does not match (the caller then empties
+ * the value), -ENOSPC if out is too small. Thread safe. */
+int deid_profile_capture(const struct deid_profile *p, uint32_t tag, const char *value, char *out,
+			 size_t cap);
+/* Expands a SET template: {project} {participant} {event} (NULL arguments expand to "").
+ * -EINVAL for an unknown or unterminated placeholder, -ENOSPC if out is too small. */
+int deid_template_expand(const char *tmpl, const char *project, const char *participant,
+			 const char *event, char *out, size_t cap);
+/* The D (dummy) value fiona writes for a string VR ("ANONYMOUS" for PN, "19000101" for DA,
+ * ...); NULL for binary VRs and SQ (the caller writes zero-valued numbers / keeps items).
+ * Static string. */
+const char *deid_dummy_value(uint16_t vr);
+
 struct deid_secret { uint8_t key[64]; size_t len; };
 /* Loads the site secret; refuses (-EPERM, reason in err) a file group/other can read. */
 int deid_secret_load(const char *path, struct deid_secret *s, struct fiona_err *err);

@@ -8,10 +8,13 @@
 
 #include "anon/anon.h"
 
+#include <regex.h>
+
 struct deid_tag_rule {
 	uint32_t tag;
 	enum deid_action action; /* KEEP REMOVE EMPTY SET CAPTURE (DUMMY, UID, SHIFT, HASH too) */
 	char *arg;		 /* owned: SET template or CAPTURE regex; NULL otherwise */
+	regex_t *rx;		 /* owned: compiled CAPTURE regex (regexec is thread safe) */
 };
 
 struct deid_private_keep {

@@ -49,8 +49,12 @@ void deid_profile_free(struct deid_profile *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->n_rules; i++)
+	for (size_t i = 0; i < p->n_rules; i++) {
 		free(p->rules[i].arg);
+		if (p->rules[i].rx)
+			regfree(p->rules[i].rx);
+		free(p->rules[i].rx);
+	}
 	for (size_t i = 0; i < p->n_keep; i++)
 		free(p->keep[i].creator);
 	free(p->rules);
@@ -124,9 +128,19 @@ static int rule_add(struct deid_profile *p, uint32_t tag, enum deid_action a, co
 	r[p->n_rules].tag = tag;
 	r[p->n_rules].action = a;
 	r[p->n_rules].arg = NULL;
-	if (arg && !(r[p->n_rules].arg = strdup(arg)))
+	r[p->n_rules].rx = NULL;
+	p->n_rules++; /* counted first so deid_profile_free() releases a half-built rule */
+	if (arg && !(r[p->n_rules - 1].arg = strdup(arg)))
 		return -ENOMEM;
-	p->n_rules++;
+	if (a != DEID_CAPTURE)
+		return 0;
+	if (!(r[p->n_rules - 1].rx = malloc(sizeof(regex_t))))
+		return -ENOMEM;
+	if (regcomp(r[p->n_rules - 1].rx, arg, REG_EXTENDED) != 0) {
+		free(r[p->n_rules - 1].rx);
+		r[p->n_rules - 1].rx = NULL;
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -281,6 +295,7 @@ static int parse_rule(struct deid_profile *p, const char *key, json_t *o, struct
 	uint32_t tag;
 	const char *act = json_string_value(json_object_get(o, "action")), *arg = NULL;
 	size_t k;
+	int rc;
 
 	if (parse_tag(key, &tag) < 0)
 		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
@@ -294,9 +309,15 @@ static int parse_rule(struct deid_profile *p, const char *key, json_t *o, struct
 			       key);
 	if (action_names[k].action == DEID_SET) {
 		arg = json_string_value(json_object_get(o, "value"));
+		char tmp[256];
 		if (!arg)
 			return err_set(err, -EINVAL, CORE_NO_OFFSET, tag,
 				       "tags.%s.value: string required for set", key);
+		if (deid_template_expand(arg, "", "", "", tmp, sizeof(tmp)) == -EINVAL)
+			return err_set(
+				err, -EINVAL, CORE_NO_OFFSET, tag,
+				"tags.%s.value: placeholders are {project} {participant} {event}",
+				key);
 	} else if (action_names[k].action == DEID_CAPTURE) {
 		arg = json_string_value(json_object_get(o, "regex"));
 		if (!arg || check_regex(arg) < 0)
@@ -309,8 +330,9 @@ static int parse_rule(struct deid_profile *p, const char *key, json_t *o, struct
 		if (p->rules[i].tag == tag)
 			return err_set(err, -EINVAL, CORE_NO_OFFSET, tag, "tags.%s: duplicate tag",
 				       key);
-	if (rule_add(p, tag, action_names[k].action, arg) < 0)
-		return err_set(err, -ENOMEM, CORE_NO_OFFSET, tag, "tags.%s: out of memory", key);
+	if ((rc = rule_add(p, tag, action_names[k].action, arg)) < 0)
+		return err_set(err, rc, CORE_NO_OFFSET, tag, "tags.%s: %s", key,
+			       rc == -ENOMEM ? "out of memory" : "regex does not compile");
 	return 0;
 }
 
@@ -440,6 +462,34 @@ fail:
 	json_decref(root);
 	deid_profile_free(p);
 	return rc;
+}
+
+int deid_profile_capture(const struct deid_profile *p, uint32_t tag, const char *value, char *out,
+			 size_t cap)
+{
+	const struct deid_tag_rule *r = NULL;
+	regmatch_t m[2];
+	size_t len;
+
+	for (size_t lo = 0, hi = p ? p->n_rules : 0; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->rules[mid].tag == tag) {
+			r = &p->rules[mid];
+			break;
+		}
+		if (p->rules[mid].tag < tag)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!r || !r->rx || !value || regexec(r->rx, value, 2, m, 0) != 0 || m[1].rm_so < 0)
+		return -ENOENT;
+	len = (size_t)(m[1].rm_eo - m[1].rm_so);
+	if (len + 1 > cap)
+		return -ENOSPC;
+	memcpy(out, value + m[1].rm_so, len);
+	out[len] = '\0';
+	return 0;
 }
 
 int deid_profile_load(const char *path, struct deid_profile **out, struct fiona_err *err)

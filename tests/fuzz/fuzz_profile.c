@@ -30,6 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((d.action == DEID_SET || d.action == DEID_CAPTURE) && !d.arg)
 			abort();
 	}
+	{
+		char out[64];
+		(void)deid_profile_capture(p, DCM_TAG(0x0010, 0x0020), "SITE-P042 abc", out,
+					   sizeof(out));
+	}
 	if (deid_method_codes(p, codes, CORE_ARRAY_SIZE(codes)) > CORE_ARRAY_SIZE(codes))
 		abort();
 	if (!deid_method_text(p)[0])

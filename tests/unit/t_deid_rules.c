@@ -196,6 +196,8 @@ static void t_profile_errors(struct tt *t)
 		 "keep_private[0].group"},
 		{"{\"tags\":{\"(0010,0040)\":{\"action\":\"capture\",\"regex\":\"(a+**)\"}}}", "regex"},
 		{"{\"tags\":{\"(0010,0040)\":{\"action\":\"capture\",\"regex\":\"(a{1,99})\"}}}", "regex"},
+		{"{\"tags\":{\"(0008,0080)\":{\"action\":\"set\",\"value\":\"{site}\"}}}",
+		 "tags.(0008,0080).value"},
 		{"{\"tags\":", "profile"},
 	};
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(bad); i++) {
@@ -209,5 +211,31 @@ static void t_profile_errors(struct tt *t)
 	}
 }
 
+static void t_values(struct tt *t)
+{
+	struct deid_profile *p = parse("{\"tags\":{\"(0010,0020)\":{\"action\":\"capture\","
+				       "\"regex\":\"^[A-Z]*-(P[0-9]+)\"}}}",
+				       NULL);
+	char out[32];
+
+	TT_CHECK(t, p != NULL);
+	TT_CHECK(t, deid_profile_capture(p, DCM_TAG(0x0010, 0x0020), "SITE-P042x", out, 32) == 0);
+	TT_CHECK(t, !strcmp(out, "P042"));
+	TT_CHECK(t, deid_profile_capture(p, DCM_TAG(0x0010, 0x0020), "nothing", out, 32) == -ENOENT);
+	TT_CHECK(t, deid_profile_capture(p, DCM_TAG(0x0010, 0x0021), "SITE-P042", out, 32) == -ENOENT);
+	TT_CHECK(t, deid_profile_capture(p, DCM_TAG(0x0010, 0x0020), "SITE-P042", out, 4) == -ENOSPC);
+	deid_profile_free(p);
+	TT_CHECK(t, deid_template_expand("EventName:{event}", "prj", "P1", "baseline", out, 32) == 0);
+	TT_CHECK(t, !strcmp(out, "EventName:baseline"));
+	TT_CHECK(t, deid_template_expand("{project}/{participant}{event}", "prj", "P1", NULL, out,
+					 32) == 0 && !strcmp(out, "prj/P1"));
+	TT_CHECK(t, deid_template_expand("{patient}", "a", "b", "c", out, 32) == -EINVAL);
+	TT_CHECK(t, deid_template_expand("{project}", "abcdef", "b", "c", out, 6) == -ENOSPC);
+	TT_CHECK(t, !strcmp(deid_dummy_value(DCM_VR('P', 'N')), "ANONYMOUS"));
+	TT_CHECK(t, !strcmp(deid_dummy_value(DCM_VR('D', 'A')), "19000101"));
+	TT_CHECK(t, deid_dummy_value(DCM_VR('U', 'S')) == NULL);
+	TT_CHECK(t, deid_dummy_value(DCM_VR_SQ) == NULL);
+}
+
 TT_MAIN(TT_CASE(t_default_profile), TT_CASE(t_options_switch), TT_CASE(t_combined_by_type),
-	TT_CASE(t_project_rules), TT_CASE(t_profile_errors))
+	TT_CASE(t_project_rules), TT_CASE(t_profile_errors), TT_CASE(t_values))
