@@ -32,7 +32,7 @@ LDLIBS   := $(PKG_LIBS) $(DCMTK_LIBS) -lpthread -lm
 MODULES  := core anon store fs net redcap
 LIB_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_CXX  := $(wildcard net/*.cc)
-GEN_C    := $(BUILD)/gen/dict_table.c
+GEN_C    := $(BUILD)/gen/dict_table.c $(BUILD)/gen/annexe_table.c
 CMD_C    := $(wildcard cmd/*.c)
 UNIT_C   := $(wildcard tests/unit/t_*.c)
 FUZZ_C   := $(wildcard tests/fuzz/fuzz_*.c)
@@ -59,6 +59,10 @@ deps:
 $(BUILD)/gen/dict_table.c: tools/gen_dict.sh $(DICOM_DIC)
 	@mkdir -p $(@D)
 	sh tools/gen_dict.sh "$(DICOM_DIC)" > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/annexe_table.c: tools/gen_annexe.sh anon/annexe-2024b.json
+	@mkdir -p $(@D)
+	sh tools/gen_annexe.sh anon/annexe-2024b.json > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
