@@ -8,6 +8,7 @@
 #   tests/fuzz/fuzz_*.c                   -> build/fuzz-replay/fuzz_* (corpus replay, gcc)
 #                                            build-fuzz/fuzz_*       (libFuzzer, clang)
 #   tests/gen/*.c                         -> build/tools/<name>   (test tools, e.g. corpus generator)
+#   tests/gen/lib/*.c                     -> linked into every test tool (e.g. DICOM encoder)
 
 BUILD    ?= build
 CC       ?= cc
@@ -31,11 +32,12 @@ LDLIBS   := $(PKG_LIBS) $(DCMTK_LIBS) -lpthread -lm
 MODULES  := core anon store fs net redcap
 LIB_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_CXX  := $(wildcard net/*.cc)
-GEN_C    := $(BUILD)/gen/dict_table.c
+GEN_C    := $(BUILD)/gen/dict_table.c $(BUILD)/gen/annexe_table.c
 CMD_C    := $(wildcard cmd/*.c)
 UNIT_C   := $(wildcard tests/unit/t_*.c)
 FUZZ_C   := $(wildcard tests/fuzz/fuzz_*.c)
 TOOL_C   := $(wildcard tests/gen/*.c)
+TOOL_LIB_C := $(wildcard tests/gen/lib/*.c)
 
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cc=$(BUILD)/obj/%.o) \
             $(GEN_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
@@ -43,6 +45,8 @@ CMD_OBJ  := $(CMD_C:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_C:tests/unit/%.c=$(BUILD)/tests/%)
 REPLAY_BIN := $(FUZZ_C:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 TOOL_BIN := $(TOOL_C:tests/gen/%.c=$(BUILD)/tools/%)
+TOOL_LIB_OBJ := $(TOOL_LIB_C:%.c=$(BUILD)/obj/%.o)
+.SECONDARY: $(TOOL_LIB_OBJ)
 
 DICOM_DIC ?= $(firstword $(wildcard /usr/share/libdcmtk*/dicom.dic))
 
@@ -55,6 +59,10 @@ deps:
 $(BUILD)/gen/dict_table.c: tools/gen_dict.sh $(DICOM_DIC)
 	@mkdir -p $(@D)
 	sh tools/gen_dict.sh "$(DICOM_DIC)" > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/annexe_table.c: tools/gen_annexe.sh anon/annexe-2024b.json
+	@mkdir -p $(@D)
+	sh tools/gen_annexe.sh anon/annexe-2024b.json > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
@@ -86,9 +94,9 @@ $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(BUILD)/libfion
 	$(CC) $(CFLAGS) -c tests/fuzz/replay_main.c -o $@.main.o
 	$(CXX) $(LDFLAGS) -o $@ $@.o $@.main.o $(BUILD)/libfiona.a $(LDLIBS)
 
-$(BUILD)/tools/%: tests/gen/%.c $(BUILD)/libfiona.a
+$(BUILD)/tools/%: tests/gen/%.c $(TOOL_LIB_OBJ) $(BUILD)/libfiona.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libfiona.a $(LDLIBS) -lstdc++
+	$(CC) $(CFLAGS) -o $@ $< $(TOOL_LIB_OBJ) $(BUILD)/libfiona.a $(LDLIBS) -lstdc++
 
 test-build: $(BUILD)/fiona $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN)
 

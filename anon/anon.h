@@ -155,4 +155,86 @@ struct dcm_summary {
 /* Scans one instance's top-level attributes. 0 or negative errno with err filled. */
 int dcm_summary_read(const uint8_t *p, size_t n, struct dcm_summary *s, struct fiona_err *err);
 
+/* ---- de-identification rules (anon/deid_rules.c, deid_profile.c, pseudo.c) ------------ */
+
+enum deid_opt {  /* PS3.15 Table E.1-1 options (CID 7050) */
+	DEID_OPT_RETAIN_LONG_FULL_DATES  = 1u << 0,
+	DEID_OPT_RETAIN_LONG_MODIF_DATES = 1u << 1,
+	DEID_OPT_RETAIN_PATIENT_CHARS    = 1u << 2,
+	DEID_OPT_RETAIN_DEVICE_ID        = 1u << 3,
+	DEID_OPT_RETAIN_INSTITUTION_ID   = 1u << 4,
+	DEID_OPT_RETAIN_UIDS             = 1u << 5,
+	DEID_OPT_CLEAN_DESCRIPTORS       = 1u << 6,
+	DEID_OPT_CLEAN_STRUCT_CONTENT    = 1u << 7,
+	DEID_OPT_CLEAN_GRAPHICS          = 1u << 8,
+	DEID_OPT_RETAIN_SAFE_PRIVATE     = 1u << 9,
+};
+#define DEID_NOPT 10
+enum deid_action {
+	DEID_KEEP,        /* K, or not in the table and public */
+	DEID_REMOVE,      /* X */
+	DEID_EMPTY,       /* Z: zero-length value */
+	DEID_DUMMY,       /* D: non-identifying dummy of the VR (e.g. "ANONYMOUS", 19000101) */
+	DEID_CLEAN,       /* C: clean; for dates under the Modified Dates option = shift */
+	DEID_UID,         /* U: keyed replacement UID */
+	DEID_SHIFT,       /* date/time shift by the participant's offset */
+	DEID_SET,         /* project profile: set value (template with {project} {participant} {event}) */
+	DEID_CAPTURE,     /* project profile: keep the first capture group of a regex */
+	DEID_PARTICIPANT, /* PatientID, PatientName -> participant ID */
+	DEID_HASH,        /* AccessionNumber, StudyID -> keyed 16-char hash */
+};
+struct deid_decision {
+	enum deid_action action;
+	const char *arg;   /* SET template or CAPTURE regex; borrowed from the profile */
+	bool recurse;      /* sequence kept: process its items (U* etc.) */
+};
+struct deid_profile;   /* options + per-tag overrides + private keep list + date range */
+/* Returns a new object in *out; free with deid_profile_free(). 0 or -ENOMEM. */
+int deid_profile_new_default(struct deid_profile **out);  /* fiona's default project profile */
+/* Parses a JSON project profile (schema in docs/deid.md). Returns a new object in *out; free
+ * with deid_profile_free(). -EINVAL with err->reason naming the offending key. */
+int deid_profile_parse(const uint8_t *p, size_t n, struct deid_profile **out, struct fiona_err *err);
+int deid_profile_load(const char *path, struct deid_profile **out, struct fiona_err *err);
+void deid_profile_free(struct deid_profile *p);
+unsigned deid_profile_options(const struct deid_profile *p);
+void deid_profile_date_range(const struct deid_profile *p, int *min_days, int *max_days);
+/* Decision for one attribute. creator: the private creator string owning a private element
+ * (NULL for public tags / unknown creator); sop_class_uid: the instance's SOP class (for the
+ * IOD type of combined codes; NULL if unknown). Pure function, thread safe. */
+int deid_decide(const struct deid_profile *p, uint32_t tag, uint16_t vr, const char *creator,
+		const char *sop_class_uid, struct deid_decision *out);
+/* For the output: DeidentificationMethod text and CID 7050 codes of the options in use. */
+struct deid_code { const char *value, *scheme, *meaning; };
+size_t deid_method_codes(const struct deid_profile *p, struct deid_code *out, size_t cap);
+const char *deid_method_text(const struct deid_profile *p);   /* borrowed */
+
+/* Applies the profile's CAPTURE rule of tag to value: out gets capture group 1.
+ * -ENOENT if tag has no CAPTURE rule or the regex does not match (the caller then empties
+ * the value), -ENOSPC if out is too small. Thread safe. */
+int deid_profile_capture(const struct deid_profile *p, uint32_t tag, const char *value, char *out,
+			 size_t cap);
+/* Expands a SET template: {project} {participant} {event} (NULL arguments expand to "").
+ * -EINVAL for an unknown or unterminated placeholder, -ENOSPC if out is too small. */
+int deid_template_expand(const char *tmpl, const char *project, const char *participant,
+			 const char *event, char *out, size_t cap);
+/* The D (dummy) value fiona writes for a string VR ("ANONYMOUS" for PN, "19000101" for DA,
+ * ...); NULL for binary VRs and SQ (the caller writes zero-valued numbers / keeps items).
+ * Static string. */
+const char *deid_dummy_value(uint16_t vr);
+
+struct deid_secret { uint8_t key[64]; size_t len; };
+/* Loads the site secret; refuses (-EPERM, reason in err) a file group/other can read. */
+int deid_secret_load(const char *path, struct deid_secret *s, struct fiona_err *err);
+/* "2.25.<decimal of 128 bits of HMAC-SHA256(secret, project \0 uid)>", <= 64 chars. */
+int deid_uid_derive(const struct deid_secret *s, const char *project, const char *uid, char out[65]);
+/* Whole days fixed per (project, participant), in [min_days, max_days]. */
+int deid_date_offset_days(const struct deid_secret *s, const char *project,
+			  const char *participant, int min_days, int max_days, int *days);
+/* Shifts a DA ("YYYYMMDD") or DT value by days; out gets the shifted value. -EINVAL if the
+ * value is not a valid date (the caller then empties it). */
+int deid_date_shift(const char *in, uint16_t vr, int days, char *out, size_t cap);
+/* Keyed 16-char hash (uppercase base32 or hex) of value for kind ("accession", "studyid"). */
+int deid_keyed_hash16(const struct deid_secret *s, const char *project, const char *kind,
+		      const char *value, char out[17]);
+
 #endif
