@@ -156,6 +156,30 @@ elif [ $((na + nb)) -lt 8000 ]; then fail batch_reconnect "only $na + $nb stored
 else pass batch_reconnect; fi
 rm -rf "$T/rxa" "$T/rxb"
 
+# the synthetic corpus (several transfer syntaxes, modalities) through net_send_batch
+GEN=$(pwd)/$BUILD/tools/gen_corpus
+if [ -x "$GEN" ] && "$GEN" --preset tiny --seed 7 -o "$T/corpus" >/dev/null 2>&1; then
+	rm -f "$T/rx"/*.dcm
+	find "$T/corpus" -name '*.dcm' | sort >"$T/corpus.lst"
+	if xargs -x "$PROBE" send -j 2 127.0.0.1 11112 FIONA <"$T/corpus.lst" >/dev/null 2>"$T/c.err"; then
+		mkdir -p "$T/byuid"
+		for r in "$T"/rx/*.dcm; do
+			mv "$r" "$T/byuid/$(dcmdump -q +P 0008,0018 "$r" | sed 's/.*\[\(.*\)\].*/\1/')"
+		done
+		bad=0
+		while read -r f; do
+			u=$(dcmdump -q +P 0008,0018 "$f" | sed 's/.*\[\(.*\)\].*/\1/')
+			[ -f "$T/byuid/$u" ] && same_ds "$f" "$T/byuid/$u" || bad=$((bad + 1))
+		done <"$T/corpus.lst"
+		[ $bad -eq 0 ] && pass corpus_send_bytes ||
+			fail corpus_send_bytes "$bad of $(wc -l <"$T/corpus.lst") missing or changed"
+	else
+		fail corpus_send_bytes "send failed: $(tail -1 "$T/c.err")"
+	fi
+else
+	echo "SKIP corpus_send_bytes: gen_corpus not available"
+fi
+
 echoscu -aet SENDER -aec FIONA 127.0.0.1 11112 && pass scp_echoscu || fail scp_echoscu "C-ECHO"
 "$PROBE" echo 127.0.0.1 11112 FIONA && pass net_echo || fail net_echo "net_echo"
 # two associations at once (two storescu processes), all instances arrive
