@@ -109,8 +109,8 @@ struct store_cb {
 };
 
 /* Final C-STORE callback: the temp file is complete and closed; hand it over. */
-static void store_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_C_StoreRQ *,
-			   char *, DcmDataset **, T_DIMSE_C_StoreRSP *rsp, DcmDataset **)
+static void store_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_C_StoreRQ *, char *,
+			   DcmDataset **, T_DIMSE_C_StoreRSP *rsp, DcmDataset **)
 {
 	struct store_cb *cb = (struct store_cb *)data;
 	struct stat st;
@@ -125,8 +125,9 @@ static void store_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_
 	rc = cb->job->scp->fn(cb->job->scp->ctx, cb->path, &cb->job->peer);
 	rsp->DimseStatus = net_status_from_errno(rc);
 	if (rc)
-		log_msg(cb->job->scp->log, LOG_WARN, COMP, "store from %s failed (%d), status 0x%04x",
-			cb->job->peer.calling_aet, rc, rsp->DimseStatus);
+		log_msg(cb->job->scp->log, LOG_WARN, COMP,
+			"store from %s failed (%d), status 0x%04x", cb->job->peer.calling_aet, rc,
+			rsp->DimseStatus);
 }
 
 static OFCondition scp_store(struct assoc_job *job, T_ASC_PresentationContextID pres,
@@ -134,7 +135,7 @@ static OFCondition scp_store(struct assoc_job *job, T_ASC_PresentationContextID 
 {
 	struct net_scp *scp = job->scp;
 	char path[4200];
-	struct store_cb cb = { job, path };
+	struct store_cb cb = {job, path};
 
 	snprintf(path, sizeof(path), "%s/.rx-%ld-%lu.dcm", scp->tmp_dir, (long)getpid(),
 		 scp->seq.fetch_add(1));
@@ -191,12 +192,12 @@ static bool scp_negotiate(struct assoc_job *job)
 {
 	struct net_scp *scp = job->scp;
 	T_ASC_Parameters *p = job->assoc->params;
-	T_ASC_RejectParameters rej = { ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-				       ASC_REASON_SU_NOREASON };
+	T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+				      ASC_REASON_SU_NOREASON};
 	char calling[64] = "", called[64] = "", from[128] = "", to[128] = "";
 	size_t nts;
 	const char *const *ts = net_ts_accepted(&nts);
-	const char *verif[] = { UID_VerificationSOPClass };
+	const char *verif[] = {UID_VerificationSOPClass};
 	int rc;
 
 	ASC_getAPTitles(p, calling, sizeof(calling), called, sizeof(called), NULL, 0);
@@ -216,8 +217,8 @@ static bool scp_negotiate(struct assoc_job *job)
 		rej.reason = ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED;
 	}
 	if (rc) {
-		log_msg(scp->log, LOG_WARN, COMP, "refused association from %s at %s to %s", calling,
-			from, called);
+		log_msg(scp->log, LOG_WARN, COMP, "refused association from %s at %s to %s",
+			calling, from, called);
 		ASC_rejectAssociation(job->assoc, &rej);
 		return false;
 	}
@@ -230,7 +231,8 @@ static bool scp_negotiate(struct assoc_job *job)
 	if (c.good())
 		c = ASC_acknowledgeAssociation(job->assoc);
 	if (c.bad()) {
-		log_msg(scp->log, LOG_WARN, COMP, "negotiation with %s failed: %s", calling, c.text());
+		log_msg(scp->log, LOG_WARN, COMP, "negotiation with %s failed: %s", calling,
+			c.text());
 		return false;
 	}
 	return true;
@@ -274,9 +276,9 @@ static void scp_accept_one(struct net_scp *scp)
 		scp->active++;
 	pthread_mutex_unlock(&scp->mu);
 	if (full) {
-		T_ASC_RejectParameters rej = { ASC_RESULT_REJECTEDTRANSIENT,
-					       ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
-					       ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED };
+		T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDTRANSIENT,
+					      ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+					      ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED};
 		ASC_rejectAssociation(assoc, &rej);
 		ASC_dropAssociation(assoc);
 		ASC_destroyAssociation(&assoc);
@@ -362,8 +364,8 @@ extern "C" int net_scp_start(const struct net_scp_config *cfg, net_store_fn fn, 
 	/* Peer addresses are compared as numbers; reverse DNS would also cost time. */
 	dcmDisableGethostbyaddr.set(OFTrue);
 	{
-		OFCondition c = ASC_initializeNetwork(NET_ACCEPTOR, cfg->port, scp->timeout_s,
-						      &scp->net);
+		OFCondition c =
+			ASC_initializeNetwork(NET_ACCEPTOR, cfg->port, scp->timeout_s, &scp->net);
 		if (c.bad()) {
 			rc = cond_err(err, -EADDRINUSE, "cannot listen", c);
 			goto fail_quiet;
@@ -446,8 +448,9 @@ extern "C" int net_assoc_open(const struct net_dest *d, const struct net_pc *pcs
 		snprintf(peer, sizeof(peer), "%s:%d", d->host, d->port);
 		ASC_setPresentationAddresses(params, "localhost", peer);
 		for (size_t i = 0; i < n && c.good(); i++) {
-			const char *ts[] = { pcs[i].ts_uid };
-			c = ASC_addPresentationContext(params, (T_ASC_PresentationContextID)(2 * i + 1),
+			const char *ts[] = {pcs[i].ts_uid};
+			c = ASC_addPresentationContext(params,
+						       (T_ASC_PresentationContextID)(2 * i + 1),
 						       pcs[i].sop_class_uid, ts, 1);
 		}
 		if (c.good())
@@ -481,9 +484,12 @@ fail:
  * change the bytes. When the negotiated transfer syntax equals the data set's own, write()
  * copies the original bytes instead, in as many pieces as the PDV buffer takes.
  */
-class raw_dataset : public DcmDataset {
-public:
-	raw_dataset(const uint8_t *p, size_t n) : raw(false), raw_p(p), raw_n(n), raw_off(0) {}
+class raw_dataset : public DcmDataset
+{
+      public:
+	raw_dataset(const uint8_t *p, size_t n) : raw(false), raw_p(p), raw_n(n), raw_off(0)
+	{
+	}
 	bool raw; /* send raw bytes (set once the transfer syntax matched) */
 	void transferInit() override
 	{
@@ -492,9 +498,9 @@ public:
 	}
 	OFCondition write(DcmOutputStream &out, const E_TransferSyntax oxfer,
 			  const E_EncodingType enctype, DcmWriteCache *wcache,
-			  const E_GrpLenEncoding glenc, const E_PaddingEncoding padenc = EPD_noChange,
-			  const Uint32 padlen = 0, const Uint32 subPadlen = 0,
-			  Uint32 instanceLength = 0) override
+			  const E_GrpLenEncoding glenc,
+			  const E_PaddingEncoding padenc = EPD_noChange, const Uint32 padlen = 0,
+			  const Uint32 subPadlen = 0, Uint32 instanceLength = 0) override
 	{
 		if (!raw)
 			return DcmDataset::write(out, oxfer, enctype, wcache, glenc, padenc, padlen,
@@ -510,7 +516,7 @@ public:
 		return EC_Normal;
 	}
 
-private:
+      private:
 	const uint8_t *raw_p;
 	size_t raw_n, raw_off;
 };
@@ -533,8 +539,8 @@ static T_ASC_PresentationContextID pick_context(T_ASC_Association *a, const char
 	return pres;
 }
 
-extern "C" int net_assoc_store(struct net_assoc *a, const uint8_t *p, size_t n,
-			       uint16_t *status, struct fiona_err *err)
+extern "C" int net_assoc_store(struct net_assoc *a, const uint8_t *p, size_t n, uint16_t *status,
+			       struct fiona_err *err)
 {
 	char ts[65], meta_sop[65];
 	size_t off;
@@ -548,7 +554,8 @@ extern "C" int net_assoc_store(struct net_assoc *a, const uint8_t *p, size_t n,
 		return err_set(err, -EINVAL, 0, CORE_NO_TAG, "not a Part-10 file (meta header)");
 	DcmXfer xfer(ts);
 	if (xfer.getXfer() == EXS_Unknown)
-		return err_set(err, -EINVAL, CORE_NO_OFFSET, 0x00020010u, "unknown transfer syntax");
+		return err_set(err, -EINVAL, CORE_NO_OFFSET, 0x00020010u,
+			       "unknown transfer syntax");
 	raw_dataset ds(p + off, n - off);
 	DcmInputBufferStream in;
 	in.setBuffer(p + off, (offile_off_t)(n - off));
@@ -587,11 +594,11 @@ extern "C" int net_assoc_store(struct net_assoc *a, const uint8_t *p, size_t n,
 	return 0;
 }
 
-extern "C" int net_echo(const char *calling_aet, const char *called_aet, const char *host,
-			int port, int timeout_s, struct fiona_err *err)
+extern "C" int net_echo(const char *calling_aet, const char *called_aet, const char *host, int port,
+			int timeout_s, struct fiona_err *err)
 {
-	struct net_dest d = { called_aet, host, port, calling_aet, timeout_s };
-	struct net_pc pc = { UID_VerificationSOPClass, UID_LittleEndianImplicitTransferSyntax };
+	struct net_dest d = {called_aet, host, port, calling_aet, timeout_s};
+	struct net_pc pc = {UID_VerificationSOPClass, UID_LittleEndianImplicitTransferSyntax};
 	struct net_assoc *a = NULL;
 	DIC_US st = 0;
 	DcmDataset *detail = NULL;
@@ -614,12 +621,11 @@ extern "C" int net_echo(const char *calling_aet, const char *called_aet, const c
 
 struct find_cb {
 	DcmTagKey key;
-	long count;   /* -1 until a match reports the attribute */
+	long count;  /* -1 until a match reports the attribute */
 	int matches; /* pending responses seen */
 };
 
-static void find_callback(void *data, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *,
-			  DcmDataset *ids)
+static void find_callback(void *data, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDataset *ids)
 {
 	struct find_cb *f = (struct find_cb *)data;
 	OFString v;
@@ -628,19 +634,20 @@ static void find_callback(void *data, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP
 	f->matches++;
 	if (ids && ids->findAndGetOFString(f->key, v).good() &&
 	    core_parse_long(v.c_str(), 0, 1L << 40, &n) == 0)
-		f->count = (f->count > 0 ? f->count : 0) + n; /* one match expected; sum defensively */
+		f->count =
+			(f->count > 0 ? f->count : 0) + n; /* one match expected; sum defensively */
 }
 
 extern "C" int net_find_count(const struct net_dest *d, enum net_find_level level,
 			      const char *study_uid, const char *series_uid, long *count,
 			      struct fiona_err *err)
 {
-	struct net_pc pc = { UID_FINDStudyRootQueryRetrieveInformationModel,
-			     UID_LittleEndianExplicitTransferSyntax };
+	struct net_pc pc = {UID_FINDStudyRootQueryRetrieveInformationModel,
+			    UID_LittleEndianExplicitTransferSyntax};
 	struct net_assoc *a = NULL;
-	struct find_cb f = { level == NET_FIND_STUDY ? DCM_NumberOfStudyRelatedInstances
-						     : DCM_NumberOfSeriesRelatedInstances,
-			     -1, 0 };
+	struct find_cb f = {level == NET_FIND_STUDY ? DCM_NumberOfStudyRelatedInstances
+						    : DCM_NumberOfSeriesRelatedInstances,
+			    -1, 0};
 	T_DIMSE_C_FindRQ req;
 	T_DIMSE_C_FindRSP rsp;
 	DcmDataset q, *detail = NULL;

@@ -77,8 +77,8 @@ int net_find_count(const struct net_dest *d, enum net_find_level level, const ch
 
 /* ---- pure helpers (net/net_util.c) ------------------------------------------------ */
 
-#define NET_STATUS_SUCCESS	    0x0000
-#define NET_STATUS_OUT_OF_RESOURCES 0xA700
+#define NET_STATUS_SUCCESS	     0x0000
+#define NET_STATUS_OUT_OF_RESOURCES  0xA700
 #define NET_STATUS_CANNOT_UNDERSTAND 0xC000
 
 /* DIMSE C-STORE status for a net_store_fn result (see net_store_fn). */

@@ -15,24 +15,24 @@
  * syntaxes senders commonly use. The SCP accepts what the sender proposes; bytes are
  * stored as received, so the order only matters when a sender offers several. */
 static const char *const ts_table[] = {
-	"1.2.840.10008.1.2.1",	  /* Explicit VR Little Endian */
-	"1.2.840.10008.1.2",	  /* Implicit VR Little Endian */
-	"1.2.840.10008.1.2.2",	  /* Explicit VR Big Endian (retired) */
-	"1.2.840.10008.1.2.1.99", /* Deflated Explicit VR Little Endian */
-	"1.2.840.10008.1.2.4.50", /* JPEG Baseline */
-	"1.2.840.10008.1.2.4.51", /* JPEG Extended */
-	"1.2.840.10008.1.2.4.57", /* JPEG Lossless */
-	"1.2.840.10008.1.2.4.70", /* JPEG Lossless SV1 */
-	"1.2.840.10008.1.2.4.80", /* JPEG-LS Lossless */
-	"1.2.840.10008.1.2.4.81", /* JPEG-LS Near-Lossless */
-	"1.2.840.10008.1.2.4.90", /* JPEG 2000 Lossless */
-	"1.2.840.10008.1.2.4.91", /* JPEG 2000 */
-	"1.2.840.10008.1.2.4.92", /* JPEG 2000 Part 2 Lossless */
-	"1.2.840.10008.1.2.4.93", /* JPEG 2000 Part 2 */
+	"1.2.840.10008.1.2.1",	   /* Explicit VR Little Endian */
+	"1.2.840.10008.1.2",	   /* Implicit VR Little Endian */
+	"1.2.840.10008.1.2.2",	   /* Explicit VR Big Endian (retired) */
+	"1.2.840.10008.1.2.1.99",  /* Deflated Explicit VR Little Endian */
+	"1.2.840.10008.1.2.4.50",  /* JPEG Baseline */
+	"1.2.840.10008.1.2.4.51",  /* JPEG Extended */
+	"1.2.840.10008.1.2.4.57",  /* JPEG Lossless */
+	"1.2.840.10008.1.2.4.70",  /* JPEG Lossless SV1 */
+	"1.2.840.10008.1.2.4.80",  /* JPEG-LS Lossless */
+	"1.2.840.10008.1.2.4.81",  /* JPEG-LS Near-Lossless */
+	"1.2.840.10008.1.2.4.90",  /* JPEG 2000 Lossless */
+	"1.2.840.10008.1.2.4.91",  /* JPEG 2000 */
+	"1.2.840.10008.1.2.4.92",  /* JPEG 2000 Part 2 Lossless */
+	"1.2.840.10008.1.2.4.93",  /* JPEG 2000 Part 2 */
 	"1.2.840.10008.1.2.4.201", /* HTJ2K Lossless */
 	"1.2.840.10008.1.2.4.202", /* HTJ2K Lossless RPCL */
 	"1.2.840.10008.1.2.4.203", /* HTJ2K */
-	"1.2.840.10008.1.2.5",	  /* RLE Lossless */
+	"1.2.840.10008.1.2.5",	   /* RLE Lossless */
 	"1.2.840.10008.1.2.4.100", /* MPEG2 MP@ML */
 	"1.2.840.10008.1.2.4.101", /* MPEG2 MP@HL */
 	"1.2.840.10008.1.2.4.102", /* MPEG-4 AVC/H.264 HP@4.1 */
@@ -52,9 +52,9 @@ const char *const *net_ts_accepted(size_t *n)
 
 bool net_ts_is_native(const char *ts_uid)
 {
-	return ts_uid && (!strcmp(ts_uid, "1.2.840.10008.1.2") ||
-			  !strcmp(ts_uid, "1.2.840.10008.1.2.1") ||
-			  !strcmp(ts_uid, "1.2.840.10008.1.2.2"));
+	return ts_uid &&
+	       (!strcmp(ts_uid, "1.2.840.10008.1.2") || !strcmp(ts_uid, "1.2.840.10008.1.2.1") ||
+		!strcmp(ts_uid, "1.2.840.10008.1.2.2"));
 }
 
 uint16_t net_status_from_errno(int rc)
@@ -154,7 +154,8 @@ int net_part10_scan(const uint8_t *p, size_t n, size_t *ds_off, char *sop_class,
 		size_t len = (size_t)(p[off + 6] | p[off + 7] << 8), hdr = 8;
 
 		if ((vr[0] == 'O' && (vr[1] == 'B' || vr[1] == 'W' || vr[1] == 'F')) ||
-		    (vr[0] == 'U' && (vr[1] == 'N' || vr[1] == 'T')) || (vr[0] == 'S' && vr[1] == 'Q')) {
+		    (vr[0] == 'U' && (vr[1] == 'N' || vr[1] == 'T')) ||
+		    (vr[0] == 'S' && vr[1] == 'Q')) {
 			if (n - off < 12)
 				return -EINVAL;
 			len = (size_t)p[off + 8] | (size_t)p[off + 9] << 8 |

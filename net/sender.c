@@ -73,8 +73,7 @@ static void batch_give_up(struct batch *b, int rc, const struct fiona_err *err)
 }
 
 /* Opens the worker's association if it has none; counts reopen attempts. */
-static int worker_connect(struct batch *b, struct net_assoc **a, int *opens,
-			  struct fiona_err *err)
+static int worker_connect(struct batch *b, struct net_assoc **a, int *opens, struct fiona_err *err)
 {
 	int rc;
 
@@ -167,7 +166,7 @@ int net_send_batch(const struct net_dest *d, const struct net_send_item *items, 
 		   const struct net_send_source *src, int parallel, int reopen,
 		   struct net_send_stats *stats, struct fiona_err *err)
 {
-	struct batch b = { .d = d, .items = items, .n = n, .src = src, .reopen = reopen };
+	struct batch b = {.d = d, .items = items, .n = n, .src = src, .reopen = reopen};
 	pthread_t th[SENDER_MAX_THREADS];
 	size_t nt = parallel < 1 ? 1 : (size_t)parallel, started = 0;
 	int rc;

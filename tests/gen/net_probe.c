@@ -68,10 +68,16 @@ static int probe_fail(const struct fiona_err *err, const char *what)
 
 static int cmd_scp(int argc, char **argv)
 {
-	struct net_caller allow = { argc > 3 ? argv[3] : NULL, NULL };
-	struct net_scp_config cfg = { argc > 2 ? argv[2] : "NET_PROBE", NULL, probe_port(argv[0]),
-				      &allow, argc > 3 ? 1 : 0, argv[1], 4, 30 };
-	struct probe_rx rx = { argv[1], 0, getenv("NET_PROBE_FAIL") != NULL };
+	struct net_caller allow = {argc > 3 ? argv[3] : NULL, NULL};
+	struct net_scp_config cfg = {argc > 2 ? argv[2] : "NET_PROBE",
+				     NULL,
+				     probe_port(argv[0]),
+				     &allow,
+				     argc > 3 ? 1 : 0,
+				     argv[1],
+				     4,
+				     30};
+	struct probe_rx rx = {argv[1], 0, getenv("NET_PROBE_FAIL") != NULL};
 	struct fiona_err err;
 	struct net_scp *scp;
 	sigset_t set;
@@ -129,8 +135,8 @@ static int send_parallel(const struct net_dest *d, int jobs, struct core_map *ma
 			 struct net_pc *pcs, int nf)
 {
 	struct net_send_item *items = calloc((size_t)nf, sizeof(*items));
-	struct probe_batch pb = { maps, names, 0 };
-	struct net_send_source src = { batch_get, NULL, batch_done, &pb };
+	struct probe_batch pb = {maps, names, 0};
+	struct net_send_source src = {batch_get, NULL, batch_done, &pb};
 	struct net_send_stats st;
 	struct fiona_err err;
 	int rc;
@@ -152,11 +158,11 @@ static int send_parallel(const struct net_dest *d, int jobs, struct core_map *ma
 
 static int cmd_send(int argc, char **argv, int jobs)
 {
-	struct net_dest d = { argv[2], argv[0], probe_port(argv[1]), probe_aet(), 30 };
+	struct net_dest d = {argv[2], argv[0], probe_port(argv[1]), probe_aet(), 30};
 	int nf = argc - 3, rc = 0;
 	struct core_map *maps = calloc((size_t)nf, sizeof(*maps));
 	struct net_pc *pcs = calloc((size_t)nf, sizeof(*pcs)), *uniq = calloc(128, sizeof(*uniq));
-	char (*uids)[2][65] = calloc((size_t)nf, sizeof(*uids));
+	char(*uids)[2][65] = calloc((size_t)nf, sizeof(*uids));
 	struct net_assoc *a = NULL;
 	struct fiona_err err;
 	int nu;
@@ -203,7 +209,7 @@ out:
 
 static int cmd_find(int argc, char **argv)
 {
-	struct net_dest d = { argv[2], argv[0], probe_port(argv[1]), probe_aet(), 30 };
+	struct net_dest d = {argv[2], argv[0], probe_port(argv[1]), probe_aet(), 30};
 	bool series = !strcmp(argv[3], "series");
 	struct fiona_err err;
 	long count;
@@ -238,8 +244,9 @@ int main(int argc, char **argv)
 		return cmd_send(argc - 2, argv + 2, 0);
 	if (argc >= 7 && !strcmp(argv[1], "find"))
 		return cmd_find(argc - 2, argv + 2);
-	fprintf(stderr, "usage: net_probe scp PORT DIR [AET [ALLOW_AET]] | echo HOST PORT AET |\n"
-			"       send [-j N] HOST PORT AET FILE... | find HOST PORT AET study UID |\n"
-			"       find HOST PORT AET series STUDY_UID SERIES_UID\n");
+	fprintf(stderr,
+		"usage: net_probe scp PORT DIR [AET [ALLOW_AET]] | echo HOST PORT AET |\n"
+		"       send [-j N] HOST PORT AET FILE... | find HOST PORT AET study UID |\n"
+		"       find HOST PORT AET series STUDY_UID SERIES_UID\n");
 	return 2;
 }

@@ -33,10 +33,10 @@ static void t_ts_table(struct tt *t)
 {
 	size_t n, i;
 	const char *const *ts = net_ts_accepted(&n);
-	const char *want[] = { "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
-			       "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.50",
-			       "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80",
-			       "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.5" };
+	const char *want[] = {
+		"1.2.840.10008.1.2",	  "1.2.840.10008.1.2.1",    "1.2.840.10008.1.2.2",
+		"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.70",
+		"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.5"};
 
 	TT_CHECK(t, n >= CORE_ARRAY_SIZE(want));
 	TT_CHECK(t, !strcmp(ts[0], "1.2.840.10008.1.2.1")); /* explicit LE preferred */
@@ -57,9 +57,8 @@ static void t_ts_table(struct tt *t)
 
 static void t_allow_list(struct tt *t)
 {
-	const struct net_caller allow[] = { { "MODALITY1", NULL },
-					    { "PACS", "10.0.0.5" },
-					    { NULL, "10.0.0.9" } };
+	const struct net_caller allow[] = {
+		{"MODALITY1", NULL}, {"PACS", "10.0.0.5"}, {NULL, "10.0.0.9"}};
 
 	TT_CHECK(t, net_caller_check(allow, 0, "ANY", "1.2.3.4") == 0);
 	TT_CHECK(t, net_caller_check(allow, 3, "MODALITY1", "1.2.3.4") == 0);
@@ -74,11 +73,11 @@ static void t_allow_list(struct tt *t)
 
 static void t_pc_unique(struct tt *t)
 {
-	const struct net_pc in[] = { { "1.2.3", "1.2.840.10008.1.2.1" },
-				     { "1.2.3", "1.2.840.10008.1.2.1" },
-				     { "1.2.3", "1.2.840.10008.1.2.4.50" },
-				     { "1.2.4", "1.2.840.10008.1.2.1" },
-				     { "1.2.3", "1.2.840.10008.1.2.4.50" } };
+	const struct net_pc in[] = {{"1.2.3", "1.2.840.10008.1.2.1"},
+				    {"1.2.3", "1.2.840.10008.1.2.1"},
+				    {"1.2.3", "1.2.840.10008.1.2.4.50"},
+				    {"1.2.4", "1.2.840.10008.1.2.1"},
+				    {"1.2.3", "1.2.840.10008.1.2.4.50"}};
 	struct net_pc out[4];
 
 	TT_CHECK(t, net_pc_unique(in, 5, out, 4) == 3);
@@ -138,5 +137,5 @@ static void t_part10_scan(struct tt *t)
 	TT_CHECK(t, net_part10_scan(b, n, &off, sop, ts, sizeof(ts)) == -EINVAL);
 }
 
-TT_MAIN(TT_CASE(t_status_mapping), TT_CASE(t_status_ok), TT_CASE(t_ts_table),
-	TT_CASE(t_allow_list), TT_CASE(t_pc_unique), TT_CASE(t_part10_scan))
+TT_MAIN(TT_CASE(t_status_mapping), TT_CASE(t_status_ok), TT_CASE(t_ts_table), TT_CASE(t_allow_list),
+	TT_CASE(t_pc_unique), TT_CASE(t_part10_scan))

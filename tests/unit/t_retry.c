@@ -38,7 +38,8 @@ static void t_backoff_doubles_and_caps(struct tt *t)
 
 static void t_backoff_jitter_and_floor(struct tt *t)
 {
-	int64_t lo = net_backoff_s(3, 10, 3600, UINT32_MAX), mid = net_backoff_s(3, 10, 3600, 1u << 31);
+	int64_t lo = net_backoff_s(3, 10, 3600, UINT32_MAX),
+		mid = net_backoff_s(3, 10, 3600, 1u << 31);
 
 	TT_CHECK(t, lo >= 30 && lo <= 31); /* 40 minus (almost) a quarter */
 	TT_CHECK(t, mid > 30 && mid < 40); /* in between */
