@@ -11,16 +11,32 @@ dir=$1 host=$2 port=$3 aec=$4 label=${5:-scp}
 export TCP_NODELAY=1
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
-find "$dir" -type f | sort >"$t/all"
+# Part-10 files only (a corpus folder may hold an index or manifest too)
+find "$dir" -type f | sort | while read -r f; do
+	[ "$(dd if="$f" bs=1 skip=128 count=4 2>/dev/null)" = DICM ] && echo "$f"
+done >"$t/all"
 n=$(wc -l <"$t/all")
+# storescu proposes one fixed set of transfer syntaxes; a config file with one context per
+# (SOP class, transfer syntax) pair of the folder lets it send every file as it is.
+while read -r f; do
+	dcmdump -q -s +P 0002,0002 +P 0002,0010 "$f" | sed 's/.*\[\(.*\)\].*/\1/;s/.*=\([^ ]*\).*/\1/' |
+		paste -sd ' '
+done <"$t/all" | sort -u >"$t/pairs"
+awk 'BEGIN { print "[[TransferSyntaxes]]" }
+     { ts[$2] = 1; pc[NR] = $1 "\\T" $2 }
+     END {
+	for (k in ts) printf "[T%s]\nTransferSyntax1 = %s\n", k, k
+	print "[[PresentationContexts]]\n[Bench]"
+	for (i = 1; i <= NR && i <= 128; i++) printf "PresentationContext%d = %s\n", i, pc[i]
+	print "[[Profiles]]\n[Bench]\nPresentationContexts = Bench"
+     }' "$t/pairs" >"$t/storescu.cfg"
 half=$(((n + 1) / 2))
 head -n "$half" "$t/all" >"$t/a"
 tail -n +"$((half + 1))" "$t/all" >"$t/b"
 now() { date +%s.%N; }
-# -R: propose only the files' own transfer syntaxes; +sd would scan dirs, we pass files.
 send() { # list
 	[ -s "$1" ] || return 0
-	xargs storescu -R -xs -aet BENCH -aec "$aec" "$host" "$port" <"$1" 2>"$t/err.$(basename "$1")"
+	xargs storescu -xf "$t/storescu.cfg" Bench -aet BENCH -aec "$aec" "$host" "$port" <"$1" 2>"$t/err.$(basename "$1")"
 }
 s=$(now)
 send "$t/all" || { echo "$label: storescu failed: $(tail -1 "$t/err.all")" >&2; exit 1; }
