@@ -1,0 +1,77 @@
+#!/bin/sh
+# make bench: every benchmark measures fiona next to the peer its issue names, in the
+# same run, on the same files, and prints the ratio. Nothing here is a pass/fail test;
+# targets are printed next to the ratios for a human to judge.
+#   BENCH_DIR   where the generated corpus is cached (default ./var/bench)
+#   BENCH_PRESET  corpus preset (default large; "small" for a quick look)
+# Each part is a function; a part whose fiona side does not exist yet says so.
+set -u
+BUILD=${BUILD:-build}
+BENCH_DIR=${BENCH_DIR:-./var/bench}
+PRESET=${BENCH_PRESET:-large}
+export TCP_NODELAY=1
+CORPUS="$BENCH_DIR/corpus-$PRESET"
+T=$(mktemp -d)
+PIDS=
+cleanup() { [ -n "$PIDS" ] && kill $PIDS 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+secs() { echo "$2 $1" | awk '{printf "%.3f", $1 - $2}'; }
+ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2f", $1 / $2; else print "n/a" }'; }
+
+corpus() {
+	if [ ! -f "$CORPUS/index.tsv" ]; then
+		echo "generating the $PRESET corpus into $CORPUS ..."
+		rm -rf "$CORPUS" && mkdir -p "$BENCH_DIR" &&
+			"$BUILD/tools/gen_corpus" --preset "$PRESET" --seed 1 -o "$CORPUS" || exit 1
+	fi
+	n=$(find "$CORPUS" -name '*.dcm' | wc -l)
+	mb=$(du -sm "$CORPUS" | cut -f1)
+	echo "corpus: $PRESET, $n files, $mb MB"
+}
+
+wait_listening() { # file
+	i=0
+	while ! grep -q listening "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
+# Receiver layer: fiona's C-STORE SCP (net/, through net_probe, writing each instance
+# to disk) next to dcmtk's storescp, both fed by storescu with 1 and 2 associations.
+# Issue 4's full target (fsync + catalog in `fiona serve`) is measured here once serve
+# exists; until then this is the network layer alone, and says so.
+bench_receive() {
+	echo "== receive (storescu -> SCP), network layer"
+	mkdir -p "$T/rx1" "$T/rx2"
+	storescp +xa -aet PEER -od "$T/rx1" 11190 2>"$T/storescp.err" &
+	PIDS="$PIDS $!"
+	"$BUILD/tools/net_probe" scp 11191 "$T/rx2" FIONA >"$T/probe.out" 2>&1 &
+	PIDS="$PIDS $!"
+	sleep 0.5
+	wait_listening "$T/probe.out"
+	sh tests/bench/net_ingest.sh "$CORPUS" 127.0.0.1 11190 PEER storescp >"$T/peer.txt" || return 1
+	sh tests/bench/net_ingest.sh "$CORPUS" 127.0.0.1 11191 FIONA fiona >"$T/fiona.txt" || return 1
+	cat "$T/peer.txt" "$T/fiona.txt"
+	for a in 1 2; do
+		p=$(awk -v a="assocs=$a" '$2 == a { sub("seconds=", "", $4); print $4 }' "$T/peer.txt")
+		f=$(awk -v a="assocs=$a" '$2 == a { sub("seconds=", "", $4); print $4 }' "$T/fiona.txt")
+		echo "receive ratio assocs=$a: fiona/storescp time = $(ratio "$f" "$p") (target <= 1.25, i.e. rate >= 0.8x)"
+	done
+}
+
+# Reader: `fiona dump` of every file next to `dcmdump` of the same files.
+bench_dump() {
+	echo "== dump (fiona dump vs dcmdump)"
+	if ! "$BUILD/fiona" dump --help >/dev/null 2>&1 && ! "$BUILD/fiona" 2>&1 | grep -q dump; then
+		echo "fiona dump not built yet: skipped"
+		return 0
+	fi
+	find "$CORPUS" -name '*.dcm' | sort >"$T/files"
+	s=$(now); xargs dcmdump -q <"$T/files" >/dev/null 2>&1; e=$(now); p=$(secs "$s" "$e")
+	s=$(now); xargs "$BUILD/fiona" dump <"$T/files" >/dev/null 2>&1; e=$(now); f=$(secs "$s" "$e")
+	echo "dcmdump ${p}s, fiona dump ${f}s, ratio $(ratio "$f" "$p")"
+}
+
+corpus
+bench_receive || echo "receive benchmark failed"
+bench_dump
