@@ -40,7 +40,7 @@ static unsigned dump_string(FILE *fp, const struct dcm_elem *e)
 		unsigned char c = e->value[i];
 
 		vm += c == '\\';
-		fputc(isprint(c) ? c : '.', fp);
+		fputc(c >= 0x20 && c != 0x7f ? c : '.', fp);
 	}
 	fputc(']', fp);
 	return vm;
