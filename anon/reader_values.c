@@ -166,8 +166,8 @@ int dcm_summary_read(const uint8_t *p, size_t n, struct dcm_summary *s, struct f
 	while ((rc = dcm_reader_next(r, &e)) == 1) {
 		if (e.in_meta || e.depth != 0)
 			continue;
-		if (e.tag >= DCM_TAG_PIXEL_DATA)
-			break;
+		if (DCM_GROUP(e.tag) != 0xFFFE && e.tag >= DCM_TAG_PIXEL_DATA)
+			break; /* pixel data (and trailing padding) are not catalogued */
 		if (e.kind == DCM_ELEMENT)
 			summary_take(&tmp, &e);
 	}
