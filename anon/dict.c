@@ -77,7 +77,7 @@ int dcm_dict_lookup(uint32_t tag, struct dcm_dict_info *info)
 	uint16_t g = DCM_GROUP(tag), e = DCM_ELEM(tag);
 	const struct dcm_dict_entry *d = dict_find_exact(g, e);
 
-	if (!d)
+	if (!d && !(g & 1)) /* odd groups are private: no repeating ranges */
 		d = dict_find_range(g, e);
 	if (d) {
 		if (info)
@@ -123,7 +123,8 @@ int dcm_dict_find_keyword(const char *keyword, uint32_t *tag, struct dcm_dict_in
 
 /* ---- VRs -------------------------------------------------------------------------- */
 
-static const char dict_vrs[] = "AEASATCSDADSDTFDFLISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
+static const char dict_vrs[] =
+	"AEASATCSDADSDTFDFLISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
 
 bool dcm_vr_is_known(uint16_t vr)
 {

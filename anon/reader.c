@@ -213,14 +213,16 @@ static void rd_pop(struct dcm_reader *r)
 
 static enum dcm_kind rd_end_kind(const struct reader_frame *f)
 {
-	return f->kind == FRAME_SEQ ? DCM_SEQ_END : f->kind == FRAME_ITEM ? DCM_ITEM_END : DCM_PIXEL_END;
+	return f->kind == FRAME_SEQ    ? DCM_SEQ_END
+	       : f->kind == FRAME_ITEM ? DCM_ITEM_END
+				       : DCM_PIXEL_END;
 }
 
 /* A frame of defined length ended exactly at pos: report its end with no bytes. */
 static int rd_close_defined(struct dcm_reader *r, struct dcm_elem *e)
 {
 	struct reader_frame *f = rd_top(r);
-	struct hdr h = { f->kind == FRAME_ITEM ? DCM_TAG_ITEM_DELIM : DCM_TAG_SEQ_DELIM, 0, 0, 0 };
+	struct hdr h = {f->kind == FRAME_ITEM ? DCM_TAG_ITEM_DELIM : DCM_TAG_SEQ_DELIM, 0, 0, 0};
 	enum dcm_kind kind = rd_end_kind(f);
 
 	rd_pop(r);
@@ -241,7 +243,8 @@ static int rd_in_sequence(struct dcm_reader *r, struct reader_frame *f, const st
 		return rd_fail(r, r->pos, h->tag, "expected an item or sequence delimiter");
 	if (f->kind == FRAME_PIXEL) {
 		if (h->len == DCM_UNDEFINED_LENGTH)
-			return rd_fail(r, r->pos, h->tag, "pixel data fragment of undefined length");
+			return rd_fail(r, r->pos, h->tag,
+				       "pixel data fragment of undefined length");
 		rd_fill(r, e, DCM_FRAGMENT, h);
 		e->value = r->p + r->pos + h->hlen;
 		r->pos += h->hlen + h->len;
@@ -261,7 +264,8 @@ static int rd_element(struct dcm_reader *r, struct reader_frame *f, const struct
 
 	if (h->tag == DCM_TAG_ITEM_DELIM) {
 		if (!f || f->kind != FRAME_ITEM || f->end != READER_NO_END)
-			return rd_fail(r, r->pos, h->tag, "item delimiter outside an undefined-length item");
+			return rd_fail(r, r->pos, h->tag,
+				       "item delimiter outside an undefined-length item");
 		rd_pop(r);
 		rd_fill(r, e, DCM_ITEM_END, h);
 		r->pos += h->hlen;
@@ -279,7 +283,8 @@ static int rd_element(struct dcm_reader *r, struct reader_frame *f, const struct
 		bool as_implicit = h->vr == DCM_VR_UN && undef;
 
 		rd_fill(r, e, DCM_SEQ_BEGIN, h);
-		return rd_push(r, FRAME_SEQ, h, as_implicit) < 0 ? r->failed : (r->pos += h->hlen, 1);
+		return rd_push(r, FRAME_SEQ, h, as_implicit) < 0 ? r->failed
+								 : (r->pos += h->hlen, 1);
 	}
 	if (undef)
 		return rd_fail(r, r->pos, h->tag, "undefined length on a non-sequence element");
@@ -313,7 +318,8 @@ static int rd_step(struct dcm_reader *r, struct dcm_elem *e)
 	limit = f ? f->limit : r->in_meta ? r->meta_end : r->n;
 	if (r->pos >= limit) {
 		if (f)
-			return rd_fail(r, r->pos, f->tag, "data ends inside an undelimited sequence or item");
+			return rd_fail(r, r->pos, f->tag,
+				       "data ends inside an undelimited sequence or item");
 		r->done = true;
 		return 0;
 	}

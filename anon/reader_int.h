@@ -11,10 +11,10 @@ enum reader_frame_kind { FRAME_SEQ, FRAME_ITEM, FRAME_PIXEL };
 /* One open sequence, item or encapsulated pixel data. */
 struct reader_frame {
 	enum reader_frame_kind kind;
-	uint32_t tag;	/* the element that opened it (item tag for items) */
-	size_t end;	/* end of its value, READER_NO_END if undefined length */
-	size_t limit;	/* innermost defined end among itself and its parents, else stream end */
-	bool implicit;	/* contents are implicit VR little endian (UN of undefined length) */
+	uint32_t tag;  /* the element that opened it (item tag for items) */
+	size_t end;    /* end of its value, READER_NO_END if undefined length */
+	size_t limit;  /* innermost defined end among itself and its parents, else stream end */
+	bool implicit; /* contents are implicit VR little endian (UN of undefined length) */
 };
 
 struct dcm_reader {

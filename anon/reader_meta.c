@@ -64,20 +64,23 @@ static int meta_walk(struct dcm_reader *r, char *uid, size_t cap, struct fiona_e
 			return err_set(err, -EINVAL, pos, tag, "meta header: invalid VR");
 		if (dcm_vr_has_long_length(vr)) {
 			if (r->in_n - pos < 12)
-				return err_set(err, -EINVAL, pos, tag, "meta header: truncated element header");
+				return err_set(err, -EINVAL, pos, tag,
+					       "meta header: truncated element header");
 			len = reader_rd32(p + pos + 8, false);
 			hlen = 12;
 		} else {
 			len = reader_rd16(p + pos + 6, false);
 		}
 		if (len == DCM_UNDEFINED_LENGTH || vr == DCM_VR_SQ)
-			return err_set(err, -EINVAL, pos, tag, "meta header: sequence or undefined length");
+			return err_set(err, -EINVAL, pos, tag,
+				       "meta header: sequence or undefined length");
 		if (core_add_size(pos + hlen, len, &end) || end > r->in_n)
 			return err_set(err, -EINVAL, pos, tag,
 				       "value length %u exceeds the %zu bytes remaining", len,
 				       r->in_n - pos - hlen);
 		if (tag == DCM_TAG(0x0002, 0x0010) && meta_copy_uid(p + pos + hlen, len, uid, cap))
-			return err_set(err, -EINVAL, pos, tag, "transfer syntax UID longer than 64");
+			return err_set(err, -EINVAL, pos, tag,
+				       "transfer syntax UID longer than 64");
 		pos = end;
 	}
 	r->meta_end = pos;
@@ -97,8 +100,8 @@ int reader_meta_scan(struct dcm_reader *r, struct fiona_err *err)
 		r->meta_start = 0; /* meta header without preamble */
 	} else {
 		r->meta_start = r->meta_end = 0;
-		meta_ts_set(&r->ts, meta_looks_explicit(r->in, r->in_n) ? TS_EXPLICIT_LE
-									: TS_IMPLICIT_LE);
+		meta_ts_set(&r->ts,
+			    meta_looks_explicit(r->in, r->in_n) ? TS_EXPLICIT_LE : TS_IMPLICIT_LE);
 		return 0;
 	}
 	rc = meta_walk(r, uid, sizeof(uid), err);
@@ -127,7 +130,8 @@ static int inflate_grow(struct dcm_reader *r, size_t *cap, z_stream *zs)
 		return -ENOMEM;
 	r->inflated = np;
 	zs->next_out = np + r->inflated_n;
-	zs->avail_out = (uInt)((ncap - r->inflated_n) > UINT32_MAX ? UINT32_MAX : ncap - r->inflated_n);
+	zs->avail_out =
+		(uInt)((ncap - r->inflated_n) > UINT32_MAX ? UINT32_MAX : ncap - r->inflated_n);
 	*cap = ncap;
 	return 0;
 }

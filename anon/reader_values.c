@@ -98,14 +98,18 @@ struct summary_field {
 	size_t off, cap;
 };
 
-#define SF(g, e, f) { DCM_TAG(g, e), offsetof(struct dcm_summary, f), sizeof(((struct dcm_summary *)0)->f) }
+#define SF(g, e, f)                                                                                \
+	{                                                                                          \
+		DCM_TAG(g, e), offsetof(struct dcm_summary, f),                                    \
+			sizeof(((struct dcm_summary *)0)->f)                                       \
+	}
 static const struct summary_field summary_fields[] = {
-	SF(0x0010, 0x0020, patient_id),	    SF(0x0010, 0x0010, patient_name),
+	SF(0x0010, 0x0020, patient_id),		SF(0x0010, 0x0010, patient_name),
 	SF(0x0010, 0x0030, patient_birth_date), SF(0x0020, 0x000D, study_uid),
-	SF(0x0020, 0x000E, series_uid),	    SF(0x0008, 0x0018, sop_uid),
-	SF(0x0008, 0x0016, sop_class_uid),	    SF(0x0008, 0x0020, study_date),
-	SF(0x0008, 0x0030, study_time),	    SF(0x0008, 0x0050, accession),
-	SF(0x0008, 0x1030, study_description), SF(0x0008, 0x0060, modality),
+	SF(0x0020, 0x000E, series_uid),		SF(0x0008, 0x0018, sop_uid),
+	SF(0x0008, 0x0016, sop_class_uid),	SF(0x0008, 0x0020, study_date),
+	SF(0x0008, 0x0030, study_time),		SF(0x0008, 0x0050, accession),
+	SF(0x0008, 0x1030, study_description),	SF(0x0008, 0x0060, modality),
 	SF(0x0008, 0x103E, series_description), SF(0x0008, 0x0080, institution),
 };
 

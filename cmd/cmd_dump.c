@@ -52,12 +52,13 @@ static unsigned dump_numbers(FILE *fp, const struct dcm_elem *e, size_t size)
 
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = e->value + i * size;
-		uint32_t u = size == 2 ? (e->big_endian ? (uint32_t)(v[0] << 8 | v[1])
-							 : (uint32_t)(v[1] << 8 | v[0]))
-				       : (e->big_endian ? ((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 |
-							   (uint32_t)v[2] << 8 | v[3])
-							: ((uint32_t)v[3] << 24 | (uint32_t)v[2] << 16 |
-							   (uint32_t)v[1] << 8 | v[0]));
+		uint32_t u =
+			size == 2 ? (e->big_endian ? (uint32_t)(v[0] << 8 | v[1])
+						   : (uint32_t)(v[1] << 8 | v[0]))
+				  : (e->big_endian ? ((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 |
+						      (uint32_t)v[2] << 8 | v[3])
+						   : ((uint32_t)v[3] << 24 | (uint32_t)v[2] << 16 |
+						      (uint32_t)v[1] << 8 | v[0]));
 
 		if (i)
 			fputc('\\', fp);
@@ -137,15 +138,18 @@ static void dump_line(FILE *fp, const struct dcm_elem *e, int level)
 	case DCM_SEQ_BEGIN:
 	case DCM_PIXEL_BEGIN:
 		fputs(e->length == DCM_UNDEFINED_LENGTH ? "(Sequence with undefined length)"
-							: "(Sequence with explicit length)", fp);
+							: "(Sequence with explicit length)",
+		      fp);
 		break;
 	case DCM_ITEM_BEGIN:
 		fputs(e->length == DCM_UNDEFINED_LENGTH ? "(Item with undefined length)"
-							: "(Item with explicit length)", fp);
+							: "(Item with explicit length)",
+		      fp);
 		break;
 	default:
 		vm = 0;
-		fputs(e->value_offset == e->offset ? "(delimiter for re-encoding)" : "(delimiter)", fp);
+		fputs(e->value_offset == e->offset ? "(delimiter for re-encoding)" : "(delimiter)",
+		      fp);
 		break;
 	}
 	if (e->length == DCM_UNDEFINED_LENGTH)
@@ -156,7 +160,7 @@ static void dump_line(FILE *fp, const struct dcm_elem *e, int level)
 
 static int dump_file(const char *path, FILE *fp)
 {
-	struct core_map m = { NULL, 0, -1 };
+	struct core_map m = {NULL, 0, -1};
 	struct dcm_reader *r = NULL;
 	struct fiona_err err;
 	struct dcm_elem e;
@@ -182,7 +186,8 @@ static int dump_file(const char *path, FILE *fp)
 		if (e.kind == DCM_SEQ_END || e.kind == DCM_ITEM_END || e.kind == DCM_PIXEL_END)
 			level = level > 0 ? level - 1 : 0;
 		dump_line(fp, &e, level);
-		if (e.kind == DCM_SEQ_BEGIN || e.kind == DCM_ITEM_BEGIN || e.kind == DCM_PIXEL_BEGIN)
+		if (e.kind == DCM_SEQ_BEGIN || e.kind == DCM_ITEM_BEGIN ||
+		    e.kind == DCM_PIXEL_BEGIN)
 			level++;
 	}
 	if (rc < 0) {
