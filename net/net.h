@@ -1,0 +1,106 @@
+/*
+ * DICOM networking behind a C interface: a C-STORE SCP (receiver) and C-STORE / C-ECHO /
+ * C-FIND SCU functions. The implementation uses dcmtk (net/dcmtk.cc, the only C++ file);
+ * pure helpers (transfer syntax table, status mapping, allow-list matching) are plain C
+ * in net/net_util.c. All functions are thread safe for distinct handles. TCP_NODELAY is
+ * on for every socket (dcmtk disables Nagle unless the environment says TCP_NODELAY=0).
+ */
+#ifndef FIONA_NET_H
+#define FIONA_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fiona_log;
+struct fiona_err;
+
+struct net_peer {
+	char calling_aet[17];
+	char called_aet[17];
+	char host[64];
+};
+struct net_caller {
+	const char *aet;
+	const char *host;
+}; /* either may be NULL = any */
+struct net_scp_config {
+	const char *aet, *bind;
+	int port;
+	const struct net_caller *allowed;
+	size_t n_allowed;     /* n_allowed == 0: accept all */
+	const char *tmp_dir;  /* received instances are written here (same filesystem as
+				 the object store, so the store can rename them) */
+	int max_associations; /* concurrent associations (threads) */
+	int timeout_s;
+};
+/* Called once per received instance from an association thread. tmp_path is a complete
+ * Part-10 file holding the bytes exactly as sent (bit-preserving). The callee takes
+ * ownership of the file (renames or unlinks it). Return 0 -> Success (0x0000) is sent;
+ * -ENOSPC/-EDQUOT/-EIO/-ENOMEM/other -> Out of Resources (0xA700); -EINVAL -> 0xC000
+ * (cannot understand). Success must only be returned once the instance is durable. */
+typedef int (*net_store_fn)(void *ctx, const char *tmp_path, const struct net_peer *peer);
+struct net_scp;
+/* Starts listening and returns at once; associations are served by threads.
+ * Returns a new object; stop and free with net_scp_stop(). cfg strings are copied. */
+int net_scp_start(const struct net_scp_config *cfg, net_store_fn fn, void *ctx,
+		  struct fiona_log *log, struct net_scp **out, struct fiona_err *err);
+void net_scp_stop(struct net_scp *scp); /* stop accepting, finish associations; NULL ok */
+int net_echo(const char *calling_aet, const char *called_aet, const char *host, int port,
+	     int timeout_s, struct fiona_err *err);
+
+struct net_dest {
+	const char *aet, *host;
+	int port;
+	const char *calling_aet;
+	int timeout_s;
+};
+struct net_pc {
+	const char *sop_class_uid;
+	const char *ts_uid;
+}; /* one presentation context */
+struct net_assoc;
+/* Returns a new association; free with net_assoc_close(). At most 128 contexts. */
+int net_assoc_open(const struct net_dest *d, const struct net_pc *pcs, size_t n,
+		   struct net_assoc **out, struct fiona_err *err);
+/* Sends one instance given as complete Part-10 bytes (p, n). *status = DIMSE status.
+ * Returns 0 when a response came (check status), negative errno on association/network
+ * failure (the association is then unusable). */
+int net_assoc_store(struct net_assoc *a, const uint8_t *p, size_t n, uint16_t *status,
+		    struct fiona_err *err);
+void net_assoc_close(struct net_assoc *a); /* release (or abort on error); NULL ok */
+enum net_find_level { NET_FIND_STUDY, NET_FIND_SERIES };
+/* C-FIND (Study Root) for NumberOfStudyRelatedInstances / NumberOfSeriesRelatedInstances of
+ * one study / series. *count = -1 if the destination does not know it. */
+int net_find_count(const struct net_dest *d, enum net_find_level level, const char *study_uid,
+		   const char *series_uid, long *count, struct fiona_err *err);
+
+/* ---- pure helpers (net/net_util.c) ------------------------------------------------ */
+
+#define NET_STATUS_SUCCESS	     0x0000
+#define NET_STATUS_OUT_OF_RESOURCES  0xA700
+#define NET_STATUS_CANNOT_UNDERSTAND 0xC000
+
+/* DIMSE C-STORE status for a net_store_fn result (see net_store_fn). */
+uint16_t net_status_from_errno(int rc);
+/* True for the DIMSE success and warning statuses (0x0000, 0x0001, 0xB000-0xBFFF). */
+bool net_status_ok(uint16_t status);
+/* Transfer syntaxes the SCP accepts, most preferred first. Borrowed; static table. */
+const char *const *net_ts_accepted(size_t *n);
+/* True if ts_uid is one of the uncompressed (native) transfer syntaxes. */
+bool net_ts_is_native(const char *ts_uid);
+/* Allow-list check: 0 if allowed, -EACCES when the calling AE title matches no entry,
+ * -EPERM when an entry matches the AE but none matches the host. n == 0 allows all.
+ * AE titles compare with surrounding spaces ignored. */
+int net_caller_check(const struct net_caller *allowed, size_t n, const char *calling_aet,
+		     const char *host);
+/* Unique (sop class, ts) pairs of in[0..n) into out (cap entries), order kept.
+ * Returns the count, or -E2BIG when more than cap unique pairs exist. Pointers borrowed. */
+int net_pc_unique(const struct net_pc *in, size_t n, struct net_pc *out, size_t cap);
+/* Scans the meta header of Part-10 bytes: *ds_off = offset of the data set, ts = Transfer
+ * Syntax UID, sop_class (may be NULL) = Media Storage SOP Class UID ("" if absent); both
+ * buffers of cap bytes. 0, or -EINVAL for anything malformed. Untrusted input. */
+int net_part10_scan(const uint8_t *p, size_t n, size_t *ds_off, char *sop_class, char *ts,
+		    size_t cap);
+
+#endif
