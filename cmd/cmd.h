@@ -10,4 +10,6 @@ struct cmd {
 
 
 
+int cmd_dump(int argc, char **argv);
+
 #endif

@@ -19,6 +19,7 @@ static int cmd_version(int argc, char **argv)
 
 static const struct cmd commands[] = {
 	{"version", cmd_version, "version                 print the version"},
+	{"dump", cmd_dump, "dump FILE...            print every element of DICOM files (like dcmdump)"},
 };
 
 static int usage(FILE *fp)

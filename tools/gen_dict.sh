@@ -21,6 +21,6 @@ NF >= 4 && $1 ~ /^\(/ {
     if (vr == "xs") vr = "US"; else if (vr == "ox" || vr == "lt" || vr == "px") vr = "OW";
     else if (vr == "up") vr = "UL"; else if (vr == "na") vr = "--"
     printf "    { 0x%s, 0x%s, 0x%s, 0x%s, \"%s\", \"%s\", \"%s\" },\n", glo, ghi, elo, ehi, vr, $3, $4
-}' | sort -t, -k1,1 -k3,3
+}' | LC_ALL=C sort -t, -k1,1 -k3,3
 echo '};'
 echo 'const size_t dcm_dict_count = sizeof(dcm_dict_table) / sizeof(dcm_dict_table[0]);'
