@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/core.h"
 
@@ -236,5 +237,69 @@ int deid_date_shift(const char *in, uint16_t vr, int days, char *out, size_t cap
 /* Keyed 16-char hash (uppercase base32 or hex) of value for kind ("accession", "studyid"). */
 int deid_keyed_hash16(const struct deid_secret *s, const char *project, const char *kind,
 		      const char *value, char out[17]);
+
+/* ---- writer: explicit VR little endian Part-10 (anon/writer.c) --------------------- */
+
+/* ImplementationClassUID fiona writes into every file meta header. */
+#define FIONA_IMPLEMENTATION_UID "2.25.238413672903861794128846516733901715817"
+#define FIONA_IMPLEMENTATION_VERSION "FIONA_1"
+
+/*
+ * Appends one element in explicit VR little endian. The value is padded to even length
+ * (space for text VRs, NUL for UI and OB/UN); binary VRs with fixed-size values (US, UL,
+ * FL, ...) must already have a length that is a multiple of their size. -EINVAL for a
+ * value the VR cannot hold (odd binary length, longer than a 16-bit length for short
+ * VRs), -E2BIG / -ENOMEM from the buffer.
+ */
+int dcm_write_elem(struct buf *b, uint32_t tag, uint16_t vr, const void *val, size_t len);
+/* dcm_write_elem of a NUL-terminated string. */
+int dcm_write_str(struct buf *b, uint32_t tag, uint16_t vr, const char *s);
+/* Appends only an element header for a value of len bytes that the caller supplies
+ * afterwards (plans copy big values from the original). len must be even. */
+int dcm_write_header(struct buf *b, uint32_t tag, uint16_t vr, uint32_t len);
+/* Sequences and items are written with undefined length and delimiters, so nested
+ * content never needs to be measured before it is written. */
+int dcm_write_seq_begin(struct buf *b, uint32_t tag);
+int dcm_write_seq_end(struct buf *b);
+int dcm_write_item_begin(struct buf *b);
+int dcm_write_item_end(struct buf *b);
+
+struct dcm_meta {
+	const char *sop_class_uid;    /* MediaStorageSOPClassUID */
+	const char *sop_instance_uid; /* MediaStorageSOPInstanceUID */
+	const char *ts_uid;           /* TransferSyntaxUID of the dataset that follows */
+};
+/* Appends the 128-byte preamble, "DICM" and group 0002 with a correct group length. */
+int dcm_write_part10_header(struct buf *b, const struct dcm_meta *m);
+
+/* ---- plans: de-identified output as header bytes + ranges of the original ------------ */
+
+/*
+ * A plan describes one output file as a list of segments: bytes the plan owns (new
+ * headers, changed values) and byte ranges of the original file (pixel data and other
+ * values kept verbatim). Its size is known without reading the original, and any byte
+ * range of the output can be produced from it. A plan is built once (new, add..., then
+ * shared) and is immutable afterwards: any number of threads may read it concurrently.
+ */
+struct deid_plan;
+/* Returns 0 and a new, empty plan (free with deid_plan_free()) or -ENOMEM. */
+int deid_plan_new(struct deid_plan **out);
+void deid_plan_free(struct deid_plan *p);
+/* Appends n bytes copied into the plan. */
+int deid_plan_add_bytes(struct deid_plan *p, const void *bytes, size_t n);
+/* Appends len bytes of the original file starting at src_off. */
+int deid_plan_add_range(struct deid_plan *p, uint64_t src_off, uint64_t len);
+uint64_t deid_plan_size(const struct deid_plan *p);
+/* Bytes of the plan that come from the original file (the rest is plan-owned). */
+uint64_t deid_plan_copied_bytes(const struct deid_plan *p);
+/*
+ * Copies up to len bytes of the output starting at off into dst, reading ranges from
+ * src_fd with pread. Returns the number of bytes produced (0 at or past the end) or a
+ * negative errno (-EIO if the original is shorter than the plan says). No allocation.
+ */
+ssize_t deid_plan_read(const struct deid_plan *p, int src_fd, uint64_t off, void *dst, size_t len);
+/* Writes the whole output to out_fd at its current offset: owned bytes with write(),
+ * ranges with copy_file_range() (pread/write where the filesystems do not support it). */
+int deid_plan_materialize(const struct deid_plan *p, int src_fd, int out_fd);
 
 #endif
