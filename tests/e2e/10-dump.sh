@@ -2,9 +2,9 @@
 # fiona dump against dcmtk's dcmdump on the synthetic tiny corpus (every transfer syntax,
 # defined and undefined lengths, nested sequences, UN of undefined length) and on dcmconv
 # re-encodings of one file (+ti implicit LE, +tb explicit BE, +td deflated). Both dumps are
-# normalised to "depth tag VR value" lines for string and numeric elements (binary
-# OB/OW/UN values, FL/FD (float formatting differs) and pixel data are skipped) and must be identical. A truncated
-# file must be rejected with an offset.
+# normalised to "depth tag VR value" lines for string, integer and AT elements (OB/OW/UN
+# values, FL/FD whose formatting differs, and pixel data are skipped) and must be
+# identical. A truncated file must be rejected with an offset.
 set -u
 BUILD=${BUILD:-build}
 fiona=$BUILD/fiona
