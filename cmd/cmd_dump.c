@@ -60,6 +60,8 @@ static unsigned dump_numbers(FILE *fp, const struct dcm_elem *e, size_t size)
 						   : ((uint32_t)v[3] << 24 | (uint32_t)v[2] << 16 |
 						      (uint32_t)v[1] << 8 | v[0]));
 
+		if (e->vr == DCM_VR('A', 'T')) /* two 16-bit numbers: group, element */
+			u = e->big_endian ? u : (u << 16 | u >> 16);
 		if (i)
 			fputc('\\', fp);
 		if (e->vr == DCM_VR('S', 'S'))
@@ -70,6 +72,33 @@ static unsigned dump_numbers(FILE *fp, const struct dcm_elem *e, size_t size)
 			fprintf(fp, "(%04x,%04x)", u >> 16, u & 0xffff);
 		else
 			fprintf(fp, "%u", u);
+	}
+	return (unsigned)n;
+}
+
+/* FL and FD values, in the byte order of the element. */
+static unsigned dump_floats(FILE *fp, const struct dcm_elem *e, size_t size)
+{
+	size_t n = e->length / size;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b[8];
+
+		for (size_t k = 0; k < size; k++)
+			b[k] = e->value[i * size + (e->big_endian ? size - 1 - k : k)];
+		if (i)
+			fputc('\\', fp);
+		if (size == 4) {
+			float f;
+
+			memcpy(&f, b, 4);
+			fprintf(fp, "%g", (double)f);
+		} else {
+			double d;
+
+			memcpy(&d, b, 8);
+			fprintf(fp, "%g", d);
+		}
 	}
 	return (unsigned)n;
 }
@@ -97,10 +126,8 @@ static unsigned dump_value(FILE *fp, const struct dcm_elem *e)
 		return dump_numbers(fp, e, 2);
 	if (vr == DCM_VR('U', 'L') || vr == DCM_VR('S', 'L') || vr == DCM_VR('A', 'T'))
 		return dump_numbers(fp, e, 4);
-	if (vr == DCM_VR('F', 'L') || vr == DCM_VR('F', 'D')) {
-		dump_hex(fp, e);
-		return (unsigned)(e->length / (vr == DCM_VR('F', 'L') ? 4 : 8));
-	}
+	if (vr == DCM_VR('F', 'L') || vr == DCM_VR('F', 'D'))
+		return dump_floats(fp, e, vr == DCM_VR('F', 'L') ? 4 : 8);
 	return dump_hex(fp, e);
 }
 

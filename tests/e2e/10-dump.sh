@@ -2,9 +2,9 @@
 # fiona dump against dcmtk's dcmdump on the synthetic tiny corpus (every transfer syntax,
 # defined and undefined lengths, nested sequences, UN of undefined length) and on dcmconv
 # re-encodings of one file (+ti implicit LE, +tb explicit BE, +td deflated). Both dumps are
-# normalised to "depth tag VR value" lines for string and integer elements (binary
-# OB/OW/UN/FL/FD values and pixel data are skipped) and must be identical. A truncated
-# file must be rejected with an offset.
+# normalised to "depth tag VR value" lines for string, integer and AT elements (OB/OW/UN
+# values, FL/FD whose formatting differs, and pixel data are skipped) and must be
+# identical. A truncated file must be rejected with an offset.
 set -u
 BUILD=${BUILD:-build}
 fiona=$BUILD/fiona
@@ -29,7 +29,7 @@ norm() {
 		line = substr($0, RLENGTH + 1)
 		tag = tolower(substr(line, 1, 11)); vr = substr(line, 13, 2)
 		if (substr(line, 16) ~ /^\(Sequence with/) vr = "SQ"
-		if (vr !~ /^(AE|AS|CS|DA|DS|DT|IS|LO|PN|SH|TM|UI|US|UL|SS|SL|SQ)$/) next
+		if (vr !~ /^(AE|AS|CS|DA|DS|DT|IS|LO|PN|SH|TM|UI|US|UL|SS|SL|AT|SQ)$/) next
 		if (tag == "(7fe0,0010)") next
 		v = substr(line, 16)
 		sub(/ *# *([0-9]+|u\/l), [0-9]+ [^#]*$/, "", v)
