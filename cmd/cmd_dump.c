@@ -31,6 +31,10 @@ static unsigned dump_string(FILE *fp, const struct dcm_elem *e)
 
 	while (len > 0 && (e->value[len - 1] == ' ' || e->value[len - 1] == '\0'))
 		len--;
+	/* Like dcmdump: a value made only of padding is shown as it is, not as absent. */
+	if (len == 0)
+		while (len < e->length && (e->value[len] == ' ' || e->value[len] == '\0'))
+			len++;
 	if (len == 0) {
 		fputs("(no value available)", fp);
 		return 0;
