@@ -7,7 +7,7 @@
 
 #include <errno.h>
 
-#include "net/sender.h"
+#include "net/net.h"
 
 enum net_outcome net_outcome_classify(int rc, uint16_t status)
 {

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net/sender.h"
+#include "net/net.h"
 
 #define SENDER_MAX_THREADS 32
 #define SENDER_MAX_PCS	   128

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
-#include "net/sender.h"
+#include "net/net.h"
 
 struct probe_rx {
 	const char *dir;

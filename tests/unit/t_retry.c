@@ -3,7 +3,7 @@
 
 #include <errno.h>
 
-#include "net/sender.h"
+#include "net/net.h"
 #include "tests/unit/tt.h"
 
 static void t_classify(struct tt *t)
