@@ -31,26 +31,21 @@ corpus() {
 	echo "corpus: $PRESET, $n files, $mb MB"
 }
 
-wait_listening() { # file
-	i=0
-	while ! grep -q listening "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-}
-
-# Receiver layer: fiona's C-STORE SCP (net/, through net_probe, writing each instance
-# to disk) next to dcmtk's storescp, both fed by storescu with 1 and 2 associations.
-# Issue 4's full target (fsync + catalog in `fiona serve`) is measured here once serve
-# exists; until then this is the network layer alone, and says so.
+# Receiving: `fiona serve` (fsync of every instance, content hash, rename, fsync of the
+# directory before success) next to dcmtk's storescp (no fsync), both fed by storescu
+# with 1 and 2 associations. The catalog of issue 4 is not in this number yet.
 bench_receive() {
-	echo "== receive (storescu -> SCP), network layer"
-	mkdir -p "$T/rx1" "$T/rx2"
+	echo "== receive (storescu -> SCP): fiona serve with fsync vs storescp"
+	mkdir -p "$T/rx1" "$T/serve"
 	storescp +xa -aet PEER -od "$T/rx1" 11190 2>"$T/storescp.err" &
 	PIDS="$PIDS $!"
-	"$BUILD/tools/net_probe" scp 11191 "$T/rx2" FIONA >"$T/probe.out" 2>&1 &
+	fiona=$(pwd)/$BUILD/fiona
+	(cd "$T/serve" && exec "$fiona" serve) >"$T/serve.out" 2>&1 &
 	PIDS="$PIDS $!"
 	sleep 0.5
-	wait_listening "$T/probe.out"
+	i=0; while ! grep -q "C-STORE SCP" "$T/serve.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	sh tests/bench/net_ingest.sh "$CORPUS" 127.0.0.1 11190 PEER storescp >"$T/peer.txt" || return 1
-	sh tests/bench/net_ingest.sh "$CORPUS" 127.0.0.1 11191 FIONA fiona >"$T/fiona.txt" || return 1
+	sh tests/bench/net_ingest.sh "$CORPUS" 127.0.0.1 11112 FIONA fiona >"$T/fiona.txt" || return 1
 	cat "$T/peer.txt" "$T/fiona.txt"
 	for a in 1 2; do
 		p=$(awk -v a="assocs=$a" '$2 == a { sub("seconds=", "", $4); print $4 }' "$T/peer.txt")
