@@ -19,19 +19,19 @@
 
 /* ---- tags and VRs ----------------------------------------------------------------- */
 
-#define DCM_TAG(g, e) (((uint32_t)(g) << 16) | (uint32_t)(e))
-#define DCM_GROUP(t) ((uint16_t)((t) >> 16))
-#define DCM_ELEM(t) ((uint16_t)((t) & 0xffffu))
-#define DCM_TAG_ITEM DCM_TAG(0xFFFE, 0xE000)
-#define DCM_TAG_ITEM_DELIM DCM_TAG(0xFFFE, 0xE00D)
-#define DCM_TAG_SEQ_DELIM DCM_TAG(0xFFFE, 0xE0DD)
-#define DCM_TAG_PIXEL_DATA DCM_TAG(0x7FE0, 0x0010)
+#define DCM_TAG(g, e)	     (((uint32_t)(g) << 16) | (uint32_t)(e))
+#define DCM_GROUP(t)	     ((uint16_t)((t) >> 16))
+#define DCM_ELEM(t)	     ((uint16_t)((t)&0xffffu))
+#define DCM_TAG_ITEM	     DCM_TAG(0xFFFE, 0xE000)
+#define DCM_TAG_ITEM_DELIM   DCM_TAG(0xFFFE, 0xE00D)
+#define DCM_TAG_SEQ_DELIM    DCM_TAG(0xFFFE, 0xE0DD)
+#define DCM_TAG_PIXEL_DATA   DCM_TAG(0x7FE0, 0x0010)
 #define DCM_UNDEFINED_LENGTH 0xFFFFFFFFu
 
 /* A VR is its two ASCII letters packed big-endian: DCM_VR('P','N'). 0 = none (items). */
 #define DCM_VR(a, b) ((uint16_t)(((unsigned)(a) << 8) | (unsigned)(b)))
-#define DCM_VR_UN DCM_VR('U', 'N')
-#define DCM_VR_SQ DCM_VR('S', 'Q')
+#define DCM_VR_UN    DCM_VR('U', 'N')
+#define DCM_VR_SQ    DCM_VR('S', 'Q')
 
 /* True for VRs whose explicit-VR header has 2 reserved bytes and a 32-bit length. */
 bool dcm_vr_has_long_length(uint16_t vr);
@@ -43,9 +43,9 @@ const char *dcm_vr_str(uint16_t vr, char out[3]);
 /* ---- dictionary (generated from dcmtk's dicom.dic at build time) ------------------- */
 
 struct dcm_dict_info {
-	uint16_t vr;          /* VR an implicit-VR reader assumes; 0 for item tags */
-	const char *keyword;  /* static string, e.g. "PatientName" */
-	const char *vm;       /* static string, e.g. "1-n" */
+	uint16_t vr;	     /* VR an implicit-VR reader assumes; 0 for item tags */
+	const char *keyword; /* static string, e.g. "PatientName" */
+	const char *vm;	     /* static string, e.g. "1-n" */
 };
 
 /* Looks up a public tag, repeating-group ranges included. Returns 0 and fills info,
@@ -62,32 +62,32 @@ struct dcm_ts {
 	bool explicit_vr;
 	bool big_endian;
 	bool deflated;
-	bool encapsulated;   /* pixel data is a sequence of fragments */
+	bool encapsulated; /* pixel data is a sequence of fragments */
 };
 
 enum dcm_kind {
-	DCM_ELEMENT,      /* a value element (possibly empty); value/length describe it */
-	DCM_SEQ_BEGIN,    /* SQ, or UN / private element of undefined length holding items */
-	DCM_SEQ_END,      /* matching end (delimiter or end of defined length) */
-	DCM_ITEM_BEGIN,   /* (FFFE,E000) inside a sequence */
+	DCM_ELEMENT,	/* a value element (possibly empty); value/length describe it */
+	DCM_SEQ_BEGIN,	/* SQ, or UN / private element of undefined length holding items */
+	DCM_SEQ_END,	/* matching end (delimiter or end of defined length) */
+	DCM_ITEM_BEGIN, /* (FFFE,E000) inside a sequence */
 	DCM_ITEM_END,
-	DCM_PIXEL_BEGIN,  /* encapsulated (7FE0,0010) of undefined length */
-	DCM_FRAGMENT,     /* one item of encapsulated pixel data: basic offset table first */
+	DCM_PIXEL_BEGIN, /* encapsulated (7FE0,0010) of undefined length */
+	DCM_FRAGMENT,	 /* one item of encapsulated pixel data: basic offset table first */
 	DCM_PIXEL_END,
 };
 
 struct dcm_elem {
 	enum dcm_kind kind;
-	uint32_t tag;           /* item events carry the item/delimiter tag */
-	uint16_t vr;            /* explicit: as encoded; implicit: dictionary VR, else UN */
-	uint32_t length;        /* value length as encoded, DCM_UNDEFINED_LENGTH if undefined */
-	uint64_t offset;        /* offset of the element's first header byte */
-	uint64_t value_offset;  /* offset of the first value byte */
-	const uint8_t *value;   /* borrowed: points into the reader's input, valid until
-				 * dcm_reader_free(); NULL for begin/end events */
-	int depth;              /* nesting depth of sequences; 0 = top-level dataset */
-	bool in_meta;           /* part of the group-0002 file meta information */
-	bool big_endian;        /* value bytes are big endian (explicit VR big endian) */
+	uint32_t tag;	       /* item events carry the item/delimiter tag */
+	uint16_t vr;	       /* explicit: as encoded; implicit: dictionary VR, else UN */
+	uint32_t length;       /* value length as encoded, DCM_UNDEFINED_LENGTH if undefined */
+	uint64_t offset;       /* offset of the element's first header byte */
+	uint64_t value_offset; /* offset of the first value byte */
+	const uint8_t *value;  /* borrowed: points into the reader's input, valid until
+				* dcm_reader_free(); NULL for begin/end events */
+	int depth;	       /* nesting depth of sequences; 0 = top-level dataset */
+	bool in_meta;	       /* part of the group-0002 file meta information */
+	bool big_endian;       /* value bytes are big endian (explicit VR big endian) */
 };
 
 /*
@@ -97,8 +97,8 @@ struct dcm_elem {
  */
 struct dcm_reader;
 
-#define DCM_READ_MAX_DEPTH 32               /* nesting bound for sequences */
-#define DCM_READ_MAX_INFLATED (4ULL << 30)  /* cap for deflated datasets */
+#define DCM_READ_MAX_DEPTH    32	   /* nesting bound for sequences */
+#define DCM_READ_MAX_INFLATED (4ULL << 30) /* cap for deflated datasets */
 
 /*
  * Opens a reader over n bytes at p (borrowed: keep them mapped until dcm_reader_free()).
@@ -147,9 +147,9 @@ struct dcm_summary {
 	char transfer_syntax[65];
 	char study_date[17], study_time[17], accession[17], study_description[65];
 	char modality[17], series_description[65], institution[65];
-	char calling_aet[17];       /* not read from the file: filled by the receiver */
+	char calling_aet[17]; /* not read from the file: filled by the receiver */
 	long series_number, instance_number;
-	bool burned_in_annotation;  /* BurnedInAnnotation == "YES" */
+	bool burned_in_annotation; /* BurnedInAnnotation == "YES" */
 	uint32_t rows, columns, frames;
 };
 
@@ -158,43 +158,44 @@ int dcm_summary_read(const uint8_t *p, size_t n, struct dcm_summary *s, struct f
 
 /* ---- de-identification rules (anon/deid_rules.c, deid_profile.c, pseudo.c) ------------ */
 
-enum deid_opt {  /* PS3.15 Table E.1-1 options (CID 7050) */
-	DEID_OPT_RETAIN_LONG_FULL_DATES  = 1u << 0,
-	DEID_OPT_RETAIN_LONG_MODIF_DATES = 1u << 1,
-	DEID_OPT_RETAIN_PATIENT_CHARS    = 1u << 2,
-	DEID_OPT_RETAIN_DEVICE_ID        = 1u << 3,
-	DEID_OPT_RETAIN_INSTITUTION_ID   = 1u << 4,
-	DEID_OPT_RETAIN_UIDS             = 1u << 5,
-	DEID_OPT_CLEAN_DESCRIPTORS       = 1u << 6,
-	DEID_OPT_CLEAN_STRUCT_CONTENT    = 1u << 7,
-	DEID_OPT_CLEAN_GRAPHICS          = 1u << 8,
-	DEID_OPT_RETAIN_SAFE_PRIVATE     = 1u << 9,
+enum deid_opt { /* PS3.15 Table E.1-1 options (CID 7050) */
+		DEID_OPT_RETAIN_LONG_FULL_DATES = 1u << 0,
+		DEID_OPT_RETAIN_LONG_MODIF_DATES = 1u << 1,
+		DEID_OPT_RETAIN_PATIENT_CHARS = 1u << 2,
+		DEID_OPT_RETAIN_DEVICE_ID = 1u << 3,
+		DEID_OPT_RETAIN_INSTITUTION_ID = 1u << 4,
+		DEID_OPT_RETAIN_UIDS = 1u << 5,
+		DEID_OPT_CLEAN_DESCRIPTORS = 1u << 6,
+		DEID_OPT_CLEAN_STRUCT_CONTENT = 1u << 7,
+		DEID_OPT_CLEAN_GRAPHICS = 1u << 8,
+		DEID_OPT_RETAIN_SAFE_PRIVATE = 1u << 9,
 };
 #define DEID_NOPT 10
 enum deid_action {
-	DEID_KEEP,        /* K, or not in the table and public */
-	DEID_REMOVE,      /* X */
-	DEID_EMPTY,       /* Z: zero-length value */
-	DEID_DUMMY,       /* D: non-identifying dummy of the VR (e.g. "ANONYMOUS", 19000101) */
-	DEID_CLEAN,       /* C: clean; for dates under the Modified Dates option = shift */
-	DEID_UID,         /* U: keyed replacement UID */
-	DEID_SHIFT,       /* date/time shift by the participant's offset */
-	DEID_SET,         /* project profile: set value (template with {project} {participant} {event}) */
-	DEID_CAPTURE,     /* project profile: keep the first capture group of a regex */
+	DEID_KEEP,   /* K, or not in the table and public */
+	DEID_REMOVE, /* X */
+	DEID_EMPTY,  /* Z: zero-length value */
+	DEID_DUMMY,  /* D: non-identifying dummy of the VR (e.g. "ANONYMOUS", 19000101) */
+	DEID_CLEAN,  /* C: clean; for dates under the Modified Dates option = shift */
+	DEID_UID,    /* U: keyed replacement UID */
+	DEID_SHIFT,  /* date/time shift by the participant's offset */
+	DEID_SET, /* project profile: set value (template with {project} {participant} {event}) */
+	DEID_CAPTURE,	  /* project profile: keep the first capture group of a regex */
 	DEID_PARTICIPANT, /* PatientID, PatientName -> participant ID */
-	DEID_HASH,        /* AccessionNumber, StudyID -> keyed 16-char hash */
+	DEID_HASH,	  /* AccessionNumber, StudyID -> keyed 16-char hash */
 };
 struct deid_decision {
 	enum deid_action action;
-	const char *arg;   /* SET template or CAPTURE regex; borrowed from the profile */
-	bool recurse;      /* sequence kept: process its items (U* etc.) */
+	const char *arg; /* SET template or CAPTURE regex; borrowed from the profile */
+	bool recurse;	 /* sequence kept: process its items (U* etc.) */
 };
-struct deid_profile;   /* options + per-tag overrides + private keep list + date range */
+struct deid_profile; /* options + per-tag overrides + private keep list + date range */
 /* Returns a new object in *out; free with deid_profile_free(). 0 or -ENOMEM. */
-int deid_profile_new_default(struct deid_profile **out);  /* fiona's default project profile */
+int deid_profile_new_default(struct deid_profile **out); /* fiona's default project profile */
 /* Parses a JSON project profile (schema in docs/deid.md). Returns a new object in *out; free
  * with deid_profile_free(). -EINVAL with err->reason naming the offending key. */
-int deid_profile_parse(const uint8_t *p, size_t n, struct deid_profile **out, struct fiona_err *err);
+int deid_profile_parse(const uint8_t *p, size_t n, struct deid_profile **out,
+		       struct fiona_err *err);
 int deid_profile_load(const char *path, struct deid_profile **out, struct fiona_err *err);
 void deid_profile_free(struct deid_profile *p);
 unsigned deid_profile_options(const struct deid_profile *p);
@@ -205,9 +206,11 @@ void deid_profile_date_range(const struct deid_profile *p, int *min_days, int *m
 int deid_decide(const struct deid_profile *p, uint32_t tag, uint16_t vr, const char *creator,
 		const char *sop_class_uid, struct deid_decision *out);
 /* For the output: DeidentificationMethod text and CID 7050 codes of the options in use. */
-struct deid_code { const char *value, *scheme, *meaning; };
+struct deid_code {
+	const char *value, *scheme, *meaning;
+};
 size_t deid_method_codes(const struct deid_profile *p, struct deid_code *out, size_t cap);
-const char *deid_method_text(const struct deid_profile *p);   /* borrowed */
+const char *deid_method_text(const struct deid_profile *p); /* borrowed */
 
 /* Applies the profile's CAPTURE rule of tag to value: out gets capture group 1.
  * -ENOENT if tag has no CAPTURE rule or the regex does not match (the caller then empties
@@ -223,14 +226,18 @@ int deid_template_expand(const char *tmpl, const char *project, const char *part
  * Static string. */
 const char *deid_dummy_value(uint16_t vr);
 
-struct deid_secret { uint8_t key[64]; size_t len; };
+struct deid_secret {
+	uint8_t key[64];
+	size_t len;
+};
 /* Loads the site secret; refuses (-EPERM, reason in err) a file group/other can read. */
 int deid_secret_load(const char *path, struct deid_secret *s, struct fiona_err *err);
 /* "2.25.<decimal of 128 bits of HMAC-SHA256(secret, project \0 uid)>", <= 64 chars. */
-int deid_uid_derive(const struct deid_secret *s, const char *project, const char *uid, char out[65]);
+int deid_uid_derive(const struct deid_secret *s, const char *project, const char *uid,
+		    char out[65]);
 /* Whole days fixed per (project, participant), in [min_days, max_days]. */
-int deid_date_offset_days(const struct deid_secret *s, const char *project,
-			  const char *participant, int min_days, int max_days, int *days);
+int deid_date_offset_days(const struct deid_secret *s, const char *project, const char *participant,
+			  int min_days, int max_days, int *days);
 /* Shifts a DA ("YYYYMMDD") or DT value by days; out gets the shifted value. -EINVAL if the
  * value is not a valid date (the caller then empties it). */
 int deid_date_shift(const char *in, uint16_t vr, int days, char *out, size_t cap);
@@ -241,7 +248,7 @@ int deid_keyed_hash16(const struct deid_secret *s, const char *project, const ch
 /* ---- writer: explicit VR little endian Part-10 (anon/writer.c) --------------------- */
 
 /* ImplementationClassUID fiona writes into every file meta header. */
-#define FIONA_IMPLEMENTATION_UID "2.25.238413672903861794128846516733901715817"
+#define FIONA_IMPLEMENTATION_UID     "2.25.238413672903861794128846516733901715817"
 #define FIONA_IMPLEMENTATION_VERSION "FIONA_1"
 
 /*
@@ -267,7 +274,7 @@ int dcm_write_item_end(struct buf *b);
 struct dcm_meta {
 	const char *sop_class_uid;    /* MediaStorageSOPClassUID */
 	const char *sop_instance_uid; /* MediaStorageSOPInstanceUID */
-	const char *ts_uid;           /* TransferSyntaxUID of the dataset that follows */
+	const char *ts_uid;	      /* TransferSyntaxUID of the dataset that follows */
 };
 /* Appends the 128-byte preamble, "DICM" and group 0002 with a correct group length. */
 int dcm_write_part10_header(struct buf *b, const struct dcm_meta *m);

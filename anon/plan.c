@@ -31,7 +31,7 @@ struct deid_plan {
 	uint64_t size, copied;
 };
 
-#define PLAN_ARENA_MAX ((size_t)64 << 20) /* headers are small; this bounds a bad plan */
+#define PLAN_ARENA_MAX	((size_t)64 << 20) /* headers are small; this bounds a bad plan */
 #define PLAN_COPY_CHUNK ((size_t)1 << 20)
 
 int deid_plan_new(struct deid_plan **out)
@@ -71,7 +71,7 @@ static int plan_push(struct deid_plan *p, bool owned, uint64_t src_off, uint64_t
 		p->segs = s;
 		p->cap = cap;
 	}
-	p->segs[p->n++] = (struct plan_seg){ p->size, len, src_off, owned };
+	p->segs[p->n++] = (struct plan_seg){p->size, len, src_off, owned};
 	p->size += len;
 	return 0;
 }
@@ -223,7 +223,8 @@ int deid_plan_materialize(const struct deid_plan *p, int src_fd, int out_fd)
 {
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_seg *s = &p->segs[i];
-		int rc = s->owned ? core_write_all(out_fd, p->arena.data + s->src_off, (size_t)s->len)
+		int rc = s->owned ? core_write_all(out_fd, p->arena.data + s->src_off,
+						   (size_t)s->len)
 				  : copy_range(src_fd, out_fd, s->src_off, s->len);
 		if (rc)
 			return rc;

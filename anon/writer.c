@@ -27,13 +27,22 @@ static bool vr_pads_with_space(uint16_t vr)
 static size_t vr_unit(uint16_t vr)
 {
 	switch (vr) {
-	case DCM_VR('U', 'S'): case DCM_VR('S', 'S'): case DCM_VR('O', 'W'):
+	case DCM_VR('U', 'S'):
+	case DCM_VR('S', 'S'):
+	case DCM_VR('O', 'W'):
 		return 2;
-	case DCM_VR('U', 'L'): case DCM_VR('S', 'L'): case DCM_VR('F', 'L'):
-	case DCM_VR('O', 'F'): case DCM_VR('O', 'L'): case DCM_VR('A', 'T'):
+	case DCM_VR('U', 'L'):
+	case DCM_VR('S', 'L'):
+	case DCM_VR('F', 'L'):
+	case DCM_VR('O', 'F'):
+	case DCM_VR('O', 'L'):
+	case DCM_VR('A', 'T'):
 		return 4;
-	case DCM_VR('F', 'D'): case DCM_VR('O', 'D'): case DCM_VR('S', 'V'):
-	case DCM_VR('U', 'V'): case DCM_VR('O', 'V'):
+	case DCM_VR('F', 'D'):
+	case DCM_VR('O', 'D'):
+	case DCM_VR('S', 'V'):
+	case DCM_VR('U', 'V'):
+	case DCM_VR('O', 'V'):
 		return 8;
 	default:
 		return 1;
@@ -48,7 +57,7 @@ static int put_tag(struct buf *b, uint32_t tag)
 
 int dcm_write_header(struct buf *b, uint32_t tag, uint16_t vr, uint32_t len)
 {
-	uint8_t v[2] = { (uint8_t)(vr >> 8), (uint8_t)(vr & 0xff) };
+	uint8_t v[2] = {(uint8_t)(vr >> 8), (uint8_t)(vr & 0xff)};
 	int rc;
 
 	if (len != DCM_UNDEFINED_LENGTH && (len & 1))
@@ -116,13 +125,14 @@ int dcm_write_item_end(struct buf *b)
 /* Group 0002 without its group length, appended to b. */
 static int write_meta_body(struct buf *b, const struct dcm_meta *m)
 {
-	static const uint8_t version[2] = { 0x00, 0x01 };
+	static const uint8_t version[2] = {0x00, 0x01};
 	int rc = dcm_write_elem(b, DCM_TAG(0x0002, 0x0001), DCM_VR('O', 'B'), version, 2);
 
 	if (!rc)
 		rc = dcm_write_str(b, DCM_TAG(0x0002, 0x0002), DCM_VR('U', 'I'), m->sop_class_uid);
 	if (!rc)
-		rc = dcm_write_str(b, DCM_TAG(0x0002, 0x0003), DCM_VR('U', 'I'), m->sop_instance_uid);
+		rc = dcm_write_str(b, DCM_TAG(0x0002, 0x0003), DCM_VR('U', 'I'),
+				   m->sop_instance_uid);
 	if (!rc)
 		rc = dcm_write_str(b, DCM_TAG(0x0002, 0x0010), DCM_VR('U', 'I'), m->ts_uid);
 	if (!rc)
@@ -153,8 +163,8 @@ int dcm_write_part10_header(struct buf *b, const struct dcm_meta *m)
 		rc = buf_append(b, "DICM", 4);
 	if (!rc)
 		rc = dcm_write_elem(b, DCM_TAG(0x0002, 0x0000), DCM_VR('U', 'L'),
-				    (uint8_t[4]){ (uint8_t)glen, (uint8_t)(glen >> 8),
-						  (uint8_t)(glen >> 16), (uint8_t)(glen >> 24) },
+				    (uint8_t[4]){(uint8_t)glen, (uint8_t)(glen >> 8),
+						 (uint8_t)(glen >> 16), (uint8_t)(glen >> 24)},
 				    4);
 	if (!rc)
 		rc = buf_append(b, body.data, body.len);

@@ -4,11 +4,9 @@
 
 struct cmd {
 	const char *name;
-	int (*run)(int argc, char **argv);  /* argv[0] is the subcommand name */
-	const char *usage;                  /* one line, shown by "fiona help" */
+	int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+	const char *usage;		   /* one line, shown by "fiona help" */
 };
-
-
 
 int cmd_dump(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

@@ -86,7 +86,7 @@ static unsigned dump_floats(FILE *fp, const struct dcm_elem *e, size_t size)
 	size_t n = e->length / size;
 
 	for (size_t i = 0; i < n; i++) {
-		uint8_t b[8];
+		uint8_t b[8] = {0};
 
 		for (size_t k = 0; k < size; k++)
 			b[k] = e->value[i * size + (e->big_endian ? size - 1 - k : k)];

@@ -81,8 +81,7 @@ static int serve_store(void *opaque, const char *tmp_path, const struct net_peer
 fail:
 	unlink(tmp_path);
 fail_logged:
-	log_msg(ctx->log, LOG_ERROR, "serve", "cannot keep a received instance: %s",
-		strerror(-rc));
+	log_msg(ctx->log, LOG_ERROR, "serve", "cannot keep a received instance: %s", strerror(-rc));
 	return rc;
 }
 
@@ -98,10 +97,10 @@ static void serve_clean_tmp(const char *dir)
 
 int cmd_serve(int argc, char **argv)
 {
-	struct net_scp_config cfg = { "FIONA", "127.0.0.1", 11112, NULL, 0, "var/tmp", 8, 60 };
-	struct serve_ctx ctx = { .log = NULL };
+	struct net_scp_config cfg = {"FIONA", "127.0.0.1", 11112, NULL, 0, "var/tmp", 8, 60};
+	struct serve_ctx ctx = {.log = NULL};
 	struct fiona_log log;
-	struct fiona_err err = { 0 };
+	struct fiona_err err = {0};
 	struct net_scp *scp = NULL;
 	sigset_t set;
 	int sig;
@@ -129,11 +128,10 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fiona serve: %s\n", err.reason);
 		return 1;
 	}
-	log_msg(&log, LOG_INFO, "serve", "C-STORE SCP %s on %s:%d, instances kept in %s",
-		cfg.aet, cfg.bind, cfg.port, ctx.incoming);
+	log_msg(&log, LOG_INFO, "serve", "C-STORE SCP %s on %s:%d, instances kept in %s", cfg.aet,
+		cfg.bind, cfg.port, ctx.incoming);
 	sigwait(&set, &sig);
 	net_scp_stop(scp);
-	log_msg(&log, LOG_INFO, "serve", "stopped after %lu instances",
-		atomic_load(&ctx.received));
+	log_msg(&log, LOG_INFO, "serve", "stopped after %lu instances", atomic_load(&ctx.received));
 	return 0;
 }

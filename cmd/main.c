@@ -19,8 +19,10 @@ static int cmd_version(int argc, char **argv)
 
 static const struct cmd commands[] = {
 	{"version", cmd_version, "version                 print the version"},
-	{"dump", cmd_dump, "dump FILE...            print every element of DICOM files (like dcmdump)"},
-	{"serve", cmd_serve, "serve                   run the gateway (C-STORE receiver) on the default configuration"},
+	{"dump", cmd_dump,
+	 "dump FILE...            print every element of DICOM files (like dcmdump)"},
+	{"serve", cmd_serve,
+	 "serve                   run the gateway (C-STORE receiver) on the default configuration"},
 };
 
 static int usage(FILE *fp)

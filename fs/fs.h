@@ -26,8 +26,8 @@ size_t fs_name_sanitize(const char *in, size_t in_len, char *out, size_t cap);
 /* "<SeriesNumber>_<Modality>_<SeriesDescription>", or without the description when it is
  * empty (Clean Descriptors may remove it); each part sanitized. series_number < 0 means
  * absent and is written as "0". Returns the length. */
-size_t fs_name_series(long series_number, const char *modality, const char *description,
-		      char *out, size_t cap);
+size_t fs_name_series(long series_number, const char *modality, const char *description, char *out,
+		      size_t cap);
 /* "<InstanceNumber>.dcm", zero-padded to 4 digits so `ls` sorts like the scanner;
  * instance_number < 0 means absent and is written as "0000". */
 size_t fs_name_instance(long instance_number, char *out, size_t cap);

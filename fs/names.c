@@ -40,8 +40,8 @@ size_t fs_name_sanitize(const char *in, size_t in_len, char *out, size_t cap)
 	return n;
 }
 
-size_t fs_name_series(long series_number, const char *modality, const char *description,
-		      char *out, size_t cap)
+size_t fs_name_series(long series_number, const char *modality, const char *description, char *out,
+		      size_t cap)
 {
 	char mod[FS_NAME_MAX + 1], desc[FS_NAME_MAX + 1];
 	bool has_desc = description && *description;
@@ -51,8 +51,8 @@ size_t fs_name_series(long series_number, const char *modality, const char *desc
 			 sizeof(mod));
 	if (has_desc)
 		fs_name_sanitize(description, strlen(description), desc, sizeof(desc));
-	n = has_desc ? snprintf(out, cap, "%ld_%s_%s", series_number < 0 ? 0 : series_number,
-				mod, desc)
+	n = has_desc ? snprintf(out, cap, "%ld_%s_%s", series_number < 0 ? 0 : series_number, mod,
+				desc)
 		     : snprintf(out, cap, "%ld_%s", series_number < 0 ? 0 : series_number, mod);
 	if (n < 0)
 		return 0;
@@ -125,7 +125,7 @@ static char **nameset_slot(struct fs_nameset *s, const char *name)
 
 static int nameset_grow(struct fs_nameset *s)
 {
-	struct fs_nameset big = { calloc(s->cap * 2, sizeof(char *)), s->cap * 2, s->n };
+	struct fs_nameset big = {calloc(s->cap * 2, sizeof(char *)), s->cap * 2, s->n};
 
 	if (!big.slots)
 		return -ENOMEM;

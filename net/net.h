@@ -103,7 +103,6 @@ int net_pc_unique(const struct net_pc *in, size_t n, struct net_pc *out, size_t 
 int net_part10_scan(const uint8_t *p, size_t n, size_t *ds_off, char *sop_class, char *ts,
 		    size_t cap);
 
-
 /* ---- batch sending and retry policy (net/sender.c, net/retry.c) ------------------- */
 /* Sending a batch of instances to one destination over several parallel associations,
  * and the pure retry policy the transfer queue uses (issue 6). No catalog here: the
