@@ -1,0 +1,99 @@
+/* Unit tests for store/config.c: the embedded default and SPEC.md's example parse;
+ * each kind of mistake is refused with a message naming its key. */
+#include "core/core.h"
+#include "tests/unit/tt.h"
+
+#include <errno.h>
+
+#include "store/store.h"
+
+static const char spec_example[] =
+	"{ \"data_dir\": \"./var\", \"mount_point\": \"./mnt\", \"secret_file\": \"./var/secret\","
+	"  \"admin_group\": \"fiona-admin\","
+	"  \"dicom\": { \"aet\": \"FIONA\", \"bind\": \"127.0.0.1\", \"port\": 11112,"
+	"    \"allowed_callers\": [ { \"aet\": \"MODALITY1\", \"host\": \"127.0.0.1\" } ] },"
+	"  \"quiet_seconds\": 15, \"quarantine_days\": 7, \"disk_high_watermark\": 0.80,"
+	"  \"classify_rules\": \"./classify-rules.json\","
+	"  \"destinations\": { \"research\": { \"aet\": \"RESEARCHPACS\", \"host\": \"127.0.0.1\","
+	"    \"port\": 4242, \"calling_aet\": \"FIONA\", \"associations\": 2 } },"
+	"  \"projects\": { \"PROJ01\": { \"group\": \"proj01\","
+	"    \"participant_pattern\": \"^PROJ01-[0-9]{4}$\", \"events\": [\"baseline\", "
+	"\"followup\"],"
+	"    \"destination\": \"research\", \"profile\": \"./profiles/PROJ01.json\","
+	"    \"export_profile\": \"./profiles/PROJ01-export.json\","
+	"    \"routing\": [ { \"patient_id\": \"^PROJ01-[0-9]{4}$\", \"event\": \"baseline\" } ] } "
+	"},"
+	"  \"redcap\": { \"url\": \"https://redcap.example.org/api/\","
+	"    \"token_file\": \"./var/redcap.token\" } }";
+
+static void test_default_and_spec(struct tt *t)
+{
+	struct fiona_config *c = NULL;
+	const struct config_project *p;
+	struct fiona_err err = {0};
+	const char *d = config_default_json();
+
+	TT_CHECK_MSG(t, config_parse(d, strlen(d), &c, &err) == 0, "%s", err.reason);
+	TT_CHECK(t, !strcmp(c->data_dir, "./var") && !strcmp(c->mount_point, "./mnt"));
+	TT_CHECK(t, c->port == 11112 && !strcmp(c->bind, "127.0.0.1") && c->n_projects == 0);
+	config_free(c);
+	c = NULL;
+	TT_CHECK_MSG(t, config_parse(spec_example, strlen(spec_example), &c, &err) == 0, "%s",
+		     err.reason);
+	TT_CHECK(t, c->n_allowed_callers == 1 && !strcmp(c->allowed_callers[0].aet, "MODALITY1"));
+	TT_CHECK(t, config_destination(c, "research")->associations == 2);
+	p = config_project(c, "PROJ01");
+	TT_CHECK(t, p && p->n_events == 2 && p->n_routing == 1 && !strcmp(p->group, "proj01"));
+	TT_CHECK(t, regexec(&p->participant_re, "PROJ01-0042", 0, NULL, 0) == 0);
+	TT_CHECK(t, regexec(&p->participant_re, "PROJ01-42", 0, NULL, 0) != 0);
+	TT_CHECK(t, !config_project(c, "NOPE1") && c->disk_high_watermark == 0.80);
+	config_free(c);
+	config_free(NULL);
+}
+
+/* Each case: a mutation of the SPEC example and the key path its error must name. */
+struct bad_case {
+	const char *from, *to, *path;
+};
+
+static void test_errors_name_the_key(struct tt *t)
+{
+	static const struct bad_case cases[] = {
+		{"\"quiet_seconds\": 15", "\"quiet_secnds\": 15", "quiet_secnds: unknown key"},
+		{"\"quiet_seconds\": 15", "\"quiet_seconds\": -1", "quiet_seconds: must be"},
+		{"\"port\": 11112", "\"port\": 70000", "dicom.port: must be"},
+		{"\"aet\": \"FIONA\"", "\"aet\": \"FIONA_IS_FAR_TOO_LONG\"", "dicom.aet: "},
+		{"^PROJ01-[0-9]{4}$\", \"events", "^PROJ01-[0-9{4}$\", \"events",
+		 "projects.PROJ01.participant_pattern: not a valid"},
+		{"\"destination\": \"research\"", "\"destination\": \"elsewhere\"",
+		 "projects.PROJ01.destination: names no entry"},
+		{"\"PROJ01\": {", "\"P1\": {", "projects.P1: a project name has 5 to 20"},
+		{"\"event\": \"baseline\"", "\"event\": \"week12\"", "projects.PROJ01.routing: "},
+		{"\"disk_high_watermark\": 0.80", "\"disk_high_watermark\": 1.5",
+		 "disk_high_watermark: must be"},
+		{"\"associations\": 2", "\"associations\": \"2\"",
+		 "destinations.research.associations: must be"},
+		{"\"host\": \"127.0.0.1\" } ]", "\"hots\": \"127.0.0.1\" } ]",
+		 "dicom.allowed_callers[0].hots: unknown key"},
+		{"\"events\": [\"baseline\", \"followup\"]", "\"events\": []",
+		 "projects.PROJ01.events: must be a non-empty"},
+		{"\"token_file\"", "\"token_fil\"", "redcap.token_fil: unknown key"},
+		{"\"data_dir\": \"./var\",", "\"data_dir\": \"./var\", \"data_dir\": \"./x\",",
+		 "duplicate"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[4096];
+		const char *at = strstr(spec_example, cases[i].from);
+		struct fiona_config *c = NULL;
+		struct fiona_err err = {0};
+		TT_CHECK_MSG(t, at != NULL, "case %zu: pattern not in example", i);
+		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - spec_example), spec_example,
+			 cases[i].to, at + strlen(cases[i].from));
+		TT_CHECK_MSG(t, config_parse(buf, strlen(buf), &c, &err) == -EINVAL,
+			     "case %zu accepted", i);
+		TT_CHECK_MSG(t, strstr(err.reason, cases[i].path) != NULL, "case %zu: \"%s\"", i,
+			     err.reason);
+	}
+}
+
+TT_MAIN(TT_CASE(test_default_and_spec), TT_CASE(test_errors_name_the_key))
