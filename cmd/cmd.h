@@ -10,5 +10,6 @@ struct cmd {
 
 int cmd_dump(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_anonymize(int argc, char **argv);
 
 #endif

@@ -21,6 +21,8 @@ static const struct cmd commands[] = {
 	{"version", cmd_version, "version                 print the version"},
 	{"dump", cmd_dump,
 	 "dump FILE...            print every element of DICOM files (like dcmdump)"},
+	{"anonymize", cmd_anonymize,
+	 "anonymize -o OUT --project P --participant ID [--event E] INPUT...  de-identify files"},
 	{"serve", cmd_serve,
 	 "serve                   run the gateway (C-STORE receiver) on the default configuration"},
 };
