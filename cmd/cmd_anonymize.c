@@ -162,6 +162,22 @@ static int run_workers(struct anon_run *run, struct anon_worker *ws, int jobs)
 	return 0;
 }
 
+/* Runs into the same OUTDIR (one per participant) add to its maps instead of replacing
+ * them: the lines of an existing map, without its header, join the new ones. */
+static int append_existing(struct buf *all, const char *path, size_t header_len)
+{
+	char *old = NULL;
+	size_t len = 0;
+	int rc = core_read_file(path, (size_t)1 << 31, &old, &len);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (!rc && len > header_len)
+		rc = buf_append(all, old + header_len, len - header_len);
+	free(old);
+	return rc;
+}
+
 /* Concatenates the workers' lines, sorts them and writes each distinct line once. */
 static int write_map(const char *outdir, const char *name, const char *header,
 		     struct anon_worker *ws, int jobs, bool patients)
@@ -172,6 +188,9 @@ static int write_map(const char *outdir, const char *name, const char *header,
 
 	buf_init(&all, (size_t)1 << 32);
 	rc = buf_append(&all, header, strlen(header));
+	snprintf(path, sizeof(path), "%s/%s", outdir, name);
+	if (!rc)
+		rc = append_existing(&all, path, strlen(header));
 	for (int i = 0; i < jobs && !rc; i++) {
 		struct buf *b = patients ? &ws[i].patients : &ws[i].uids;
 
@@ -179,7 +198,6 @@ static int write_map(const char *outdir, const char *name, const char *header,
 	}
 	if (!rc)
 		rc = anon_files_sort_unique_lines(&all, strlen(header));
-	snprintf(path, sizeof(path), "%s/%s", outdir, name);
 	if (!rc)
 		rc = core_write_file_atomic(path, all.data, all.len, 0600);
 	if (rc)
