@@ -109,6 +109,9 @@ struct dcm_reader;
  */
 int dcm_reader_new(const uint8_t *p, size_t n, struct dcm_reader **out, struct fiona_err *err);
 void dcm_reader_free(struct dcm_reader *r);
+/* Starts over at the first element (meta header first); a deflated dataset is not
+ * inflated again. Errors of the previous pass are forgotten. */
+void dcm_reader_rewind(struct dcm_reader *r);
 
 /*
  * Reports the next element or event in file order, meta header first.
@@ -248,8 +251,7 @@ int deid_time_offset_seconds(const struct deid_secret *s, const char *project,
  * (whole minutes or hours for values of that precision),
  * wrapping at midnight without carrying into the date (DA and TM of one event stay
  * consistent with each other and with DT). TM accepted here too. */
-int deid_datetime_shift(const char *in, uint16_t vr, int days, int seconds, char *out,
-			size_t cap);
+int deid_datetime_shift(const char *in, uint16_t vr, int days, int seconds, char *out, size_t cap);
 /* Keyed 16-char hash (uppercase base32 or hex) of value for kind ("accession", "studyid"). */
 int deid_keyed_hash16(const struct deid_secret *s, const char *project, const char *kind,
 		      const char *value, char out[17]);
@@ -262,10 +264,10 @@ struct deid_plan; /* below: output as header bytes + ranges of the original */
  * and time offsets once); read-only afterwards, so threads share one job.
  */
 struct deid_job {
-	const struct deid_profile *profile;			/* borrowed */
-	const struct deid_secret *secret;			/* borrowed */
-	const char *project, *participant, *event;		/* borrowed; event may be NULL */
-	int date_offset_days, time_offset_seconds;		/* 0 when dates are not shifted */
+	const struct deid_profile *profile;	   /* borrowed */
+	const struct deid_secret *secret;	   /* borrowed */
+	const char *project, *participant, *event; /* borrowed; event may be NULL */
+	int date_offset_days, time_offset_seconds; /* 0 when dates are not shifted */
 	/* Optional: called for every UID replaced (old, new), from the calling thread. */
 	void (*on_uid)(void *opaque, const char *old_uid, const char *new_uid);
 	void *opaque;
@@ -276,11 +278,11 @@ int deid_job_init(struct deid_job *j, const struct deid_profile *profile,
 /* What de-identifying one instance produced and found (new UIDs are the output's). */
 struct deid_outcome {
 	char sop_class_uid[65], sop_uid[65], study_uid[65], series_uid[65];
-	char ts_uid[65];	     /* transfer syntax of the output */
-	char old_patient_id[65];     /* identifying: for patient-map.csv only, never log */
-	bool burned_in;		     /* BurnedInAnnotation YES, or a class that often carries it
-				      * (secondary capture, ultrasound, video): pixels not cleaned */
-	unsigned removed, replaced;  /* attribute counts */
+	char ts_uid[65];	    /* transfer syntax of the output */
+	char old_patient_id[65];    /* identifying: for patient-map.csv only, never log */
+	bool burned_in;		    /* BurnedInAnnotation YES, or a class that often carries it
+				     * (secondary capture, ultrasound, video): pixels not cleaned */
+	unsigned removed, replaced; /* attribute counts */
 };
 /*
  * De-identifies one instance (n bytes at p, the original file: borrowed, and plan ranges
@@ -290,8 +292,8 @@ struct deid_outcome {
  * theirs). Returns 0 with a new plan in *out (free with deid_plan_free()) and o filled, or
  * a negative errno with err naming the offset, tag and reason.
  */
-int deid_instance_plan(const struct deid_job *j, const uint8_t *p, size_t n,
-		       struct deid_plan **out, struct deid_outcome *o, struct fiona_err *err);
+int deid_instance_plan(const struct deid_job *j, const uint8_t *p, size_t n, struct deid_plan **out,
+		       struct deid_outcome *o, struct fiona_err *err);
 
 /* ---- writer: explicit VR little endian Part-10 (anon/writer.c) --------------------- */
 
@@ -340,6 +342,10 @@ struct deid_plan;
 /* Returns 0 and a new, empty plan (free with deid_plan_free()) or -ENOMEM. */
 int deid_plan_new(struct deid_plan **out);
 void deid_plan_free(struct deid_plan *p);
+/* Makes b's bytes the plan's own storage, without copying (b is left empty); only on a
+ * new plan. deid_plan_add_owned() then appends pieces of them in any order. */
+int deid_plan_adopt(struct deid_plan *p, struct buf *b);
+int deid_plan_add_owned(struct deid_plan *p, size_t off, size_t len);
 /* Appends n bytes copied into the plan. */
 int deid_plan_add_bytes(struct deid_plan *p, const void *bytes, size_t n);
 /* Appends len bytes of the original file starting at src_off. */

@@ -73,21 +73,27 @@ int walk_add_range(struct deid_walk *w, uint64_t src_off, uint64_t len)
 	return rc ? rc : seg_push(w, true, src_off, len);
 }
 
+/* The plan takes the walk's bytes as they are: the meta header goes at their end and
+ * comes first in the output, then the segments in walk order. Nothing is copied. */
 static int walk_to_plan(struct deid_walk *w, struct buf *meta, struct deid_plan **out)
 {
 	struct deid_plan *p = NULL;
+	size_t meta_off;
 	int rc;
 
 	if (w->out.len > w->owned_from &&
 	    (rc = seg_push(w, false, w->owned_from, w->out.len - w->owned_from)))
 		return rc;
+	meta_off = w->out.len;
+	if ((rc = buf_append(&w->out, meta->data, meta->len)))
+		return rc;
 	w->owned_from = w->out.len;
-	if ((rc = deid_plan_new(&p)) || (rc = deid_plan_add_bytes(p, meta->data, meta->len)))
+	if ((rc = deid_plan_new(&p)) || (rc = deid_plan_adopt(p, &w->out)) ||
+	    (rc = deid_plan_add_owned(p, meta_off, meta->len)))
 		goto fail;
 	for (size_t i = 0; i < w->nsegs && !rc; i++)
-		rc = w->segs[i].range
-			     ? deid_plan_add_range(p, w->segs[i].off, w->segs[i].len)
-			     : deid_plan_add_bytes(p, w->out.data + w->segs[i].off, w->segs[i].len);
+		rc = w->segs[i].range ? deid_plan_add_range(p, w->segs[i].off, w->segs[i].len)
+				      : deid_plan_add_owned(p, w->segs[i].off, w->segs[i].len);
 	if (rc)
 		goto fail;
 	*out = p;
@@ -102,7 +108,8 @@ fail:
 static int walk_event(struct deid_walk *w, const struct dcm_elem *e)
 {
 	if (w->skip_depth >= 0) {
-		if ((e->kind == DCM_SEQ_END || e->kind == DCM_PIXEL_END) && e->depth == w->skip_depth)
+		if ((e->kind == DCM_SEQ_END || e->kind == DCM_PIXEL_END) &&
+		    e->depth == w->skip_depth)
 			w->skip_depth = -1;
 		return 0;
 	}
@@ -155,8 +162,8 @@ static int walk_run(struct deid_walk *w, struct fiona_err *err)
 		if (re->reason[0])
 			err_set(err, re->code, re->offset, re->tag, "%s", re->reason);
 		else
-			err_set(err, rc, e.offset, e.tag, "cannot write the de-identified value: %s",
-				strerror(-rc));
+			err_set(err, rc, e.offset, e.tag,
+				"cannot write the de-identified value: %s", strerror(-rc));
 		return rc;
 	}
 	if (rc < 0) {
@@ -176,8 +183,8 @@ static int build_meta(struct deid_walk *w, struct deid_outcome *o, struct buf *m
 	return dcm_write_part10_header(meta, &m);
 }
 
-int deid_instance_plan(const struct deid_job *j, const uint8_t *p, size_t n,
-		       struct deid_plan **out, struct deid_outcome *o, struct fiona_err *err)
+int deid_instance_plan(const struct deid_job *j, const uint8_t *p, size_t n, struct deid_plan **out,
+		       struct deid_outcome *o, struct fiona_err *err)
 {
 	struct deid_walk *w = calloc(1, sizeof(*w));
 	struct buf meta;
@@ -192,14 +199,15 @@ int deid_instance_plan(const struct deid_job *j, const uint8_t *p, size_t n,
 	w->skip_depth = -1;
 	buf_init(&w->out, (size_t)1 << 32);
 	buf_init(&w->scratch, (size_t)1 << 32);
-	if ((rc = deid_idents_scan(p, n, &w->ids, err)))
-		goto fail;
-	if ((rc = dcm_reader_new(p, n, &w->r, err)))
+	if ((rc = dcm_reader_new(p, n, &w->r, err)) || (rc = deid_idents_scan(w->r, &w->ids, err)))
 		goto fail;
 	{
 		const struct dcm_ts *ts = dcm_reader_ts(w->r);
 
 		w->ranges_ok = !ts->deflated && !ts->big_endian;
+		/* re-encoded sources copy everything: size the buffer once */
+		if (!w->ranges_ok && (rc = buf_reserve(&w->out, n + 4096)))
+			goto fail;
 		snprintf(o->ts_uid, sizeof(o->ts_uid), "%s", output_ts(ts));
 	}
 	snprintf(o->sop_class_uid, sizeof(o->sop_class_uid), "%s", w->ids.sop_class);

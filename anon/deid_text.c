@@ -52,8 +52,8 @@ static bool is_ident_tag(uint32_t tag, uint16_t vr)
 
 static bool word_sep(char c)
 {
-	return c == '^' || c == ' ' || c == ',' || c == '\\' || c == '=' || c == '/' ||
-	       c == '(' || c == ')' || c == '.' || c == ';' || c == ':';
+	return c == '^' || c == ' ' || c == ',' || c == '\\' || c == '=' || c == '/' || c == '(' ||
+	       c == ')' || c == '.' || c == ';' || c == ':';
 }
 
 static bool word_known(const struct deid_idents *ids, const char *w, size_t len)
@@ -112,16 +112,12 @@ static void idents_take(struct deid_idents *ids, const struct dcm_elem *e)
 	idents_add_value(ids, v, len < sizeof(v) ? len : sizeof(v) - 1);
 }
 
-int deid_idents_scan(const uint8_t *p, size_t n, struct deid_idents *ids, struct fiona_err *err)
+int deid_idents_scan(struct dcm_reader *r, struct deid_idents *ids, struct fiona_err *err)
 {
-	struct dcm_reader *r = NULL;
 	struct dcm_elem e;
 	int rc;
 
 	memset(ids, 0, sizeof(*ids));
-	rc = dcm_reader_new(p, n, &r, err);
-	if (rc < 0)
-		return rc;
 	while ((rc = dcm_reader_next(r, &e)) == 1) {
 		if (e.depth == 0 && !e.in_meta && DCM_GROUP(e.tag) != 0xFFFE &&
 		    e.tag >= DCM_TAG_PIXEL_DATA)
@@ -133,9 +129,10 @@ int deid_idents_scan(const uint8_t *p, size_t n, struct deid_idents *ids, struct
 		const struct fiona_err *re = dcm_reader_error(r);
 
 		err_set(err, re->code, re->offset, re->tag, "%s", re->reason);
+		return rc;
 	}
-	dcm_reader_free(r);
-	return rc < 0 ? rc : 0;
+	dcm_reader_rewind(r);
+	return 0;
 }
 
 /* True if the len characters at p are a known word bounded by separators or the ends. */
@@ -199,13 +196,13 @@ size_t deid_text_clean(const struct deid_idents *ids, const char *in, size_t len
 bool deid_idents_burned_in(const struct deid_idents *ids)
 {
 	static const char *const classes[] = {
-		"1.2.840.10008.5.1.4.1.1.7",	   /* secondary capture (and .7.x) */
-		"1.2.840.10008.5.1.4.1.1.6.",	   /* ultrasound */
-		"1.2.840.10008.5.1.4.1.1.3.1",	   /* ultrasound multi-frame */
+		"1.2.840.10008.5.1.4.1.1.7",	    /* secondary capture (and .7.x) */
+		"1.2.840.10008.5.1.4.1.1.6.",	    /* ultrasound */
+		"1.2.840.10008.5.1.4.1.1.3.1",	    /* ultrasound multi-frame */
 		"1.2.840.10008.5.1.4.1.1.77.1.1.1", /* video endoscopic */
 		"1.2.840.10008.5.1.4.1.1.77.1.2.1", /* video microscopic */
 		"1.2.840.10008.5.1.4.1.1.77.1.4.1", /* video photographic */
-		"1.2.840.10008.5.1.4.1.1.104.",	   /* encapsulated documents */
+		"1.2.840.10008.5.1.4.1.1.104.",	    /* encapsulated documents */
 	};
 
 	if (ids->burned_in_yes)

@@ -37,7 +37,8 @@ static int write_str(struct deid_walk *w, const struct dcm_elem *e, const char *
 {
 	int rc = dcm_write_str(&w->out, e->tag, e->vr, s);
 
-	if (rc == -EINVAL) /* does not fit the VR (e.g. a long template): empty, never the original */
+	if (rc ==
+	    -EINVAL) /* does not fit the VR (e.g. a long template): empty, never the original */
 		rc = dcm_write_elem(&w->out, e->tag, e->vr, NULL, 0);
 	return rc;
 }
@@ -171,8 +172,7 @@ static int write_profile_value(struct deid_walk *w, const struct dcm_elem *e,
 	}
 }
 
-int walk_value_write(struct deid_walk *w, const struct dcm_elem *e,
-		     const struct deid_decision *d)
+int walk_value_write(struct deid_walk *w, const struct dcm_elem *e, const struct deid_decision *d)
 {
 	const char *v;
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "anon/annexe_int.h"
 #include "anon/deid_walk.h"
 
 #define RANGE_MIN 256
@@ -105,12 +106,15 @@ static int write_method_codes(struct deid_walk *w)
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		rc = dcm_write_item_begin(&w->out);
-		rc = rc ? rc : dcm_write_str(&w->out, DCM_TAG(0x0008, 0x0100), DCM_VR('S', 'H'),
-					     codes[i].value);
-		rc = rc ? rc : dcm_write_str(&w->out, DCM_TAG(0x0008, 0x0102), DCM_VR('S', 'H'),
-					     codes[i].scheme);
-		rc = rc ? rc : dcm_write_str(&w->out, DCM_TAG(0x0008, 0x0104), DCM_VR('L', 'O'),
-					     codes[i].meaning);
+		rc = rc ? rc
+			: dcm_write_str(&w->out, DCM_TAG(0x0008, 0x0100), DCM_VR('S', 'H'),
+					codes[i].value);
+		rc = rc ? rc
+			: dcm_write_str(&w->out, DCM_TAG(0x0008, 0x0102), DCM_VR('S', 'H'),
+					codes[i].scheme);
+		rc = rc ? rc
+			: dcm_write_str(&w->out, DCM_TAG(0x0008, 0x0104), DCM_VR('L', 'O'),
+					codes[i].meaning);
 		rc = rc ? rc : dcm_write_item_end(&w->out);
 	}
 	return rc ? rc : dcm_write_seq_end(&w->out);
@@ -127,29 +131,69 @@ static const char *temporal_state(const struct deid_job *j)
 	return "REMOVED";
 }
 
+static int write_own(struct deid_walk *w, unsigned which)
+{
+	switch (which) {
+	case 0:
+		return dcm_write_str(&w->out, own_tags[0], DCM_VR('C', 'S'), "YES");
+	case 1:
+		return dcm_write_str(&w->out, own_tags[1], DCM_VR('L', 'O'),
+				     deid_method_text(w->job->profile));
+	case 2:
+		return write_method_codes(w);
+	default:
+		return dcm_write_str(&w->out, own_tags[3], DCM_VR('C', 'S'),
+				     temporal_state(w->job));
+	}
+}
+
+/* A profile "set" of a top-level attribute the instance lacks adds it (the original system
+ * sets InstitutionName to the project whether or not the modality filled it in). */
+static int write_profile_set(struct deid_walk *w, const struct deid_tag_rule *r)
+{
+	const struct deid_job *j = w->job;
+	struct dcm_dict_info info;
+	char v[1024];
+	int rc;
+
+	if (dcm_dict_lookup(r->tag, &info) || !deid_dummy_value(info.vr) ||
+	    deid_template_expand(r->arg, j->project, j->participant, j->event, v, sizeof(v)))
+		return 0; /* not a string attribute fiona can name: nothing to add */
+	if (!annexe_find(r->tag))
+		return 0; /* only attributes Annex E names: they live at the top level */
+	rc = dcm_write_str(&w->out, r->tag, info.vr, v);
+	return rc == -EINVAL ? 0 : rc; /* too long for the VR: left out, never truncated */
+}
+
+static const struct deid_tag_rule *next_set_rule(struct deid_walk *w)
+{
+	const struct deid_profile *p = w->job->profile;
+
+	while (w->set_next < p->n_rules && p->rules[w->set_next].action != DEID_SET)
+		w->set_next++;
+	return w->set_next < p->n_rules ? &p->rules[w->set_next] : NULL;
+}
+
 int walk_insert_before(struct deid_walk *w, uint32_t tag)
 {
+	const struct deid_tag_rule *r;
 	int rc = 0;
 
-	while (!rc && w->inserted < CORE_ARRAY_SIZE(own_tags) && own_tags[w->inserted] < tag) {
-		switch (w->inserted) {
-		case 0:
-			rc = dcm_write_str(&w->out, own_tags[0], DCM_VR('C', 'S'), "YES");
-			break;
-		case 1:
-			rc = dcm_write_str(&w->out, own_tags[1], DCM_VR('L', 'O'),
-					   deid_method_text(w->job->profile));
-			break;
-		case 2:
-			rc = write_method_codes(w);
-			break;
-		default:
-			rc = dcm_write_str(&w->out, own_tags[3], DCM_VR('C', 'S'),
-					   temporal_state(w->job));
+	for (;;) {
+		uint32_t own = w->inserted < CORE_ARRAY_SIZE(own_tags) ? own_tags[w->inserted]
+								       : UINT32_MAX;
+		r = next_set_rule(w);
+		if (r && r->tag < own && r->tag <= tag) {
+			w->set_next++;
+			if (r->tag < tag && (rc = write_profile_set(w, r)))
+				return rc; /* equal: the instance has it, walk_element sets it */
+			continue;
 		}
-		w->inserted++;
+		if (own >= tag)
+			return 0;
+		if ((rc = write_own(w, w->inserted++)))
+			return rc;
 	}
-	return rc;
 }
 
 /* Byte size of the units a big endian value is swapped in (1: no swap). */
@@ -179,8 +223,7 @@ static size_t swap_unit(uint16_t vr)
 }
 
 /* Writes an element with these value bytes; UN when its own VR cannot hold them. */
-static int write_bytes(struct deid_walk *w, uint32_t tag, uint16_t vr, const uint8_t *v,
-		       size_t len)
+static int write_bytes(struct deid_walk *w, uint32_t tag, uint16_t vr, const uint8_t *v, size_t len)
 {
 	int rc = dcm_write_elem(&w->out, tag, vr, v, len);
 
@@ -196,8 +239,8 @@ int walk_keep(struct deid_walk *w, const struct dcm_elem *e)
 	int rc;
 
 	if (w->ranges_ok && e->length >= RANGE_MIN && !(e->length & 1)) {
-		uint16_t vr = dcm_vr_has_long_length(e->vr) || e->length <= 0xFFFF ? e->vr
-										   : DCM_VR_UN;
+		uint16_t vr =
+			dcm_vr_has_long_length(e->vr) || e->length <= 0xFFFF ? e->vr : DCM_VR_UN;
 		rc = dcm_write_header(&w->out, e->tag, vr, e->length);
 		return rc ? rc : walk_add_range(w, e->value_offset, e->length);
 	}

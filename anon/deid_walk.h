@@ -35,11 +35,12 @@ struct deid_walk {
 	size_t owned_from; /* start of the owned bytes not yet in a segment */
 	struct deid_seg *segs;
 	size_t nsegs, capsegs;
-	struct buf scratch;	 /* value strings being rewritten */
-	int skip_depth;		 /* >= 0: skipping a removed sequence that began at this depth */
-	uint64_t frags_from;	 /* encapsulated pixel data: first fragment, UINT64_MAX none */
-	unsigned inserted;	 /* how many of fiona's own attributes are written */
-	bool err_set;		 /* err below holds the failure */
+	struct buf scratch;  /* value strings being rewritten */
+	int skip_depth;	     /* >= 0: skipping a removed sequence that began at this depth */
+	uint64_t frags_from; /* encapsulated pixel data: first fragment, UINT64_MAX none */
+	unsigned inserted;   /* how many of fiona's own attributes are written */
+	size_t set_next;     /* next profile rule to look at for a missing "set" attribute */
+	bool err_set;	     /* err below holds the failure */
 	struct fiona_err err;
 	struct walk_level levels[DCM_READ_MAX_DEPTH + 1];
 };
@@ -54,8 +55,7 @@ int walk_pixel_end(struct deid_walk *w, const struct dcm_elem *e);
 /* Writes fiona's own top-level attributes whose tag sorts before tag. */
 int walk_insert_before(struct deid_walk *w, uint32_t tag);
 /* deid_value.c: the new value of an element whose decision changes it. */
-int walk_value_write(struct deid_walk *w, const struct dcm_elem *e,
-		     const struct deid_decision *d);
+int walk_value_write(struct deid_walk *w, const struct dcm_elem *e, const struct deid_decision *d);
 int walk_keep(struct deid_walk *w, const struct dcm_elem *e);
 
 #endif

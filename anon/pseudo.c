@@ -349,8 +349,7 @@ int deid_time_offset_seconds(const struct deid_secret *s, const char *project,
 	return 0;
 }
 
-int deid_datetime_shift(const char *in, uint16_t vr, int days, int seconds, char *out,
-			size_t cap)
+int deid_datetime_shift(const char *in, uint16_t vr, int days, int seconds, char *out, size_t cap)
 {
 	bool is_dt = vr == DCM_VR('D', 'T');
 	size_t len, pos = 0;

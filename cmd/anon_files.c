@@ -149,7 +149,8 @@ int anon_files_sort_unique_lines(struct buf *b, size_t skip)
 		free(copy);
 		return -ENOMEM;
 	}
-	for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+	for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save))
 		lines[k++] = l;
 	qsort(lines, k, sizeof(*lines), by_string);
 	b->len = skip;

@@ -111,11 +111,21 @@ fail:
 	return rc;
 }
 
-static void *anon_worker_main(void *arg)
+static void progress(struct anon_run *run, bool last)
 {
-	struct anon_worker *w = arg;
+	pthread_mutex_lock(&run->err_lock);
+	fprintf(stderr, "\ranonymize: %zu/%zu files, %zu failed%s", atomic_load(&run->done),
+		run->files.n, atomic_load(&run->failed), last ? "\n" : "");
+	pthread_mutex_unlock(&run->err_lock);
+}
+
+/* Workers take the next file until none is left. The first worker runs on the main
+ * thread and, on a terminal, redraws the progress line at most every 0.2 s. */
+static void anon_work(struct anon_worker *w, bool show)
+{
 	struct anon_run *run = w->run;
 	struct deid_job job = run->job; /* per worker: on_uid writes into this worker's buffer */
+	double last = 0;
 	size_t i;
 
 	job.on_uid = on_uid;
@@ -123,24 +133,23 @@ static void *anon_worker_main(void *arg)
 	while ((i = atomic_fetch_add(&run->next, 1)) < run->files.n) {
 		anonymize_one(w, &run->files.v[i], &job);
 		atomic_fetch_add(&run->done, 1);
+		if (show && core_now_mono() - last > 0.2) {
+			progress(run, false);
+			last = core_now_mono();
+		}
 	}
-	return NULL;
 }
 
-static void progress(struct anon_run *run, bool tty, bool last)
+static void *anon_worker_main(void *arg)
 {
-	if (!tty)
-		return;
-	pthread_mutex_lock(&run->err_lock);
-	fprintf(stderr, "\ranonymize: %zu/%zu files, %zu failed%s", atomic_load(&run->done),
-		run->files.n, atomic_load(&run->failed), last ? "\n" : "");
-	pthread_mutex_unlock(&run->err_lock);
+	anon_work(arg, false);
+	return NULL;
 }
 
 static int run_workers(struct anon_run *run, struct anon_worker *ws, int jobs)
 {
 	bool tty = isatty(STDERR_FILENO);
-	int started = 0;
+	int started = 1;
 
 	for (int i = 0; i < jobs; i++) {
 		ws[i].run = run;
@@ -149,16 +158,12 @@ static int run_workers(struct anon_run *run, struct anon_worker *ws, int jobs)
 	}
 	for (; started < jobs; started++)
 		if (pthread_create(&ws[started].thread, NULL, anon_worker_main, &ws[started]))
-			break;
-	if (!started)
-		anon_worker_main(&ws[0]);
-	while (started && atomic_load(&run->done) < run->files.n) {
-		progress(run, tty, false);
-		usleep(200 * 1000);
-	}
-	for (int i = 0; i < started; i++)
+			break; /* fewer workers: the rest of the files still get done */
+	anon_work(&ws[0], tty);
+	for (int i = 1; i < started; i++)
 		pthread_join(ws[i].thread, NULL);
-	progress(run, tty, true);
+	if (tty)
+		progress(run, true);
 	return 0;
 }
 
@@ -214,9 +219,12 @@ struct anon_opts {
 static int parse_opts(int argc, char **argv, struct anon_opts *o)
 {
 	static const struct option longs[] = {
-		{"project", required_argument, NULL, 'p'}, {"participant", required_argument, NULL, 'i'},
-		{"event", required_argument, NULL, 'e'},   {"profile", required_argument, NULL, 'f'},
-		{"secret", required_argument, NULL, 's'},  {"jobs", required_argument, NULL, 'j'},
+		{"project", required_argument, NULL, 'p'},
+		{"participant", required_argument, NULL, 'i'},
+		{"event", required_argument, NULL, 'e'},
+		{"profile", required_argument, NULL, 'f'},
+		{"secret", required_argument, NULL, 's'},
+		{"jobs", required_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0},
 	};
 	long n;
@@ -225,18 +233,31 @@ static int parse_opts(int argc, char **argv, struct anon_opts *o)
 	*o = (struct anon_opts){.secret = "var/secret", .jobs = 2};
 	while ((c = getopt_long(argc, argv, "o:j:", longs, NULL)) != -1) {
 		switch (c) {
-		case 'o': o->outdir = optarg; break;
-		case 'p': o->project = optarg; break;
-		case 'i': o->participant = optarg; break;
-		case 'e': o->event = optarg; break;
-		case 'f': o->profile = optarg; break;
-		case 's': o->secret = optarg; break;
+		case 'o':
+			o->outdir = optarg;
+			break;
+		case 'p':
+			o->project = optarg;
+			break;
+		case 'i':
+			o->participant = optarg;
+			break;
+		case 'e':
+			o->event = optarg;
+			break;
+		case 'f':
+			o->profile = optarg;
+			break;
+		case 's':
+			o->secret = optarg;
+			break;
 		case 'j':
 			if (core_parse_long(optarg, 1, 64, &n))
 				return -EINVAL;
 			o->jobs = (int)n;
 			break;
-		default: return -EINVAL;
+		default:
+			return -EINVAL;
 		}
 	}
 	if (!o->outdir || !o->project || !o->participant || optind >= argc)
@@ -260,7 +281,8 @@ static int load_keys(const struct anon_opts *o, struct deid_profile **prof, stru
 		fprintf(stderr, "fiona anonymize: %s: %s\n", o->secret,
 			err.reason[0] ? err.reason : strerror(-rc));
 		if (rc == -ENOENT)
-			fprintf(stderr, "  create one with: umask 077; head -c 32 /dev/urandom > %s\n",
+			fprintf(stderr,
+				"  create one with: umask 077; head -c 32 /dev/urandom > %s\n",
 				o->secret);
 	}
 	return rc;
@@ -301,8 +323,9 @@ int cmd_anonymize(int argc, char **argv)
 	if (write_map(o.outdir, "uid-map.csv", "id_old,id_new\n", ws, o.jobs, false) ||
 	    write_map(o.outdir, "patient-map.csv", "id_old,id_new\n", ws, o.jobs, true))
 		goto out;
-	fprintf(stderr, "fiona anonymize: %zu files, %zu failed, %zu may carry burned-in text "
-			"(pixels not cleaned)\n",
+	fprintf(stderr,
+		"fiona anonymize: %zu files, %zu failed, %zu may carry burned-in text "
+		"(pixels not cleaned)\n",
 		run.files.n, atomic_load(&run.failed), atomic_load(&run.burned_in));
 	status = atomic_load(&run.failed) ? 1 : 0;
 out:
