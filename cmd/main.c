@@ -23,8 +23,10 @@ static const struct cmd commands[] = {
 	 "dump FILE...            print every element of DICOM files (like dcmdump)"},
 	{"anonymize", cmd_anonymize,
 	 "anonymize -o OUT --project P --participant ID [--event E] INPUT...  de-identify files"},
-	{"serve", cmd_serve,
-	 "serve                   run the gateway (C-STORE receiver) on the default configuration"},
+	{"serve", cmd_serve, "serve [-c CONFIG]       run the gateway: receiver, arrival, mount"},
+	{"import", cmd_import, "import [-c CONFIG] PATH...  ingest files and folders"},
+	{"status", cmd_status, "status [-c CONFIG] [--json]  what is held, queue counts"},
+	{"assign", cmd_assign, "assign [-c CONFIG] STUDY PROJECT ID EVENT  what mv does"},
 };
 
 static int usage(FILE *fp)
