@@ -35,15 +35,23 @@ if cmp -s "$T/files" "$T/outfiles"; then pass layout
 else fail layout "output files differ from input files"; fi
 
 # Leak test: no planted string anywhere in the output files (the maps hold originals by
-# design: they are for validation and readable by their owner only).
+# design: they are for validation and readable by their owner only). fiona's own UIDs
+# (2.25.<39 decimal digits of an HMAC>) are cut out first: a planted 6-digit time can
+# occur inside one by chance (about once in three runs over this corpus), which is not a
+# leak.
+mkdir -p "$T/scrubbed"
+(cd "$T/out" && find . -name '*.dcm') | while read -r f; do
+	LC_ALL=C sed -e 's/2\.25\.[0-9]\{20,\}//g' "$T/out/$f" >"$T/scrubbed/$(echo "$f" | tr / _)"
+done
 cut -f2- "$T/in/manifest.txt" | sort -u >"$T/planted"
 leaks=0
 while IFS= read -r s; do
-	hit=$(cd "$T/out" && grep -rlF --include='*.dcm' -- "$s" . | head -n 1)
-	[ -n "$hit" ] && { leaks=$((leaks + 1)); echo "  leaked [$s] in $hit"; }
+	hit=$(grep -rlF -- "$s" "$T/scrubbed" | head -n 1)
+	[ -n "$hit" ] && { leaks=$((leaks + 1)); echo "  leaked [$s] in ${hit##*/}"; }
 done <"$T/planted"
 if [ "$leaks" -eq 0 ]; then pass "no-leak ($(wc -l <"$T/planted") planted strings)"
 else fail no-leak "$leaks planted strings found in the output"; fi
+rm -rf "$T/scrubbed"
 
 # Private tags are gone; fiona's attributes are there.
 bad=0
