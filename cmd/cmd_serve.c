@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "fs/fs.h" /* fs_mount_start */
 #include "net/net.h"
 
 struct serve_ctx {
@@ -121,6 +122,7 @@ int cmd_serve(int argc, char **argv)
 {
 	struct serve_ctx ctx = {0};
 	struct net_scp *scp = NULL;
+	struct fs_mount *mnt = NULL;
 	const char *config = NULL;
 	pthread_t arrival;
 	sigset_t set;
@@ -145,8 +147,11 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	if (pthread_create(&arrival, NULL, arrival_main, &ctx))
 		goto out_scp;
+	if (fs_mount_start(ctx.env.cfg, ctx.env.store, &ctx.env.log, &mnt))
+		log_msg(&ctx.env.log, LOG_WARN, "serve", "running without the mount");
 	sigwait(&set, &sig);
 	status = 0;
+	fs_mount_stop(mnt);
 	atomic_store(&ctx.stopping, true);
 	pthread_join(arrival, NULL);
 out_scp:

@@ -116,6 +116,10 @@ int cat_run(struct store *s, const char *sql, const char *fmt, ...)
 		return rc;
 	va_start(ap, fmt);
 	for (int i = 0; fmt[i]; i++) {
+		if (fmt[i] != 't' && fmt[i] != 'i') {
+			rc = -EINVAL; /* a wrong letter would read the argument as the wrong type */
+			break;
+		}
 		if (fmt[i] == 't')
 			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
 					  SQLITE_TRANSIENT);
@@ -123,6 +127,10 @@ int cat_run(struct store *s, const char *sql, const char *fmt, ...)
 			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
 	}
 	va_end(ap);
+	if (rc) {
+		sqlite3_finalize(st);
+		return rc;
+	}
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : cat_errno(rc);

@@ -68,7 +68,7 @@ static int catalog_instance(struct store *s, const struct dcm_summary *m, int64_
 	int rc = cat_run(s,
 			 "INSERT INTO series(study, series_uid, number, modality, description)"
 			 " VALUES(?,?,?,?,?) ON CONFLICT(series_uid) DO NOTHING",
-			 "itits", study, m->series_uid, (int64_t)m->series_number, m->modality,
+			 "ititt", study, m->series_uid, (int64_t)m->series_number, m->modality,
 			 m->series_description);
 
 	if (rc)

@@ -213,3 +213,76 @@ out:
 	*n = cnt;
 	return 0;
 }
+
+int store_study_transfers(struct store *s, int64_t study_id, struct store_study_transfers *t)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	t->assigned_by = -1;
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(
+		s,
+		"SELECT sum(t.state IN ('queued','sending')), sum(t.state='sent'),"
+		" sum(t.state='verified'), sum(t.state='failed'),"
+		" (SELECT last_error FROM transfers t2 JOIN instances i2 ON t2.instance=i2.id"
+		"  JOIN series r2 ON i2.series=r2.id WHERE r2.study=?1 AND last_error IS NOT NULL"
+		"  ORDER BY t2.next_try DESC LIMIT 1),"
+		" (SELECT at FROM assignments WHERE study=?1),"
+		" (SELECT who FROM assignments WHERE study=?1),"
+		" (SELECT how FROM assignments WHERE study=?1)"
+		" FROM transfers t JOIN instances i ON t.instance=i.id"
+		" JOIN series r ON i.series=r.id WHERE r.study=?1",
+		&st);
+	if (!rc) {
+		sqlite3_bind_int64(st, 1, study_id);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			t->queued = (long)sqlite3_column_int64(st, 0);
+			t->sent = (long)sqlite3_column_int64(st, 1);
+			t->verified = (long)sqlite3_column_int64(st, 2);
+			t->failed = (long)sqlite3_column_int64(st, 3);
+			col_text(st, 4, t->last_error, sizeof(t->last_error));
+			t->assigned_at = sqlite3_column_int64(st, 5);
+			if (sqlite3_column_type(st, 6) != SQLITE_NULL &&
+			    strcmp((const char *)(sqlite3_column_text(st, 7)
+							  ? sqlite3_column_text(st, 7)
+							  : (const unsigned char *)""),
+				   "manual") == 0)
+				t->assigned_by = (long)sqlite3_column_int64(st, 6);
+			col_text(st, 7, t->how, sizeof(t->how));
+		}
+		rc = cat_errno(rc);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_coupling_csv(struct store *s, const char *project, char **out)
+{
+	sqlite3_stmt *st = NULL;
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 1u << 26);
+	rc = buf_appendf(&b, "accession,participant,event\n");
+	pthread_mutex_lock(&s->lock);
+	if (!rc && !(rc = cat_prepare(s,
+				      "SELECT key, participant, event FROM coupling WHERE project=?"
+				      " ORDER BY key",
+				      &st))) {
+		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+		while (!rc && sqlite3_step(st) == SQLITE_ROW)
+			rc = buf_appendf(&b, "%s,%s,%s\n", sqlite3_column_text(st, 0),
+					 sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		buf_release(&b);
+		return rc;
+	}
+	*out = (char *)buf_detach(&b, NULL);
+	return *out ? 0 : -ENOMEM;
+}

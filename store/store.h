@@ -161,4 +161,18 @@ struct store_counts {
 };
 int store_counts(struct store *s, struct store_counts *c);
 
+
+/* Transfer state of one study's instances (for .status). */
+struct store_study_transfers {
+	long queued, sent, verified, failed;
+	char last_error[256];
+	int64_t assigned_at;
+	long assigned_by; /* uid, -1 when arrival rules assigned it */
+	char how[16];	  /* manual, coupling, routing */
+};
+int store_study_transfers(struct store *s, int64_t study_id, struct store_study_transfers *t);
+/* The coupling rows of a project as CSV lines "key,participant,event\n" (a new string,
+ * free with free()). */
+int store_coupling_csv(struct store *s, const char *project, char **out);
+
 #endif

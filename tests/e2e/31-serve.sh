@@ -11,7 +11,11 @@ FIONA=$(pwd)/$BUILD/fiona
 GEN=$(pwd)/$BUILD/tools/gen_corpus
 T=$(mktemp -d)
 PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$T"; }
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	fusermount3 -uz "$T/run/mnt" 2>/dev/null
+	rm -rf "$T"
+}
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 failed=0
