@@ -161,7 +161,6 @@ struct store_counts {
 };
 int store_counts(struct store *s, struct store_counts *c);
 
-
 /* Transfer state of one study's instances (for .status). */
 struct store_study_transfers {
 	long queued, sent, verified, failed;
