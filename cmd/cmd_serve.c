@@ -1,8 +1,8 @@
 /*
  * fiona serve [-c CONFIG]: the gateway daemon. It opens the store, runs the C-STORE
  * receiver on the configured AE title, address and port (allow-list of callers), runs
- * arrival (quiet studies are completed, coupled or routed) once a second, and mounts the
- * tree when a mount point is configured (fs/).
+ * arrival (quiet studies are completed, coupled or routed) once a second, forwards
+ * assigned studies to their research PACS (store/forward.c), and mounts the tree (fs/).
  *
  * Durability: an instance is answered with success only after store_ingest() returned,
  * i.e. after its bytes are fsynced and renamed into the object store and its catalog
@@ -118,11 +118,25 @@ static int serve_start_scp(struct serve_ctx *ctx, struct net_scp **scp)
 	return rc;
 }
 
+/* Forwarding needs the site secret; without it studies queue up and wait. */
+static void start_forwarder(struct serve_ctx *ctx, struct store_forwarder **fwd)
+{
+	struct deid_secret secret;
+	struct fiona_err err = {0};
+
+	if (deid_secret_load(ctx->env.cfg->secret_file, &secret, &err) ||
+	    store_forwarder_start(ctx->env.store, ctx->env.cfg, &secret, &ctx->env.log, fwd))
+		log_msg(&ctx->env.log, LOG_ERROR, "serve", "no forwarding: %s",
+			err.reason[0] ? err.reason : "cannot start the forwarder");
+	explicit_bzero(&secret, sizeof(secret));
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	struct serve_ctx ctx = {0};
 	struct net_scp *scp = NULL;
 	struct fs_mount *mnt = NULL;
+	struct store_forwarder *fwd = NULL;
 	const char *config = NULL;
 	pthread_t arrival;
 	sigset_t set;
@@ -147,11 +161,13 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	if (pthread_create(&arrival, NULL, arrival_main, &ctx))
 		goto out_scp;
+	start_forwarder(&ctx, &fwd);
 	if (fs_mount_start(ctx.env.cfg, ctx.env.store, &ctx.env.log, &mnt))
 		log_msg(&ctx.env.log, LOG_WARN, "serve", "running without the mount");
 	sigwait(&set, &sig);
 	status = 0;
 	fs_mount_stop(mnt);
+	store_forwarder_stop(fwd);
 	atomic_store(&ctx.stopping, true);
 	pthread_join(arrival, NULL);
 out_scp:

@@ -95,10 +95,23 @@ static int catalog_instance(struct store *s, const struct dcm_summary *m, int64_
 /* Late instances of an assigned study are queued for its destination right away. */
 static int queue_if_assigned(struct store *s, int64_t study, int64_t instance)
 {
+	const struct config_project *p;
+	sqlite3_stmt *st = NULL;
+	char project[64] = "";
+	int rc = cat_prepare(s, "SELECT project FROM assignments WHERE study=?", &st);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, study);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(project, sizeof(project), "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (!project[0] || !(p = config_project(s->cfg, project)))
+		return 0;
 	return cat_run(s,
 		       "INSERT OR IGNORE INTO transfers(instance, project, destination, state)"
-		       " SELECT ?, a.project, '', 'queued' FROM assignments a WHERE a.study=?",
-		       "ii", instance, study);
+		       " VALUES(?,?,?,'queued')",
+		       "itt", instance, project, p->destination ? p->destination : "");
 }
 
 static int ingest_catalog(struct store *s, const struct dcm_summary *m,

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "anon/anon.h"
 #include "core/core.h"
 
 struct config_caller {
@@ -173,5 +174,23 @@ int store_study_transfers(struct store *s, int64_t study_id, struct store_study_
 /* The coupling rows of a project as CSV lines "key,participant,event\n" (a new string,
  * free with free()). */
 int store_coupling_csv(struct store *s, const char *project, char **out);
+
+/* ---- forwarding (store/forward.c, transfers.c) -------------------------------------- */
+/*
+ * The forwarder: a thread that sends queued transfers to each project's destination —
+ * de-identified by the same plans the mount serves, over the destination's parallel
+ * associations — records each instance's outcome (sent, or failed with its reason and
+ * the time of the next try, backing off exponentially), and verifies sent studies with a
+ * C-FIND count. A transfer left 'sending' by a crash is queued again at start.
+ */
+struct store_forwarder;
+/* secret is copied; cfg, s and log are borrowed. 0 or a negative errno. */
+int store_forwarder_start(struct store *s, const struct fiona_config *cfg,
+			  const struct deid_secret *secret, struct fiona_log *log,
+			  struct store_forwarder **out);
+/* Finishes the batch in flight, then stops; NULL is fine. */
+void store_forwarder_stop(struct store_forwarder *f);
+/* Wakes the forwarder now (after an assignment) instead of at its next poll. */
+void store_forwarder_kick(struct store_forwarder *f);
 
 #endif

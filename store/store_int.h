@@ -42,4 +42,31 @@ static inline void store_changed(struct store *s)
 	atomic_fetch_add(&s->generation, 1);
 }
 
+/* transfers.c: the transfer queue in the catalog */
+struct xfer {
+	int64_t instance, study;
+	char project[32], participant[65], event[65], destination[64];
+	char hash[33], sop_class[65], ts[65], study_uid[65];
+	long attempts;
+};
+enum xfer_state { XFER_SENT, XFER_RETRY, XFER_GIVE_UP };
+struct xfer_result {
+	enum xfer_state state;
+	char error[300];
+	int64_t next_try;
+};
+struct xfer_verify {
+	int64_t study;
+	char project[32], destination[64], study_uid[65];
+	long sent;
+};
+int xfer_reset_sending(struct store *s);
+/* Up to limit transfers due at now, marked 'sending'. New array (free()). */
+int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n);
+int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r, size_t n);
+/* Studies whose transfers to a project are all sent and not yet verified. */
+int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n);
+/* count >= sent: mark verified; otherwise queue the study's sent instances again. */
+int xfer_verified(struct store *s, const struct xfer_verify *v, long count);
+
 #endif
