@@ -6,10 +6,9 @@
 # work; .coupling.csv takes rows; a user in no group sees nothing; reads are audited; a
 # stale mount after kill -9 is cleaned at the next start.
 . "$(dirname "$0")/lib/orthanc.sh"
+. "$(dirname "$0")/lib/fiona.sh"
 netns_reexec "$0" "$@"
 BUILD=${BUILD:-build}
-FIONA=$(pwd)/$BUILD/fiona
-GEN=$(pwd)/$BUILD/tools/gen_corpus
 T=$(mktemp -d)
 M=$T/mnt
 chmod 755 "$T" # other users must reach the mount point
@@ -29,25 +28,9 @@ fail() { echo "FAIL mount/$1: $2"; failed=1; }
 [ "$(id -u)" = 0 ] || { echo "SKIP mount: allow_other needs root here"; exit 0; }
 command -v fusermount3 >/dev/null || { echo "SKIP mount: fusermount3 missing"; exit 0; }
 
-cat >"$T/fiona.json" <<EOF
-{ "data_dir": "$T/var", "mount_point": "$M", "secret_file": "$T/var/secret",
-  "admin_group": "root",
-  "dicom": { "aet": "FIONA", "bind": "127.0.0.1", "port": 11112, "allowed_callers": [] },
-  "quiet_seconds": 1, "quarantine_days": 7, "disk_high_watermark": 0.95,
-  "destinations": { "research": { "aet": "RESEARCH", "host": "127.0.0.1", "port": 4242,
-                                  "calling_aet": "FIONA", "associations": 2 } },
-  "projects": { "PROJ01": { "group": "root", "participant_pattern": "^PROJ01-[0-9]{4}\$",
-                            "events": [ "baseline", "followup" ], "destination": "research" } } }
-EOF
-"$GEN" --preset tiny --seed 5 -o "$T/c" >/dev/null 2>&1 || { fail generate "gen_corpus failed"; exit 1; }
-mkdir -p "$T/var" && (umask 077; head -c 32 /dev/urandom >"$T/var/secret")
+fiona_setup "$T" 5 || { fail generate "gen_corpus failed"; exit 1; }
 "$FIONA" import -c "$T/fiona.json" "$T/c/P01" "$T/c/P02" 2>"$T/import.log" || fail import "$(tail -n 1 "$T/import.log")"
-start() {
-	"$FIONA" serve -c "$T/fiona.json" 2>>"$T/serve.log" &
-	PID=$!
-	i=0; while ! grep -q "mounted at" "$T/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	sleep 1.5 # arrival: quiet_seconds 1
-}
+start() { fiona_start "$T"; sleep 1.5; }
 start
 Q=$M/quarantine; P=$M/projects/PROJ01
 n=$(ls "$Q" 2>/dev/null | wc -l)

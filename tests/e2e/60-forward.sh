@@ -6,10 +6,9 @@
 # that is down when the study is assigned gets it once it is back; kill -9 of fiona during
 # a send resumes after restart; a late series of a sent study is sent alone.
 . "$(dirname "$0")/lib/orthanc.sh"
+. "$(dirname "$0")/lib/fiona.sh"
 netns_reexec "$0" "$@"
 BUILD=${BUILD:-build}
-FIONA=$(pwd)/$BUILD/fiona
-GEN=$(pwd)/$BUILD/tools/gen_corpus
 T=$(mktemp -d)
 M=$T/mnt
 PID=
@@ -28,24 +27,9 @@ fail() { echo "FAIL forward/$1: $2"; failed=1; }
 [ -x "$ORTHANC_BIN" ] || { echo "SKIP forward: Orthanc missing"; exit 0; }
 [ -e /dev/fuse ] && [ "$(id -u)" = 0 ] || { echo "SKIP forward: needs /dev/fuse and root"; exit 0; }
 
-cat >"$T/fiona.json" <<EOF
-{ "data_dir": "$T/var", "mount_point": "$M", "secret_file": "$T/var/secret",
-  "admin_group": "root",
-  "dicom": { "aet": "FIONA", "bind": "127.0.0.1", "port": 11112, "allowed_callers": [] },
-  "quiet_seconds": 1, "quarantine_days": 7, "disk_high_watermark": 0.95,
-  "destinations": { "research": { "aet": "RESEARCH", "host": "127.0.0.1", "port": 4242,
-                                  "calling_aet": "FIONA", "associations": 2 } },
-  "projects": { "PROJ01": { "group": "root", "participant_pattern": "^PROJ01-[0-9]{4}\$",
-                            "events": [ "baseline", "followup" ], "destination": "research" } } }
-EOF
-"$GEN" --preset tiny --seed 7 -o "$T/c" >/dev/null 2>&1 || { fail generate "gen_corpus failed"; exit 1; }
-mkdir -p "$T/var" && (umask 077; head -c 32 /dev/urandom >"$T/var/secret")
+fiona_setup "$T" 7 || { fail generate "gen_corpus failed"; exit 1; }
 "$FIONA" import -c "$T/fiona.json" "$T/c/P01" 2>/dev/null || fail import "import failed"
-start() {
-	"$FIONA" serve -c "$T/fiona.json" 2>>"$T/serve.log" &
-	PID=$!
-	i=0; while ! grep -q "mounted at" "$T/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-}
+start() { fiona_start "$T"; }
 orthanc_start "$T/orthanc" 4242 8042 RESEARCH FIONA 11112 || { fail orthanc "Orthanc did not start"; exit 1; }
 start
 sleep 1.5
