@@ -91,6 +91,21 @@ while read -r f; do echo "$(sop "$f") $(cksum <"$f")"; done <"$T/pfiles" | sort 
 if cmp -s "$T/a.sums" "$T/m.sums" && [ -s "$T/a.sums" ]; then pass "mount bytes == fiona anonymize"
 else fail differential "$(comm -3 "$T/a.sums" "$T/m.sums" | wc -l) files differ"; fi
 
+# Random pread offsets and lengths agree with the anonymize output too.
+bad=0; k=0
+for f in $(head -n 6 "$T/pfiles"); do
+	a=$(find "$T/anon" -name '*.dcm' | while read -r g; do [ "$(sop "$g")" = "$(sop "$f")" ] && echo "$g"; done | head -n 1)
+	size=$(stat -c %s "$f")
+	for off in 0 1 127 $((size / 3)) $((size - 4097)) $((size - 1)); do
+		[ "$off" -ge 0 ] || continue
+		k=$((k + 1))
+		x=$(dd if="$f" iflag=skip_bytes,count_bytes skip="$off" count=4099 bs=65536 2>/dev/null | cksum)
+		y=$(dd if="$a" iflag=skip_bytes,count_bytes skip="$off" count=4099 bs=65536 2>/dev/null | cksum)
+		[ "$x" = "$y" ] || bad=$((bad + 1))
+	done
+done
+[ $bad -eq 0 ] && [ $k -gt 0 ] && pass "random preads agree ($k reads)" || fail pread "$bad of $k reads differ"
+
 # cp -r and tar of the project tree.
 cp -r "$P" "$T/copy" && [ "$(find "$T/copy" -name '*.dcm' | wc -l)" -eq "$(wc -l <"$T/pfiles")" ] &&
 	pass "cp -r" || fail cp "cp -r of the project failed"
@@ -131,6 +146,11 @@ a=$(sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM audit WHERE action IN ('as
 [ "$n" -gt 0 ] && [ "$a" -ge 4 ] && pass "audit ($n reads, $a assignments)" || fail audit "$n reads, $a assignments"
 
 # kill -9 leaves a dead mount; the next start cleans it and mounts again.
+kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
+ls "$Q" >/dev/null 2>&1 && fail stale "the mount still answers after kill -9" || pass "kill -9 leaves a stale mount"
+sh mount-scripts/fiona-unmount "$T/fiona.json" >/dev/null && ! grep -q " $M fuse" /proc/mounts &&
+	pass "mount-scripts/fiona-unmount cleans it" || fail unmount-script "still mounted"
+start
 kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
 start
 [ "$(ls "$Q" | wc -l)" -eq 4 ] && pass "restart after kill -9 remounts" || fail restart "$(tail -n 2 "$T/serve.log")"
