@@ -83,15 +83,62 @@ void fs_inval_queue(struct fs_mount *m, uint64_t parent, const char *name)
 	pthread_mutex_unlock(&m->inval_lock);
 }
 
+void fs_audit_queue(struct fs_mount *m, uid_t who, const char *action, const char *detail)
+{
+	struct store_audit_row *r;
+
+	pthread_mutex_lock(&m->inval_lock);
+	if (m->n_audit == m->cap_audit) {
+		size_t cap = m->cap_audit ? m->cap_audit * 2 : 64;
+		struct store_audit_row *v = realloc(m->audit, cap * sizeof(*v));
+
+		if (!v) {
+			pthread_mutex_unlock(&m->inval_lock);
+			log_msg(m->log, LOG_ERROR, "mount",
+				"audit row lost (out of memory): uid %u %s", (unsigned)who, action);
+			return;
+		}
+		m->audit = v;
+		m->cap_audit = cap;
+	}
+	r = &m->audit[m->n_audit++];
+	r->at = time(NULL);
+	r->who = who;
+	snprintf(r->action, sizeof(r->action), "%s", action);
+	snprintf(r->detail, sizeof(r->detail), "%s", detail);
+	pthread_mutex_unlock(&m->inval_lock);
+}
+
+/* Writes the queued audit rows; called with inval_lock held, returns with it held. */
+static void audit_flush(struct fs_mount *m)
+{
+	struct store_audit_row *rows = m->audit;
+	size_t n = m->n_audit;
+
+	if (!n)
+		return;
+	m->audit = NULL;
+	m->n_audit = m->cap_audit = 0;
+	pthread_mutex_unlock(&m->inval_lock);
+	if (store_audit_many(m->store, rows, n))
+		log_msg(m->log, LOG_ERROR, "mount", "cannot write %zu audit rows", n);
+	free(rows);
+	pthread_mutex_lock(&m->inval_lock);
+}
+
 static void *notifier_main(void *arg)
 {
 	struct fs_mount *m = arg;
 	struct fs_inval one;
+	struct timespec until;
 
 	pthread_mutex_lock(&m->inval_lock);
 	while (!m->stopping) {
 		if (!m->n_inval) {
-			pthread_cond_wait(&m->inval_cond, &m->inval_lock);
+			audit_flush(m);
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&m->inval_cond, &m->inval_lock, &until);
 			continue;
 		}
 		one = m->inval[0];
@@ -104,6 +151,7 @@ static void *notifier_main(void *arg)
 			fuse_lowlevel_notify_inval_inode(m->se, one.parent, 0, 0);
 		pthread_mutex_lock(&m->inval_lock);
 	}
+	audit_flush(m);
 	pthread_mutex_unlock(&m->inval_lock);
 	return NULL;
 }
@@ -229,6 +277,7 @@ void fs_mount_stop(struct fs_mount *m)
 	free(m->projects);
 	fs_tree_put(m->tree);
 	free(m->inval);
+	free(m->audit);
 	free(m->sizes);
 	pthread_key_delete(m->read_buf);
 	explicit_bzero(&m->secret, sizeof(m->secret));

@@ -184,7 +184,7 @@ static void audit_read(fuse_req_t req, const struct fs_node *n)
 	snprintf(detail, sizeof(detail), "instance %lld as %s%s/%s/%s", (long long)n->instance_id,
 		 n->export_tree ? "export " : "", n->project ? n->project->cfg->name : "?",
 		 n->participant, n->event);
-	store_audit(mnt(req)->store, fuse_req_ctx(req)->uid, "read", detail);
+	fs_audit_queue(mnt(req), fuse_req_ctx(req)->uid, "read", detail);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

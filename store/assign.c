@@ -242,3 +242,22 @@ int store_audit(struct store *s, uid_t who, const char *action, const char *deta
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
+
+int store_audit_many(struct store *s, const struct store_audit_row *rows, size_t n)
+{
+	int rc;
+
+	if (!n)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = cat_run(s, "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)",
+			     "iitt", rows[i].at, (int64_t)rows[i].who, rows[i].action,
+			     rows[i].detail);
+	rc = rc ? rc : cat_exec(s, "COMMIT");
+	if (rc)
+		cat_exec(s, "ROLLBACK");
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}

@@ -148,6 +148,13 @@ void store_strv_free(char **v);
 int store_coupling_add(struct store *s, const char *project, const char *accession,
 		       const char *participant, const char *event, struct fiona_err *err);
 int store_audit(struct store *s, uid_t who, const char *action, const char *detail);
+struct store_audit_row {
+	int64_t at;
+	uid_t who;
+	char action[16], detail[240];
+};
+/* Many audit rows in one transaction (the mount batches reads: one fsync per batch). */
+int store_audit_many(struct store *s, const struct store_audit_row *rows, size_t n);
 /* Bumped by every committed change; readers (the mount) compare it to cache. */
 uint64_t store_generation(struct store *s);
 /* Arrival: studies quiet for quiet_seconds become complete, then coupling rows, then the
