@@ -50,11 +50,31 @@ static int serve_store(void *opaque, const char *tmp_path, const struct net_peer
 	return 0;
 }
 
+/* The daemon C-ECHOs its own port; the time of the last answer goes to
+ * <data_dir>/heartbeat for `fiona status`, a failure to the log. */
+static void heartbeat(struct serve_ctx *ctx)
+{
+	const struct fiona_config *c = ctx->env.cfg;
+	struct fiona_err err = {0};
+	char path[4200], when[32];
+
+	if (net_echo(c->aet, c->aet, c->bind, c->port, 10, &err)) {
+		log_msg(&ctx->env.log, LOG_ERROR, "heartbeat", "own C-ECHO failed: %s", err.reason);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/heartbeat", c->data_dir);
+	core_time_iso(time(NULL), when, sizeof(when));
+	if (core_write_file_atomic(path, when, strlen(when), 0644))
+		log_msg(&ctx->env.log, LOG_ERROR, "heartbeat", "cannot write %s", path);
+}
+
+/* Once a second: arrival, and housekeeping when the disk is above its watermark;
+ * every 30 s the heartbeat. */
 static void *arrival_main(void *arg)
 {
 	struct serve_ctx *ctx = arg;
 
-	while (!atomic_load(&ctx->stopping)) {
+	for (unsigned tick = 0; !atomic_load(&ctx->stopping); tick++) {
 		int n = store_arrival_tick(ctx->env.store, time(NULL));
 
 		if (n > 0)
@@ -62,6 +82,11 @@ static void *arrival_main(void *arg)
 		else if (n < 0)
 			log_msg(&ctx->env.log, LOG_ERROR, "arrival", "tick failed: %s",
 				strerror(-n));
+		if ((n = store_housekeeping(ctx->env.store, time(NULL))) < 0)
+			log_msg(&ctx->env.log, LOG_ERROR, "housekeeping", "failed: %s",
+				strerror(-n));
+		if (tick % 30 == 1)
+			heartbeat(ctx);
 		sleep(1);
 	}
 	return NULL;
@@ -108,6 +133,8 @@ static int serve_start_scp(struct serve_ctx *ctx, struct net_scp **scp)
 	for (size_t i = 0; i < c->n_allowed_callers; i++)
 		allowed[i] =
 			(struct net_caller){c->allowed_callers[i].aet, c->allowed_callers[i].host};
+	if (c->n_allowed_callers) /* the heartbeat calls in as the gateway itself */
+		allowed[cfg.n_allowed++] = (struct net_caller){c->aet, c->bind};
 	rc = net_scp_start(&cfg, serve_store, ctx, &ctx->env.log, scp, &err);
 	free(allowed); /* net_scp_start copies the list */
 	if (rc)

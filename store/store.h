@@ -162,6 +162,12 @@ uint64_t store_generation(struct store *s);
  * studies completed, or a negative errno. */
 int store_arrival_tick(struct store *s, time_t now);
 
+/* Housekeeping: while the data directory's filesystem is above disk_high_watermark,
+ * removes the oldest study verified at its destination, then the oldest expired
+ * quarantine study; never data still waiting for its destination. Logs and audits each
+ * removal. Returns the number of studies removed, or a negative errno. */
+int store_housekeeping(struct store *s, time_t now);
+
 struct store_counts {
 	long studies, quarantine, assigned, series, instances, objects, conflicts;
 	long queued, sent, verified, failed;
