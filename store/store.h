@@ -69,4 +69,39 @@ void config_free(struct fiona_config *c);
 const struct config_project *config_project(const struct fiona_config *c, const char *name);
 const struct config_destination *config_destination(const struct fiona_config *c, const char *name);
 
+/* ---- series classification (store/classify.c, classify_ops.c; docs/classify.md) ---- */
+
+/*
+ * Rules that label series ("T1", "DTI", "localizer", ...), in the spirit of the original
+ * FIONA classifyRules.json. A parsed object is immutable: any number of threads may call
+ * classify_series() with it at once.
+ */
+struct classify_rules;
+/* Returns a new object in *out (free with classify_rules_free()); -EINVAL with err->reason
+ * naming the rule set index/id and key ("rule set 3 (id \"t1\"): rules[0].operator: ..."),
+ * or the line and column of a JSON syntax error (err->offset = byte position). */
+int classify_rules_parse(const char *json, size_t n, struct classify_rules **out,
+			 struct fiona_err *err);
+/* classify_rules_parse of a file; -errno if it cannot be read (err names the path). */
+int classify_rules_load(const char *path, struct classify_rules **out, struct fiona_err *err);
+void classify_rules_free(struct classify_rules *r);
+
+/* Facts about the whole series, for "check": "SeriesLevel" rules. n_instances < 0: unknown. */
+struct classify_series_facts {
+	long n_instances;
+};
+/*
+ * Labels one series: p/n are the Part-10 bytes of a representative instance (the first),
+ * borrowed for the call; facts may be NULL. Writes the labels of the matching rule sets,
+ * comma-separated, in file order, each type once, into out ("" if none). Returns 0,
+ * -ENOSPC if they do not fit in cap (out untouched), or the reader's error with err filled
+ * (offset, tag; never a value).
+ */
+int classify_series(const struct classify_rules *r, const uint8_t *p, size_t n,
+		    const struct classify_series_facts *facts, char *out, size_t cap,
+		    struct fiona_err *err);
+/* fiona's built-in default rules (T1, T2, FLAIR, DWI/DTI, localizer, CT, SC, ...). Static
+ * string; classify_rules_parse() accepts it. */
+const char *classify_default_rules_json(void);
+
 #endif
