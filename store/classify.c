@@ -300,7 +300,9 @@ static int parse_target(struct parse_ctx *c, struct classify_rule *r, json_t *o,
 		r->fact = CLASSIFY_FACT_N_INSTANCES;
 		return 0;
 	}
-	return perr(c, key, "SeriesLevel facts: \"NumberOfInstances\"");
+	/* Any other attribute: the rule must hold in every instance of the series. */
+	r->every_instance = true;
+	return parse_tag(c, tag, key, &r->tag);
 }
 
 static int parse_rule(struct parse_ctx *c, struct classify_rule *r, json_t *o, size_t idx)
@@ -494,8 +496,10 @@ static int collect_tags(struct classify_rules *r)
 	n = 0;
 	for (size_t i = 0; i < r->n_sets; i++)
 		for (size_t k = 0; k < r->sets[i].n_rules; k++) {
-			const struct classify_rule *rule = &r->sets[i].rules[k];
+			struct classify_rule *rule = &r->sets[i].rules[k];
 
+			rule->flat = r->n_rules++;
+			r->has_every |= rule->every_instance;
 			if (rule->op != CLASSIFY_OP_RULE && rule->fact == CLASSIFY_FACT_NONE)
 				r->tags[n++] = rule->tag;
 		}

@@ -36,6 +36,7 @@ struct eval {
 	struct attr *attrs; /* parallel to r->tags */
 	struct buf texts;
 	signed char *result; /* per set: 0 not yet evaluated, 1 false, 2 true */
+	bool *every_ok; /* per rule (flat index): every-instance result; NULL: not known */
 };
 
 /* ---- collecting attribute values -------------------------------------------------- */
@@ -306,12 +307,22 @@ static bool match_attr(const struct classify_rule *rule, bool present, const cha
 	}
 }
 
+/* The collected text of tag, or NULL if the instance does not have it. */
+static const char *attr_text(const struct eval *ev, uint32_t tag)
+{
+	const uint32_t *hit = bsearch(&tag, ev->r->tags, ev->r->n_tags, sizeof(*ev->r->tags),
+				      classify_tag_cmp);
+	const struct attr *a = hit ? &ev->attrs[hit - ev->r->tags] : NULL;
+
+	return a && a->present ? (const char *)ev->texts.data + a->off : NULL;
+}
+
 static bool eval_set(struct eval *ev, size_t i);
 
 static bool eval_rule(struct eval *ev, const struct classify_rule *rule)
 {
+	const char *text;
 	char fact[32];
-	const uint32_t *hit;
 	bool v;
 
 	if (rule->op == CLASSIFY_OP_RULE) {
@@ -321,14 +332,11 @@ static bool eval_rule(struct eval *ev, const struct classify_rule *rule)
 
 		snprintf(fact, sizeof(fact), "%ld", known ? ev->facts->n_instances : 0L);
 		v = match_attr(rule, known, fact);
+	} else if (rule->every_instance && ev->every_ok) {
+		v = ev->every_ok[rule->flat];
 	} else {
-		hit = bsearch(&rule->tag, ev->r->tags, ev->r->n_tags, sizeof(*ev->r->tags),
-			      classify_tag_cmp);
-		/* classify.c put every rule's tag into the list, so hit is never NULL. */
-		const struct attr *a = hit ? &ev->attrs[hit - ev->r->tags] : NULL;
-
-		v = match_attr(rule, a && a->present,
-			       a && a->present ? (const char *)ev->texts.data + a->off : "");
+		text = attr_text(ev, rule->tag);
+		v = match_attr(rule, text != NULL, text ? text : "");
 	}
 	return rule->negate ? !v : v;
 }
@@ -345,6 +353,68 @@ static bool eval_set(struct eval *ev, size_t i)
 		v = eval_rule(ev, &s->rules[k]);
 	ev->result[i] = v ? 2 : 1;
 	return v;
+}
+
+static int eval_init(struct eval *ev, const struct classify_rules *r,
+		     const struct classify_series_facts *facts)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->r = r;
+	ev->facts = facts;
+	buf_init(&ev->texts, CLASSIFY_MAX_COLLECTED);
+	ev->attrs = calloc(r->n_tags ? r->n_tags : 1, sizeof(*ev->attrs));
+	ev->result = calloc(r->n_sets, sizeof(*ev->result));
+	return ev->attrs && ev->result ? 0 : -ENOMEM;
+}
+
+static void eval_release(struct eval *ev)
+{
+	free(ev->every_ok);
+	free(ev->result);
+	free(ev->attrs);
+	buf_release(&ev->texts);
+}
+
+/* Clears every_ok[rule] for each every-instance rule that fails in this instance. */
+static void every_apply(struct eval *ev, const struct eval *one)
+{
+	for (size_t i = 0; i < ev->r->n_sets; i++) {
+		const struct classify_set *s = &ev->r->sets[i];
+
+		for (size_t k = 0; k < s->n_rules; k++) {
+			const struct classify_rule *rule = &s->rules[k];
+			const char *text = attr_text(one, rule->tag);
+
+			if (rule->every_instance && !match_attr(rule, text != NULL, text ? text : ""))
+				ev->every_ok[rule->flat] = false;
+		}
+	}
+}
+
+/* "SeriesLevel" rules on a tag: does each hold in every instance of facts->all? */
+static int every_check(struct eval *ev, struct fiona_err *err)
+{
+	const struct classify_rules *r = ev->r;
+	struct eval one;
+	int rc;
+
+	if (!r->has_every || !ev->facts || !ev->facts->all)
+		return 0;
+	ev->every_ok = malloc(r->n_rules * sizeof(*ev->every_ok));
+	if (!ev->every_ok)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n_rules; i++)
+		ev->every_ok[i] = true;
+	rc = eval_init(&one, r, NULL);
+	for (size_t k = 0; !rc && k < ev->facts->n_all; k++) {
+		buf_reset(&one.texts);
+		memset(one.attrs, 0, (r->n_tags ? r->n_tags : 1) * sizeof(*one.attrs));
+		rc = collect(&one, ev->facts->all[k].p, ev->facts->all[k].n, err);
+		if (!rc)
+			every_apply(ev, &one);
+	}
+	eval_release(&one);
+	return rc;
 }
 
 static int write_labels(struct eval *ev, char *out, size_t cap)
@@ -379,17 +449,14 @@ int classify_series(const struct classify_rules *r, const uint8_t *p, size_t n,
 		    const struct classify_series_facts *facts, char *out, size_t cap,
 		    struct fiona_err *err)
 {
-	struct eval ev = {r, facts, NULL, {0}, NULL};
-	char *labels = NULL;
-	int rc = -ENOMEM;
+	struct eval ev;
+	char *labels = malloc(cap ? cap : 1);
+	int rc = eval_init(&ev, r, facts);
 
-	buf_init(&ev.texts, CLASSIFY_MAX_COLLECTED);
-	ev.attrs = calloc(r->n_tags ? r->n_tags : 1, sizeof(*ev.attrs));
-	ev.result = calloc(r->n_sets, sizeof(*ev.result));
-	labels = malloc(cap ? cap : 1);
-	if (!ev.attrs || !ev.result || !labels)
-		goto fail;
-	rc = collect(&ev, p, n, err);
+	if (!rc && !labels)
+		rc = -ENOMEM;
+	rc = rc ? rc : collect(&ev, p, n, err);
+	rc = rc ? rc : every_check(&ev, err);
 	if (rc)
 		goto fail;
 	rc = write_labels(&ev, labels, cap);
@@ -399,10 +466,10 @@ int classify_series(const struct classify_rules *r, const uint8_t *p, size_t n,
 	}
 	memcpy(out, labels, strlen(labels) + 1);
 fail:
+	if (rc == -ENOMEM)
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "out of memory");
 	free(labels);
-	free(ev.result);
-	free(ev.attrs);
-	buf_release(&ev.texts);
+	eval_release(&ev);
 	return rc;
 }
 

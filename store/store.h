@@ -86,9 +86,20 @@ int classify_rules_parse(const char *json, size_t n, struct classify_rules **out
 int classify_rules_load(const char *path, struct classify_rules **out, struct fiona_err *err);
 void classify_rules_free(struct classify_rules *r);
 
-/* Facts about the whole series, for "check": "SeriesLevel" rules. n_instances < 0: unknown. */
+/* One instance's Part-10 bytes. Borrowed for the call. */
+struct classify_instance {
+	const uint8_t *p;
+	size_t n;
+};
+/*
+ * Facts about the whole series, for "check": "SeriesLevel" rules. n_instances < 0: unknown.
+ * all/n_all (optional, NULL/0 when not known): every instance of the series, for rules
+ * that must hold in each one; without them the representative instance stands in.
+ */
 struct classify_series_facts {
 	long n_instances;
+	const struct classify_instance *all;
+	size_t n_all;
 };
 /*
  * Labels one series: p/n are the Part-10 bytes of a representative instance (the first),

@@ -16,7 +16,7 @@
 #define UID_MR	    "1.2.840.10008.5.1.4.1.1.4"
 
 /* A synthetic MR instance with the attributes the rules below look at. */
-static int make_mr(struct buf *b)
+static int make_mr_te(struct buf *b, const char *te)
 {
 	static const struct dcm_meta m = {UID_MR, "2.25.1234", TS_EXPLICIT};
 	uint16_t rows = 256;
@@ -31,12 +31,17 @@ static int make_mr(struct buf *b)
 				     " T1 MPRAGE sag ");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0020), DCM_VR('C', 'S'), "GR\\IR");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0080), DCM_VR('D', 'S'), "2300");
-	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0081), DCM_VR('D', 'S'), "2.98");
+	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0081), DCM_VR('D', 'S'), te);
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0082), DCM_VR('D', 'S'), "900");
 	rc = rc ? rc : dcm_write_elem(b, DCM_TAG(0x0018, 0x9087), DCM_VR('F', 'D'), &bval, 8);
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0020, 0x0037), DCM_VR('D', 'S'),
 				     "1\\0\\0\\0\\0.9999\\-0.01");
 	return rc ? rc : dcm_write_elem(b, DCM_TAG(0x0028, 0x0010), DCM_VR('U', 'S'), &rows, 2);
+}
+
+static int make_mr(struct buf *b)
+{
+	return make_mr_te(b, "2.98");
 }
 
 /* Labels of rules (JSON) on the MR instance; "ERR:<reason>" if parsing fails. */
@@ -244,9 +249,9 @@ static void t_errors_name_the_place(struct tt *t)
 	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"check\": \"StudyLevel\", \"tag\": \"Rows\","
 		      " \"operator\": \"exist\"}]}]",
 		   "rules[0].check");
-	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"check\": \"SeriesLevel\", \"tag\": \"Rows\","
+	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"check\": \"SeriesLevel\", \"tag\": \"Rowz\","
 		      " \"operator\": \"exist\"}]}]",
-		   "rules[0].tag: SeriesLevel facts");
+		   "rules[0].tag: unknown attribute keyword");
 }
 
 static void t_series_level(struct tt *t)
@@ -266,6 +271,46 @@ static void t_series_level(struct tt *t)
 	TT_CHECK_MSG(t, !strcmp(out, "one,known"), "%.300s", out);
 	run(rules, -1, out, sizeof(out));
 	TT_CHECK_MSG(t, !strcmp(out, ""), "%.300s", out);
+}
+
+/* SeriesLevel on a tag: the rule must hold in every instance given in facts.all. */
+static void t_series_every_instance(struct tt *t)
+{
+	const char *rules =
+		"[" ONE("sameTE", "{\"check\": \"SeriesLevel\", \"tag\": \"EchoTime\","
+				  " \"operator\": \"==\", \"value\": 2.98}") ","
+		ONE("shortTE", "{\"check\": \"SeriesLevel\", \"tag\": \"EchoTime\","
+			       " \"operator\": \"<\", \"value\": 10}") ","
+		ONE("firstTE", "{\"tag\": \"EchoTime\", \"operator\": \"==\", \"value\": 2.98}") ","
+		ONE("notall", "{\"check\": \"SeriesLevel\", \"tag\": \"EchoTime\","
+			      " \"operator\": \"==\", \"value\": 2.98, \"negate\": true}") "]";
+	struct classify_instance all[2];
+	struct classify_series_facts facts = {2, all, 2};
+	struct classify_rules *r = NULL;
+	struct fiona_err err = {0};
+	struct buf b1, b2;
+	char out[64] = "", out1[64] = "";
+	int rc;
+
+	buf_init(&b1, 1 << 20);
+	buf_init(&b2, 1 << 20);
+	rc = classify_rules_parse(rules, strlen(rules), &r, &err);
+	rc = rc ? rc : make_mr_te(&b1, "2.98");
+	rc = rc ? rc : make_mr_te(&b2, "5");
+	all[0] = (struct classify_instance){b1.data, b1.len};
+	all[1] = (struct classify_instance){b2.data, b2.len};
+	rc = rc ? rc : classify_series(r, b1.data, b1.len, &facts, out, sizeof(out), &err);
+	facts.n_all = 1; /* only the first instance */
+	rc = rc ? rc : classify_series(r, b1.data, b1.len, &facts, out1, sizeof(out1), &err);
+	classify_rules_free(r);
+	buf_release(&b1);
+	buf_release(&b2);
+	TT_CHECK_MSG(t, rc == 0, "%d %s", rc, err.reason);
+	TT_CHECK_MSG(t, !strcmp(out, "shortTE,firstTE,notall"), "%s", out);
+	TT_CHECK_MSG(t, !strcmp(out1, "sameTE,shortTE,firstTE"), "%s", out1);
+	/* Without the instances, the representative stands in. */
+	run(rules, 2, out, sizeof(out));
+	TT_CHECK_MSG(t, !strcmp(out, "sameTE,shortTE,firstTE"), "%s", out);
 }
 
 static void t_output_space_and_bad_input(struct tt *t)
@@ -360,5 +405,6 @@ static void t_default_rules_on_corpus(struct tt *t)
 
 TT_MAIN(TT_CASE(t_string_operators), TT_CASE(t_numeric_operators), TT_CASE(t_negate_and_tags),
 	TT_CASE(t_references), TT_CASE(t_cycles_refused), TT_CASE(t_errors_name_the_place),
-	TT_CASE(t_series_level), TT_CASE(t_output_space_and_bad_input),
+	TT_CASE(t_series_level), TT_CASE(t_series_every_instance),
+	TT_CASE(t_output_space_and_bad_input),
 	TT_CASE(t_default_rules_on_corpus))
