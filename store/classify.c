@@ -84,7 +84,7 @@ static int hex16(const char *s, size_t len, uint16_t *out)
 		if (!isxdigit((unsigned char)s[i]))
 			return -EINVAL;
 		v = v * 16 + (unsigned)(isdigit((unsigned char)s[i]) ? s[i] - '0'
-								    : (tolower(s[i]) - 'a' + 10));
+								     : (tolower(s[i]) - 'a' + 10));
 	}
 	*out = (uint16_t)v;
 	return 0;
@@ -220,7 +220,8 @@ static int parse_value(struct parse_ctx *c, struct classify_rule *r, json_t *j, 
 	}
 	for (size_t i = 0; i < r->n_values; i++)
 		if ((r->op == CLASSIFY_OP_LT || r->op == CLASSIFY_OP_GT ||
-		     r->op == CLASSIFY_OP_APPROX) && !r->values[i].is_num)
+		     r->op == CLASSIFY_OP_APPROX) &&
+		    !r->values[i].is_num)
 			return perr(c, key, "operator needs numbers");
 	if ((r->op == CLASSIFY_OP_LT || r->op == CLASSIFY_OP_GT) && r->n_values != 1)
 		return perr(c, key, "operator needs exactly one number");
@@ -233,24 +234,28 @@ static const struct {
 	const char *name;
 	enum classify_op op;
 } ops[] = {
-	{"regexp", CLASSIFY_OP_REGEXP}, {"contains", CLASSIFY_OP_CONTAINS},
-	{"==", CLASSIFY_OP_EQ},		{"!=", CLASSIFY_OP_NE},
-	{"<", CLASSIFY_OP_LT},		{">", CLASSIFY_OP_GT},
-	{"approx", CLASSIFY_OP_APPROX}, {"exist", CLASSIFY_OP_EXIST},
+	{"regexp", CLASSIFY_OP_REGEXP},
+	{"contains", CLASSIFY_OP_CONTAINS},
+	{"==", CLASSIFY_OP_EQ},
+	{"!=", CLASSIFY_OP_NE},
+	{"<", CLASSIFY_OP_LT},
+	{">", CLASSIFY_OP_GT},
+	{"approx", CLASSIFY_OP_APPROX},
+	{"exist", CLASSIFY_OP_EXIST},
 	{"notexist", CLASSIFY_OP_NOTEXIST},
 };
 
-static const char *const rule_keys[] = {"tag",	 "operator", "value",	  "negate",
-					"rule",	 "check",    "tolerance", NULL};
+static const char *const rule_keys[] = {"tag",	"operator", "value",	 "negate",
+					"rule", "check",    "tolerance", NULL};
 
-static int check_keys(struct parse_ctx *c, json_t *obj, const char *const *keys,
-		      const char *prefix)
+static int check_keys(struct parse_ctx *c, json_t *obj, const char *const *keys, const char *prefix)
 {
 	const char *k;
 	json_t *v;
 	char key[96];
 
-	json_object_foreach (obj, k, v) {
+	json_object_foreach(obj, k, v)
+	{
 		size_t i = 0;
 
 		(void)v;
@@ -274,8 +279,8 @@ static int parse_negate(struct parse_ctx *c, json_t *j, const char *key, bool *o
 		*out = json_is_true(j);
 		return 0;
 	}
-	if (s && (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "no") ||
-		  !strcmp(s, "false"))) {
+	if (s &&
+	    (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "no") || !strcmp(s, "false"))) {
 		*out = s[0] == 'y' || s[0] == 't';
 		return 0;
 	}
@@ -339,8 +344,9 @@ static int parse_rule(struct parse_ctx *c, struct classify_rule *r, json_t *o, s
 		if (!strcmp(ops[i].name, json_string_value(op)))
 			break;
 	if (!json_is_string(op) || i == CORE_ARRAY_SIZE(ops))
-		return perr(c, key, "expected regexp, contains, ==, !=, <, >, approx, exist or "
-				    "notexist");
+		return perr(c, key,
+			    "expected regexp, contains, ==, !=, <, >, approx, exist or "
+			    "notexist");
 	r->op = ops[i].op;
 	snprintf(key, sizeof(key), "%svalue", p);
 	if (r->op == CLASSIFY_OP_EXIST || r->op == CLASSIFY_OP_NOTEXIST) {
@@ -352,8 +358,8 @@ static int parse_rule(struct parse_ctx *c, struct classify_rule *r, json_t *o, s
 		return rc;
 	}
 	snprintf(key, sizeof(key), "%stolerance", p);
-	if (tol && (r->op != CLASSIFY_OP_APPROX || !json_is_number(tol) ||
-		    !(json_number_value(tol) >= 0)))
+	if (tol &&
+	    (r->op != CLASSIFY_OP_APPROX || !json_is_number(tol) || !(json_number_value(tol) >= 0)))
 		return perr(c, key, "only for approx, a number >= 0");
 	r->tolerance = tol ? json_number_value(tol) : 0.01;
 	return 0;
@@ -372,8 +378,8 @@ static int opt_string(struct parse_ctx *c, json_t *o, const char *k, bool need, 
 		return 0;
 	if (!s || json_string_length(j) == 0 || json_string_length(j) > 255 ||
 	    strlen(s) != json_string_length(j))
-		return perr(c, k, j ? "expected a non-empty string (at most 255 bytes)"
-				    : "missing");
+		return perr(c, k,
+			    j ? "expected a non-empty string (at most 255 bytes)" : "missing");
 	*out = strdup(s);
 	return *out ? 0 : -ENOMEM;
 }
@@ -397,7 +403,8 @@ static int parse_set(struct parse_ctx *c, struct classify_set *s, json_t *o)
 	/* Labels are written comma-separated into study.json and .status. */
 	for (const char *t = s->type; *t; t++)
 		if (*t == ',' || (unsigned char)*t < 0x20 || *t == '"' || *t == '\\')
-			return perr(c, "type", "no commas, quotes, backslashes or control characters");
+			return perr(c, "type",
+				    "no commas, quotes, backslashes or control characters");
 	if (!json_is_array(rules) || json_array_size(rules) == 0 ||
 	    json_array_size(rules) > CLASSIFY_MAX_RULES)
 		return perr(c, "rules", "expected a list of 1 to %d rules", CLASSIFY_MAX_RULES);
@@ -439,7 +446,8 @@ static int resolve_refs(struct parse_ctx *c, struct classify_rules *r)
 
 			if (rule->op != CLASSIFY_OP_RULE)
 				continue;
-			while (j < r->n_sets && (!r->sets[j].id || strcmp(r->sets[j].id, rule->ref_id)))
+			while (j < r->n_sets &&
+			       (!r->sets[j].id || strcmp(r->sets[j].id, rule->ref_id)))
 				j++;
 			set_where(c, r, i);
 			snprintf(key, sizeof(key), "rules[%zu].rule", k);
@@ -467,8 +475,8 @@ static int find_cycle(struct parse_ctx *c, const struct classify_rules *r, unsig
 		if (colour[j] == 1) {
 			set_where(c, r, i);
 			snprintf(key, sizeof(key), "rules[%zu].rule", k);
-			return perr(c, key, "reference cycle through rule set %zu (id \"%.64s\")", j,
-				    r->sets[j].id);
+			return perr(c, key, "reference cycle through rule set %zu (id \"%.64s\")",
+				    j, r->sets[j].id);
 		}
 		if (find_cycle(c, r, colour, j))
 			return -EINVAL;

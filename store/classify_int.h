@@ -45,10 +45,10 @@ struct classify_value {
 
 struct classify_rule {
 	enum classify_op op;
-	uint32_t tag;		  /* attribute; unused for RULE and series facts */
-	enum classify_fact fact;  /* != NONE: a series-level fact instead of a tag */
-	bool every_instance;	  /* SeriesLevel on a tag: must hold in every instance */
-	size_t flat;		  /* index over all rules of the file, in file order */
+	uint32_t tag;		 /* attribute; unused for RULE and series facts */
+	enum classify_fact fact; /* != NONE: a series-level fact instead of a tag */
+	bool every_instance;	 /* SeriesLevel on a tag: must hold in every instance */
+	size_t flat;		 /* index over all rules of the file, in file order */
 	bool negate;
 	struct classify_value *values; /* "value" as components (backslash-separated) */
 	size_t n_values;
@@ -71,8 +71,8 @@ struct classify_rules {
 	size_t n_sets;
 	uint32_t *tags; /* every attribute tag the rules read, ascending, unique */
 	size_t n_tags;
-	size_t n_rules;	/* over all sets */
-	bool has_every;	/* some rule has every_instance */
+	size_t n_rules; /* over all sets */
+	bool has_every; /* some rule has every_instance */
 };
 
 /* Reads s (leading/trailing spaces allowed) as a finite number: 0 or -EINVAL. */

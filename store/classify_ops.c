@@ -36,7 +36,7 @@ struct eval {
 	struct attr *attrs; /* parallel to r->tags */
 	struct buf texts;
 	signed char *result; /* per set: 0 not yet evaluated, 1 false, 2 true */
-	bool *every_ok; /* per rule (flat index): every-instance result; NULL: not known */
+	bool *every_ok;	     /* per rule (flat index): every-instance result; NULL: not known */
 };
 
 /* ---- collecting attribute values -------------------------------------------------- */
@@ -310,8 +310,8 @@ static bool match_attr(const struct classify_rule *rule, bool present, const cha
 /* The collected text of tag, or NULL if the instance does not have it. */
 static const char *attr_text(const struct eval *ev, uint32_t tag)
 {
-	const uint32_t *hit = bsearch(&tag, ev->r->tags, ev->r->n_tags, sizeof(*ev->r->tags),
-				      classify_tag_cmp);
+	const uint32_t *hit =
+		bsearch(&tag, ev->r->tags, ev->r->n_tags, sizeof(*ev->r->tags), classify_tag_cmp);
 	const struct attr *a = hit ? &ev->attrs[hit - ev->r->tags] : NULL;
 
 	return a && a->present ? (const char *)ev->texts.data + a->off : NULL;
@@ -385,7 +385,8 @@ static void every_apply(struct eval *ev, const struct eval *one)
 			const struct classify_rule *rule = &s->rules[k];
 			const char *text = attr_text(one, rule->tag);
 
-			if (rule->every_instance && !match_attr(rule, text != NULL, text ? text : ""))
+			if (rule->every_instance &&
+			    !match_attr(rule, text != NULL, text ? text : ""))
 				ev->every_ok[rule->flat] = false;
 		}
 	}
@@ -461,7 +462,8 @@ int classify_series(const struct classify_rules *r, const uint8_t *p, size_t n,
 		goto fail;
 	rc = write_labels(&ev, labels, cap);
 	if (rc) {
-		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "labels do not fit in %zu bytes", cap);
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "labels do not fit in %zu bytes",
+			cap);
 		goto fail;
 	}
 	memcpy(out, labels, strlen(labels) + 1);
@@ -480,6 +482,7 @@ fail:
  * (descriptions differ per site and language). Helper sets ("MR") are labels too, which
  * keeps the output honest about why a series got its other labels.
  */
+/* clang-format off: one JSON line per source line reads better than reflowed text */
 static const char default_rules[] =
 	"[\n"
 	" {\"type\": \"MR\", \"id\": \"mr\", \"description\": \"magnetic resonance\",\n"
@@ -490,62 +493,86 @@ static const char default_rules[] =
 	"  \"rules\": [{\"tag\": \"SOPClassUID\", \"operator\": \"regexp\",\n"
 	"   \"value\": \"^1[.]2[.]840[.]10008[.]5[.]1[.]4[.]1[.]1[.]7([.][1-4])?$\"}]},\n"
 	" {\"type\": \"burned-in\", \"description\": \"burned-in annotation declared\",\n"
-	"  \"rules\": [{\"tag\": \"BurnedInAnnotation\", \"operator\": \"==\", \"value\": \"YES\"}]},\n"
+	"  \"rules\": [{\"tag\": \"BurnedInAnnotation\", \"operator\": \"==\", "
+	"\"value\": \"YES\"}]},\n"
 	" {\"type\": \"localizer\", \"id\": \"localizer\",\n"
-	"  \"rules\": [{\"tag\": \"ImageType\", \"operator\": \"contains\", \"value\": \"LOCALIZER\"}]},\n"
+	"  \"rules\": [{\"tag\": \"ImageType\", \"operator\": \"contains\", \"value\": "
+	"\"LOCALIZER\"}]},\n"
 	" {\"type\": \"localizer\", \"id\": \"localizer-name\",\n"
 	"  \"rules\": [{\"tag\": \"SeriesDescription\", \"operator\": \"regexp\",\n"
-	"   \"value\": \"[Ll][Oo][Cc][Aa][Ll][Ii][Zz]|[Ss][Cc][Oo][Uu][Tt]|[Ss][Uu][Rr][Vv][Ee][Yy]\"}]},\n"
-	" {\"type\": \"mosaic\", \"rules\": [{\"rule\": \"mr\"},\n"
-	"  {\"tag\": \"ImageType\", \"operator\": \"contains\", \"value\": \"MOSAIC\"}]},\n"
+	"   \"value\": \"[Ll][Oo][Cc][Aa][Ll][Ii][Zz]|"
+	"[Ss][Cc][Oo][Uu][Tt]|[Ss][Uu][Rr][Vv][Ee][Yy]\"}]},\n"
+	" {\"type\": \"mosaic\", \"description\": \"Siemens mosaic (several slices per "
+	"image)\",\n"
+	"  \"rules\": [{\"rule\": \"mr\"},\n"
+	"   {\"tag\": \"ImageType\", \"operator\": \"contains\", \"value\": \"MOSAIC\"}]},\n"
 	" {\"type\": \"DWI\", \"id\": \"dwi-sequence\", \"description\": \"diffusion EPI\",\n"
 	"  \"rules\": [{\"rule\": \"mr\"},\n"
 	"   {\"tag\": \"ScanningSequence\", \"operator\": \"contains\", \"value\": \"EP\"},\n"
-	"   {\"tag\": \"SequenceName\", \"operator\": \"regexp\", \"value\": \"ep_b|diff|[Dd][Ww][Ii]\"}]},\n"
+	"   {\"tag\": \"SequenceName\", \"operator\": \"regexp\", \"value\": "
+	"\"ep_b|diff|[Dd][Ww][Ii]\"}]},\n"
 	" {\"type\": \"DWI\", \"id\": \"dwi-bvalue\",\n"
 	"  \"rules\": [{\"rule\": \"mr\"},\n"
 	"   {\"tag\": \"DiffusionBValue\", \"operator\": \">\", \"value\": 0}]},\n"
 	" {\"type\": \"DTI\", \"description\": \"diffusion tensor (by series description)\",\n"
-	"  \"rules\": [{\"rule\": \"mr\"}, {\"tag\": \"SeriesDescription\", \"operator\": \"regexp\",\n"
-	"   \"value\": \"[Dd][Tt][Ii]|[Tt][Ee][Nn][Ss][Oo][Rr]\"}]},\n"
-	" {\"type\": \"FLAIR\", \"id\": \"flair\", \"description\": \"fluid-attenuated inversion recovery\",\n"
+	"  \"rules\": [{\"rule\": \"mr\"},\n"
+	"   {\"tag\": \"SeriesDescription\", \"operator\": \"regexp\",\n"
+	"    \"value\": \"[Dd][Tt][Ii]|[Tt][Ee][Nn][Ss][Oo][Rr]\"}]},\n"
+	" {\"type\": \"FLAIR\", \"id\": \"flair\", \"description\": \"fluid-attenuated "
+	"inversion recovery\",\n"
 	"  \"rules\": [{\"rule\": \"mr\"},\n"
 	"   {\"tag\": \"ScanningSequence\", \"operator\": \"contains\", \"value\": \"IR\"},\n"
 	"   {\"tag\": \"InversionTime\", \"operator\": \">\", \"value\": 1500},\n"
 	"   {\"tag\": \"RepetitionTime\", \"operator\": \">\", \"value\": 4000}]},\n"
 	" {\"type\": \"T1\", \"id\": \"t1-short-tr\", \"description\": \"short TR, short TE\",\n"
 	"  \"rules\": [{\"rule\": \"mr\"}, {\"rule\": \"localizer\", \"negate\": true},\n"
-	"   {\"tag\": \"ScanningSequence\", \"operator\": \"contains\", \"value\": \"EP\", \"negate\": true},\n"
+	"   {\"tag\": \"ScanningSequence\", \"operator\": \"contains\", \"value\": "
+	"\"EP\", \"negate\": true},\n"
 	"   {\"tag\": \"RepetitionTime\", \"operator\": \"<\", \"value\": 1000},\n"
 	"   {\"tag\": \"EchoTime\", \"operator\": \"<\", \"value\": 30}]},\n"
-	" {\"type\": \"T1\", \"id\": \"t1-mprage\", \"description\": \"inversion prepared gradient echo\",\n"
+	" {\"type\": \"T1\", \"id\": \"t1-mprage\", \"description\": \"inversion "
+	"prepared gradient echo\",\n"
 	"  \"rules\": [{\"rule\": \"mr\"},\n"
 	"   {\"tag\": \"ScanningSequence\", \"operator\": \"contains\", \"value\": \"IR\"},\n"
 	"   {\"tag\": \"InversionTime\", \"operator\": \"<\", \"value\": 1500},\n"
 	"   {\"tag\": \"EchoTime\", \"operator\": \"<\", \"value\": 10}]},\n"
-	" {\"type\": \"T1\", \"id\": \"t1-enhanced\",\n"
+	" {\"type\": \"T1\", \"id\": \"t1-enhanced\", \"description\": \"enhanced MR: "
+	"declared contrast\",\n"
 	"  \"rules\": [{\"rule\": \"mr\"},\n"
 	"   {\"tag\": \"AcquisitionContrast\", \"operator\": \"==\", \"value\": \"T1\"}]},\n"
-	" {\"type\": \"T2\", \"id\": \"t2\", \"description\": \"long TR, long TE, no inversion\",\n"
+	" {\"type\": \"T2\", \"id\": \"t2\", \"description\": \"long TR, long TE, no "
+	"inversion, no EPI\",\n"
 	"  \"rules\": [{\"rule\": \"mr\"},\n"
-	"   {\"tag\": \"ScanningSequence\", \"operator\": \"regexp\", \"value\": \"IR|EP\", \"negate\": true},\n"
+	"   {\"tag\": \"ScanningSequence\", \"operator\": \"regexp\", \"value\": "
+	"\"IR|EP\", \"negate\": true},\n"
 	"   {\"tag\": \"RepetitionTime\", \"operator\": \">\", \"value\": 2000},\n"
 	"   {\"tag\": \"EchoTime\", \"operator\": \">\", \"value\": 60}]},\n"
-	" {\"type\": \"T2\", \"id\": \"t2-enhanced\",\n"
+	" {\"type\": \"T2\", \"id\": \"t2-enhanced\", \"description\": \"enhanced MR: "
+	"declared contrast\",\n"
 	"  \"rules\": [{\"rule\": \"mr\"},\n"
 	"   {\"tag\": \"AcquisitionContrast\", \"operator\": \"==\", \"value\": \"T2\"}]},\n"
-	" {\"type\": \"3D\", \"rules\": [{\"tag\": \"MRAcquisitionType\", \"operator\": \"==\", \"value\": \"3D\"}]},\n"
-	" {\"type\": \"multiframe\", \"rules\": [{\"tag\": \"NumberOfFrames\", \"operator\": \">\", \"value\": 1}]},\n"
+	" {\"type\": \"3D\",\n"
+	"  \"rules\": [{\"tag\": \"MRAcquisitionType\", \"operator\": \"==\", \"value\": "
+	"\"3D\"}]},\n"
+	" {\"type\": \"multiframe\",\n"
+	"  \"rules\": [{\"tag\": \"NumberOfFrames\", \"operator\": \">\", \"value\": 1}]},\n"
 	" {\"type\": \"single-image\", \"description\": \"one instance with one frame\",\n"
-	"  \"rules\": [{\"check\": \"SeriesLevel\", \"tag\": \"NumberOfInstances\", \"operator\": \"==\", \"value\": 1},\n"
-	"   {\"tag\": \"NumberOfFrames\", \"operator\": \">\", \"value\": 1, \"negate\": true}]},\n"
-	" {\"type\": \"GE\", \"rules\": [{\"tag\": \"Manufacturer\", \"operator\": \"regexp\",\n"
+	"  \"rules\": [{\"check\": \"SeriesLevel\", \"tag\": \"NumberOfInstances\", "
+	"\"operator\": \"==\",\n"
+	"    \"value\": 1},\n"
+	"   {\"tag\": \"NumberOfFrames\", \"operator\": \">\", \"value\": 1, \"negate\": "
+	"true}]},\n"
+	" {\"type\": \"GE\",\n"
+	"  \"rules\": [{\"tag\": \"Manufacturer\", \"operator\": \"regexp\",\n"
 	"   \"value\": \"^GE |GE MEDICAL|GE HEALTHCARE|General Electric\"}]},\n"
-	" {\"type\": \"SIEMENS\", \"rules\": [{\"tag\": \"Manufacturer\", \"operator\": \"regexp\",\n"
+	" {\"type\": \"SIEMENS\",\n"
+	"  \"rules\": [{\"tag\": \"Manufacturer\", \"operator\": \"regexp\",\n"
 	"   \"value\": \"[Ss][Ii][Ee][Mm][Ee][Nn][Ss]\"}]},\n"
-	" {\"type\": \"PHILIPS\", \"rules\": [{\"tag\": \"Manufacturer\", \"operator\": \"regexp\",\n"
+	" {\"type\": \"PHILIPS\",\n"
+	"  \"rules\": [{\"tag\": \"Manufacturer\", \"operator\": \"regexp\",\n"
 	"   \"value\": \"[Pp][Hh][Ii][Ll][Ii][Pp][Ss]\"}]}\n"
 	"]\n";
+/* clang-format on */
 
 const char *classify_default_rules_json(void)
 {

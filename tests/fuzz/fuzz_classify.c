@@ -15,11 +15,13 @@ static int instance(struct buf *b)
 	uint16_t rows = 64;
 	int rc = dcm_write_part10_header(b, &m);
 
-	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0008, 0x0008), DCM_VR('C', 'S'), "ORIGINAL\\PRIMARY");
+	rc = rc ? rc
+		: dcm_write_str(b, DCM_TAG(0x0008, 0x0008), DCM_VR('C', 'S'), "ORIGINAL\\PRIMARY");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0008, 0x0060), DCM_VR('C', 'S'), "MR");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0008, 0x103E), DCM_VR('L', 'O'), "T1 sag");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0080), DCM_VR('D', 'S'), "550");
-	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0020, 0x0037), DCM_VR('D', 'S'), "1\\0\\0\\0\\1\\0");
+	rc = rc ? rc
+		: dcm_write_str(b, DCM_TAG(0x0020, 0x0037), DCM_VR('D', 'S'), "1\\0\\0\\0\\1\\0");
 	return rc ? rc : dcm_write_elem(b, DCM_TAG(0x0028, 0x0010), DCM_VR('U', 'S'), &rows, 2);
 }
 
