@@ -1,137 +1,180 @@
 /*
- * fiona serve: the gateway daemon. Today it runs the C-STORE receiver on the embedded
- * default configuration (AE FIONA on 127.0.0.1:11112, data under ./var) and keeps every
- * received instance durably under var/incoming/ named by its content hash; the catalog,
- * arrival, mount and queues of issues 4-6 attach here.
+ * fiona serve [-c CONFIG]: the gateway daemon. It opens the store, runs the C-STORE
+ * receiver on the configured AE title, address and port (allow-list of callers), runs
+ * arrival (quiet studies are completed, coupled or routed) once a second, forwards
+ * assigned studies to their research PACS (store/forward.c), and mounts the tree (fs/).
  *
- * Durability: success is answered only after the instance's bytes are fsynced, renamed
- * into place and the directory entry is fsynced, so an instance storescu was told is
- * stored survives kill -9 and power loss. The same bytes sent twice are stored once.
+ * Durability: an instance is answered with success only after store_ingest() returned,
+ * i.e. after its bytes are fsynced and renamed into the object store and its catalog
+ * transaction committed. A refused instance (not DICOM, disk full, catalog failure) gets
+ * a failure status and its temporary is removed.
  */
 #include "core/core.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "cmd/cmd.h"
+#include "fs/fs.h" /* fs_mount_start */
 #include "net/net.h"
 
 struct serve_ctx {
-	char incoming[4096];
-	struct fiona_log *log;
-	atomic_ulong received;
+	struct cmd_env env;
+	atomic_ulong received, refused;
+	atomic_bool stopping;
 };
-
-static int fsync_path(const char *path, int flags)
-{
-	int fd = open(path, flags | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-/* Content hash of a received file: the name it is kept under. */
-static int serve_hash_name(const char *path, char out[33])
-{
-	struct core_map m;
-	int rc = core_map_file(path, &m);
-	XXH128_hash_t h;
-
-	if (rc)
-		return rc;
-	h = XXH3_128bits(m.p, m.len);
-	snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
-		 (unsigned long long)h.low64);
-	core_map_release(&m);
-	return 0;
-}
 
 static int serve_store(void *opaque, const char *tmp_path, const struct net_peer *peer)
 {
 	struct serve_ctx *ctx = opaque;
-	char name[33], path[4200];
-	int rc;
+	struct store_origin o = {peer->calling_aet, peer->called_aet, peer->host};
+	struct store_ingest_result res;
+	struct fiona_err err = {0};
+	char line[512];
+	int rc = store_ingest(ctx->env.store, tmp_path, &o, true, &res, &err);
 
-	(void)peer;
-	rc = fsync_path(tmp_path, O_RDONLY);
-	if (!rc)
-		rc = serve_hash_name(tmp_path, name);
-	if (rc)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/%s.dcm", ctx->incoming, name);
-	if (rename(tmp_path, path) != 0) {
-		rc = -errno;
-		goto fail;
+	if (rc) {
+		unlink(tmp_path);
+		err_format(&err, "received instance", line, sizeof(line));
+		log_msg(&ctx->env.log, LOG_ERROR, "serve", "refused from %s: %s", peer->calling_aet,
+			line);
+		atomic_fetch_add(&ctx->refused, 1);
+		return rc == -EINVAL || rc == -EPROTO ? -EINVAL : rc;
 	}
-	rc = fsync_path(ctx->incoming, O_RDONLY | O_DIRECTORY);
-	if (rc)
-		goto fail_logged;
 	atomic_fetch_add(&ctx->received, 1);
 	return 0;
-fail:
-	unlink(tmp_path);
-fail_logged:
-	log_msg(ctx->log, LOG_ERROR, "serve", "cannot keep a received instance: %s", strerror(-rc));
+}
+
+static void *arrival_main(void *arg)
+{
+	struct serve_ctx *ctx = arg;
+
+	while (!atomic_load(&ctx->stopping)) {
+		int n = store_arrival_tick(ctx->env.store, time(NULL));
+
+		if (n > 0)
+			log_msg(&ctx->env.log, LOG_INFO, "arrival", "%d studies arrived", n);
+		else if (n < 0)
+			log_msg(&ctx->env.log, LOG_ERROR, "arrival", "tick failed: %s",
+				strerror(-n));
+		sleep(1);
+	}
+	return NULL;
+}
+
+/* The site secret the mount and the forwarder key pseudonyms with; created (0600) on the
+ * first start so `make run` needs no setup. */
+static int ensure_secret(struct serve_ctx *ctx)
+{
+	const char *path = ctx->env.cfg->secret_file;
+	uint8_t key[32];
+	FILE *f;
+
+	if (!path || access(path, F_OK) == 0)
+		return 0;
+	f = fopen("/dev/urandom", "rb");
+	if (!f || fread(key, 1, sizeof(key), f) != sizeof(key)) {
+		if (f)
+			fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	log_msg(&ctx->env.log, LOG_INFO, "serve", "created a new site secret in %s", path);
+	return core_write_file_atomic(path, key, sizeof(key), 0600);
+}
+
+static int serve_start_scp(struct serve_ctx *ctx, struct net_scp **scp)
+{
+	const struct fiona_config *c = ctx->env.cfg;
+	struct net_caller *allowed = calloc(c->n_allowed_callers + 1, sizeof(*allowed));
+	struct net_scp_config cfg = {c->aet,
+				     c->bind,
+				     c->port,
+				     allowed,
+				     c->n_allowed_callers,
+				     store_tmp_dir(ctx->env.store),
+				     8,
+				     60};
+	struct fiona_err err = {0};
+	int rc;
+
+	if (!allowed)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_allowed_callers; i++)
+		allowed[i] =
+			(struct net_caller){c->allowed_callers[i].aet, c->allowed_callers[i].host};
+	rc = net_scp_start(&cfg, serve_store, ctx, &ctx->env.log, scp, &err);
+	free(allowed); /* net_scp_start copies the list */
+	if (rc)
+		fprintf(stderr, "fiona serve: %s\n", err.reason);
+	else
+		log_msg(&ctx->env.log, LOG_INFO, "serve", "C-STORE SCP %s on %s:%d", c->aet,
+			c->bind, c->port);
 	return rc;
 }
 
-/* Removes temporaries a killed daemon left behind: they were never acknowledged. */
-static void serve_clean_tmp(const char *dir)
+/* Forwarding needs the site secret; without it studies queue up and wait. */
+static void start_forwarder(struct serve_ctx *ctx, struct store_forwarder **fwd)
 {
-	char cmd[4200];
+	struct deid_secret secret;
+	struct fiona_err err = {0};
 
-	snprintf(cmd, sizeof(cmd), "find '%s' -maxdepth 1 -name '.rx-*' -type f -delete", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "fiona serve: could not clean %s\n", dir);
+	if (deid_secret_load(ctx->env.cfg->secret_file, &secret, &err) ||
+	    store_forwarder_start(ctx->env.store, ctx->env.cfg, &secret, &ctx->env.log, fwd))
+		log_msg(&ctx->env.log, LOG_ERROR, "serve", "no forwarding: %s",
+			err.reason[0] ? err.reason : "cannot start the forwarder");
+	explicit_bzero(&secret, sizeof(secret));
 }
 
 int cmd_serve(int argc, char **argv)
 {
-	struct net_scp_config cfg = {"FIONA", "127.0.0.1", 11112, NULL, 0, "var/tmp", 8, 60};
-	struct serve_ctx ctx = {.log = NULL};
-	struct fiona_log log;
-	struct fiona_err err = {0};
+	struct serve_ctx ctx = {0};
 	struct net_scp *scp = NULL;
+	struct fs_mount *mnt = NULL;
+	struct store_forwarder *fwd = NULL;
+	const char *config = NULL;
+	pthread_t arrival;
 	sigset_t set;
-	int sig;
+	int sig, c, status = 1;
 
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: fiona serve   (embedded default configuration; "
-				"configuration files come with the catalog)\n");
-		return 2;
+	while ((c = getopt(argc, argv, "c:")) != -1) {
+		if (c != 'c') {
+			fprintf(stderr, "usage: fiona serve [-c CONFIG]\n");
+			return 2;
+		}
+		config = optarg;
 	}
-	log_init(&log, stderr, LOG_INFO);
-	ctx.log = &log;
-	snprintf(ctx.incoming, sizeof(ctx.incoming), "var/incoming");
-	if (core_mkdir_p("var/tmp", 0700) || core_mkdir_p(ctx.incoming, 0700)) {
-		fprintf(stderr, "fiona serve: cannot create var/tmp and var/incoming: %s\n",
-			strerror(errno));
+	if (cmd_store_open(config, &ctx.env))
 		return 1;
-	}
-	serve_clean_tmp("var/tmp");
+	if (ensure_secret(&ctx))
+		fprintf(stderr, "fiona serve: cannot create %s\n", ctx.env.cfg->secret_file);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* association threads inherit the mask */
-	if (net_scp_start(&cfg, serve_store, &ctx, &log, &scp, &err)) {
-		fprintf(stderr, "fiona serve: %s\n", err.reason);
-		return 1;
-	}
-	log_msg(&log, LOG_INFO, "serve", "C-STORE SCP %s on %s:%d, instances kept in %s", cfg.aet,
-		cfg.bind, cfg.port, ctx.incoming);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
+	if (serve_start_scp(&ctx, &scp))
+		goto out;
+	if (pthread_create(&arrival, NULL, arrival_main, &ctx))
+		goto out_scp;
+	start_forwarder(&ctx, &fwd);
+	if (fs_mount_start(ctx.env.cfg, ctx.env.store, &ctx.env.log, &mnt))
+		log_msg(&ctx.env.log, LOG_WARN, "serve", "running without the mount");
 	sigwait(&set, &sig);
+	status = 0;
+	fs_mount_stop(mnt);
+	store_forwarder_stop(fwd);
+	atomic_store(&ctx.stopping, true);
+	pthread_join(arrival, NULL);
+out_scp:
 	net_scp_stop(scp);
-	log_msg(&log, LOG_INFO, "serve", "stopped after %lu instances", atomic_load(&ctx.received));
-	return 0;
+	log_msg(&ctx.env.log, LOG_INFO, "serve", "stopped after %lu instances (%lu refused)",
+		atomic_load(&ctx.received), atomic_load(&ctx.refused));
+out:
+	cmd_store_close(&ctx.env);
+	return status;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "anon/anon.h"
 #include "core/core.h"
 
 struct config_caller {
@@ -68,6 +69,136 @@ void config_free(struct fiona_config *c);
 /* Borrowed from c; NULL if there is no such project / destination. */
 const struct config_project *config_project(const struct fiona_config *c, const char *name);
 const struct config_destination *config_destination(const struct fiona_config *c, const char *name);
+
+/* ---- the store: catalog + object store (store.c, catalog.c, objstore.c, ingest.c,
+ * query.c, assign.c). Every function may be called from any thread. ----------------- */
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct store;
+/* Opens (creating) <data_dir>/catalog.db, objects/ and tmp/, migrates the schema and
+ * removes temporaries a killed daemon left. cfg and log are borrowed for the store's
+ * life. Returns 0 and a new store (free with store_close()), or a negative errno. */
+int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct store **out,
+	       struct fiona_err *err);
+void store_close(struct store *s);
+/* Where receivers write temporaries (same filesystem as the objects). Borrowed. */
+const char *store_tmp_dir(const struct store *s);
+
+struct store_origin {
+	const char *calling_aet, *called_aet, *peer_host; /* NULLs ok */
+};
+struct store_ingest_result {
+	int64_t study_id, instance_id;
+	bool duplicate, conflict;
+};
+/* Keeps one instance: parsed (a file that is not DICOM is refused with the reader's
+ * error), stored by content hash and fsynced, then cataloged in one transaction.
+ * move=true renames path into the store (receiver temporaries); false copies it.
+ * 0 once durable, or a negative errno (-ENOSPC for a full disk) with err filled. */
+int store_ingest(struct store *s, const char *path, const struct store_origin *o, bool move,
+		 struct store_ingest_result *res, struct fiona_err *err);
+
+struct store_study {
+	int64_t id;
+	char study_uid[65], study_date[17], accession[17], modalities[64];
+	char patient_id[65]; /* identifying: never log */
+	int64_t first_arrival, last_arrival;
+	bool complete; /* quiet for quiet_seconds */
+	long n_series, n_instances;
+	char project[32], participant[65], event[65]; /* "" when in quarantine */
+};
+struct store_series {
+	int64_t id, study_id;
+	char series_uid[65], modality[17], description[65], labels[128];
+	long number, n_instances;
+};
+struct store_instance {
+	int64_t id, series_id;
+	char sop_uid[65], sop_class_uid[65], ts_uid[65], hash[33];
+	long number;
+	uint64_t size;
+};
+enum store_filter { STORE_QUARANTINE, STORE_ASSIGNED, STORE_ALL };
+/* Returns a new array in *out (free with free()); project NULL = every project.
+ * STORE_QUARANTINE lists complete, unassigned studies younger than quarantine_days. */
+int store_list_studies(struct store *s, enum store_filter f, const char *project,
+		       struct store_study **out, size_t *n);
+int store_get_study(struct store *s, int64_t id, struct store_study *out);
+int store_list_series(struct store *s, int64_t study_id, struct store_series **out, size_t *n);
+int store_list_instances(struct store *s, int64_t series_id, struct store_instance **out,
+			 size_t *n);
+int store_object_path(const struct store *s, const char *hash, char *out, size_t cap);
+
+/* Assigns a study: project known, participant matching the project's pattern (it is
+ * created) or already known, event one of the project's; records who; queues every
+ * instance for the project's destination. -EINVAL/-ENOENT with err->reason saying which
+ * part is wrong (without patient data). */
+int store_assign(struct store *s, int64_t study_id, const char *project, const char *participant,
+		 const char *event, uid_t who, struct fiona_err *err);
+int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_err *err);
+int store_participant_add(struct store *s, const char *project, const char *id, uid_t who,
+			  struct fiona_err *err);
+/* Returns a new NULL-terminated array of new strings (free with store_strv_free()). */
+int store_list_participants(struct store *s, const char *project, char ***out);
+void store_strv_free(char **v);
+/* A coupling row: the study with this AccessionNumber (or StudyInstanceUID) goes to
+ * (project, participant, event) when it has arrived. Validated like store_assign. */
+int store_coupling_add(struct store *s, const char *project, const char *accession,
+		       const char *participant, const char *event, struct fiona_err *err);
+int store_audit(struct store *s, uid_t who, const char *action, const char *detail);
+struct store_audit_row {
+	int64_t at;
+	uid_t who;
+	char action[16], detail[240];
+};
+/* Many audit rows in one transaction (the mount batches reads: one fsync per batch). */
+int store_audit_many(struct store *s, const struct store_audit_row *rows, size_t n);
+/* Bumped by every committed change; readers (the mount) compare it to cache. */
+uint64_t store_generation(struct store *s);
+/* Arrival: studies quiet for quiet_seconds become complete, then coupling rows, then the
+ * projects' routing rules assign them; the rest wait in quarantine. Returns the number of
+ * studies completed, or a negative errno. */
+int store_arrival_tick(struct store *s, time_t now);
+
+struct store_counts {
+	long studies, quarantine, assigned, series, instances, objects, conflicts;
+	long queued, sent, verified, failed;
+	uint64_t object_bytes;
+};
+int store_counts(struct store *s, struct store_counts *c);
+
+/* Transfer state of one study's instances (for .status). */
+struct store_study_transfers {
+	long queued, sent, verified, failed;
+	char last_error[256];
+	int64_t assigned_at;
+	long assigned_by; /* uid, -1 when arrival rules assigned it */
+	char how[16];	  /* manual, coupling, routing */
+};
+int store_study_transfers(struct store *s, int64_t study_id, struct store_study_transfers *t);
+/* The coupling rows of a project as CSV lines "key,participant,event\n" (a new string,
+ * free with free()). */
+int store_coupling_csv(struct store *s, const char *project, char **out);
+
+/* ---- forwarding (store/forward.c, transfers.c) -------------------------------------- */
+/*
+ * The forwarder: a thread that sends queued transfers to each project's destination —
+ * de-identified by the same plans the mount serves, over the destination's parallel
+ * associations — records each instance's outcome (sent, or failed with its reason and
+ * the time of the next try, backing off exponentially), and verifies sent studies with a
+ * C-FIND count. A transfer left 'sending' by a crash is queued again at start.
+ */
+struct store_forwarder;
+/* secret is copied; cfg, s and log are borrowed. 0 or a negative errno. */
+int store_forwarder_start(struct store *s, const struct fiona_config *cfg,
+			  const struct deid_secret *secret, struct fiona_log *log,
+			  struct store_forwarder **out);
+/* Finishes the batch in flight, then stops; NULL is fine. */
+void store_forwarder_stop(struct store_forwarder *f);
+/* Wakes the forwarder now (after an assignment) instead of at its next poll. */
+void store_forwarder_kick(struct store_forwarder *f);
 
 /* ---- series classification (store/classify.c, classify_ops.c; docs/classify.md) ---- */
 

@@ -1,0 +1,167 @@
+/*
+ * arrival: a study has arrived when nothing of it came for quiet_seconds. Then, in this
+ * order, a coupling row for its AccessionNumber (or StudyInstanceUID) assigns it; a
+ * project's routing rule (regexes on PatientID / PatientName and optionally the calling
+ * and called AE titles) assigns data that is already pseudonymized, with the PatientID as
+ * participant; otherwise it stays in quarantine. Late instances of an assigned study are
+ * queued at ingest (ingest.c) and follow the study's assignment.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdlib.h>
+
+#include "store/store_int.h"
+
+struct arrived {
+	int64_t id;
+	char accession[17], study_uid[65], patient_id[65], patient_name[325];
+	char calling[17], called[17];
+	bool assigned;
+};
+
+static bool rx_match(const char *pattern, const char *value)
+{
+	regex_t rx;
+	bool ok;
+
+	if (!pattern)
+		return true; /* no condition */
+	if (regcomp(&rx, pattern, REG_EXTENDED | REG_NOSUB))
+		return false;
+	ok = regexec(&rx, value, 0, NULL, 0) == 0;
+	regfree(&rx);
+	return ok;
+}
+
+static bool route_matches(const struct config_route *r, const struct arrived *a)
+{
+	return rx_match(r->patient_id, a->patient_id) &&
+	       rx_match(r->patient_name, a->patient_name) && rx_match(r->calling_aet, a->calling) &&
+	       rx_match(r->called_aet, a->called);
+}
+
+static int try_coupling(struct store *s, const struct arrived *a, bool *done)
+{
+	sqlite3_stmt *st = NULL;
+	char project[64] = "", participant[65] = "", event[65] = "";
+	struct fiona_err err = {0};
+	int rc = cat_prepare(s,
+			     "SELECT project, participant, event FROM coupling WHERE key=? OR key=?"
+			     " ORDER BY key=? DESC LIMIT 1",
+			     &st);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, a->accession, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->study_uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a->accession, -1, SQLITE_STATIC);
+	if (a->accession[0] || a->study_uid[0]) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(project, sizeof(project), "%s", sqlite3_column_text(st, 0));
+			snprintf(participant, sizeof(participant), "%s",
+				 sqlite3_column_text(st, 1));
+			snprintf(event, sizeof(event), "%s", sqlite3_column_text(st, 2));
+		}
+	}
+	sqlite3_finalize(st);
+	if (!project[0])
+		return 0;
+	rc = assign_locked(s, a->id, project, participant, event, 0, "coupling", &err);
+	if (rc)
+		log_msg(s->log, LOG_WARN, "arrival", "study %lld: coupling row not applied: %s",
+			(long long)a->id, err.reason);
+	*done = rc == 0;
+	return 0;
+}
+
+static void try_routing(struct store *s, const struct arrived *a)
+{
+	for (size_t i = 0; i < s->cfg->n_projects; i++) {
+		const struct config_project *p = &s->cfg->projects[i];
+
+		for (size_t k = 0; k < p->n_routing; k++) {
+			struct fiona_err err = {0};
+
+			if (!route_matches(&p->routing[k], a))
+				continue;
+			if (assign_locked(s, a->id, p->name, a->patient_id, p->routing[k].event, 0,
+					  "routing", &err) == 0)
+				return;
+			log_msg(s->log, LOG_WARN, "arrival",
+				"study %lld: routing rule %zu of %s matched but: %s",
+				(long long)a->id, k, p->name, err.reason);
+		}
+	}
+}
+
+static int collect_quiet(struct store *s, time_t now, struct arrived **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct arrived *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = cat_prepare(
+		s,
+		"SELECT s.id, coalesce(s.accession,''), s.study_uid, p.patient_id,"
+		" p.patient_name, coalesce(s.calling_aet,''), coalesce(s.called_aet,''),"
+		" (SELECT count(*) FROM assignments a WHERE a.study=s.id)"
+		" FROM studies s JOIN patients p ON s.patient=p.id"
+		" WHERE s.complete=0 AND s.last_arrival<=?",
+		&st);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, (int64_t)now - s->cfg->quiet_seconds);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct arrived *a;
+
+		if (cnt == cap) {
+			struct arrived *nv = realloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		a = &v[cnt++];
+		a->id = sqlite3_column_int64(st, 0);
+		snprintf(a->accession, sizeof(a->accession), "%s", sqlite3_column_text(st, 1));
+		snprintf(a->study_uid, sizeof(a->study_uid), "%s", sqlite3_column_text(st, 2));
+		snprintf(a->patient_id, sizeof(a->patient_id), "%s", sqlite3_column_text(st, 3));
+		snprintf(a->patient_name, sizeof(a->patient_name), "%s",
+			 sqlite3_column_text(st, 4));
+		snprintf(a->calling, sizeof(a->calling), "%s", sqlite3_column_text(st, 5));
+		snprintf(a->called, sizeof(a->called), "%s", sqlite3_column_text(st, 6));
+		a->assigned = sqlite3_column_int(st, 7) > 0;
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	*n = cnt;
+	return rc == SQLITE_DONE ? 0 : -ENOMEM;
+}
+
+int store_arrival_tick(struct store *s, time_t now)
+{
+	struct arrived *v = NULL;
+	size_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	rc = rc ? rc : collect_quiet(s, now, &v, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		bool done = v[i].assigned;
+
+		rc = cat_run(s, "UPDATE studies SET complete=1 WHERE id=?", "i", v[i].id);
+		if (!rc && !done)
+			rc = try_coupling(s, &v[i], &done);
+		if (!rc && !done)
+			try_routing(s, &v[i]);
+	}
+	if (!rc && (rc = cat_exec(s, "COMMIT")) == 0 && n)
+		store_changed(s);
+	if (rc)
+		cat_exec(s, "ROLLBACK");
+	pthread_mutex_unlock(&s->lock);
+	free(v);
+	return rc ? rc : (int)n;
+}

@@ -1,0 +1,263 @@
+/*
+ * assign: who a study belongs to. Assignments come from `mv` on the mount, from
+ * `fiona assign`, from coupling rows and from routing rules when a study has arrived;
+ * all go through assign_locked(), which validates against the configuration, records
+ * who did it and queues every instance for the project's destination in the same
+ * transaction. Refusals say which part is wrong, never the patient's values.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "store/store_int.h"
+
+static bool participant_known(struct store *s, const char *project, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	bool known = false;
+
+	if (cat_prepare(s, "SELECT 1 FROM participants WHERE project=? AND participant=?", &st))
+		return false;
+	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	known = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return known;
+}
+
+static int validate(struct store *s, const char *project, const char *participant,
+		    const char *event, const struct config_project **pp, struct fiona_err *err)
+{
+	const struct config_project *p = config_project(s->cfg, project);
+	bool ev = false;
+
+	if (!p)
+		return err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "no project \"%s\" in the configuration", project);
+	if (participant && !participant_known(s, project, participant) &&
+	    regexec(&p->participant_re, participant, 0, NULL, 0) != 0)
+		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "participant ID does not match %s of project %s",
+			       p->participant_pattern, project);
+	for (size_t i = 0; event && i < p->n_events; i++)
+		ev |= !strcmp(p->events[i], event);
+	if (event && !ev)
+		return err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "project %s has no event \"%s\"", project, event);
+	*pp = p;
+	return 0;
+}
+
+int assign_locked(struct store *s, int64_t study_id, const char *project, const char *participant,
+		  const char *event, uid_t who, const char *how, struct fiona_err *err)
+{
+	const struct config_project *p;
+	int64_t now = time(NULL);
+	char detail[512];
+	int rc = validate(s, project, participant, event, &p, err);
+
+	if (rc)
+		return rc;
+	rc = cat_run(s,
+		     "INSERT OR IGNORE INTO participants(project, participant, created_by,"
+		     " created_at) VALUES(?,?,?,?)",
+		     "ttii", project, participant, (int64_t)who, now);
+	rc = rc ? rc
+		: cat_run(s,
+			  "INSERT OR REPLACE INTO assignments(study, project, participant, event,"
+			  " who, at, how) VALUES(?,?,?,?,?,?,?)",
+			  "itttiit", study_id, project, participant, event, (int64_t)who, now, how);
+	/* a (re-)assignment sends the study again under its new identity */
+	rc = rc ? rc
+		: cat_run(s,
+			  "DELETE FROM transfers WHERE instance IN (SELECT i.id FROM instances i"
+			  " JOIN series r ON i.series=r.id WHERE r.study=?)",
+			  "i", study_id);
+	rc = rc ? rc
+		: cat_run(s,
+			  "INSERT INTO transfers(instance, project, destination, state)"
+			  " SELECT i.id, ?, ?, 'queued' FROM instances i JOIN series r"
+			  " ON i.series=r.id WHERE r.study=?",
+			  "tti", project, p->destination ? p->destination : "", study_id);
+	snprintf(detail, sizeof(detail), "study %lld -> %s/%s/%s (%s)", (long long)study_id,
+		 project, participant, event, how);
+	rc = rc ? rc
+		: cat_run(s, "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)", "iitt",
+			  now, (int64_t)who, "assign", detail);
+	if (rc)
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: %s", strerror(-rc));
+	return rc;
+}
+
+/* Runs fn inside one transaction under the lock; commits on 0, rolls back otherwise. */
+static int in_transaction(struct store *s, int rc_of_body, bool began)
+{
+	if (!began)
+		return rc_of_body;
+	if (!rc_of_body && (rc_of_body = cat_exec(s, "COMMIT")) == 0) {
+		store_changed(s);
+		return 0;
+	}
+	cat_exec(s, "ROLLBACK");
+	return rc_of_body;
+}
+
+int store_assign(struct store *s, int64_t study_id, const char *project, const char *participant,
+		 const char *event, uid_t who, struct fiona_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	if (!rc)
+		rc = in_transaction(
+			s,
+			assign_locked(s, study_id, project, participant, event, who, "manual", err),
+			true);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_err *err)
+{
+	char detail[64];
+	int rc;
+
+	snprintf(detail, sizeof(detail), "study %lld -> quarantine", (long long)study_id);
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	if (!rc) {
+		int body = cat_run(
+			s,
+			"DELETE FROM transfers WHERE state IN ('queued','failed') AND instance"
+			" IN (SELECT i.id FROM instances i JOIN series r ON i.series=r.id"
+			" WHERE r.study=?)",
+			"i", study_id);
+		body = body ? body
+			    : cat_run(s, "DELETE FROM assignments WHERE study=?", "i", study_id);
+		body = body ? body
+			    : cat_run(s,
+				      "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)",
+				      "iitt", (int64_t)time(NULL), (int64_t)who, "unassign",
+				      detail);
+		rc = in_transaction(s, body, true);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: %s", strerror(-rc));
+	return rc;
+}
+
+int store_participant_add(struct store *s, const char *project, const char *id, uid_t who,
+			  struct fiona_err *err)
+{
+	const struct config_project *p;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = validate(s, project, id, NULL, &p, err);
+	if (!rc && participant_known(s, project, id))
+		rc = err_set(err, -EEXIST, CORE_NO_OFFSET, CORE_NO_TAG, "participant exists");
+	if (!rc)
+		rc = cat_run(
+			s,
+			"INSERT INTO participants(project, participant, created_by, created_at)"
+			" VALUES(?,?,?,?)",
+			"ttii", project, id, (int64_t)who, (int64_t)time(NULL));
+	if (!rc)
+		store_changed(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_list_participants(struct store *s, const char *project, char ***out)
+{
+	sqlite3_stmt *st = NULL;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(s, "SELECT participant FROM participants WHERE project=? ORDER BY 1", &st);
+	if (!rc) {
+		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n + 1 >= cap) {
+				char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+				if (!nv)
+					break;
+				v = nv;
+			}
+			v[n] = strdup((const char *)sqlite3_column_text(st, 0));
+			if (v[n])
+				n++;
+			v[n] = NULL;
+		}
+		rc = rc == SQLITE_DONE ? 0 : -ENOMEM;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (!rc && !v && !(v = calloc(1, sizeof(*v))))
+		rc = -ENOMEM;
+	if (rc) {
+		store_strv_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+int store_coupling_add(struct store *s, const char *project, const char *accession,
+		       const char *participant, const char *event, struct fiona_err *err)
+{
+	const struct config_project *p;
+	int rc;
+
+	if (!accession || !*accession)
+		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "a coupling row needs an accession number or study UID");
+	pthread_mutex_lock(&s->lock);
+	rc = validate(s, project, participant, event, &p, err);
+	if (!rc)
+		rc = cat_run(s,
+			     "INSERT OR REPLACE INTO coupling(project, key, participant, event)"
+			     " VALUES(?,?,?,?)",
+			     "tttt", project, accession, participant, event);
+	if (!rc)
+		store_changed(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_audit(struct store *s, uid_t who, const char *action, const char *detail)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_run(s, "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)", "iitt",
+		     (int64_t)time(NULL), (int64_t)who, action, detail);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_audit_many(struct store *s, const struct store_audit_row *rows, size_t n)
+{
+	int rc;
+
+	if (!n)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = cat_run(s, "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)",
+			     "iitt", rows[i].at, (int64_t)rows[i].who, rows[i].action,
+			     rows[i].detail);
+	rc = rc ? rc : cat_exec(s, "COMMIT");
+	if (rc)
+		cat_exec(s, "ROLLBACK");
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}

@@ -1,0 +1,134 @@
+/*
+ * objstore: instances kept once, by content. An object's name is the XXH3-128 of its
+ * bytes; it lives at <data_dir>/objects/<first two hex>/<32 hex>.dcm.
+ *
+ * Durability: the bytes are fsynced under a temporary name in <data_dir>/tmp, renamed
+ * (or hard-linked, for imports that copy) into place, and the directory is fsynced, all
+ * before the catalog names the object. A temporary left by kill -9 was never named by
+ * the catalog and is removed at the next start.
+ */
+#include "core/core.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "store/store_int.h"
+
+static int fsync_path(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int hash_file(const char *path, char out[33], uint64_t *size)
+{
+	struct core_map m;
+	XXH128_hash_t h;
+	int rc = core_map_file(path, &m);
+
+	if (rc)
+		return rc;
+	h = XXH3_128bits(m.p, m.len);
+	snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
+		 (unsigned long long)h.low64);
+	*size = m.len;
+	core_map_release(&m);
+	return 0;
+}
+
+/* Copies src into a new fsynced temporary under s->tmp; its name goes to out. */
+static int copy_to_tmp(struct store *s, const char *src, char *out, size_t cap)
+{
+	struct core_map m;
+	int fd, rc = core_map_file(src, &m);
+
+	if (rc)
+		return rc;
+	snprintf(out, cap, "%s/.imp-XXXXXX", s->tmp);
+	fd = mkstemp(out);
+	if (fd < 0) {
+		rc = -errno;
+		goto done;
+	}
+	rc = core_write_all(fd, m.p, m.len);
+	if (!rc && fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	if (rc)
+		unlink(out);
+done:
+	core_map_release(&m);
+	return rc;
+}
+
+int obj_put(struct store *s, const char *tmp_path, bool move, char hash[33], uint64_t *size)
+{
+	char dir[4200], path[4300], copy[4200];
+	const char *src = tmp_path;
+	int rc;
+
+	if (!move) {
+		if ((rc = copy_to_tmp(s, tmp_path, copy, sizeof(copy))))
+			return rc;
+		src = copy;
+	} else if ((rc = fsync_path(tmp_path, O_RDONLY))) {
+		return rc;
+	}
+	if ((rc = hash_file(src, hash, size)))
+		goto fail;
+	snprintf(dir, sizeof(dir), "%s/%.2s", s->objects, hash);
+	snprintf(path, sizeof(path), "%s/%s.dcm", dir, hash);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		rc = -errno;
+		goto fail;
+	}
+	if (access(path, F_OK) == 0) { /* the same bytes are already kept */
+		unlink(src);
+		return 0;
+	}
+	if (rename(src, path) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	return fsync_path(dir, O_RDONLY | O_DIRECTORY);
+fail:
+	if (src == copy || move)
+		unlink(src);
+	return rc;
+}
+
+void obj_clean_tmp(struct store *s)
+{
+	DIR *d = opendir(s->tmp);
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    unlinkat(dirfd(d), e->d_name, 0) == 0)
+			n++;
+	closedir(d);
+	if (n)
+		log_msg(s->log, LOG_INFO, "store",
+			"removed %u unacknowledged temporaries from an earlier run", n);
+}
+
+int store_object_path(const struct store *s, const char *hash, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%.2s/%s.dcm", s->objects, hash, hash);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}

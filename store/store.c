@@ -1,0 +1,102 @@
+/*
+ * store: opening and closing the store (catalog + object store), its change counter,
+ * and the counts `fiona status` shows.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "store/store_int.h"
+
+int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct store **out,
+	       struct fiona_err *err)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	char db[4200];
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->cfg = cfg;
+	s->log = log;
+	pthread_mutex_init(&s->lock, NULL);
+	snprintf(s->objects, sizeof(s->objects), "%s/objects", cfg->data_dir);
+	snprintf(s->tmp, sizeof(s->tmp), "%s/tmp", cfg->data_dir);
+	snprintf(db, sizeof(db), "%s/catalog.db", cfg->data_dir);
+	if ((rc = core_mkdir_p(s->objects, 0700)) || (rc = core_mkdir_p(s->tmp, 0700))) {
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: cannot create: %s",
+			cfg->data_dir, strerror(-rc));
+		goto fail;
+	}
+	if ((rc = cat_open(s, db, err)))
+		goto fail;
+	obj_clean_tmp(s);
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	cat_close(s);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+const char *store_tmp_dir(const struct store *s)
+{
+	return s->tmp;
+}
+
+uint64_t store_generation(struct store *s)
+{
+	return atomic_load(&s->generation);
+}
+
+void store_strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static long count_of(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	long n = -1;
+
+	if (cat_prepare(s, sql, &st))
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int store_counts(struct store *s, struct store_counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_lock(&s->lock);
+	c->studies = count_of(s, "SELECT count(*) FROM studies");
+	c->assigned = count_of(s, "SELECT count(*) FROM assignments");
+	c->quarantine = count_of(s, "SELECT count(*) FROM studies WHERE id NOT IN"
+				    " (SELECT study FROM assignments)");
+	c->series = count_of(s, "SELECT count(*) FROM series");
+	c->instances = count_of(s, "SELECT count(*) FROM instances");
+	c->objects = count_of(s, "SELECT count(*) FROM objects");
+	c->object_bytes = (uint64_t)count_of(s, "SELECT coalesce(sum(size),0) FROM objects");
+	c->conflicts = count_of(s, "SELECT count(*) FROM (SELECT sop_uid FROM instances"
+				   " GROUP BY sop_uid HAVING count(*) > 1)");
+	c->queued =
+		count_of(s, "SELECT count(*) FROM transfers WHERE state IN ('queued','sending')");
+	c->sent = count_of(s, "SELECT count(*) FROM transfers WHERE state='sent'");
+	c->verified = count_of(s, "SELECT count(*) FROM transfers WHERE state='verified'");
+	c->failed = count_of(s, "SELECT count(*) FROM transfers WHERE state='failed'");
+	pthread_mutex_unlock(&s->lock);
+	return c->studies < 0 ? -EIO : 0;
+}

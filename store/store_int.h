@@ -1,0 +1,72 @@
+/* Private to store/: the layout of struct store and the catalog helpers. */
+#ifndef FIONA_STORE_INT_H
+#define FIONA_STORE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+
+#include "store/store.h"
+
+struct store {
+	const struct fiona_config *cfg; /* borrowed */
+	struct fiona_log *log;		/* borrowed */
+	char objects[4096];		/* <data_dir>/objects */
+	char tmp[4096];			/* <data_dir>/tmp: same filesystem as objects */
+	sqlite3 *db;
+	pthread_mutex_t lock; /* guards db: one statement sequence at a time */
+	atomic_uint_fast64_t generation;
+};
+
+/* catalog.c */
+int cat_open(struct store *s, const char *path, struct fiona_err *err);
+void cat_close(struct store *s);
+int cat_exec(struct store *s, const char *sql);
+int cat_prepare(struct store *s, const char *sql, sqlite3_stmt **st);
+/* One statement; fmt letters: 't' const char *, 'i' int64_t. 0 or negative errno. */
+int cat_run(struct store *s, const char *sql, const char *fmt, ...);
+int cat_errno(int sqlite_rc);
+int cat_schema_version(void);
+
+/* objstore.c */
+int obj_put(struct store *s, const char *tmp_path, bool move, char hash[33], uint64_t *size);
+void obj_clean_tmp(struct store *s);
+
+/* assign.c: under s->lock, inside a transaction */
+int assign_locked(struct store *s, int64_t study_id, const char *project, const char *participant,
+		  const char *event, uid_t who, const char *how, struct fiona_err *err);
+
+static inline void store_changed(struct store *s)
+{
+	atomic_fetch_add(&s->generation, 1);
+}
+
+/* transfers.c: the transfer queue in the catalog */
+struct xfer {
+	int64_t instance, study;
+	char project[32], participant[65], event[65], destination[64];
+	char hash[33], sop_class[65], ts[65], study_uid[65];
+	long attempts;
+};
+enum xfer_state { XFER_SENT, XFER_RETRY, XFER_GIVE_UP };
+struct xfer_result {
+	enum xfer_state state;
+	char error[300];
+	int64_t next_try;
+};
+struct xfer_verify {
+	int64_t study;
+	char project[32], destination[64], study_uid[65];
+	long sent;
+};
+int xfer_reset_sending(struct store *s);
+/* Up to limit transfers due at now, marked 'sending'. New array (free()). */
+int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n);
+int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r, size_t n);
+/* Studies whose transfers to a project are all sent and not yet verified. */
+int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n);
+/* count >= sent: mark verified; otherwise queue the study's sent instances again. */
+int xfer_verified(struct store *s, const struct xfer_verify *v, long count);
+
+#endif
