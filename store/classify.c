@@ -310,35 +310,15 @@ static int parse_target(struct parse_ctx *c, struct classify_rule *r, json_t *o,
 	return parse_tag(c, tag, key, &r->tag);
 }
 
-static int parse_rule(struct parse_ctx *c, struct classify_rule *r, json_t *o, size_t idx)
+/* "operator", "value" and "tolerance" of a rule on an attribute or series fact. */
+static int parse_comparison(struct parse_ctx *c, struct classify_rule *r, json_t *o, const char *p)
 {
 	json_t *op = json_object_get(o, "operator"), *val = json_object_get(o, "value");
-	json_t *ref = json_object_get(o, "rule"), *tol = json_object_get(o, "tolerance");
-	char p[32], key[96];
+	json_t *tol = json_object_get(o, "tolerance");
+	char key[96];
 	size_t i;
 	int rc;
 
-	snprintf(p, sizeof(p), "rules[%zu].", idx);
-	if (!json_is_object(o))
-		return perr(c, p, "expected an object");
-	rc = check_keys(c, o, rule_keys, p);
-	snprintf(key, sizeof(key), "%snegate", p);
-	rc = rc ? rc : parse_negate(c, json_object_get(o, "negate"), key, &r->negate);
-	if (rc)
-		return rc;
-	snprintf(key, sizeof(key), "%srule", p);
-	if (ref) {
-		if (!json_is_string(ref) || json_string_length(ref) == 0)
-			return perr(c, key, "expected the id of another rule set");
-		if (op || val || json_object_get(o, "tag") || json_object_get(o, "check"))
-			return perr(c, key, "a reference takes no tag, check, operator or value");
-		r->op = CLASSIFY_OP_RULE;
-		r->ref_id = strdup(json_string_value(ref));
-		return r->ref_id ? 0 : -ENOMEM;
-	}
-	rc = parse_target(c, r, o, p);
-	if (rc)
-		return rc;
 	snprintf(key, sizeof(key), "%soperator", p);
 	for (i = 0; json_is_string(op) && i < CORE_ARRAY_SIZE(ops); i++)
 		if (!strcmp(ops[i].name, json_string_value(op)))
@@ -363,6 +343,37 @@ static int parse_rule(struct parse_ctx *c, struct classify_rule *r, json_t *o, s
 		return perr(c, key, "only for approx, a number >= 0");
 	r->tolerance = tol ? json_number_value(tol) : 0.01;
 	return 0;
+}
+
+static int parse_rule(struct parse_ctx *c, struct classify_rule *r, json_t *o, size_t idx)
+{
+	json_t *ref = json_object_get(o, "rule");
+	char p[32], key[96];
+	int rc;
+
+	snprintf(p, sizeof(p), "rules[%zu].", idx);
+	if (!json_is_object(o))
+		return perr(c, p, "expected an object");
+	rc = check_keys(c, o, rule_keys, p);
+	snprintf(key, sizeof(key), "%snegate", p);
+	rc = rc ? rc : parse_negate(c, json_object_get(o, "negate"), key, &r->negate);
+	if (rc)
+		return rc;
+	if (!ref) {
+		rc = parse_target(c, r, o, p);
+		return rc ? rc : parse_comparison(c, r, o, p);
+	}
+	snprintf(key, sizeof(key), "%srule", p);
+	if (!json_is_string(ref) || json_string_length(ref) == 0)
+		return perr(c, key, "expected the id of another rule set");
+	if (json_object_get(o, "operator") || json_object_get(o, "value") ||
+	    json_object_get(o, "tag") || json_object_get(o, "check") ||
+	    json_object_get(o, "tolerance"))
+		return perr(c, key,
+			    "a reference takes no tag, check, operator, value or tolerance");
+	r->op = CLASSIFY_OP_RULE;
+	r->ref_id = strdup(json_string_value(ref));
+	return r->ref_id ? 0 : -ENOMEM;
 }
 
 /* ---- rule sets -------------------------------------------------------------------- */
