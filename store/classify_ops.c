@@ -60,11 +60,13 @@ static bool vr_is_binary_number(uint16_t vr, size_t *size)
 	return false;
 }
 
+/* Values compared as empty text. UN is not among them: private attributes of implicit VR
+ * files arrive as UN and are most often text (or numbers as text). */
 static bool vr_is_bulk(uint16_t vr)
 {
 	static const uint16_t bulk[] = {
 		DCM_VR('O', 'B'), DCM_VR('O', 'W'), DCM_VR('O', 'F'), DCM_VR('O', 'D'),
-		DCM_VR('O', 'L'), DCM_VR('O', 'V'), DCM_VR_UN,	      DCM_VR_SQ,
+		DCM_VR('O', 'L'), DCM_VR('O', 'V'), DCM_VR_SQ,
 	};
 
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(bulk); i++)

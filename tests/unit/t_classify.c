@@ -23,21 +23,21 @@ static int make_mr_te(struct buf *b, const char *te)
 	double bval = 1000.0;
 	int rc = dcm_write_part10_header(b, &m);
 
-	rc = rc ? rc
-		: dcm_write_str(b, DCM_TAG(0x0008, 0x0008), DCM_VR('C', 'S'),
-				"ORIGINAL\\PRIMARY\\M\\ND");
+	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0008, 0x0008), DCM_VR('C', 'S'),
+				     "ORIGINAL\\PRIMARY\\M\\ND");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0008, 0x0016), DCM_VR('U', 'I'), UID_MR);
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0008, 0x0060), DCM_VR('C', 'S'), "MR");
-	rc = rc ? rc
-		: dcm_write_str(b, DCM_TAG(0x0008, 0x103E), DCM_VR('L', 'O'), " T1 MPRAGE sag ");
+	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0008, 0x103E), DCM_VR('L', 'O'),
+				     " T1 MPRAGE sag ");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0020), DCM_VR('C', 'S'), "GR\\IR");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0080), DCM_VR('D', 'S'), "2300");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0081), DCM_VR('D', 'S'), te);
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x0082), DCM_VR('D', 'S'), "900");
 	rc = rc ? rc : dcm_write_elem(b, DCM_TAG(0x0018, 0x9087), DCM_VR('F', 'D'), &bval, 8);
-	rc = rc ? rc
-		: dcm_write_str(b, DCM_TAG(0x0020, 0x0037), DCM_VR('D', 'S'),
-				"1\\0\\0\\0\\0.9999\\-0.01");
+	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0019, 0x0010), DCM_VR('L', 'O'), "ACME HDR");
+	rc = rc ? rc : dcm_write_elem(b, DCM_TAG(0x0019, 0x100C), DCM_VR_UN, "1000", 4);
+	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0020, 0x0037), DCM_VR('D', 'S'),
+				     "1\\0\\0\\0\\0.9999\\-0.01");
 	return rc ? rc : dcm_write_elem(b, DCM_TAG(0x0028, 0x0010), DCM_VR('U', 'S'), &rows, 2);
 }
 
@@ -62,9 +62,8 @@ static const char *run(const char *json, long n_instances, char *out, size_t cap
 		return out;
 	}
 	rc = make_mr(&b);
-	rc = rc ? rc
-		: classify_series(r, b.data, b.len, n_instances < 0 ? NULL : &facts, out, cap,
-				  &err);
+	rc = rc ? rc : classify_series(r, b.data, b.len, n_instances < 0 ? NULL : &facts, out,
+				       cap, &err);
 	if (rc)
 		snprintf(out, cap, "FAILED:%d", rc);
 	classify_rules_free(r);
@@ -79,104 +78,73 @@ static void t_string_operators(struct tt *t)
 {
 	char out[256];
 
-	run("[" ONE("eq", "{\"tag\": \"Modality\", \"operator\": \"==\", \"value\": \"MR\"}") "," ONE(
-		    "eqno",
-		    "{\"tag\": \"Modality\", \"operator\": \"==\", \"value\": \"CT\"}") "," ONE("n"
-												"e",
-												"{"
-												"\""
-												"ta"
-												"g"
-												"\""
-												": "
-												"\""
-												"Mo"
-												"da"
-												"li"
-												"ty"
-												"\""
-												", "
-												"\""
-												"op"
-												"er"
-												"at"
-												"or"
-												"\""
-												": "
-												"\""
-												"!="
-												"\""
-												", "
-												"\""
-												"va"
-												"lu"
-												"e"
-												"\""
-												": "
-												"\""
-												"CT"
-												"\""
-												"}") "," ONE("neno",
-													     "{\"tag\": \"Modality\", \"operator\": \"!=\", \"value\": \"MR\"}") "," ONE("trim", "{\"tag\": \"SeriesDescription\", \"operator\": \"==\","
-																								 " \"value\": \"T1 MPRAGE sag\"}") "," ONE("re", "{\"tag\": \"SeriesDescription\", \"operator\": \"regexp\","
-																														 " \"value\": \"^T1 MP[A-Z]+ sag$\"}") "," ONE("reno", "{\"tag\": \"SeriesDescription\", \"operator\": \"regexp\", \"value\": \"T2\"}") "," ONE("has",
-																																																"{\"tag\": \"ImageType\", \"operator\": \"contains\", \"value\": \"PRIMARY\"}") "," ONE("hasany",
-																																																											"{\"tag\": \"ImageType\", \"operator\": \"contains\","
-																																																											" \"value\": [\"MOSAIC\", \"ND\"]}") "," ONE("hasno",
-																																																																     "{\"tag\": \"ImageType\", \"operator\": \"contains\", \"value\": \"MOSAIC\"}") "," ONE("multi",
-																																																																											    "{\"tag\": \"ImageType\", \"operator\": \"==\","
-																																																																											    " \"value\": \"ORIGINAL\\\\PRIMARY\\\\M\\\\ND\"}") "," ONE("multilist",
-																																																																																		       "{\"tag\": \"ScanningSequence\", \"operator\": \"==\","
-																																																																																		       " \"value\": [\"GR\", \"IR\"]}") "," ONE("multishort",
-																																																																																								"{\"tag\": \"ScanningSequence\", \"operator\": \"==\", \"value\": \"GR\"}") "," ONE("ex", "{\"tag\": \"EchoTime\", \"operator\": \"exist\"}") "," ONE("exno", "{\"tag\": \"PatientName\", \"operator\": \"exist\"}") "," ONE("nex",
-																																																																																																																			     "{\"tag\": \"PatientName\", \"operator\": \"notexist\"}") "," ONE("nexno", "{\"tag\": \"Modality\", \"operator\": \"notexist\"}") "," ONE("absent",
-																																																																																																																																				       "{\"tag\": \"PatientName\", \"operator\": \"!=\", \"value\": \"X\"}") "]",
+	run("[" ONE("eq", "{\"tag\": \"Modality\", \"operator\": \"==\", \"value\": \"MR\"}") ","
+	    ONE("eqno", "{\"tag\": \"Modality\", \"operator\": \"==\", \"value\": \"CT\"}") ","
+	    ONE("ne", "{\"tag\": \"Modality\", \"operator\": \"!=\", \"value\": \"CT\"}") ","
+	    ONE("neno", "{\"tag\": \"Modality\", \"operator\": \"!=\", \"value\": \"MR\"}") ","
+	    ONE("trim", "{\"tag\": \"SeriesDescription\", \"operator\": \"==\","
+			" \"value\": \"T1 MPRAGE sag\"}") ","
+	    ONE("re", "{\"tag\": \"SeriesDescription\", \"operator\": \"regexp\","
+		      " \"value\": \"^T1 MP[A-Z]+ sag$\"}") ","
+	    ONE("reno", "{\"tag\": \"SeriesDescription\", \"operator\": \"regexp\","
+			" \"value\": \"T2\"}") ","
+	    ONE("has", "{\"tag\": \"ImageType\", \"operator\": \"contains\", \"value\": \"PRIMARY\"}") ","
+	    ONE("hasany", "{\"tag\": \"ImageType\", \"operator\": \"contains\","
+			  " \"value\": [\"MOSAIC\", \"ND\"]}") ","
+	    ONE("hasno", "{\"tag\": \"ImageType\", \"operator\": \"contains\", \"value\": \"MOSAIC\"}") ","
+	    ONE("multi", "{\"tag\": \"ImageType\", \"operator\": \"==\","
+			 " \"value\": \"ORIGINAL\\\\PRIMARY\\\\M\\\\ND\"}") ","
+	    ONE("multilist", "{\"tag\": \"ScanningSequence\", \"operator\": \"==\","
+			     " \"value\": [\"GR\", \"IR\"]}") ","
+	    ONE("multishort", "{\"tag\": \"ScanningSequence\", \"operator\": \"==\","
+			      " \"value\": \"GR\"}") ","
+	    ONE("ex", "{\"tag\": \"EchoTime\", \"operator\": \"exist\"}") ","
+	    ONE("exno", "{\"tag\": \"PatientName\", \"operator\": \"exist\"}") ","
+	    ONE("nex", "{\"tag\": \"PatientName\", \"operator\": \"notexist\"}") ","
+	    ONE("nexno", "{\"tag\": \"Modality\", \"operator\": \"notexist\"}") ","
+	    ONE("absent", "{\"tag\": \"PatientName\", \"operator\": \"!=\", \"value\": \"X\"}") "]",
 	    -1, out, sizeof(out));
-	TT_CHECK_MSG(t, !strcmp(out, "eq,ne,trim,re,has,hasany,multi,multilist,ex,nex"), "%.300s",
-		     out);
+	TT_CHECK_MSG(t, !strcmp(out, "eq,ne,trim,re,has,hasany,multi,multilist,ex,nex"), "%.300s", out);
 }
 
 static void t_numeric_operators(struct tt *t)
 {
 	char out[256];
 
-	run(
-		"[" ONE("lt", "{\"tag\": \"EchoTime\", \"operator\": \"<\", \"value\": 3}") "," ONE("ltno", "{\"tag\": \"EchoTime\", \"operator\": \"<\", \"value\": 2.98}") "," ONE(
-			"gt",
-			"{\"tag\": \"RepetitionTime\", \"operator\": \">\", \"value\": \"2000\"}") "," ONE("gtno",
-													   "{\"tag\": \"RepetitionTime\", \"operator\": \">\", \"value\": 2300}") "," ONE("numeq", "{\"tag\": \"RepetitionTime\", \"operator\": \"==\", \"value\": 2300.0}") "," ONE("us", "{\"tag\": \"Rows\", \"operator\": \"==\", \"value\": 256}") "," ONE("usgt",
-																																												"{\"tag\": \"Rows\", \"operator\": \">\", \"value\": 255}") "," ONE("fd", "{\"tag\": \"DiffusionBValue\", \"operator\": \"approx\", \"value\": 1000}") "," ONE("ap", "{\"tag\": \"ImageOrientationPatient\", \"operator\": \"approx\","
-																																																																     " \"value\": [1, 0, 0, 0, 1, 0], \"tolerance\": 0.05}") "," ONE("apno",
-																																																																								     "{\"tag\": \"ImageOrientationPatient\", \"operator\": \"approx\","
-																																																																								     " \"value\": [1, 0, 0, 0, 1, 0], \"tolerance\": 0.001}") "," ONE("apcount",
-																																																																																      "{\"tag\": \"ImageOrientationPatient\", \"operator\": \"approx\","
-																																																																																      " \"value\": [1, 0, 0], \"tolerance\": 0.05}") "," ONE("txt",
-																																																																																							     "{\"tag\": \"Modality\", \"operator\": \"<\", \"value\": 5}") "]",
-		-1, out, sizeof(out));
-	TT_CHECK_MSG(t, !strcmp(out, "lt,gt,numeq,us,usgt,fd,ap"), "%.300s", out);
+	run("[" ONE("lt", "{\"tag\": \"EchoTime\", \"operator\": \"<\", \"value\": 3}") ","
+	    ONE("ltno", "{\"tag\": \"EchoTime\", \"operator\": \"<\", \"value\": 2.98}") ","
+	    ONE("gt", "{\"tag\": \"RepetitionTime\", \"operator\": \">\", \"value\": \"2000\"}") ","
+	    ONE("gtno", "{\"tag\": \"RepetitionTime\", \"operator\": \">\", \"value\": 2300}") ","
+	    ONE("numeq", "{\"tag\": \"RepetitionTime\", \"operator\": \"==\", \"value\": 2300.0}") ","
+	    ONE("us", "{\"tag\": \"Rows\", \"operator\": \"==\", \"value\": 256}") ","
+	    ONE("usgt", "{\"tag\": \"Rows\", \"operator\": \">\", \"value\": 255}") ","
+	    ONE("fd", "{\"tag\": \"DiffusionBValue\", \"operator\": \"approx\", \"value\": 1000}") ","
+	    ONE("ap", "{\"tag\": \"ImageOrientationPatient\", \"operator\": \"approx\","
+		      " \"value\": [1, 0, 0, 0, 1, 0], \"tolerance\": 0.05}") ","
+	    ONE("apno", "{\"tag\": \"ImageOrientationPatient\", \"operator\": \"approx\","
+			" \"value\": [1, 0, 0, 0, 1, 0], \"tolerance\": 0.001}") ","
+	    ONE("apcount", "{\"tag\": \"ImageOrientationPatient\", \"operator\": \"approx\","
+			   " \"value\": [1, 0, 0], \"tolerance\": 0.05}") ","
+	    ONE("un", "{\"tag\": \"0019,100C\", \"operator\": \"==\", \"value\": 1000}") ","
+	    ONE("txt", "{\"tag\": \"Modality\", \"operator\": \"<\", \"value\": 5}") "]",
+	    -1, out, sizeof(out));
+	TT_CHECK_MSG(t, !strcmp(out, "lt,gt,numeq,us,usgt,fd,ap,un"), "%.300s", out);
 }
 
 static void t_negate_and_tags(struct tt *t)
 {
 	char out[256];
 
-	run("[" ONE("n1",
-		    "{\"tag\": \"Modality\", \"operator\": \"==\", \"value\": \"CT\","
-		    " \"negate\": true}") "," ONE("n2",
-						  "{\"tag\": \"Modality\", \"operator\": \"==\", "
-						  "\"value\": \"MR\","
-						  " \"negate\": \"yes\"}") "," ONE("n3", "{\"tag\":"
-											 " \"Patien"
-											 "tName\", "
-											 "\"operato"
-											 "r\": "
-											 "\"exist\""
-											 ", "
-											 "\"negate"
-											 "\": "
-											 "\"yes\"}") "," ONE("hex", "{\"tag\": \"0008,0060\", \"operator\": \"==\", \"value\": \"MR\"}") "," ONE("paren",
-																								 "{\"tag\": \"(0008,0060)\", \"operator\": \"==\", \"value\": \"MR\"}") "," ONE("arr", "{\"tag\": [8, 96], \"operator\": \"==\", \"value\": \"MR\"}") "," ONE("arrhex", "{\"tag\": [\"0x0008\", \"0060\"], \"operator\": \"==\", \"value\": \"MR\"}") "," ONE("desc",
-																																																							      "{\"tag\": [8, 4158], \"operator\": \"contains\", \"value\": \"MPRAGE\"}") "]",
+	run("[" ONE("n1", "{\"tag\": \"Modality\", \"operator\": \"==\", \"value\": \"CT\","
+		      " \"negate\": true}") ","
+	    ONE("n2", "{\"tag\": \"Modality\", \"operator\": \"==\", \"value\": \"MR\","
+		      " \"negate\": \"yes\"}") ","
+	    ONE("n3", "{\"tag\": \"PatientName\", \"operator\": \"exist\", \"negate\": \"yes\"}") ","
+	    ONE("hex", "{\"tag\": \"0008,0060\", \"operator\": \"==\", \"value\": \"MR\"}") ","
+	    ONE("paren", "{\"tag\": \"(0008,0060)\", \"operator\": \"==\", \"value\": \"MR\"}") ","
+	    ONE("arr", "{\"tag\": [8, 96], \"operator\": \"==\", \"value\": \"MR\"}") ","
+	    ONE("arrhex", "{\"tag\": [\"0x0008\", \"0060\"], \"operator\": \"==\", \"value\": \"MR\"}") ","
+	    ONE("desc", "{\"tag\": [8, 4158], \"operator\": \"contains\", \"value\": \"MPRAGE\"}") "]",
 	    -1, out, sizeof(out));
 	TT_CHECK_MSG(t, !strcmp(out, "n1,n3,hex,paren,arr,arrhex,desc"), "%.300s", out);
 }
@@ -212,14 +180,14 @@ static void t_cycles_refused(struct tt *t)
 		     "%.300s", out);
 	run("[{\"type\": \"S\", \"id\": \"self\", \"rules\": [{\"rule\": \"self\"}]}]", -1, out,
 	    sizeof(out));
-	TT_CHECK_MSG(t, strstr(out, "ERR:rule set 0 (id \"self\")") && strstr(out, "cycle"),
-		     "%.300s", out);
+	TT_CHECK_MSG(t, strstr(out, "ERR:rule set 0 (id \"self\")") && strstr(out, "cycle"), "%.300s",
+		     out);
 	/* A diamond is no cycle. */
 	run("[{\"type\": \"A\", \"id\": \"a\", \"rules\": [{\"rule\": \"b\"}, {\"rule\": \"c\"}]},"
 	    " {\"type\": \"B\", \"id\": \"b\", \"rules\": [{\"rule\": \"d\"}]},"
 	    " {\"type\": \"C\", \"id\": \"c\", \"rules\": [{\"rule\": \"d\"}]},"
-	    " {\"type\": \"D\", \"id\": \"d\", \"rules\": [{\"tag\": \"Rows\", \"operator\": "
-	    "\"exist\"}]}]",
+	    " {\"type\": \"D\", \"id\": \"d\", \"rules\": ["
+	    "{\"tag\": \"Rows\", \"operator\": \"exist\"}]}]",
 	    -1, out, sizeof(out));
 	TT_CHECK_MSG(t, !strcmp(out, "A,B,C,D"), "%.300s", out);
 }
@@ -229,8 +197,8 @@ static void expect_err(struct tt *t, const char *json, const char *want)
 	char out[512];
 
 	run(json, -1, out, sizeof(out));
-	TT_CHECK_MSG(t, !strncmp(out, "ERR:", 4) && strstr(out, want),
-		     "want \"%.100s\", got %.300s", want, out);
+	TT_CHECK_MSG(t, !strncmp(out, "ERR:", 4) && strstr(out, want), "want \"%.100s\", got %.300s", want,
+		     out);
 }
 
 static void t_errors_name_the_place(struct tt *t)
@@ -255,70 +223,54 @@ static void t_errors_name_the_place(struct tt *t)
 		   " {\"type\": \"B\", \"id\": \"b\", \"rules\": [{\"tag\": \"Rows\","
 		   " \"operator\": \"~\", \"value\": 1}]}]",
 		   "rule set 1 (id \"b\"): rules[0].operator:");
-	expect_err(t,
-		   "[{\"type\": \"A\", \"rules\": [{\"tag\": \"NoSuchKeyword\", \"operator\": "
-		   "\"exist\"}]}]",
+	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": \"NoSuchKeyword\","
+		      " \"operator\": \"exist\"}]}]",
 		   "rules[0].tag: unknown attribute keyword");
 	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": [8], \"operator\": \"exist\"}]}]",
 		   "rules[0].tag: expected [group, element]");
-	expect_err(t,
-		   "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"regexp\","
-		   " \"value\": \"(\"}]}]",
+	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"regexp\","
+		      " \"value\": \"(\"}]}]",
 		   "rules[0].value: not a valid");
-	expect_err(t,
-		   "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"<\","
-		   " \"value\": \"abc\"}]}]",
+	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"<\","
+		      " \"value\": \"abc\"}]}]",
 		   "rules[0].value: operator needs numbers");
 	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"==\"}]}]",
 		   "rules[0].value: missing");
-	expect_err(t,
-		   "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"exist\","
-		   " \"value\": 1}]}]",
+	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"exist\","
+		      " \"value\": 1}]}]",
 		   "rules[0].value: exist/notexist take no value");
-	expect_err(t,
-		   "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"==\","
-		   " \"value\": 1, \"tolerance\": 1}]}]",
+	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"==\","
+		      " \"value\": 1, \"tolerance\": 1}]}]",
 		   "rules[0].tolerance");
-	expect_err(t,
-		   "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"exist\","
-		   " \"negate\": \"maybe\"}]}]",
+	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"exist\","
+		      " \"negate\": \"maybe\"}]}]",
 		   "rules[0].negate");
 	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"rule\": \"nope\"}]}]",
 		   "rule set 0: rules[0].rule: no rule set has id \"nope\"");
 	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"rule\": \"x\", \"tag\": \"Rows\"}]}]",
 		   "rules[0].rule: a reference takes no");
 	expect_err(t,
-		   "[{\"type\": \"A\", \"id\": \"x\", \"rules\": [{\"tag\": \"Rows\", "
-		   "\"operator\": \"exist\"}]},"
-		   " {\"type\": \"B\", \"id\": \"x\", \"rules\": [{\"tag\": \"Rows\", "
-		   "\"operator\": \"exist\"}]}]",
+		   "[{\"type\": \"A\", \"id\": \"x\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"exist\"}]},"
+		   " {\"type\": \"B\", \"id\": \"x\", \"rules\": ["
+		   "{\"tag\": \"Rows\", \"operator\": \"exist\"}]}]",
 		   "rule set 1 (id \"x\"): id: duplicate of rule set 0");
-	expect_err(t,
-		   "[{\"type\": \"A\", \"rules\": [{\"check\": \"StudyLevel\", \"tag\": \"Rows\","
-		   " \"operator\": \"exist\"}]}]",
+	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"check\": \"StudyLevel\", \"tag\": \"Rows\","
+		      " \"operator\": \"exist\"}]}]",
 		   "rules[0].check");
-	expect_err(t,
-		   "[{\"type\": \"A\", \"rules\": [{\"check\": \"SeriesLevel\", \"tag\": \"Rowz\","
-		   " \"operator\": \"exist\"}]}]",
+	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"check\": \"SeriesLevel\", \"tag\": \"Rowz\","
+		      " \"operator\": \"exist\"}]}]",
 		   "rules[0].tag: unknown attribute keyword");
 }
 
 static void t_series_level(struct tt *t)
 {
-	const char *rules = "[" ONE(
-		"many",
-		"{\"check\": \"SeriesLevel\", \"tag\": \"NumberOfInstances\","
-		" \"operator\": \">\", \"value\": 10}") "," ONE("one",
-								"{\"check\": \"SeriesLevel\", "
-								"\"tag\": \"NumberOfInstances\","
-								" \"operator\": \"==\", \"value\": "
-								"1}") "," ONE("known",
-									      "{\"check\": "
-									      "\"SeriesLevel\", "
-									      "\"tag\": "
-									      "\"InstanceCount\","
-									      " \"operator\": "
-									      "\"exist\"}") "]";
+	const char *rules =
+		"[" ONE("many", "{\"check\": \"SeriesLevel\", \"tag\": \"NumberOfInstances\","
+				" \"operator\": \">\", \"value\": 10}") ","
+		ONE("one", "{\"check\": \"SeriesLevel\", \"tag\": \"NumberOfInstances\","
+			   " \"operator\": \"==\", \"value\": 1}") ","
+		ONE("known", "{\"check\": \"SeriesLevel\", \"tag\": \"InstanceCount\","
+			     " \"operator\": \"exist\"}") "]";
 	char out[128];
 
 	run(rules, 20, out, sizeof(out));
@@ -332,31 +284,14 @@ static void t_series_level(struct tt *t)
 /* SeriesLevel on a tag: the rule must hold in every instance given in facts.all. */
 static void t_series_every_instance(struct tt *t)
 {
-	const char *rules = "[" ONE(
-		"sameTE",
-		"{\"check\": \"SeriesLevel\", \"tag\": \"EchoTime\","
-		" \"operator\": \"==\", \"value\": 2.98}") "," ONE("shortTE",
-								   "{\"check\": \"SeriesLevel\", "
-								   "\"tag\": \"EchoTime\","
-								   " \"operator\": \"<\", "
-								   "\"value\": 10}") "," ONE("first"
-											     "TE",
-											     "{\"ta"
-											     "g\": "
-											     "\"Ech"
-											     "oTime"
-											     "\", "
-											     "\"ope"
-											     "rator"
-											     "\": "
-											     "\"=="
-											     "\", "
-											     "\"val"
-											     "ue\":"
-											     " 2."
-											     "98}") "," ONE("notall",
-													    "{\"check\": \"SeriesLevel\", \"tag\": \"EchoTime\","
-													    " \"operator\": \"==\", \"value\": 2.98, \"negate\": true}") "]";
+	const char *rules =
+		"[" ONE("sameTE", "{\"check\": \"SeriesLevel\", \"tag\": \"EchoTime\","
+				  " \"operator\": \"==\", \"value\": 2.98}") ","
+		ONE("shortTE", "{\"check\": \"SeriesLevel\", \"tag\": \"EchoTime\","
+			       " \"operator\": \"<\", \"value\": 10}") ","
+		ONE("firstTE", "{\"tag\": \"EchoTime\", \"operator\": \"==\", \"value\": 2.98}") ","
+		ONE("notall", "{\"check\": \"SeriesLevel\", \"tag\": \"EchoTime\","
+			      " \"operator\": \"==\", \"value\": 2.98, \"negate\": true}") "]";
 	struct classify_instance all[2];
 	struct classify_series_facts facts = {2, all, 2};
 	struct classify_rules *r = NULL;
@@ -388,9 +323,8 @@ static void t_series_every_instance(struct tt *t)
 
 static void t_output_space_and_bad_input(struct tt *t)
 {
-	const char *rules =
-		"[" ONE("MR", "{\"tag\": \"Modality\", \"operator\": \"exist\"}") "," ONE(
-			"RowsKnown", "{\"tag\": \"Rows\", \"operator\": \"exist\"}") "]";
+	const char *rules = "[" ONE("MR", "{\"tag\": \"Modality\", \"operator\": \"exist\"}") ","
+			    ONE("RowsKnown", "{\"tag\": \"Rows\", \"operator\": \"exist\"}") "]";
 	struct classify_rules *r = NULL;
 	struct fiona_err err = {0};
 	char out[8] = "keep", big[13];
@@ -480,4 +414,5 @@ static void t_default_rules_on_corpus(struct tt *t)
 TT_MAIN(TT_CASE(t_string_operators), TT_CASE(t_numeric_operators), TT_CASE(t_negate_and_tags),
 	TT_CASE(t_references), TT_CASE(t_cycles_refused), TT_CASE(t_errors_name_the_place),
 	TT_CASE(t_series_level), TT_CASE(t_series_every_instance),
-	TT_CASE(t_output_space_and_bad_input), TT_CASE(t_default_rules_on_corpus))
+	TT_CASE(t_output_space_and_bad_input),
+	TT_CASE(t_default_rules_on_corpus))
