@@ -191,6 +191,75 @@ static int value_add_json(struct classify_rule *r, json_t *j, bool split)
 	return value_add(r, s, len);
 }
 
+/* Skips a bracket expression starting at s[i] == '['; returns the index after its ']'. */
+static size_t skip_bracket(const char *s, size_t i)
+{
+	i++;
+	if (s[i] == '^')
+		i++;
+	if (s[i] == ']')
+		i++;
+	while (s[i] && s[i] != ']')
+		i += s[i] == '[' && s[i + 1] && strchr(":.=", s[i + 1]) ? 2 : 1;
+	return s[i] ? i + 1 : i;
+}
+
+/* Parses a bound "{n}", "{n,}" or "{n,m}" at s[i]; *copies = the largest count (an
+ * open bound counts as n + 1). Returns the index after '}', or 0 if malformed. */
+static size_t parse_bound(const char *s, size_t i, unsigned long *copies)
+{
+	char *end;
+	unsigned long lo = strtoul(s + i + 1, &end, 10), hi = lo;
+
+	if (*end == ',' && end[1] == '}')
+		hi = lo + 1, end++;
+	else if (*end == ',')
+		hi = strtoul(end + 1, &end, 10);
+	if (*end != '}' || hi > CLASSIFY_MAX_BOUND)
+		return 0;
+	*copies = hi > lo ? hi : lo;
+	return (size_t)(end - s) + 1;
+}
+
+/*
+ * glibc's regcomp copies the syntax tree for every "+" and bound, so stacked or nested
+ * repetitions grow it exponentially (found by fuzzing: "a+++++..." exhausts memory), and
+ * back-references make regexec exponential. This refuses back-references, stacked
+ * repetitions and patterns whose copies multiply past CLASSIFY_MAX_COPIES, counting every
+ * repetition as if nested. Returns NULL or the reason.
+ */
+static const char *regex_untame(const char *s)
+{
+	unsigned long cost = 1;
+	bool prev_rep = false;
+	size_t i = 0;
+
+	if (strlen(s) > CLASSIFY_MAX_PATTERN)
+		return "longer than 256 bytes";
+	while (s[i]) {
+		char ch = s[i];
+		bool rep = strchr("*+?{", ch) != NULL;
+		unsigned long copies = ch == '+' ? 2 : 1;
+		size_t next;
+
+		if (rep && prev_rep)
+			return "stacked repetitions (a** a+{2} ...)";
+		if (ch == '\\' && isdigit((unsigned char)s[i + 1]))
+			return "back-references";
+		if (ch == '{' && (next = parse_bound(s, i, &copies)) == 0)
+			return "bounds are {n}, {n,} or {n,m} with n, m <= 32";
+		if (ch == '[')
+			next = skip_bracket(s, i);
+		else if (ch != '{')
+			next = i + (ch == '\\' && s[i + 1] ? 2 : 1);
+		if (copies > 1 && (cost *= copies) > CLASSIFY_MAX_COPIES)
+			return "too many repetitions (+ and {n,m} multiply)";
+		prev_rep = rep;
+		i = next;
+	}
+	return NULL;
+}
+
 static int parse_value(struct parse_ctx *c, struct classify_rule *r, json_t *j, const char *key)
 {
 	bool split = r->op != CLASSIFY_OP_CONTAINS && r->op != CLASSIFY_OP_REGEXP;
@@ -213,6 +282,10 @@ static int parse_value(struct parse_ctx *c, struct classify_rule *r, json_t *j, 
 	if (r->op == CLASSIFY_OP_REGEXP && (json_is_array(j) || !json_is_string(j)))
 		return perr(c, key, "regexp needs one string");
 	if (r->op == CLASSIFY_OP_REGEXP) {
+		const char *why = regex_untame(r->values[0].text);
+
+		if (why)
+			return perr(c, key, "regexp refused: %s", why);
 		r->pattern = r->values[0].text;
 		if (regcomp(&r->re, r->pattern, REG_EXTENDED | REG_NOSUB))
 			return perr(c, key, "not a valid POSIX extended regular expression");

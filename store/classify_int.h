@@ -12,10 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLASSIFY_MAX_SETS   512	 /* rule sets per file */
-#define CLASSIFY_MAX_RULES  64	 /* rules per set */
-#define CLASSIFY_MAX_VALUES 64	 /* values in one rule's "value" list */
-#define CLASSIFY_MAX_TEXT   4096 /* attribute text kept for comparison */
+#define CLASSIFY_MAX_SETS    512  /* rule sets per file */
+#define CLASSIFY_MAX_RULES   64	  /* rules per set */
+#define CLASSIFY_MAX_VALUES  64	  /* values in one rule's "value" list */
+#define CLASSIFY_MAX_TEXT    4096 /* attribute text kept for comparison */
+#define CLASSIFY_MAX_PATTERN 256  /* regexp length */
+#define CLASSIFY_MAX_BOUND   32	  /* n, m in a regexp bound {n,m} */
+#define CLASSIFY_MAX_COPIES  1024 /* product of all repetition copies in a regexp */
 
 enum classify_op {
 	CLASSIFY_OP_REGEXP,

@@ -86,6 +86,8 @@ static void t_string_operators(struct tt *t)
 			" \"value\": \"T1 MPRAGE sag\"}") ","
 	    ONE("re", "{\"tag\": \"SeriesDescription\", \"operator\": \"regexp\","
 		      " \"value\": \"^T1 MP[A-Z]+ sag$\"}") ","
+	    ONE("tame", "{\"tag\": \"SeriesDescription\", \"operator\": \"regexp\","
+			" \"value\": \"^(T[12]) [A-Z]{2,8} (sag|cor)$\"}") ","
 	    ONE("reno", "{\"tag\": \"SeriesDescription\", \"operator\": \"regexp\","
 			" \"value\": \"T2\"}") ","
 	    ONE("has", "{\"tag\": \"ImageType\", \"operator\": \"contains\", \"value\": \"PRIMARY\"}") ","
@@ -104,7 +106,7 @@ static void t_string_operators(struct tt *t)
 	    ONE("nexno", "{\"tag\": \"Modality\", \"operator\": \"notexist\"}") ","
 	    ONE("absent", "{\"tag\": \"PatientName\", \"operator\": \"!=\", \"value\": \"X\"}") "]",
 	    -1, out, sizeof(out));
-	TT_CHECK_MSG(t, !strcmp(out, "eq,ne,trim,re,has,hasany,multi,multilist,ex,nex"), "%.300s", out);
+	TT_CHECK_MSG(t, !strcmp(out, "eq,ne,trim,re,tame,has,hasany,multi,multilist,ex,nex"), "%.300s", out);
 }
 
 static void t_numeric_operators(struct tt *t)
@@ -192,6 +194,9 @@ static void t_cycles_refused(struct tt *t)
 	TT_CHECK_MSG(t, !strcmp(out, "A,B,C,D"), "%.300s", out);
 }
 
+#define RE(p) "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"regexp\", " \
+	      "\"value\": \"" p "\"}]}]"
+
 static void expect_err(struct tt *t, const char *json, const char *want)
 {
 	char out[512];
@@ -231,6 +236,13 @@ static void t_errors_name_the_place(struct tt *t)
 	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"regexp\","
 		      " \"value\": \"(\"}]}]",
 		   "rules[0].value: not a valid");
+	/* Patterns that blow up glibc regcomp/regexec are refused (found by fuzzing). */
+	expect_err(t, RE("a++"), "rules[0].value: regexp refused: stacked repetitions");
+	expect_err(t, RE("a{2}{2}"), "regexp refused: stacked repetitions");
+	expect_err(t, RE("a{33}"), "regexp refused: bounds");
+	expect_err(t, RE("(a)\\\\1"), "regexp refused: back-references");
+	expect_err(t, RE("(((((((((((a+)+)+)+)+)+)+)+)+)+)+)+"), "regexp refused: too many");
+	expect_err(t, RE("[a+]{32}(b{32})+"), "regexp refused: too many");
 	expect_err(t, "[{\"type\": \"A\", \"rules\": [{\"tag\": \"Rows\", \"operator\": \"<\","
 		      " \"value\": \"abc\"}]}]",
 		   "rules[0].value: operator needs numbers");
