@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,31 +25,6 @@ struct classify_cmd {
 	struct classify_rules *rules;
 	int failures;
 };
-
-/* Maps a whole file read-only; the descriptor is closed at once (series can be large). */
-static int map_file(const char *path, struct classify_instance *in)
-{
-	struct stat st;
-	void *p = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		rc = -errno;
-	else if (!S_ISREG(st.st_mode) || st.st_size == 0)
-		rc = -EINVAL;
-	if (!rc) {
-		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		rc = p == MAP_FAILED ? -errno : 0;
-	}
-	close(fd);
-	if (rc)
-		return rc;
-	in->p = p;
-	in->n = (size_t)st.st_size;
-	return 0;
-}
 
 static bool is_part10(const char *path)
 {
@@ -74,30 +48,14 @@ static void report(struct classify_cmd *c, const char *path, const struct fiona_
 /* Classifies one series given its files (sorted paths) and prints its line. */
 static void series_print(struct classify_cmd *c, const char *label_path, char **files, size_t n)
 {
-	struct classify_instance *all = calloc(n, sizeof(*all));
-	struct classify_series_facts facts = {(long)n, all, n};
 	struct fiona_err err = {0};
 	char labels[1024];
-	size_t mapped = 0;
-	int rc = all ? 0 : -ENOMEM;
+	size_t bad;
 
-	for (; !rc && mapped < n; mapped++)
-		rc = map_file(files[mapped], &all[mapped]);
-	if (rc) {
-		err_set(&err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s", strerror(-rc));
-		report(c, mapped ? files[mapped - 1] : label_path, &err);
-		mapped = mapped ? mapped - 1 : 0;
-		goto fail;
-	}
-	rc = classify_series(c->rules, all[0].p, all[0].n, &facts, labels, sizeof(labels), &err);
-	if (rc)
-		report(c, files[0], &err);
+	if (classify_series_files(c->rules, files, n, labels, sizeof(labels), &bad, &err))
+		report(c, bad < n ? files[bad] : label_path, &err);
 	else
 		printf("%s\t%s\n", label_path, labels);
-fail:
-	for (size_t i = 0; all && i < mapped; i++)
-		munmap((void *)all[i].p, all[i].n);
-	free(all);
 }
 
 static char *path_join(const char *dir, const char *name)

@@ -17,7 +17,11 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "anon/anon.h"
 #include "store/classify_int.h"
@@ -474,6 +478,61 @@ fail:
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "out of memory");
 	free(labels);
 	eval_release(&ev);
+	return rc;
+}
+
+/* ---- series from files -------------------------------------------------------------- */
+
+/* Maps a whole file read-only and closes the descriptor at once: a series may have more
+ * instances than a process may hold open files. */
+static int map_instance(const char *path, struct classify_instance *in)
+{
+	struct stat st;
+	void *p = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode) || st.st_size == 0)
+		rc = -EINVAL;
+	if (!rc) {
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		rc = p == MAP_FAILED ? -errno : 0;
+	}
+	close(fd);
+	if (rc)
+		return rc;
+	in->p = p;
+	in->n = (size_t)st.st_size;
+	return 0;
+}
+
+int classify_series_files(const struct classify_rules *r, char *const *paths, size_t n, char *out,
+			  size_t cap, size_t *bad, struct fiona_err *err)
+{
+	struct classify_instance *all = n ? calloc(n, sizeof(*all)) : NULL;
+	struct classify_series_facts facts = {(long)n, all, n};
+	size_t mapped = 0;
+	int rc = all ? 0 : (n ? -ENOMEM : -EINVAL);
+
+	*bad = n;
+	while (!rc && mapped < n) {
+		rc = map_instance(paths[mapped], &all[mapped]);
+		if (rc)
+			*bad = mapped;
+		else
+			mapped++;
+	}
+	if (rc)
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s",
+			n ? strerror(-rc) : "a series without instances");
+	else if ((rc = classify_series(r, all[0].p, all[0].n, &facts, out, cap, err)) != 0)
+		*bad = 0;
+	for (size_t i = 0; i < mapped; i++)
+		munmap((void *)all[i].p, all[i].n);
+	free(all);
 	return rc;
 }
 

@@ -242,6 +242,14 @@ struct classify_series_facts {
 int classify_series(const struct classify_rules *r, const uint8_t *p, size_t n,
 		    const struct classify_series_facts *facts, char *out, size_t cap,
 		    struct fiona_err *err);
+/*
+ * classify_series() of a series given as files: paths[0] is the representative, all n are
+ * the series-level facts (count and every instance). Files are mapped one after the
+ * other for the call only. On failure *bad is the index of the file at fault (n when no
+ * file is), for the caller to name it; err has the reason (offset, tag; never a value).
+ */
+int classify_series_files(const struct classify_rules *r, char *const *paths, size_t n, char *out,
+			  size_t cap, size_t *bad, struct fiona_err *err);
 /* fiona's built-in default rules (T1, T2, FLAIR, DWI/DTI, localizer, CT, SC, ...). Static
  * string; classify_rules_parse() accepts it. */
 const char *classify_default_rules_json(void);
