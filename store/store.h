@@ -250,6 +250,18 @@ int classify_series(const struct classify_rules *r, const uint8_t *p, size_t n,
  */
 int classify_series_files(const struct classify_rules *r, char *const *paths, size_t n, char *out,
 			  size_t cap, size_t *bad, struct fiona_err *err);
+/* The rules cfg->classify_rules names, or the built-in ones when it names none. Returns a
+ * new object (free with classify_rules_free()); errors as classify_rules_load(). */
+int store_classify_rules_load(const struct fiona_config *cfg, struct classify_rules **out,
+			      struct fiona_err *err);
+/*
+ * Labels every series of a study with r and keeps the labels in the catalog (series.labels,
+ * shown in study.json and .status); call it when a study has arrived (or again after new
+ * series or new rules). Reads the objects without holding the catalog lock. A series whose
+ * objects cannot be read keeps its labels and is logged. Returns the number of series
+ * labelled, or a negative errno if the catalog failed. Thread safe.
+ */
+int store_study_classify(struct store *s, const struct classify_rules *r, int64_t study_id);
 /* fiona's built-in default rules (T1, T2, FLAIR, DWI/DTI, localizer, CT, SC, ...). Static
  * string; classify_rules_parse() accepts it. */
 const char *classify_default_rules_json(void);
