@@ -1,6 +1,6 @@
 /*
- * Series classification: evaluating parsed rules (classify.c) against one series, and
- * fiona's built-in default rules.
+ * Series classification: evaluating parsed rules (classify.c) against one series (given
+ * as bytes, or as files that are mapped for the call), and fiona's built-in default rules.
  *
  * One pass of anon's reader over the representative instance collects the text of every
  * top-level attribute the rules name (and nothing else: the walk stops at the first
