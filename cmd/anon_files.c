@@ -47,7 +47,7 @@ static int collect_one(struct anon_files *fs, char *input)
 {
 	char *argv[] = {input, NULL};
 	FTS *t = fts_open(argv, FTS_PHYSICAL | FTS_COMFOLLOW | FTS_NOCHDIR, NULL);
-	char top[256];
+	char top[4096];
 	FTSENT *e;
 	int rc = 0;
 

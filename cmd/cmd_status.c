@@ -8,10 +8,33 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+
+static void print_queues(const struct store_dest_queue *q, size_t n, bool json)
+{
+	char when[32];
+
+	for (size_t i = 0; i < n; i++) {
+		core_time_iso(q[i].oldest_waiting, when, sizeof(when));
+		if (json)
+			printf("%s{\"destination\": \"%s\", \"queued\": %ld, \"sent\": %ld, "
+			       "\"verified\": %ld, \"failed\": %ld, \"oldest_waiting\": %s%s%s}",
+			       i ? ", " : "", q[i].destination, q[i].queued, q[i].sent,
+			       q[i].verified, q[i].failed, q[i].oldest_waiting ? "\"" : "",
+			       q[i].oldest_waiting ? when : "null",
+			       q[i].oldest_waiting ? "\"" : "");
+		else
+			printf("  %-12s %ld queued, %ld sent, %ld verified, %ld failed%s%s%s%s\n",
+			       q[i].destination, q[i].queued, q[i].sent, q[i].verified, q[i].failed,
+			       q[i].oldest_waiting ? "; oldest waiting since " : "",
+			       q[i].oldest_waiting ? when : "",
+			       q[i].last_error[0] ? "; last error: " : "", q[i].last_error);
+	}
+}
 
 static void print_counts(const struct store_counts *c, const struct statvfs *fs, bool json)
 {
@@ -22,7 +45,7 @@ static void print_counts(const struct store_counts *c, const struct statvfs *fs,
 		       "%ld, "
 		       "\"instances\": %ld, \"objects\": %ld, \"object_bytes\": %llu, "
 		       "\"conflicts\": %ld, \"transfers\": {\"queued\": %ld, \"sent\": %ld, "
-		       "\"verified\": %ld, \"failed\": %ld}, \"disk_used\": %.3f}\n",
+		       "\"verified\": %ld, \"failed\": %ld}, \"disk_used\": %.3f, ",
 		       c->studies, c->quarantine, c->assigned, c->series, c->instances, c->objects,
 		       (unsigned long long)c->object_bytes, c->conflicts, c->queued, c->sent,
 		       c->verified, c->failed, used);
@@ -61,9 +84,19 @@ int cmd_status(int argc, char **argv)
 		return 1;
 	statvfs(env.cfg->data_dir, &fs);
 	rc = store_counts(env.store, &counts);
-	if (!rc)
+	if (!rc) {
+		struct store_dest_queue *q = NULL;
+		size_t nq = 0;
+
 		print_counts(&counts, &fs, json);
-	else
+		rc = store_queue_by_destination(env.store, &q, &nq);
+		printf(json ? "\"destinations\": [" : "per destination:\n");
+		if (!rc)
+			print_queues(q, nq, json);
+		printf(json ? "]}\n" : "");
+		free(q);
+	}
+	if (rc)
 		fprintf(stderr, "fiona status: %s\n", strerror(-rc));
 	cmd_store_close(&env);
 	return rc ? 1 : 0;

@@ -173,6 +173,37 @@ out:
 	free(items);
 }
 
+/* Series-level counts of one study; a short series is queued again. Returns the number
+ * of short series, or -1 when the destination could not answer. */
+static int verify_series(struct store_forwarder *f, const struct net_dest *nd,
+			 const struct xfer_verify *v, const char *study_uid)
+{
+	struct xfer_series *se = NULL;
+	size_t n = 0;
+	int shortfall = 0;
+
+	if (xfer_series_of(f->s, v->study, v->project, &se, &n))
+		return -1;
+	for (size_t i = 0; i < n && shortfall >= 0; i++) {
+		struct fiona_err err = {0};
+		char uid[65];
+		long count = -1;
+
+		if (deid_uid_derive(&f->secret, v->project, se[i].series_uid, uid) ||
+		    net_find_count(nd, NET_FIND_SERIES, study_uid, uid, &count, &err) ||
+		    count < 0) {
+			shortfall = -1;
+		} else if (count < se[i].sent) {
+			xfer_requeue_series(f->s, v->project, se[i].series_uid);
+			shortfall++;
+		}
+	}
+	free(se);
+	return shortfall;
+}
+
+/* Study-level count first (NumberOfStudyRelatedInstances), then each series
+ * (NumberOfSeriesRelatedInstances): what is short is queued again, the rest verified. */
 static void verify_round(struct store_forwarder *f)
 {
 	struct xfer_verify *v = NULL;
@@ -186,17 +217,21 @@ static void verify_round(struct store_forwarder *f)
 		char uid[65];
 		struct net_dest nd;
 		long count = -1;
+		int shortfall = 0;
 
 		if (!d || deid_uid_derive(&f->secret, v[i].project, v[i].study_uid, uid))
 			continue;
 		dest_of(d, &nd);
 		if (net_find_count(&nd, NET_FIND_STUDY, uid, NULL, &count, &err) || count < 0)
 			continue; /* asked again next round */
-		xfer_verified(f->s, &v[i], count);
-		log_msg(f->log, count >= v[i].sent ? LOG_INFO : LOG_WARN, "forward",
+		if (count >= v[i].sent && (shortfall = verify_series(f, &nd, &v[i], uid)) < 0)
+			continue;
+		if (!shortfall)
+			xfer_verified(f->s, &v[i], count);
+		log_msg(f->log, count >= v[i].sent && !shortfall ? LOG_INFO : LOG_WARN, "forward",
 			"study %lld at %s: %ld instances held, %ld sent%s", (long long)v[i].study,
 			d->name, count, v[i].sent,
-			count >= v[i].sent ? ": verified" : ": sending again");
+			count >= v[i].sent && !shortfall ? ": verified" : ": sending again");
 	}
 	free(v);
 }

@@ -168,6 +168,15 @@ struct store_counts {
 	uint64_t object_bytes;
 };
 int store_counts(struct store *s, struct store_counts *c);
+/* Queue counts per destination and since when its oldest waiting instance waits. */
+struct store_dest_queue {
+	char destination[64];
+	long queued, sent, verified, failed;
+	int64_t oldest_waiting; /* assignment time of the oldest unsent instance, 0 if none */
+	char last_error[160];
+};
+/* Returns a new array in *out (free with free()). */
+int store_queue_by_destination(struct store *s, struct store_dest_queue **out, size_t *n);
 
 /* Transfer state of one study's instances (for .status). */
 struct store_study_transfers {

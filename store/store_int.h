@@ -66,6 +66,15 @@ int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out,
 int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r, size_t n);
 /* Studies whose transfers to a project are all sent and not yet verified. */
 int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n);
+struct xfer_series {
+	char series_uid[65];
+	long sent; /* instances sent or verified */
+};
+/* The series of a study sent to a project, with their counts. New array (free()). */
+int xfer_series_of(struct store *s, int64_t study, const char *project, struct xfer_series **out,
+		   size_t *n);
+/* Queues the sent instances of one series again (the destination holds fewer). */
+int xfer_requeue_series(struct store *s, const char *project, const char *series_uid);
 /* count >= sent: mark verified; otherwise queue the study's sent instances again. */
 int xfer_verified(struct store *s, const struct xfer_verify *v, long count);
 

@@ -191,3 +191,112 @@ int xfer_verified(struct store *s, const struct xfer_verify *v, long count)
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
+
+int store_queue_by_destination(struct store *s, struct store_dest_queue **out, size_t *n)
+{
+	struct store_dest_queue *v = NULL;
+	size_t k = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(
+		s,
+		"SELECT t.destination, sum(t.state IN ('queued','sending')), sum(t.state='sent'),"
+		" sum(t.state='verified'), sum(t.state='failed'),"
+		" coalesce(min(CASE WHEN t.state IN ('queued','sending','failed') THEN a.at "
+		"END),0),"
+		" coalesce(max(t.last_error),'') FROM transfers t JOIN instances i ON "
+		"t.instance=i.id"
+		" JOIN series r ON i.series=r.id JOIN assignments a ON a.study=r.study"
+		" GROUP BY t.destination ORDER BY t.destination",
+		&st);
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		if (k == cap) {
+			struct store_dest_queue *nv =
+				realloc(v, (cap = cap ? cap * 2 : 4) * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		col(st, 0, v[k].destination, sizeof(v[k].destination));
+		v[k].queued = (long)sqlite3_column_int64(st, 1);
+		v[k].sent = (long)sqlite3_column_int64(st, 2);
+		v[k].verified = (long)sqlite3_column_int64(st, 3);
+		v[k].failed = (long)sqlite3_column_int64(st, 4);
+		v[k].oldest_waiting = sqlite3_column_int64(st, 5);
+		col(st, 6, v[k].last_error, sizeof(v[k].last_error));
+		k++;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int xfer_series_of(struct store *s, int64_t study, const char *project, struct xfer_series **out,
+		   size_t *n)
+{
+	struct xfer_series *v = NULL;
+	size_t k = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(s,
+			 "SELECT r.series_uid, sum(t.state IN ('sent','verified')) FROM transfers t"
+			 " JOIN instances i ON t.instance=i.id JOIN series r ON i.series=r.id"
+			 " WHERE r.study=? AND t.project=? GROUP BY r.id",
+			 &st);
+	if (!rc) {
+		sqlite3_bind_int64(st, 1, study);
+		sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+	}
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		if (k == cap) {
+			struct xfer_series *nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		col(st, 0, v[k].series_uid, sizeof(v[k].series_uid));
+		v[k].sent = (long)sqlite3_column_int64(st, 1);
+		k++;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int xfer_requeue_series(struct store *s, const char *project, const char *series_uid)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_run(
+		s,
+		"UPDATE transfers SET state='queued', next_try=0,"
+		" last_error='the destination holds fewer instances of a series than were sent'"
+		" WHERE state='sent' AND project=? AND instance IN (SELECT i.id FROM instances i"
+		" JOIN series r ON i.series=r.id WHERE r.series_uid=?)",
+		"tt", project, series_uid);
+	if (!rc)
+		store_changed(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}

@@ -118,3 +118,9 @@ corpus
 bench_receive || echo "receive benchmark failed"
 bench_dump
 bench_anonymize || echo "anonymize benchmark failed"
+if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && unshare -n true 2>/dev/null; then
+	unshare -n sh -c 'ip link set lo up && sh tests/bench/gateway.sh "$1"' sh "$CORPUS" ||
+		echo "gateway benchmark failed"
+else
+	echo "== mount, forward: skipped (needs root, /dev/fuse and unshare -n)"
+fi

@@ -1,0 +1,206 @@
+/* Unit tests for store/: ingest (duplicates stored once, conflicts kept, non-DICOM
+ * refused), assignment validation, arrival with coupling rows and routing rules, the
+ * transfer queue, reopening a catalog, and refusing a catalog newer than the code.
+ * Instances are written with anon's writer into a temporary data directory. */
+#include "core/core.h"
+#include "tests/unit/tt.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+struct fx {
+	char dir[64], cfgjson[2048];
+	struct fiona_log log;
+	struct fiona_config *cfg;
+	struct store *s;
+};
+
+static int fx_open(struct fx *f)
+{
+	struct fiona_err err = {0};
+
+	snprintf(f->cfgjson, sizeof(f->cfgjson),
+		 "{\"data_dir\": \"%s/var\", \"mount_point\": \"%s/mnt\", \"secret_file\": "
+		 "\"%s/secret\", \"admin_group\": \"root\", \"dicom\": {\"aet\": \"FIONA\", "
+		 "\"bind\": \"127.0.0.1\", \"port\": 11112, \"allowed_callers\": []}, "
+		 "\"quiet_seconds\": 5, \"quarantine_days\": 7, \"disk_high_watermark\": 0.8, "
+		 "\"destinations\": {\"research\": {\"aet\": \"R\", \"host\": \"127.0.0.1\", "
+		 "\"port\": 4242, \"calling_aet\": \"FIONA\", \"associations\": 1}}, "
+		 "\"projects\": {\"PROJ01\": {\"group\": \"root\", \"participant_pattern\": "
+		 "\"^PROJ01-[0-9]{4}$\", \"events\": [\"baseline\", \"followup\"], "
+		 "\"destination\": \"research\", \"routing\": [{\"patient_id\": "
+		 "\"^PROJ01-[0-9]{4}$\", "
+		 "\"event\": \"baseline\"}]}}}",
+		 f->dir, f->dir, f->dir);
+	log_init(&f->log, stderr, LOG_ERROR);
+	if (config_parse(f->cfgjson, strlen(f->cfgjson), &f->cfg, &err))
+		return -1;
+	return store_open(f->cfg, &f->log, &f->s, &err);
+}
+
+static void fx_close(struct fx *f)
+{
+	store_close(f->s);
+	config_free(f->cfg);
+	f->s = NULL;
+	f->cfg = NULL;
+}
+
+static int fx_setup(struct fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/t_store_XXXXXX");
+	return mkdtemp(f->dir) ? fx_open(f) : -1;
+}
+
+static void fx_teardown(struct fx *f)
+{
+	char cmd[128];
+
+	fx_close(f);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "t_store: could not remove %s\n", f->dir);
+}
+
+/* Writes an MR instance; pixel byte varies the content for the same UIDs. */
+static int write_instance(const char *path, const char *pid, const char *acc, const char *study,
+			  const char *series, const char *sop, uint8_t pixel)
+{
+	struct dcm_meta m = {"1.2.840.10008.5.1.4.1.1.4", sop, "1.2.840.10008.1.2.1"};
+	struct buf b;
+	uint8_t px[64];
+	int rc;
+
+	memset(px, pixel, sizeof(px));
+	buf_init(&b, 1u << 20);
+	rc = dcm_write_part10_header(&b, &m);
+	rc = rc ? rc
+		: dcm_write_str(&b, DCM_TAG(0x0008, 0x0016), DCM_VR('U', 'I'), m.sop_class_uid);
+	rc = rc ? rc : dcm_write_str(&b, DCM_TAG(0x0008, 0x0018), DCM_VR('U', 'I'), sop);
+	rc = rc ? rc : dcm_write_str(&b, DCM_TAG(0x0008, 0x0050), DCM_VR('S', 'H'), acc);
+	rc = rc ? rc : dcm_write_str(&b, DCM_TAG(0x0008, 0x0060), DCM_VR('C', 'S'), "MR");
+	rc = rc ? rc : dcm_write_str(&b, DCM_TAG(0x0010, 0x0010), DCM_VR('P', 'N'), "Doe^Jane");
+	rc = rc ? rc : dcm_write_str(&b, DCM_TAG(0x0010, 0x0020), DCM_VR('L', 'O'), pid);
+	rc = rc ? rc : dcm_write_str(&b, DCM_TAG(0x0020, 0x000D), DCM_VR('U', 'I'), study);
+	rc = rc ? rc : dcm_write_str(&b, DCM_TAG(0x0020, 0x000E), DCM_VR('U', 'I'), series);
+	rc = rc ? rc : dcm_write_elem(&b, DCM_TAG_PIXEL_DATA, DCM_VR('O', 'W'), px, sizeof(px));
+	rc = rc ? rc : core_write_file_atomic(path, b.data, b.len, 0600);
+	buf_release(&b);
+	return rc;
+}
+
+static int ingest(struct fx *f, const char *pid, const char *acc, const char *study,
+		  const char *sop, uint8_t pixel, struct store_ingest_result *r)
+{
+	char path[128];
+	struct fiona_err err = {0};
+
+	snprintf(path, sizeof(path), "%s/in.dcm", f->dir);
+	if (write_instance(path, pid, acc, study, "1.2.3.9.1", sop, pixel))
+		return -EIO;
+	return store_ingest(f->s, path, NULL, false, r, &err);
+}
+
+static void test_ingest(struct tt *t)
+{
+	struct fx f;
+	struct store_ingest_result r;
+	struct store_counts c;
+	struct fiona_err err = {0};
+	char path[128];
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0 && !r.duplicate);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0 && r.duplicate);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 2, &r) == 0 && r.conflict);
+	TT_CHECK(t, store_counts(f.s, &c) == 0);
+	TT_CHECK(t, c.instances == 2 && c.objects == 2 && c.conflicts == 1 && c.studies == 1);
+	snprintf(path, sizeof(path), "%s/bad.dcm", f.dir);
+	TT_CHECK(t, core_write_file_atomic(path, "not dicom at all, sorry", 23, 0600) == 0);
+	TT_CHECK(t, store_ingest(f.s, path, NULL, false, &r, &err) < 0 && err.reason[0]);
+	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.instances == 2);
+	/* reopen: everything is still there */
+	fx_close(&f);
+	TT_CHECK(t, fx_open(&f) == 0);
+	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.instances == 2 && c.objects == 2);
+	fx_teardown(&f);
+}
+
+static void test_assign(struct tt *t)
+{
+	struct fx f;
+	struct store_ingest_result r;
+	struct store_study st;
+	struct store_counts c;
+	struct fiona_err err = {0};
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
+	TT_CHECK(t,
+		 store_assign(f.s, r.study_id, "NOPROJ", "PROJ01-0001", "baseline", 0, &err) < 0);
+	TT_CHECK(t, strstr(err.reason, "NOPROJ") != NULL);
+	TT_CHECK(t, store_assign(f.s, r.study_id, "PROJ01", "p 01", "baseline", 0, &err) < 0);
+	TT_CHECK(t, strstr(err.reason, "does not match") != NULL && !strstr(err.reason, "MRN1"));
+	TT_CHECK(t, store_assign(f.s, r.study_id, "PROJ01", "PROJ01-0001", "later", 0, &err) < 0);
+	TT_CHECK(t,
+		 store_assign(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", 7, &err) == 0);
+	TT_CHECK(t, store_get_study(f.s, r.study_id, &st) == 0 &&
+			    !strcmp(st.participant, "PROJ01-0001"));
+	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.queued == 1 && c.assigned == 1);
+	/* a late instance of the assigned study is queued at once */
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.2", 3, &r) == 0);
+	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.queued == 2);
+	TT_CHECK(t, store_unassign(f.s, r.study_id, 7, &err) == 0);
+	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.queued == 0 && c.assigned == 0);
+	fx_teardown(&f);
+}
+
+static void test_arrival(struct tt *t)
+{
+	struct fx f;
+	struct store_ingest_result a, b, c;
+	struct store_study st;
+	struct fiona_err err = {0};
+	time_t now = time(NULL);
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "ACC1", "1.2.3.1", "1.2.3.1.1", 1, &a) == 0);
+	TT_CHECK(t, ingest(&f, "PROJ01-0042", "ACC2", "1.2.3.2", "1.2.3.2.1", 1, &b) == 0);
+	TT_CHECK(t, ingest(&f, "MRN3", "ACC3", "1.2.3.3", "1.2.3.3.1", 1, &c) == 0);
+	TT_CHECK(t,
+		 store_coupling_add(f.s, "PROJ01", "ACC1", "PROJ01-0001", "followup", &err) == 0);
+	TT_CHECK(t, store_coupling_add(f.s, "PROJ01", "ACC9", "bad id", "followup", &err) < 0);
+	/* not quiet yet: nothing happens */
+	TT_CHECK(t, store_arrival_tick(f.s, now) == 0);
+	TT_CHECK(t, store_arrival_tick(f.s, now + 10) == 3);
+	TT_CHECK(t, store_get_study(f.s, a.study_id, &st) == 0 && st.complete);
+	TT_CHECK(t, !strcmp(st.participant, "PROJ01-0001") && !strcmp(st.event, "followup"));
+	TT_CHECK(t, store_get_study(f.s, b.study_id, &st) == 0);
+	TT_CHECK(t, !strcmp(st.participant, "PROJ01-0042") && !strcmp(st.event, "baseline"));
+	TT_CHECK(t, store_get_study(f.s, c.study_id, &st) == 0 && !st.project[0] && st.complete);
+	fx_teardown(&f);
+}
+
+static void test_newer_schema_refused(struct tt *t)
+{
+	struct fx f;
+	sqlite3 *db;
+	char path[128];
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	fx_close(&f);
+	snprintf(path, sizeof(path), "%s/var/catalog.db", f.dir);
+	TT_CHECK(t, sqlite3_open(path, &db) == SQLITE_OK);
+	TT_CHECK(t, sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	TT_CHECK(t, fx_open(&f) < 0);
+	fx_teardown(&f);
+}
+
+TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_assign), TT_CASE(test_arrival),
+	TT_CASE(test_newer_schema_refused))
