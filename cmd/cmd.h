@@ -10,6 +10,7 @@ struct cmd {
 	const char *usage;		   /* one line, shown by "fiona help" */
 };
 
+int cmd_classify(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_anonymize(int argc, char **argv);

@@ -19,6 +19,8 @@ static int cmd_version(int argc, char **argv)
 
 static const struct cmd commands[] = {
 	{"version", cmd_version, "version                 print the version"},
+	{"classify", cmd_classify,
+	 "classify [--rules FILE] FILE|DIR...  label series (one line per series folder)"},
 	{"dump", cmd_dump,
 	 "dump FILE...            print every element of DICOM files (like dcmdump)"},
 	{"anonymize", cmd_anonymize,

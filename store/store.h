@@ -215,4 +215,70 @@ void store_forwarder_stop(struct store_forwarder *f);
 /* Wakes the forwarder now (after an assignment) instead of at its next poll. */
 void store_forwarder_kick(struct store_forwarder *f);
 
+/* ---- series classification (store/classify.c, classify_ops.c; docs/classify.md) ---- */
+
+/*
+ * Rules that label series ("T1", "DTI", "localizer", ...), in the spirit of the original
+ * FIONA classifyRules.json. A parsed object is immutable: any number of threads may call
+ * classify_series() with it at once.
+ */
+struct classify_rules;
+/* Returns a new object in *out (free with classify_rules_free()); -EINVAL with err->reason
+ * naming the rule set index/id and key ("rule set 3 (id \"t1\"): rules[0].operator: ..."),
+ * or the line and column of a JSON syntax error (err->offset = byte position). */
+int classify_rules_parse(const char *json, size_t n, struct classify_rules **out,
+			 struct fiona_err *err);
+/* classify_rules_parse of a file; -errno if it cannot be read (err names the path). */
+int classify_rules_load(const char *path, struct classify_rules **out, struct fiona_err *err);
+void classify_rules_free(struct classify_rules *r);
+
+/* One instance's Part-10 bytes. Borrowed for the call. */
+struct classify_instance {
+	const uint8_t *p;
+	size_t n;
+};
+/*
+ * Facts about the whole series, for "check": "SeriesLevel" rules. n_instances < 0: unknown.
+ * all/n_all (optional, NULL/0 when not known): every instance of the series, for rules
+ * that must hold in each one; without them the representative instance stands in.
+ */
+struct classify_series_facts {
+	long n_instances;
+	const struct classify_instance *all;
+	size_t n_all;
+};
+/*
+ * Labels one series: p/n are the Part-10 bytes of a representative instance (the first),
+ * borrowed for the call; facts may be NULL. Writes the labels of the matching rule sets,
+ * comma-separated, in file order, each type once, into out ("" if none). Returns 0,
+ * -ENOSPC if they do not fit in cap (out untouched), or the reader's error with err filled
+ * (offset, tag; never a value).
+ */
+int classify_series(const struct classify_rules *r, const uint8_t *p, size_t n,
+		    const struct classify_series_facts *facts, char *out, size_t cap,
+		    struct fiona_err *err);
+/*
+ * classify_series() of a series given as files: paths[0] is the representative, all n are
+ * the series-level facts (count and every instance). Files are mapped one after the
+ * other for the call only. On failure *bad is the index of the file at fault (n when no
+ * file is), for the caller to name it; err has the reason (offset, tag; never a value).
+ */
+int classify_series_files(const struct classify_rules *r, char *const *paths, size_t n, char *out,
+			  size_t cap, size_t *bad, struct fiona_err *err);
+/* The rules cfg->classify_rules names, or the built-in ones when it names none. Returns a
+ * new object (free with classify_rules_free()); errors as classify_rules_load(). */
+int store_classify_rules_load(const struct fiona_config *cfg, struct classify_rules **out,
+			      struct fiona_err *err);
+/*
+ * Labels every series of a study with r and keeps the labels in the catalog (series.labels,
+ * shown in study.json and .status); call it when a study has arrived (or again after new
+ * series or new rules). Reads the objects without holding the catalog lock. A series whose
+ * objects cannot be read keeps its labels and is logged. Returns the number of series
+ * labelled, or a negative errno if the catalog failed. Thread safe.
+ */
+int store_study_classify(struct store *s, const struct classify_rules *r, int64_t study_id);
+/* fiona's built-in default rules (T1, T2, FLAIR, DWI/DTI, localizer, CT, SC, ...). Static
+ * string; classify_rules_parse() accepts it. */
+const char *classify_default_rules_json(void);
+
 #endif
