@@ -164,6 +164,8 @@ int cmd_serve(int argc, char **argv)
 	struct net_scp *scp = NULL;
 	struct fs_mount *mnt = NULL;
 	struct store_forwarder *fwd = NULL;
+	struct classify_rules *rules = NULL;
+	struct fiona_err err = {0};
 	const char *config = NULL;
 	pthread_t arrival;
 	sigset_t set;
@@ -178,6 +180,10 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (cmd_store_open(config, &ctx.env))
 		return 1;
+	if (store_classify_rules_load(ctx.env.cfg, &rules, &err))
+		log_msg(&ctx.env.log, LOG_ERROR, "serve",
+			"classification rules: %s (series stay unlabelled)", err.reason);
+	store_set_classify_rules(ctx.env.store, rules);
 	if (ensure_secret(&ctx))
 		fprintf(stderr, "fiona serve: cannot create %s\n", ctx.env.cfg->secret_file);
 	sigemptyset(&set);
@@ -202,6 +208,8 @@ out_scp:
 	log_msg(&ctx.env.log, LOG_INFO, "serve", "stopped after %lu instances (%lu refused)",
 		atomic_load(&ctx.received), atomic_load(&ctx.refused));
 out:
+	store_set_classify_rules(ctx.env.store, NULL);
 	cmd_store_close(&ctx.env);
+	classify_rules_free(rules);
 	return status;
 }

@@ -277,6 +277,9 @@ int store_classify_rules_load(const struct fiona_config *cfg, struct classify_ru
  * labelled, or a negative errno if the catalog failed. Thread safe.
  */
 int store_study_classify(struct store *s, const struct classify_rules *r, int64_t study_id);
+/* From now on, every study that arrives is labelled with r (borrowed: keep it until the
+ * store is closed). NULL turns classification at arrival off. */
+void store_set_classify_rules(struct store *s, const struct classify_rules *r);
 /* fiona's built-in default rules (T1, T2, FLAIR, DWI/DTI, localizer, CT, SC, ...). Static
  * string; classify_rules_parse() accepts it. */
 const char *classify_default_rules_json(void);
