@@ -4,9 +4,10 @@
  * .coupling.csv) go to the store, force a new snapshot and queue kernel invalidations
  * for the notifier thread (invalidating inside a handler deadlocks).
  *
- * Reads: quarantine files splice from the object's fd (no copy through user space);
- * de-identified files are produced by the open file's plan into a per-thread buffer, so
- * no read allocates. Every refusal logs one line with the reason and no patient data.
+ * Reads: quarantine files are pread and de-identified files produced by the open file's
+ * plan, both into a per-thread buffer, so no read allocates. (No splice: libfuse 3.14
+ * splices without blocking and turns a page-cache miss into a short read, which the
+ * kernel takes for the end of the file.) Every refusal logs one line with the reason and no patient data.
  */
 #include "core/core.h"
 
@@ -250,16 +251,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 	uint8_t *p;
 	ssize_t n;
 
 	(void)ino;
 	if (fh->role == FS_ORIGINAL) {
-		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv.buf[0].fd = fh->fd;
-		bv.buf[0].pos = off;
-		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		/* pread into the thread's buffer, not splice: libfuse splices without blocking
+		 * and answers a short read (the kernel takes it for the end of the file) when
+		 * the object's pages are not in the page cache */
+		if (!(p = thread_buffer(mnt(req), size))) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		n = pread(fh->fd, p, size, off);
+		if (n < 0)
+			fuse_reply_err(req, errno);
+		else
+			fuse_reply_buf(req, (const char *)p, (size_t)n);
 	} else if (fh->role == FS_DEID) {
 		if (!(p = thread_buffer(mnt(req), size))) {
 			fuse_reply_err(req, ENOMEM);
@@ -316,8 +324,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
-		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA; /* inodes never change content */
 }
 

@@ -8,6 +8,7 @@
 #  forward: Orthanc stopped, every study assigned, Orthanc started: time until the last
 #           instance is stored, next to storescu of the same de-identified files (from
 #           fiona anonymize) straight to a fresh Orthanc. Target: fiona not slower.
+#           (BENCH_NO_FORWARD=1 skips this part.)
 set -u
 CORPUS=$1
 BUILD=${BUILD:-build}
@@ -68,6 +69,7 @@ s=$(now); find "$CORPUS" -ls >/dev/null; e=$(now); fd=$(secs "$s" "$e")
 s=$(now); find "$T/mnt/projects" -ls >/dev/null; e=$(now); fm=$(secs "$s" "$e")
 echo "find -ls: corpus ${fd}s, mount ${fm}s: ratio $(ratio "$fm" "$fd") (target <= 4)"
 
+[ -n "${BENCH_NO_FORWARD:-}" ] && exit 0
 echo "== forward (queue -> last instance in Orthanc vs storescu of the same de-identified files)"
 n=$(wc -l <"$T/files")
 kill "$PID"; wait "$PID" 2>/dev/null; PID=
