@@ -105,3 +105,105 @@ int store_study_classify(struct store *s, const struct classify_rules *r, int64_
 	free(se);
 	return rc ? rc : labelled;
 }
+
+/* ---- the classifier: which studies to label ------------------------------------------ */
+
+struct seen {
+	int64_t id, last_arrival;
+};
+
+struct store_classifier {
+	struct store *s;		    /* borrowed */
+	const struct classify_rules *rules; /* borrowed */
+	uint64_t generation;		    /* of the catalog at the last complete pass */
+	bool ran;
+	struct seen *seen; /* sorted by id: studies labelled, with the arrival they had */
+	size_t n_seen, cap_seen;
+};
+
+int store_classifier_new(struct store *s, const struct classify_rules *r,
+			 struct store_classifier **out)
+{
+	struct store_classifier *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->s = s;
+	c->rules = r;
+	*out = c;
+	return 0;
+}
+
+void store_classifier_free(struct store_classifier *c)
+{
+	if (!c)
+		return;
+	free(c->seen);
+	free(c);
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+	int64_t x = ((const struct seen *)a)->id, y = ((const struct seen *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Records that study (id, last_arrival) is labelled; keeps c->seen sorted by id. */
+static int seen_put(struct store_classifier *c, int64_t id, int64_t last_arrival)
+{
+	struct seen key = {id, last_arrival}, *hit;
+
+	hit = bsearch(&key, c->seen, c->n_seen, sizeof(key), cmp_seen);
+	if (hit) {
+		hit->last_arrival = last_arrival;
+		return 0;
+	}
+	if (c->n_seen == c->cap_seen) {
+		size_t cap = c->cap_seen ? 2 * c->cap_seen : 64;
+		struct seen *nv = realloc(c->seen, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		c->seen = nv;
+		c->cap_seen = cap;
+	}
+	c->seen[c->n_seen++] = key;
+	qsort(c->seen, c->n_seen, sizeof(key), cmp_seen);
+	return 0;
+}
+
+static bool seen_is_current(const struct store_classifier *c, const struct store_study *st)
+{
+	struct seen key = {st->id, 0};
+	const struct seen *hit = bsearch(&key, c->seen, c->n_seen, sizeof(key), cmp_seen);
+
+	return hit && hit->last_arrival == st->last_arrival;
+}
+
+int store_classifier_tick(struct store_classifier *c)
+{
+	uint64_t gen = store_generation(c->s);
+	struct store_study *st = NULL;
+	size_t n = 0;
+	int done = 0, rc;
+
+	if (c->ran && gen == c->generation)
+		return 0; /* nothing changed in the catalog */
+	rc = store_list_studies(c->s, STORE_ALL, NULL, &st, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (!st[i].complete || seen_is_current(c, &st[i]))
+			continue;
+		rc = store_study_classify(c->s, c->rules, st[i].id);
+		rc = rc < 0 ? rc : seen_put(c, st[i].id, st[i].last_arrival);
+		done += rc == 0;
+	}
+	free(st);
+	if (rc)
+		return rc;
+	/* The generation read before listing: a change made meanwhile (ours included) brings
+	 * one more pass, which finds what is new. */
+	c->generation = gen;
+	c->ran = true;
+	return done;
+}

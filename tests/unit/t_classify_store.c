@@ -199,4 +199,31 @@ static void t_damaged_object_skipped(struct tt *t)
 	TT_CHECK_MSG(t, first == 14 && second == 13, "labelled %ld, then %ld", first, second);
 	TT_CHECK_MSG(t, !strcmp(got, "MR,T2"), "T2 series: %s", got);
 }
-TT_MAIN(TT_CASE(t_corpus_labels_in_catalog), TT_CASE(t_damaged_object_skipped))
+
+/* The classifier labels complete studies once, and again only when something changed. */
+static void t_classifier_tick(struct tt *t)
+{
+	struct store_classifier *c = NULL;
+	struct fixture f;
+	char got[128] = "";
+	int before = -1, arrived = -1, first = -1, again = -1;
+	int rc = fixture_open(&f);
+
+	rc = rc ? rc : store_classifier_new(f.store, f.rules, &c);
+	if (!rc) {
+		before = store_classifier_tick(c); /* nothing is complete yet */
+		arrived = store_arrival_tick(f.store, time(NULL) + 3600);
+		first = store_classifier_tick(c);
+		again = store_classifier_tick(c);
+		again += store_classifier_tick(c);
+		labels_of(&f, "T2", got, sizeof(got));
+	}
+	store_classifier_free(c);
+	fixture_close(&f);
+	TT_CHECK_MSG(t, rc == 0, "fixture: %d", rc);
+	TT_CHECK_MSG(t, before == 0 && arrived == 6 && first == 6 && again == 0,
+		     "before %d, arrived %d, first %d, again %d", before, arrived, first, again);
+	TT_CHECK_MSG(t, !strcmp(got, "MR,T2"), "T2 series: %s", got);
+}
+TT_MAIN(TT_CASE(t_corpus_labels_in_catalog), TT_CASE(t_damaged_object_skipped),
+	TT_CASE(t_classifier_tick))
