@@ -25,6 +25,8 @@
 
 struct serve_ctx {
 	struct cmd_env env;
+	struct classify_rules *rules;	     /* classify_rules, or the built-in ones */
+	struct store_classifier *classifier; /* used by the arrival thread only */
 	atomic_ulong received, refused;
 	atomic_bool stopping;
 };
@@ -61,6 +63,10 @@ static void *arrival_main(void *arg)
 			log_msg(&ctx->env.log, LOG_INFO, "arrival", "%d studies arrived", n);
 		else if (n < 0)
 			log_msg(&ctx->env.log, LOG_ERROR, "arrival", "tick failed: %s",
+				strerror(-n));
+		n = store_classifier_tick(ctx->classifier); /* series labels */
+		if (n < 0)
+			log_msg(&ctx->env.log, LOG_ERROR, "classify", "tick failed: %s",
 				strerror(-n));
 		sleep(1);
 	}
@@ -118,6 +124,22 @@ static int serve_start_scp(struct serve_ctx *ctx, struct net_scp **scp)
 	return rc;
 }
 
+/* A rules file that does not load stops the start, like a wrong configuration key. */
+static int start_classifier(struct serve_ctx *ctx)
+{
+	struct fiona_err err = {0};
+	char line[512];
+	int rc = store_classify_rules_load(ctx->env.cfg, &ctx->rules, &err);
+
+	if (rc) {
+		fprintf(stderr, "fiona serve: classify_rules: %s\n",
+			err_format(&err, rc == -EINVAL ? ctx->env.cfg->classify_rules : NULL, line,
+				   sizeof(line)));
+		return rc;
+	}
+	return store_classifier_new(ctx->env.store, ctx->rules, &ctx->classifier);
+}
+
 /* Forwarding needs the site secret; without it studies queue up and wait. */
 static void start_forwarder(struct serve_ctx *ctx, struct store_forwarder **fwd)
 {
@@ -157,6 +179,8 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
+	if (start_classifier(&ctx))
+		goto out;
 	if (serve_start_scp(&ctx, &scp))
 		goto out;
 	if (pthread_create(&arrival, NULL, arrival_main, &ctx))
@@ -175,6 +199,8 @@ out_scp:
 	log_msg(&ctx.env.log, LOG_INFO, "serve", "stopped after %lu instances (%lu refused)",
 		atomic_load(&ctx.received), atomic_load(&ctx.refused));
 out:
+	store_classifier_free(ctx.classifier);
+	classify_rules_free(ctx.rules);
 	cmd_store_close(&ctx.env);
 	return status;
 }
