@@ -154,7 +154,7 @@ static int seen_put(struct store_classifier *c, int64_t id, int64_t last_arrival
 {
 	struct seen key = {id, last_arrival}, *hit;
 
-	hit = bsearch(&key, c->seen, c->n_seen, sizeof(key), cmp_seen);
+	hit = c->n_seen ? bsearch(&key, c->seen, c->n_seen, sizeof(key), cmp_seen) : NULL;
 	if (hit) {
 		hit->last_arrival = last_arrival;
 		return 0;
@@ -176,7 +176,8 @@ static int seen_put(struct store_classifier *c, int64_t id, int64_t last_arrival
 static bool seen_is_current(const struct store_classifier *c, const struct store_study *st)
 {
 	struct seen key = {st->id, 0};
-	const struct seen *hit = bsearch(&key, c->seen, c->n_seen, sizeof(key), cmp_seen);
+	const struct seen *hit =
+		c->n_seen ? bsearch(&key, c->seen, c->n_seen, sizeof(key), cmp_seen) : NULL;
 
 	return hit && hit->last_arrival == st->last_arrival;
 }
