@@ -25,8 +25,6 @@
 
 struct serve_ctx {
 	struct cmd_env env;
-	struct classify_rules *rules;	     /* classify_rules, or the built-in ones */
-	struct store_classifier *classifier; /* used by the arrival thread only */
 	atomic_ulong received, refused;
 	atomic_bool stopping;
 };
@@ -52,11 +50,31 @@ static int serve_store(void *opaque, const char *tmp_path, const struct net_peer
 	return 0;
 }
 
+/* The daemon C-ECHOs its own port; the time of the last answer goes to
+ * <data_dir>/heartbeat for `fiona status`, a failure to the log. */
+static void heartbeat(struct serve_ctx *ctx)
+{
+	const struct fiona_config *c = ctx->env.cfg;
+	struct fiona_err err = {0};
+	char path[4200], when[32];
+
+	if (net_echo(c->aet, c->aet, c->bind, c->port, 10, &err)) {
+		log_msg(&ctx->env.log, LOG_ERROR, "heartbeat", "own C-ECHO failed: %s", err.reason);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/heartbeat", c->data_dir);
+	core_time_iso(time(NULL), when, sizeof(when));
+	if (core_write_file_atomic(path, when, strlen(when), 0644))
+		log_msg(&ctx->env.log, LOG_ERROR, "heartbeat", "cannot write %s", path);
+}
+
+/* Once a second: arrival, and housekeeping when the disk is above its watermark;
+ * every 30 s the heartbeat. */
 static void *arrival_main(void *arg)
 {
 	struct serve_ctx *ctx = arg;
 
-	while (!atomic_load(&ctx->stopping)) {
+	for (unsigned tick = 0; !atomic_load(&ctx->stopping); tick++) {
 		int n = store_arrival_tick(ctx->env.store, time(NULL));
 
 		if (n > 0)
@@ -64,10 +82,11 @@ static void *arrival_main(void *arg)
 		else if (n < 0)
 			log_msg(&ctx->env.log, LOG_ERROR, "arrival", "tick failed: %s",
 				strerror(-n));
-		n = store_classifier_tick(ctx->classifier); /* series labels */
-		if (n < 0)
-			log_msg(&ctx->env.log, LOG_ERROR, "classify", "tick failed: %s",
+		if ((n = store_housekeeping(ctx->env.store, time(NULL))) < 0)
+			log_msg(&ctx->env.log, LOG_ERROR, "housekeeping", "failed: %s",
 				strerror(-n));
+		if (tick % 30 == 1)
+			heartbeat(ctx);
 		sleep(1);
 	}
 	return NULL;
@@ -114,6 +133,8 @@ static int serve_start_scp(struct serve_ctx *ctx, struct net_scp **scp)
 	for (size_t i = 0; i < c->n_allowed_callers; i++)
 		allowed[i] =
 			(struct net_caller){c->allowed_callers[i].aet, c->allowed_callers[i].host};
+	if (c->n_allowed_callers) /* the heartbeat calls in as the gateway itself */
+		allowed[cfg.n_allowed++] = (struct net_caller){c->aet, c->bind};
 	rc = net_scp_start(&cfg, serve_store, ctx, &ctx->env.log, scp, &err);
 	free(allowed); /* net_scp_start copies the list */
 	if (rc)
@@ -122,22 +143,6 @@ static int serve_start_scp(struct serve_ctx *ctx, struct net_scp **scp)
 		log_msg(&ctx->env.log, LOG_INFO, "serve", "C-STORE SCP %s on %s:%d", c->aet,
 			c->bind, c->port);
 	return rc;
-}
-
-/* A rules file that does not load stops the start, like a wrong configuration key. */
-static int start_classifier(struct serve_ctx *ctx)
-{
-	struct fiona_err err = {0};
-	char line[512];
-	int rc = store_classify_rules_load(ctx->env.cfg, &ctx->rules, &err);
-
-	if (rc) {
-		fprintf(stderr, "fiona serve: classify_rules: %s\n",
-			err_format(&err, rc == -EINVAL ? ctx->env.cfg->classify_rules : NULL, line,
-				   sizeof(line)));
-		return rc;
-	}
-	return store_classifier_new(ctx->env.store, ctx->rules, &ctx->classifier);
 }
 
 /* Forwarding needs the site secret; without it studies queue up and wait. */
@@ -159,6 +164,8 @@ int cmd_serve(int argc, char **argv)
 	struct net_scp *scp = NULL;
 	struct fs_mount *mnt = NULL;
 	struct store_forwarder *fwd = NULL;
+	struct classify_rules *rules = NULL;
+	struct fiona_err err = {0};
 	const char *config = NULL;
 	pthread_t arrival;
 	sigset_t set;
@@ -173,14 +180,16 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (cmd_store_open(config, &ctx.env))
 		return 1;
+	if (store_classify_rules_load(ctx.env.cfg, &rules, &err))
+		log_msg(&ctx.env.log, LOG_ERROR, "serve",
+			"classification rules: %s (series stay unlabelled)", err.reason);
+	store_set_classify_rules(ctx.env.store, rules);
 	if (ensure_secret(&ctx))
 		fprintf(stderr, "fiona serve: cannot create %s\n", ctx.env.cfg->secret_file);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
-	if (start_classifier(&ctx))
-		goto out;
 	if (serve_start_scp(&ctx, &scp))
 		goto out;
 	if (pthread_create(&arrival, NULL, arrival_main, &ctx))
@@ -199,8 +208,8 @@ out_scp:
 	log_msg(&ctx.env.log, LOG_INFO, "serve", "stopped after %lu instances (%lu refused)",
 		atomic_load(&ctx.received), atomic_load(&ctx.refused));
 out:
-	store_classifier_free(ctx.classifier);
-	classify_rules_free(ctx.rules);
+	store_set_classify_rules(ctx.env.store, NULL);
 	cmd_store_close(&ctx.env);
+	classify_rules_free(rules);
 	return status;
 }

@@ -14,6 +14,19 @@
 
 #include "cmd/cmd.h"
 
+static void last_heartbeat(const struct fiona_config *c, char *out, size_t cap)
+{
+	char path[4200], *t = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/heartbeat", c->data_dir);
+	if (core_read_file(path, 64, &t, &len) == 0)
+		snprintf(out, cap, "%s", t);
+	else
+		snprintf(out, cap, "never");
+	free(t);
+}
+
 static void print_queues(const struct store_dest_queue *q, size_t n, bool json)
 {
 	char when[32];
@@ -65,6 +78,7 @@ int cmd_status(int argc, char **argv)
 	static const struct option longs[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
 	struct store_counts counts;
 	struct statvfs fs = {0};
+	char heartbeat[64];
 	struct cmd_env env;
 	const char *config = NULL;
 	bool json = false;
@@ -83,12 +97,14 @@ int cmd_status(int argc, char **argv)
 	if (cmd_store_open(config, &env))
 		return 1;
 	statvfs(env.cfg->data_dir, &fs);
+	last_heartbeat(env.cfg, heartbeat, sizeof(heartbeat));
 	rc = store_counts(env.store, &counts);
 	if (!rc) {
 		struct store_dest_queue *q = NULL;
 		size_t nq = 0;
 
 		print_counts(&counts, &fs, json);
+		printf(json ? "\"last_heartbeat\": \"%s\", " : "heartbeat   %s\n", heartbeat);
 		rc = store_queue_by_destination(env.store, &q, &nq);
 		printf(json ? "\"destinations\": [" : "per destination:\n");
 		if (!rc)

@@ -297,23 +297,40 @@ static int deid_size(struct fs_mount *m, struct fs_node *n)
 	return 0;
 }
 
-static int append_status(struct fs_node *ev, struct fs_mount *m, const struct store_study *st)
+/* Series number and labels of each series: "1 MR,T1; 2 MR,T2" (de-identified facts). */
+static void series_labels(const struct store_series *se, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && o + 1 < cap; i++) {
+		int k = snprintf(out + o, cap - o, "%s%ld %s", i ? "; " : "", se[i].number,
+				 se[i].labels[0] ? se[i].labels : "unlabelled");
+		if (k < 0)
+			break;
+		o += (size_t)k;
+	}
+}
+
+static int append_status(struct fs_node *ev, struct fs_mount *m, const struct store_study *st,
+			 const struct store_series *se, size_t nse)
 {
 	struct store_study_transfers tr;
-	char when[32], line[1024];
+	char when[32], line[2048], labels[1024];
 	size_t old = ev->text ? strlen(ev->text) : 0;
 	char *t;
 	int n;
 
 	if (store_study_transfers(m->store, st->id, &tr))
 		return -EIO;
+	series_labels(se, nse, labels, sizeof(labels));
 	n = snprintf(line, sizeof(line),
 		     "study %lld: assigned %s by %s%ld (%s); %ld instances: %ld queued, %ld sent, "
-		     "%ld verified, %ld failed%s%s\n",
+		     "%ld verified, %ld failed%s%s\n  series: %s\n",
 		     (long long)st->id, core_time_iso(tr.assigned_at, when, sizeof(when)),
 		     tr.assigned_by >= 0 ? "uid " : "", tr.assigned_by >= 0 ? tr.assigned_by : 0,
 		     tr.how, st->n_instances, tr.queued, tr.sent, tr.verified, tr.failed,
-		     tr.last_error[0] ? "; last error: " : "", tr.last_error);
+		     tr.last_error[0] ? "; last error: " : "", tr.last_error, labels);
 	if (n < 0 || !(t = realloc(ev->text, old + (size_t)n + 1)))
 		return -ENOMEM;
 	memcpy(t + old, line, (size_t)n + 1);
@@ -365,10 +382,12 @@ static int build_assigned(struct builder *b, size_t pdir, const struct store_stu
 	path_push(b, b->t->nodes[ev].name, &s2);
 	status = b->t->nodes[ev].nkids ? (long)b->t->nodes[ev].kids[0]
 				       : add_text(b, (size_t)ev, ".status", FS_TEXT, 0440, NULL);
-	rc = status < 0 ? (int)status : append_status(&b->t->nodes[status], b->m, st);
-	b->t->nodes[status].size = b->t->nodes[status].text ? strlen(b->t->nodes[status].text) : 0;
+	rc = status < 0 ? (int)status : store_list_series(b->m->store, st->id, &se, &nse);
 	if (!rc)
-		rc = store_list_series(b->m->store, st->id, &se, &nse);
+		rc = append_status(&b->t->nodes[status], b->m, st, se, nse);
+	if (status >= 0)
+		b->t->nodes[status].size =
+			b->t->nodes[status].text ? strlen(b->t->nodes[status].text) : 0;
 	b->t->nodes[ev].study_id = st->id; /* the series below belong to this study */
 	for (size_t i = 0; !rc && i < nse; i++)
 		rc = build_series(b, (size_t)ev, &se[i]);

@@ -162,6 +162,15 @@ int store_arrival_tick(struct store *s, time_t now)
 	if (rc)
 		cat_exec(s, "ROLLBACK");
 	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; !rc && s->rules && i < n; i++) /* reads objects: outside the lock */
+		if (store_study_classify(s, s->rules, v[i].id) < 0)
+			log_msg(s->log, LOG_WARN, "arrival", "study %lld: not classified",
+				(long long)v[i].id);
 	free(v);
 	return rc ? rc : (int)n;
+}
+
+void store_set_classify_rules(struct store *s, const struct classify_rules *r)
+{
+	s->rules = r;
 }

@@ -162,6 +162,12 @@ uint64_t store_generation(struct store *s);
  * studies completed, or a negative errno. */
 int store_arrival_tick(struct store *s, time_t now);
 
+/* Housekeeping: while the data directory's filesystem is above disk_high_watermark,
+ * removes the oldest study verified at its destination, then the oldest expired
+ * quarantine study; never data still waiting for its destination. Logs and audits each
+ * removal. Returns the number of studies removed, or a negative errno. */
+int store_housekeeping(struct store *s, time_t now);
+
 struct store_counts {
 	long studies, quarantine, assigned, series, instances, objects, conflicts;
 	long queued, sent, verified, failed;
@@ -271,20 +277,9 @@ int store_classify_rules_load(const struct fiona_config *cfg, struct classify_ru
  * labelled, or a negative errno if the catalog failed. Thread safe.
  */
 int store_study_classify(struct store *s, const struct classify_rules *r, int64_t study_id);
-/*
- * Decides which studies to label: every complete study not labelled yet, and again when
- * a late instance changed its last arrival. Call store_classifier_tick() after
- * store_arrival_tick() (same thread); it does nothing while the catalog is unchanged.
- * Memory only: after a restart every complete study is labelled once more.
- * s and r are borrowed for the classifier's life. Returns a new object; free with
- * store_classifier_free().
- */
-struct store_classifier;
-int store_classifier_new(struct store *s, const struct classify_rules *r,
-			 struct store_classifier **out);
-void store_classifier_free(struct store_classifier *c);
-/* Returns the number of studies labelled, or a negative errno from the catalog. */
-int store_classifier_tick(struct store_classifier *c);
+/* From now on, every study that arrives is labelled with r (borrowed: keep it until the
+ * store is closed). NULL turns classification at arrival off. */
+void store_set_classify_rules(struct store *s, const struct classify_rules *r);
 /* fiona's built-in default rules (T1, T2, FLAIR, DWI/DTI, localizer, CT, SC, ...). Static
  * string; classify_rules_parse() accepts it. */
 const char *classify_default_rules_json(void);

@@ -17,6 +17,7 @@ struct store {
 	sqlite3 *db;
 	pthread_mutex_t lock; /* guards db: one statement sequence at a time */
 	atomic_uint_fast64_t generation;
+	const struct classify_rules *rules; /* borrowed; NULL: arrival does not classify */
 };
 
 /* catalog.c */

@@ -59,23 +59,31 @@ got=$(instances); nobj=$(objects | wc -l)
 [ "$got" -eq "$n" ] && [ "$nobj" -eq "$n" ] && pass "resend_stored_once" || fail resend_stored_once "$got files after resending $n"
 echoscu -aet MODALITY1 -aec FIONA 127.0.0.1 11112 2>/dev/null && pass echo || fail echo "C-ECHO failed"
 
-# kill -9 during a send: everything storescu reported as stored must be there.
+# kill -9 during a send, three times: every instance storescu was told succeeded is in
+# the catalog after the restart, and every object is complete.
 kill "$PID"; wait "$PID" 2>/dev/null; PID=; rm -rf "$T/run/var"
-start
 for i in 1 2 3 4 5 6; do cat "$T/files"; done >"$T/many"
-xargs storescu -v -R -aet MODALITY1 -aec FIONA 127.0.0.1 11112 <"$T/many" >"$T/su.log" 2>&1 &
-SU=$!
-sleep 1; kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=; wait $SU 2>/dev/null
-ok=$(grep -c "Received Store Response (Success)" "$T/su.log")
-kept=$(instances)
-# Success responses for resent instances map to one file each; at least the distinct
-# acknowledged instances must be there and every kept file must be complete.
-bad=0
-for f in $(objects); do dcmdump -q "$f" >/dev/null 2>&1 || bad=$((bad+1)); done
-if [ "$ok" -gt 0 ] && [ "$kept" -ge $(( ok < n ? ok : n )) ] && [ "$bad" -eq 0 ]; then
-	pass kill9_keeps_acknowledged
+while read -r f; do echo "$f $(dcmdump -q +P 0008,0018 "$f" 2>/dev/null | sed 's/.*\[\(.*\)\].*/\1/')"; done <"$T/files" >"$T/sop.map"
+lost=0; acked=0; bad=0
+for round in 1 2 3; do
+	start
+	xargs storescu -v -R -aet MODALITY1 -aec FIONA 127.0.0.1 11112 <"$T/many" >"$T/su.log" 2>&1 &
+	SU=$!
+	sleep 0.$((3 + round * 2)); kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=; wait $SU 2>/dev/null
+	awk '/Sending file: / { f = $NF } /Received Store Response \(Success\)/ { print f }' "$T/su.log" |
+		sort -u >"$T/acked"
+	acked=$((acked + $(wc -l <"$T/acked")))
+	sqlite3 "$T/run/var/catalog.db" "SELECT sop_uid FROM instances" 2>/dev/null | sort -u >"$T/have"
+	while read -r f; do
+		uid=$(awk -v f="$f" '$1 == f { print $2 }' "$T/sop.map")
+		grep -qx "$uid" "$T/have" || lost=$((lost + 1))
+	done <"$T/acked"
+done
+for f in $(objects); do dcmdump -q "$f" >/dev/null 2>&1 || bad=$((bad + 1)); done
+if [ "$acked" -gt 0 ] && [ "$lost" -eq 0 ] && [ "$bad" -eq 0 ]; then
+	pass "kill -9 x3: all $acked acknowledged instances kept"
 else
-	fail kill9_keeps_acknowledged "acknowledged $ok, kept $kept, damaged $bad"
+	fail kill9_keeps_acknowledged "acknowledged $acked, lost $lost, damaged objects $bad"
 fi
 start
 left=$(ls -A "$T/run/var/tmp" | wc -l)

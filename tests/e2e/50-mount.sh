@@ -43,6 +43,8 @@ a=$(cd "$Q" && find . -name '*.dcm' -exec cksum {} + | awk '{print $1, $2}' | so
 b=$(cd "$T/c" && find P01 P02 -name '*.dcm' -exec cksum {} + | awk '{print $1, $2}' | sort)
 [ "$a" = "$b" ] && pass "originals byte-identical" || fail originals "quarantine bytes differ from the corpus"
 grep -q '"accession"' "$Q/$(ls "$Q" | head -n 1)/study.json" && pass study.json || fail study.json "missing"
+cat "$Q"/*/study.json | grep -q '"labels": "MR,T1"' && pass "series labelled at arrival (study.json)" ||
+	fail labels "no T1 label in any study.json"
 
 # mkdir validates the participant ID.
 if mkdir "$P/bad id" 2>/dev/null; then fail mkdir-refused "a bad participant ID was created"
@@ -61,7 +63,8 @@ mv "$Q/$S2" "$P/PROJ01-0001/followup/" && pass "mv (trailing slash) assigns" || 
 mv "$Q/$S3" "$P/PROJ01-0001/baseline" && pass "mv into an existing event" || fail mv-into "mv failed"
 [ ! -e "$Q/$S1" ] && [ ! -e "$Q/$S2" ] && [ ! -e "$Q/$S3" ] && [ "$(ls "$Q" | wc -l)" -eq 3 ] &&
 	pass "assigned studies leave quarantine" || fail leave-quarantine "$(ls "$Q" | wc -l) left"
-grep -q "3 queued\|instances: [0-9]* queued" "$P/PROJ01-0001/baseline/.status" && pass .status ||
+grep -q "instances: [0-9]* queued" "$P/PROJ01-0001/baseline/.status" &&
+	grep -q "series: 1 " "$P/PROJ01-0001/baseline/.status" && pass ".status (counts, series labels)" ||
 	fail .status "$(cat "$P/PROJ01-0001/baseline/.status")"
 
 # Differential: stat size == bytes read == fiona anonymize of the original.
