@@ -405,7 +405,7 @@ static int every_check(struct eval *ev, struct fiona_err *err)
 	struct eval one;
 	int rc;
 
-	if (!r->has_every || !ev->facts || !ev->facts->all)
+	if (!r->has_every || !ev->facts || !ev->facts->all || !ev->facts->n_all)
 		return 0;
 	ev->every_ok = malloc(r->n_rules * sizeof(*ev->every_ok));
 	if (!ev->every_ok)

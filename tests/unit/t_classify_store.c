@@ -199,4 +199,27 @@ static void t_damaged_object_skipped(struct tt *t)
 	TT_CHECK_MSG(t, first == 14 && second == 13, "labelled %ld, then %ld", first, second);
 	TT_CHECK_MSG(t, !strcmp(got, "MR,T2"), "T2 series: %s", got);
 }
-TT_MAIN(TT_CASE(t_corpus_labels_in_catalog), TT_CASE(t_damaged_object_skipped))
+
+/* store_set_classify_rules(): studies are labelled by store_arrival_tick() as they arrive. */
+static void t_labelled_at_arrival(struct tt *t)
+{
+	struct fixture f;
+	char before[128] = "", after[128] = "";
+	int arrived = -1, rc = fixture_open(&f);
+
+	if (!rc) {
+		store_set_classify_rules(f.store, f.rules);
+		labels_of(&f, "DWI", before, sizeof(before));
+		arrived = store_arrival_tick(f.store, time(NULL) + 3600);
+		labels_of(&f, "DWI", after, sizeof(after));
+		store_set_classify_rules(f.store, NULL);
+	}
+	fixture_close(&f);
+	TT_CHECK_MSG(t, rc == 0, "fixture: %d", rc);
+	TT_CHECK_MSG(t, arrived == 6, "%d studies arrived", arrived);
+	TT_CHECK_MSG(t, !strcmp(before, "") && !strcmp(after, "MR,DWI"), "before \"%s\", after \"%s\"",
+		     before, after);
+}
+
+TT_MAIN(TT_CASE(t_corpus_labels_in_catalog), TT_CASE(t_damaged_object_skipped),
+	TT_CASE(t_labelled_at_arrival))
