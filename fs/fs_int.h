@@ -72,6 +72,13 @@ struct fs_size_entry {
 	uint64_t size;
 };
 
+struct fs_grave {
+	struct fs_grave *next;
+	void *p;
+	void (*fn)(void *);
+	double at;
+};
+
 struct fs_mount {
 	const struct fiona_config *cfg;
 	struct store *store;
@@ -95,6 +102,7 @@ struct fs_mount {
 	size_t n_inval, cap_inval;
 	bool stopping;
 	struct store_audit_row *audit; /* reads waiting to be written (guarded by inval_lock) */
+	struct fs_grave *grave;	       /* released handles to free later (inval_lock) */
 	size_t n_audit, cap_audit;
 	pthread_key_t read_buf;	     /* per-thread read buffer (deid reads) */
 	struct fs_size_entry *sizes; /* open addressing; touched only by builders (tree_lock) */
@@ -126,6 +134,8 @@ int fs_coupling_rows(struct fs_mount *m, const struct fs_project *p, const char 
 extern const struct fuse_lowlevel_ops fs_ops;
 /* mount.c: asks the notifier thread to drop a kernel entry ("" name: the inode). */
 void fs_inval_queue(struct fs_mount *m, uint64_t parent, const char *name);
+/* mount.c: frees p with fn after a few seconds, from the notifier thread. */
+void fs_free_later(struct fs_mount *m, void *p, void (*fn)(void *));
 /* mount.c: an audit row, written by the notifier thread within a second (batched, so a
  * `cp -r` of a project costs one fsync per second, not one per file). */
 void fs_audit_queue(struct fs_mount *m, uid_t who, const char *action, const char *detail);

@@ -109,6 +109,39 @@ void fs_audit_queue(struct fs_mount *m, uid_t who, const char *action, const cha
 	pthread_mutex_unlock(&m->inval_lock);
 }
 
+void fs_free_later(struct fs_mount *m, void *p, void (*fn)(void *))
+{
+	struct fs_grave *g = malloc(sizeof(*g));
+
+	if (!g) {
+		fn(p); /* no memory to wait with: free now, as before */
+		return;
+	}
+	*g = (struct fs_grave){NULL, p, fn, core_now_mono()};
+	pthread_mutex_lock(&m->inval_lock);
+	g->next = m->grave;
+	m->grave = g;
+	pthread_mutex_unlock(&m->inval_lock);
+}
+
+/* Frees graves older than min_age seconds; called with inval_lock held. */
+static void graves_free(struct fs_mount *m, double min_age)
+{
+	double now = core_now_mono();
+
+	for (struct fs_grave **g = &m->grave; *g;) {
+		struct fs_grave *d = *g;
+
+		if (now - d->at < min_age) {
+			g = &d->next;
+			continue;
+		}
+		*g = d->next;
+		d->fn(d->p);
+		free(d);
+	}
+}
+
 /* Writes the queued audit rows; called with inval_lock held, returns with it held. */
 static void audit_flush(struct fs_mount *m)
 {
@@ -136,6 +169,7 @@ static void *notifier_main(void *arg)
 	while (!m->stopping) {
 		if (!m->n_inval) {
 			audit_flush(m);
+			graves_free(m, 10.0);
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += 1;
 			pthread_cond_timedwait(&m->inval_cond, &m->inval_lock, &until);
@@ -152,6 +186,7 @@ static void *notifier_main(void *arg)
 		pthread_mutex_lock(&m->inval_lock);
 	}
 	audit_flush(m);
+	graves_free(m, 0);
 	pthread_mutex_unlock(&m->inval_lock);
 	return NULL;
 }

@@ -7,7 +7,8 @@
  * Reads: quarantine files are pread and de-identified files produced by the open file's
  * plan, both into a per-thread buffer, so no read allocates. (No splice: libfuse 3.14
  * splices without blocking and turns a page-cache miss into a short read, which the
- * kernel takes for the end of the file.) Every refusal logs one line with the reason and no patient data.
+ * kernel takes for the end of the file.) Every refusal logs one line with the reason and no patient
+ * data.
  */
 #include "core/core.h"
 
@@ -30,10 +31,22 @@ struct fs_fh {
 	const struct fs_project *project;
 };
 
+/* A listing taken at opendir. Freed some seconds after releasedir (fs_free_later): the
+ * kernel can release a directory handle while a readdir on it is still being answered on
+ * another thread (an interrupted getdents), and the listing must outlive both. */
 struct fs_dirbuf {
 	char *p;
 	size_t size;
 };
+
+static void dirbuf_free(void *p)
+{
+	struct fs_dirbuf *b = p;
+
+	if (b)
+		free(b->p);
+	free(b);
+}
 
 static struct fs_mount *mnt(fuse_req_t req)
 {
@@ -153,9 +166,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct fs_dirbuf *b = (struct fs_dirbuf *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	if (b)
-		free(b->p);
-	free(b);
+	fs_free_later(mnt(req), b, dirbuf_free);
 	fuse_reply_err(req, 0);
 }
 
