@@ -32,8 +32,8 @@ struct fs_fh {
 };
 
 /* A listing taken at opendir. Freed some seconds after releasedir (fs_free_later): the
- * kernel can release a directory handle while a readdir on it is still being answered on
- * another thread (an interrupted getdents), and the listing must outlive both. */
+ * kernel can release a directory handle while the thread that answered its last readdir
+ * is still returning from writev, and the listing must outlive both. */
 struct fs_dirbuf {
 	char *p;
 	size_t size;
@@ -298,18 +298,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 }
 
+static void fh_free(void *p)
+{
+	struct fs_fh *fh = p;
+
+	if (!fh)
+		return;
+	if (fh->fd >= 0)
+		close(fh->fd);
+	deid_plan_free(fh->plan);
+	free(fh->text);
+	free(fh);
+}
+
+/* The kernel ends a read request as soon as it has copied the reply, and may then send
+ * RELEASE, which another thread answers while the reading thread is still returning from
+ * writev: the handle is freed some seconds later, never under a reply. */
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	if (fh) {
-		if (fh->fd >= 0)
-			close(fh->fd);
-		deid_plan_free(fh->plan);
-		free(fh->text);
-		free(fh);
-	}
+	fs_free_later(mnt(req), (struct fs_fh *)(uintptr_t)fi->fh, fh_free);
 	fuse_reply_err(req, 0);
 }
 
