@@ -159,7 +159,7 @@ static int store_upsert_study(struct store *s, const struct dcm_summary *d,
 		" calling_aet, called_aet, peer_host, first_arrival, last_arrival)"
 		" VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(study_uid) DO UPDATE SET"
 		" last_arrival=excluded.last_arrival, complete=0",
-		"ittttttttii", patient, d->study_uid, d->study_date, d->accession,
+		"itttttttii", patient, d->study_uid, d->study_date, d->accession,
 		d->study_description, o && o->calling_aet ? o->calling_aet : "",
 		o && o->called_aet ? o->called_aet : "", o && o->peer_host ? o->peer_host : "",
 		now, now));
@@ -176,7 +176,7 @@ static int store_upsert_series(struct store *s, const struct dcm_summary *d, int
 		s,
 		"INSERT INTO series(study, series_uid, modality, description, number)"
 		" VALUES(?,?,?,?,?) ON CONFLICT(series_uid) DO NOTHING",
-		"itttti", study, d->series_uid, d->modality, d->series_description,
+		"ittti", study, d->series_uid, d->modality, d->series_description,
 		(int64_t)d->series_number));
 	return rc ? rc
 		  : store_get_i64(store_prep(s, "SELECT id FROM series WHERE series_uid=?", "t",
