@@ -22,7 +22,9 @@ static const struct cmd commands[] = {
 	{"dump", cmd_dump,
 	 "dump FILE...            print every element of DICOM files (like dcmdump)"},
 	{"serve", cmd_serve,
-	 "serve                   run the gateway (C-STORE receiver) on the default configuration"},
+	 "serve [-c CONFIG]       run the gateway (C-STORE receiver, store, arrival)"},
+	{"import", cmd_import, "import [-c CONFIG] PATH... store DICOM files and folders"},
+	{"status", cmd_status, "status [-c CONFIG] [--json] catalog counts and disk use"},
 };
 
 static int usage(FILE *fp)
