@@ -1,6 +1,6 @@
 #!/bin/sh
 # fiona serve (the receiver of `make run`): storescu of the tiny synthetic corpus to
-# fiona serve on its default address; every instance is kept under var/incoming with the
+# fiona serve on its default address; every instance is kept under var/objects with the
 # data set bytes as sent; the same instances sent again are stored once; kill -9 during a
 # send loses nothing storescu was told succeeded, and a restart removes unacknowledged
 # temporaries. Runs in its own network namespace (port 11112 may be in use outside).
@@ -38,34 +38,34 @@ awk -F"\t" -v d="$T/c" '$3 ~ /^1\.2\.840\.10008\.1\.2(\.1)?$/ { print d "/" $1 }
 n=$(wc -l <"$T/files")
 start
 if xargs storescu -R -aet MODALITY1 -aec FIONA 127.0.0.1 11112 <"$T/files" 2>"$T/su.err"; then
-	got=$(ls "$T/run/var/incoming" | wc -l)
+	got=$(find "$T/run/var/objects" -name "*.dcm" | wc -l)
 	[ "$got" -eq "$n" ] && pass "receive_all" || fail receive_all "$got of $n instances kept"
 else
 	fail receive_all "storescu: $(grep -v '^W:' "$T/su.err" | tail -1)"
 fi
 # Every kept instance has the data set of exactly one sent file (by checksum).
 while read -r f; do ds_sum "$f"; done <"$T/files" | sort >"$T/sent.sums"
-for f in "$T/run/var/incoming"/*.dcm; do ds_sum "$f"; done | sort >"$T/kept.sums"
+for f in "$T/run/var/objects"/*/*.dcm; do ds_sum "$f"; done | sort >"$T/kept.sums"
 missing=$(comm -23 "$T/sent.sums" "$T/kept.sums" | wc -l)
 [ "$missing" -eq 0 ] && pass "content_as_sent" || fail content_as_sent "$missing data sets differ from what was sent"
 xargs storescu -R -aet MODALITY1 -aec FIONA 127.0.0.1 11112 <"$T/files" 2>/dev/null
-got=$(ls "$T/run/var/incoming" | wc -l)
+got=$(find "$T/run/var/objects" -name "*.dcm" | wc -l)
 [ "$got" -eq "$n" ] && pass "resend_stored_once" || fail resend_stored_once "$got files after resending $n"
 echoscu -aet MODALITY1 -aec FIONA 127.0.0.1 11112 2>/dev/null && pass echo || fail echo "C-ECHO failed"
 
 # kill -9 during a send: everything storescu reported as stored must be there.
-rm -rf "$T/run/var/incoming"/*; kill "$PID"; wait "$PID" 2>/dev/null; PID=
+kill "$PID"; wait "$PID" 2>/dev/null; PID=; rm -rf "$T/run/var"
 start
 for i in 1 2 3 4 5 6; do cat "$T/files"; done >"$T/many"
 xargs storescu -v -R -aet MODALITY1 -aec FIONA 127.0.0.1 11112 <"$T/many" >"$T/su.log" 2>&1 &
 SU=$!
 sleep 1; kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=; wait $SU 2>/dev/null
 ok=$(grep -c "Received Store Response (Success)" "$T/su.log")
-kept=$(ls "$T/run/var/incoming" | wc -l)
+kept=$(find "$T/run/var/objects" -name "*.dcm" | wc -l)
 # Success responses for resent instances map to one file each; at least the distinct
 # acknowledged instances must be there and every kept file must be complete.
 bad=0
-for f in "$T/run/var/incoming"/*.dcm; do [ -e "$f" ] || continue; dcmdump -q "$f" >/dev/null 2>&1 || bad=$((bad+1)); done
+for f in "$T/run/var/objects"/*/*.dcm; do [ -e "$f" ] || continue; dcmdump -q "$f" >/dev/null 2>&1 || bad=$((bad+1)); done
 if [ "$ok" -gt 0 ] && [ "$kept" -ge $(( ok < n ? ok : n )) ] && [ "$bad" -eq 0 ]; then
 	pass kill9_keeps_acknowledged
 else
