@@ -40,7 +40,7 @@ int objstore_path(const struct objstore *o, const char *hash, char *out, size_t 
 {
 	if (!objstore_hash_ok(hash))
 		return -EINVAL;
-	int n = snprintf(out, cap, "%s/%.2s/%s.dcm", o->root, hash, hash + 2);
+	int n = snprintf(out, cap, "%s/%.2s/%s.dcm", o->root, hash, hash);
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
