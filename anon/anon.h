@@ -109,6 +109,9 @@ struct dcm_reader;
  */
 int dcm_reader_new(const uint8_t *p, size_t n, struct dcm_reader **out, struct fiona_err *err);
 void dcm_reader_free(struct dcm_reader *r);
+/* Starts over at the first element (meta header first); a deflated dataset is not
+ * inflated again. Errors of the previous pass are forgotten. */
+void dcm_reader_rewind(struct dcm_reader *r);
 
 /*
  * Reports the next element or event in file order, meta header first.
@@ -241,9 +244,56 @@ int deid_date_offset_days(const struct deid_secret *s, const char *project, cons
 /* Shifts a DA ("YYYYMMDD") or DT value by days; out gets the shifted value. -EINVAL if the
  * value is not a valid date (the caller then empties it). */
 int deid_date_shift(const char *in, uint16_t vr, int days, char *out, size_t cap);
+/* Seconds in [1, 86399] fixed per (project, participant): times of day move by it. */
+int deid_time_offset_seconds(const struct deid_secret *s, const char *project,
+			     const char *participant, int *seconds);
+/* deid_date_shift that also moves times of day (TM values, the time part of DT) by seconds
+ * (whole minutes or hours for values of that precision),
+ * wrapping at midnight without carrying into the date (DA and TM of one event stay
+ * consistent with each other and with DT). TM accepted here too. */
+int deid_datetime_shift(const char *in, uint16_t vr, int days, int seconds, char *out, size_t cap);
 /* Keyed 16-char hash (uppercase base32 or hex) of value for kind ("accession", "studyid"). */
 int deid_keyed_hash16(const struct deid_secret *s, const char *project, const char *kind,
 		      const char *value, char out[17]);
+
+/* ---- the de-identification engine (anon/deid.c, deid_text.c) -------------------------- */
+struct deid_plan; /* below: output as header bytes + ranges of the original */
+/*
+ * What one de-identification run applies to every instance: who the data now belongs to
+ * and under which keys. Filled by deid_job_init() (which derives the participant's date
+ * and time offsets once); read-only afterwards, so threads share one job.
+ */
+struct deid_job {
+	const struct deid_profile *profile;	   /* borrowed */
+	const struct deid_secret *secret;	   /* borrowed */
+	const char *project, *participant, *event; /* borrowed; event may be NULL */
+	int date_offset_days, time_offset_seconds; /* 0 when dates are not shifted */
+	/* Optional: called for every UID replaced (old, new), from the calling thread. */
+	void (*on_uid)(void *opaque, const char *old_uid, const char *new_uid);
+	void *opaque;
+};
+int deid_job_init(struct deid_job *j, const struct deid_profile *profile,
+		  const struct deid_secret *secret, const char *project, const char *participant,
+		  const char *event);
+/* What de-identifying one instance produced and found (new UIDs are the output's). */
+struct deid_outcome {
+	char sop_class_uid[65], sop_uid[65], study_uid[65], series_uid[65];
+	char ts_uid[65];	    /* transfer syntax of the output */
+	char old_patient_id[65];    /* identifying: for patient-map.csv only, never log */
+	bool burned_in;		    /* BurnedInAnnotation YES, or a class that often carries it
+				     * (secondary capture, ultrasound, video): pixels not cleaned */
+	unsigned removed, replaced; /* attribute counts */
+};
+/*
+ * De-identifies one instance (n bytes at p, the original file: borrowed, and plan ranges
+ * refer to its offsets) into a plan. Kept values of explicit or implicit VR little endian
+ * sources are plan ranges (pixel data is never copied); big endian and deflated sources
+ * are re-encoded. The output is explicit VR little endian (encapsulated syntaxes keep
+ * theirs). Returns 0 with a new plan in *out (free with deid_plan_free()) and o filled, or
+ * a negative errno with err naming the offset, tag and reason.
+ */
+int deid_instance_plan(const struct deid_job *j, const uint8_t *p, size_t n, struct deid_plan **out,
+		       struct deid_outcome *o, struct fiona_err *err);
 
 /* ---- writer: explicit VR little endian Part-10 (anon/writer.c) --------------------- */
 
@@ -292,6 +342,10 @@ struct deid_plan;
 /* Returns 0 and a new, empty plan (free with deid_plan_free()) or -ENOMEM. */
 int deid_plan_new(struct deid_plan **out);
 void deid_plan_free(struct deid_plan *p);
+/* Makes b's bytes the plan's own storage, without copying (b is left empty); only on a
+ * new plan. deid_plan_add_owned() then appends pieces of them in any order. */
+int deid_plan_adopt(struct deid_plan *p, struct buf *b);
+int deid_plan_add_owned(struct deid_plan *p, size_t off, size_t len);
 /* Appends n bytes copied into the plan. */
 int deid_plan_add_bytes(struct deid_plan *p, const void *bytes, size_t n);
 /* Appends len bytes of the original file starting at src_off. */

@@ -36,4 +36,24 @@ struct deid_profile {
 /* Fills p->method_text from p->options (deid_profile.c). */
 void deid_profile_finish(struct deid_profile *p);
 
+/* What deid_idents_scan() learns from an instance before it is rewritten (deid_text.c). */
+struct deid_idents {
+	char sop_class[65], modality[17];
+	bool burned_in_yes;    /* BurnedInAnnotation == YES */
+	const char *words[96]; /* identifying words, pointing into arena */
+	size_t n_words, used;
+	unsigned overflow; /* words that did not fit: cleaning then keeps nothing */
+	char arena[4096];
+};
+/* Scans the dataset up to the pixel data, then rewinds r for the real pass. 0 or a
+ * negative errno with err filled. */
+int deid_idents_scan(struct dcm_reader *r, struct deid_idents *ids, struct fiona_err *err);
+/* Clean (C) of text: removes identifying words and runs of 6+ digits from len chars at in.
+ * Writes a NUL-terminated result (at most cap-1 chars) and returns its length. */
+size_t deid_text_clean(const struct deid_idents *ids, const char *in, size_t len, char *out,
+		       size_t cap);
+/* True if the instance may carry text in its pixels (BurnedInAnnotation YES, or a class or
+ * modality that usually does). */
+bool deid_idents_burned_in(const struct deid_idents *ids);
+
 #endif

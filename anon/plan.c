@@ -76,6 +76,25 @@ static int plan_push(struct deid_plan *p, bool owned, uint64_t src_off, uint64_t
 	return 0;
 }
 
+int deid_plan_adopt(struct deid_plan *p, struct buf *b)
+{
+	size_t max = b->max;
+
+	if (p->arena.len || p->n)
+		return -EINVAL;
+	buf_release(&p->arena);
+	p->arena = *b;
+	buf_init(b, max);
+	return 0;
+}
+
+int deid_plan_add_owned(struct deid_plan *p, size_t off, size_t len)
+{
+	if (off > p->arena.len || len > p->arena.len - off)
+		return -EINVAL;
+	return len ? plan_push(p, true, off, len) : 0;
+}
+
 int deid_plan_add_bytes(struct deid_plan *p, const void *bytes, size_t n)
 {
 	size_t at = p->arena.len;

@@ -288,7 +288,68 @@ static int shift_one(const char *in, size_t len, bool is_dt, int days, char *out
 	return 0;
 }
 
+/* Moves the time of day "HH[MM[SS[.F]]]" (len chars, already validated, in place) by
+ * seconds (at the value's own precision), wrapping at midnight without touching the date:
+ * a DA and a TM of the same event then move consistently, and DT values move the same
+ * way as DA + TM pairs. */
+static void shift_time_of_day(char *p, size_t len, int seconds)
+{
+	const char *dot = memchr(p, '.', len);
+	size_t ilen = dot ? (size_t)(dot - p) : len;
+	unsigned t, sec = 0, unit = ilen == 2 ? 3600 : ilen == 4 ? 60 : 1;
+
+	if (ilen < 2 || seconds <= 0)
+		return;
+	if (ilen == 6)
+		sec = num(p + 4, 2) > 59 ? 59 : num(p + 4, 2); /* a leap second moves as :59 */
+	t = num(p, 2) * 3600 + (ilen >= 4 ? num(p + 2, 2) * 60 : 0) + sec;
+	t = (t + (unsigned)seconds / unit * unit) % 86400;
+	for (size_t i = 0; i < ilen; i += 2) {
+		unsigned v = i == 0 ? t / 3600 : i == 2 ? t / 60 % 60 : t % 60;
+
+		p[i] = (char)('0' + v / 10);
+		p[i + 1] = (char)('0' + v % 10);
+	}
+}
+
+/* The time part of a DT value that shift_one() produced: after YYYYMMDD, before &ZZXX. */
+static void shift_dt_time(char *v, size_t len, int seconds)
+{
+	size_t tz = len;
+
+	for (size_t i = 8; i < len; i++)
+		if (v[i] == '+' || v[i] == '-') {
+			tz = i;
+			break;
+		}
+	if (len > 8 && tz > 8)
+		shift_time_of_day(v + 8, tz - 8, seconds);
+}
+
 int deid_date_shift(const char *in, uint16_t vr, int days, char *out, size_t cap)
+{
+	return deid_datetime_shift(in, vr, days, 0, out, cap);
+}
+
+int deid_time_offset_seconds(const struct deid_secret *s, const char *project,
+			     const char *participant, int *seconds)
+{
+	const char *parts[] = {project, participant, "time"};
+	uint8_t mac[32];
+	uint64_t v = 0;
+	int rc;
+
+	if (!project || !participant)
+		return -EINVAL;
+	if ((rc = hmac(s, parts, 3, mac)) < 0)
+		return rc;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | mac[i];
+	*seconds = 1 + (int)(v % 86399); /* never 0: times always move */
+	return 0;
+}
+
+int deid_datetime_shift(const char *in, uint16_t vr, int days, int seconds, char *out, size_t cap)
 {
 	bool is_dt = vr == DCM_VR('D', 'T');
 	size_t len, pos = 0;
@@ -306,14 +367,17 @@ int deid_date_shift(const char *in, uint16_t vr, int days, char *out, size_t cap
 		size_t vlen = bs ? (size_t)(bs - in) - start : len - start;
 		int rc;
 
-		if (vr == DCM_VR('T', 'M')) { /* whole days leave a time of day unchanged */
+		if (vr == DCM_VR('T', 'M')) { /* days leave a time of day alone; seconds move it */
 			if (!time_valid(in + start, vlen))
 				return -EINVAL;
 			memcpy(out + pos, in + start, vlen);
 			out[pos + vlen] = '\0';
+			shift_time_of_day(out + pos, vlen, seconds);
 		} else if ((rc = shift_one(in + start, vlen, is_dt, days, out + pos, cap - pos)) <
 			   0) {
 			return rc;
+		} else if (is_dt) {
+			shift_dt_time(out + pos, vlen, seconds);
 		}
 		pos += vlen;
 		if (!bs)

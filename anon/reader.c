@@ -22,6 +22,23 @@ struct hdr {
 	size_t hlen;
 };
 
+void dcm_reader_rewind(struct dcm_reader *r)
+{
+	r->p = r->in;
+	r->n = r->in_n;
+	r->pos = r->meta_start;
+	r->in_meta = r->meta_end > r->meta_start;
+	r->done = false;
+	r->nframes = r->nseq = 0;
+	r->failed = 0;
+	err_clear(&r->err);
+	if (!r->in_meta && r->ts.deflated) {
+		r->p = r->inflated;
+		r->n = r->inflated_n;
+		r->pos = 0;
+	}
+}
+
 int dcm_reader_new(const uint8_t *p, size_t n, struct dcm_reader **out, struct fiona_err *err)
 {
 	struct dcm_reader *r = calloc(1, sizeof(*r));
@@ -40,15 +57,7 @@ int dcm_reader_new(const uint8_t *p, size_t n, struct dcm_reader **out, struct f
 		if (rc < 0)
 			goto fail;
 	}
-	r->p = r->in;
-	r->n = r->in_n;
-	r->pos = r->meta_start;
-	r->in_meta = r->meta_end > r->meta_start;
-	if (!r->in_meta && r->ts.deflated) {
-		r->p = r->inflated;
-		r->n = r->inflated_n;
-		r->pos = 0;
-	}
+	dcm_reader_rewind(r);
 	*out = r;
 	return 0;
 fail:

@@ -1,152 +1,215 @@
 /*
- * fiona serve [-c CONFIG]: the gateway daemon. Loads the configuration (or the embedded
- * default: AE FIONA on 127.0.0.1:11112, data under ./var), opens the store and runs the
- * C-STORE receiver with the configured allow-list; every received instance goes through
- * store_ingest (move) before Success is answered, and a thread runs the arrival tick
- * every second.
+ * fiona serve [-c CONFIG]: the gateway daemon. It opens the store, runs the C-STORE
+ * receiver on the configured AE title, address and port (allow-list of callers), runs
+ * arrival (quiet studies are completed, coupled or routed) once a second, forwards
+ * assigned studies to their research PACS (store/forward.c), and mounts the tree (fs/).
  *
- * Durability: store_ingest returns only after the object is fsynced under its final name
- * with its directory, and the catalog transaction committed with synchronous=FULL; a
- * store failure is returned to the SCP, which answers Out of Resources. Receiver
- * temporaries live in <data_dir>/tmp (same filesystem as objects: rename, no copy) and
- * are removed at start: they were never acknowledged.
+ * Durability: an instance is answered with success only after store_ingest() returned,
+ * i.e. after its bytes are fsynced and renamed into the object store and its catalog
+ * transaction committed. A refused instance (not DICOM, disk full, catalog failure) gets
+ * a failure status and its temporary is removed.
  */
 #include "core/core.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "fs/fs.h" /* fs_mount_start */
 #include "net/net.h"
-#include "store/store.h"
 
 struct serve_ctx {
-	struct store *store;
-	struct fiona_log *log;
-	atomic_ulong received;
-	atomic_bool stop;
+	struct cmd_env env;
+	atomic_ulong received, refused;
+	atomic_bool stopping;
 };
 
 static int serve_store(void *opaque, const char *tmp_path, const struct net_peer *peer)
 {
 	struct serve_ctx *ctx = opaque;
-	struct store_origin o = { peer ? peer->calling_aet : NULL, peer ? peer->called_aet : NULL,
-				  peer ? peer->host : NULL };
-	struct store_ingest_result r;
-	struct fiona_err err = { 0 };
-	char msg[512];
-	int rc = store_ingest(ctx->store, tmp_path, &o, true, &r, &err);
+	struct store_origin o = {peer->calling_aet, peer->called_aet, peer->host};
+	struct store_ingest_result res;
+	struct fiona_err err = {0};
+	char line[512];
+	int rc = store_ingest(ctx->env.store, tmp_path, &o, true, &res, &err);
+
 	if (rc) {
-		unlink(tmp_path); /* ours now; not acknowledged */
-		log_msg(ctx->log, LOG_ERROR, "serve", "%s",
-			err_format(&err, "received instance", msg, sizeof(msg)));
-		return rc;
+		unlink(tmp_path);
+		err_format(&err, "received instance", line, sizeof(line));
+		log_msg(&ctx->env.log, LOG_ERROR, "serve", "refused from %s: %s", peer->calling_aet,
+			line);
+		atomic_fetch_add(&ctx->refused, 1);
+		return rc == -EINVAL || rc == -EPROTO ? -EINVAL : rc;
 	}
 	atomic_fetch_add(&ctx->received, 1);
 	return 0;
 }
 
-static void *serve_arrival(void *opaque)
+/* The daemon C-ECHOs its own port; the time of the last answer goes to
+ * <data_dir>/heartbeat for `fiona status`, a failure to the log. */
+static void heartbeat(struct serve_ctx *ctx)
 {
-	struct serve_ctx *ctx = opaque;
-	while (!atomic_load(&ctx->stop)) {
-		int n = store_arrival_tick(ctx->store, time(NULL));
+	const struct fiona_config *c = ctx->env.cfg;
+	struct fiona_err err = {0};
+	char path[4200], when[32];
+
+	if (net_echo(c->aet, c->aet, c->bind, c->port, 10, &err)) {
+		log_msg(&ctx->env.log, LOG_ERROR, "heartbeat", "own C-ECHO failed: %s", err.reason);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/heartbeat", c->data_dir);
+	core_time_iso(time(NULL), when, sizeof(when));
+	if (core_write_file_atomic(path, when, strlen(when), 0644))
+		log_msg(&ctx->env.log, LOG_ERROR, "heartbeat", "cannot write %s", path);
+}
+
+/* Once a second: arrival, and housekeeping when the disk is above its watermark;
+ * every 30 s the heartbeat. */
+static void *arrival_main(void *arg)
+{
+	struct serve_ctx *ctx = arg;
+
+	for (unsigned tick = 0; !atomic_load(&ctx->stopping); tick++) {
+		int n = store_arrival_tick(ctx->env.store, time(NULL));
+
 		if (n > 0)
-			log_msg(ctx->log, LOG_INFO, "arrival", "%d studies complete", n);
+			log_msg(&ctx->env.log, LOG_INFO, "arrival", "%d studies arrived", n);
 		else if (n < 0)
-			log_msg(ctx->log, LOG_ERROR, "arrival", "tick failed: %s", strerror(-n));
+			log_msg(&ctx->env.log, LOG_ERROR, "arrival", "tick failed: %s",
+				strerror(-n));
+		if ((n = store_housekeeping(ctx->env.store, time(NULL))) < 0)
+			log_msg(&ctx->env.log, LOG_ERROR, "housekeeping", "failed: %s",
+				strerror(-n));
+		if (tick % 30 == 1)
+			heartbeat(ctx);
 		sleep(1);
 	}
 	return NULL;
 }
 
-/* Removes receiver temporaries a killed daemon left behind. */
-static void serve_clean_tmp(const char *dir)
+/* The site secret the mount and the forwarder key pseudonyms with; created (0600) on the
+ * first start so `make run` needs no setup. */
+static int ensure_secret(struct serve_ctx *ctx)
 {
-	char cmd[4200];
-	snprintf(cmd, sizeof(cmd), "find '%s' -maxdepth 1 -name '.rx-*' -type f -delete", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "fiona serve: could not clean %s\n", dir);
+	const char *path = ctx->env.cfg->secret_file;
+	uint8_t key[32];
+	FILE *f;
+
+	if (!path || access(path, F_OK) == 0)
+		return 0;
+	f = fopen("/dev/urandom", "rb");
+	if (!f || fread(key, 1, sizeof(key), f) != sizeof(key)) {
+		if (f)
+			fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	log_msg(&ctx->env.log, LOG_INFO, "serve", "created a new site secret in %s", path);
+	return core_write_file_atomic(path, key, sizeof(key), 0600);
 }
 
-/* Loads -c CONFIG or the default configuration. Returns a new configuration. */
-int cmd_config_load(int argc, char **argv, struct fiona_config **out)
+static int serve_start_scp(struct serve_ctx *ctx, struct net_scp **scp)
 {
-	struct fiona_err err = { 0 };
-	const char *path = argc >= 3 && strcmp(argv[1], "-c") == 0 ? argv[2] : NULL;
-	int rc = path ? config_load(path, out, &err)
-		      : config_parse(config_default_json(), strlen(config_default_json()), out,
-				     &err);
-	if (rc)
-		fprintf(stderr, "fiona: %s: %s\n", path ? path : "default configuration",
-			err.reason);
-	return rc;
-}
-
-static int serve_run(struct fiona_config *c, struct fiona_log *log)
-{
-	struct serve_ctx ctx = { .log = log };
-	struct fiona_err err = { 0 };
-	struct net_scp *scp = NULL;
+	const struct fiona_config *c = ctx->env.cfg;
 	struct net_caller *allowed = calloc(c->n_allowed_callers + 1, sizeof(*allowed));
-	char tmp[4000];
-	pthread_t th;
-	sigset_t set;
-	int sig, rc = 1;
-	snprintf(tmp, sizeof(tmp), "%s/tmp", c->data_dir);
-	if (!allowed || store_open(c, log, &ctx.store, &err) || core_mkdir_p(tmp, 0700)) {
-		fprintf(stderr, "fiona serve: %s\n", allowed ? err.reason : "out of memory");
-		goto fail;
-	}
-	serve_clean_tmp(tmp);
+	struct net_scp_config cfg = {c->aet,
+				     c->bind,
+				     c->port,
+				     allowed,
+				     c->n_allowed_callers,
+				     store_tmp_dir(ctx->env.store),
+				     8,
+				     60};
+	struct fiona_err err = {0};
+	int rc;
+
+	if (!allowed)
+		return -ENOMEM;
 	for (size_t i = 0; i < c->n_allowed_callers; i++)
-		allowed[i] = (struct net_caller){ c->allowed_callers[i].aet,
-						  c->allowed_callers[i].host };
-	struct net_scp_config nc = { c->aet, c->bind, c->port, allowed, c->n_allowed_callers,
-				     tmp, 8, 60 };
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* association threads inherit the mask */
-	if (pthread_create(&th, NULL, serve_arrival, &ctx))
-		goto fail;
-	if (net_scp_start(&nc, serve_store, &ctx, log, &scp, &err)) {
+		allowed[i] =
+			(struct net_caller){c->allowed_callers[i].aet, c->allowed_callers[i].host};
+	if (c->n_allowed_callers) /* the heartbeat calls in as the gateway itself */
+		allowed[cfg.n_allowed++] = (struct net_caller){c->aet, c->bind};
+	rc = net_scp_start(&cfg, serve_store, ctx, &ctx->env.log, scp, &err);
+	free(allowed); /* net_scp_start copies the list */
+	if (rc)
 		fprintf(stderr, "fiona serve: %s\n", err.reason);
-	} else {
-		log_msg(log, LOG_INFO, "serve", "C-STORE SCP %s on %s:%d, data in %s", nc.aet,
-			nc.bind, nc.port, c->data_dir);
-		sigwait(&set, &sig);
-		net_scp_stop(scp);
-		rc = 0;
-	}
-	atomic_store(&ctx.stop, true);
-	pthread_join(th, NULL);
-	log_msg(log, LOG_INFO, "serve", "stopped after %lu instances",
-		atomic_load(&ctx.received));
-fail:
-	store_close(ctx.store);
-	free(allowed);
+	else
+		log_msg(&ctx->env.log, LOG_INFO, "serve", "C-STORE SCP %s on %s:%d", c->aet,
+			c->bind, c->port);
 	return rc;
+}
+
+/* Forwarding needs the site secret; without it studies queue up and wait. */
+static void start_forwarder(struct serve_ctx *ctx, struct store_forwarder **fwd)
+{
+	struct deid_secret secret;
+	struct fiona_err err = {0};
+
+	if (deid_secret_load(ctx->env.cfg->secret_file, &secret, &err) ||
+	    store_forwarder_start(ctx->env.store, ctx->env.cfg, &secret, &ctx->env.log, fwd))
+		log_msg(&ctx->env.log, LOG_ERROR, "serve", "no forwarding: %s",
+			err.reason[0] ? err.reason : "cannot start the forwarder");
+	explicit_bzero(&secret, sizeof(secret));
 }
 
 int cmd_serve(int argc, char **argv)
 {
-	struct fiona_config *c = NULL;
-	struct fiona_log log;
-	if (!(argc == 1 || (argc == 3 && strcmp(argv[1], "-c") == 0))) {
-		fprintf(stderr, "usage: fiona serve [-c CONFIG]\n");
-		return 2;
+	struct serve_ctx ctx = {0};
+	struct net_scp *scp = NULL;
+	struct fs_mount *mnt = NULL;
+	struct store_forwarder *fwd = NULL;
+	struct classify_rules *rules = NULL;
+	struct fiona_err err = {0};
+	const char *config = NULL;
+	pthread_t arrival;
+	sigset_t set;
+	int sig, c, status = 1;
+
+	while ((c = getopt(argc, argv, "c:")) != -1) {
+		if (c != 'c') {
+			fprintf(stderr, "usage: fiona serve [-c CONFIG]\n");
+			return 2;
+		}
+		config = optarg;
 	}
-	if (cmd_config_load(argc, argv, &c))
+	if (cmd_store_open(config, &ctx.env))
 		return 1;
-	log_init(&log, stderr, LOG_INFO);
-	int rc = serve_run(c, &log);
-	log_release(&log);
-	config_free(c);
-	return rc;
+	if (store_classify_rules_load(ctx.env.cfg, &rules, &err))
+		log_msg(&ctx.env.log, LOG_ERROR, "serve",
+			"classification rules: %s (series stay unlabelled)", err.reason);
+	store_set_classify_rules(ctx.env.store, rules);
+	if (ensure_secret(&ctx))
+		fprintf(stderr, "fiona serve: cannot create %s\n", ctx.env.cfg->secret_file);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
+	if (serve_start_scp(&ctx, &scp))
+		goto out;
+	if (pthread_create(&arrival, NULL, arrival_main, &ctx))
+		goto out_scp;
+	start_forwarder(&ctx, &fwd);
+	if (fs_mount_start(ctx.env.cfg, ctx.env.store, &ctx.env.log, &mnt))
+		log_msg(&ctx.env.log, LOG_WARN, "serve", "running without the mount");
+	sigwait(&set, &sig);
+	status = 0;
+	fs_mount_stop(mnt);
+	store_forwarder_stop(fwd);
+	atomic_store(&ctx.stopping, true);
+	pthread_join(arrival, NULL);
+out_scp:
+	net_scp_stop(scp);
+	log_msg(&ctx.env.log, LOG_INFO, "serve", "stopped after %lu instances (%lu refused)",
+		atomic_load(&ctx.received), atomic_load(&ctx.refused));
+out:
+	store_set_classify_rules(ctx.env.store, NULL);
+	cmd_store_close(&ctx.env);
+	classify_rules_free(rules);
+	return status;
 }

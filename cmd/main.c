@@ -19,12 +19,16 @@ static int cmd_version(int argc, char **argv)
 
 static const struct cmd commands[] = {
 	{"version", cmd_version, "version                 print the version"},
+	{"classify", cmd_classify,
+	 "classify [--rules FILE] FILE|DIR...  label series (one line per series folder)"},
 	{"dump", cmd_dump,
 	 "dump FILE...            print every element of DICOM files (like dcmdump)"},
-	{"serve", cmd_serve,
-	 "serve [-c CONFIG]       run the gateway (C-STORE receiver, store, arrival)"},
-	{"import", cmd_import, "import [-c CONFIG] PATH... store DICOM files and folders"},
-	{"status", cmd_status, "status [-c CONFIG] [--json] catalog counts and disk use"},
+	{"anonymize", cmd_anonymize,
+	 "anonymize -o OUT --project P --participant ID [--event E] INPUT...  de-identify files"},
+	{"serve", cmd_serve, "serve [-c CONFIG]       run the gateway: receiver, arrival, mount"},
+	{"import", cmd_import, "import [-c CONFIG] PATH...  ingest files and folders"},
+	{"status", cmd_status, "status [-c CONFIG] [--json]  what is held, queue counts"},
+	{"assign", cmd_assign, "assign [-c CONFIG] STUDY PROJECT ID EVENT  what mv does"},
 };
 
 static int usage(FILE *fp)

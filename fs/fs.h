@@ -46,4 +46,20 @@ void fs_nameset_free(struct fs_nameset *s);
  * adds it. 0, -ENOMEM, or -ENAMETOOLONG if cap is too small. */
 int fs_nameset_add(struct fs_nameset *s, char *name, size_t cap);
 
+/* ---- the mount (fs/mount.c, tree.c, ops.c) ----------------------------------------- */
+#include "store/store.h"
+
+struct fs_mount;
+/*
+ * Mounts the tree of SPEC.md "The mount" at cfg->mount_point (allow_other,
+ * default_permissions) and serves it from its own threads until fs_mount_stop(). A stale
+ * FUSE mount left by a crash is unmounted first. cfg, store and log are borrowed for the
+ * mount's life. Returns 0 and a new mount, or a negative errno (logged): -ENODEV when the
+ * machine has no /dev/fuse.
+ */
+int fs_mount_start(const struct fiona_config *cfg, struct store *store, struct fiona_log *log,
+		   struct fs_mount **out);
+/* Unmounts, waits for the threads and frees the mount; NULL is fine. */
+void fs_mount_stop(struct fs_mount *m);
+
 #endif

@@ -1,164 +1,176 @@
 /*
- * Arrival: a study with no new instance for quiet_seconds is complete; an unassigned
- * complete study is then assigned by a coupling row for its accession number (or study
- * UID), else by the first routing rule of a project whose patterns all match (the data
- * is already pseudonymized there, so the participant is the PatientID), else it stays in
- * quarantine. An assigned study that gets late series keeps its assignment: only the
- * complete flag is reset by ingest.
+ * arrival: a study has arrived when nothing of it came for quiet_seconds. Then, in this
+ * order, a coupling row for its AccessionNumber (or StudyInstanceUID) assigns it; a
+ * project's routing rule (regexes on PatientID / PatientName and optionally the calling
+ * and called AE titles) assigns data that is already pseudonymized, with the PatientID as
+ * participant; otherwise it stays in quarantine. Late instances of an assigned study are
+ * queued at ingest (ingest.c) and follow the study's assignment.
  */
 #include "core/core.h"
 
 #include <errno.h>
 #include <regex.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "store/store_int.h"
 
-struct arrival_study {
+struct arrived {
 	int64_t id;
 	char accession[17], study_uid[65], patient_id[65], patient_name[325];
-	char calling_aet[17], called_aet[17];
+	char calling[17], called[17];
 	bool assigned;
 };
 
-/* NULL pattern matches anything; a pattern that does not compile matches nothing. */
-static bool arrival_match(const char *pattern, const char *value)
+static bool rx_match(const char *pattern, const char *value)
 {
-	regex_t re;
+	regex_t rx;
+	bool ok;
+
 	if (!pattern)
-		return true;
-	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB))
+		return true; /* no condition */
+	if (regcomp(&rx, pattern, REG_EXTENDED | REG_NOSUB))
 		return false;
-	bool ok = regexec(&re, value, 0, NULL, 0) == 0;
-	regfree(&re);
+	ok = regexec(&rx, value, 0, NULL, 0) == 0;
+	regfree(&rx);
 	return ok;
 }
 
-static int arrival_insert(struct store *s, int64_t study, const char *project,
-			  const char *participant, const char *event, const char *why)
+static bool route_matches(const struct config_route *r, const struct arrived *a)
 {
-	char detail[160];
-	int rc = store_run(store_prep(
-		s, "INSERT INTO participants(project, id) VALUES(?,?) ON CONFLICT DO NOTHING",
-		"tt", project, participant));
-	rc = rc ? rc
-		: store_run(store_prep(s,
-				       "INSERT OR IGNORE INTO assignments(study, project,"
-				       " participant, event, who, at) VALUES(?,?,?,?,0,?)",
-				       "ittti", study, project, participant, event,
-				       core_now_wall()));
-	snprintf(detail, sizeof(detail), "study %lld -> project %s by %s", (long long)study,
-		 project, why);
-	return rc ? rc
-		  : store_run(store_prep(s,
-					 "INSERT INTO audit(at, uid, action, detail)"
-					 " VALUES(?,0,'auto-assign',?)",
-					 "it", core_now_wall(), detail));
+	return rx_match(r->patient_id, a->patient_id) &&
+	       rx_match(r->patient_name, a->patient_name) && rx_match(r->calling_aet, a->calling) &&
+	       rx_match(r->called_aet, a->called);
 }
 
-/* Coupling row for the accession number or the study UID. 0 assigned, -ENOENT none. */
-static int arrival_coupling(struct store *s, const struct arrival_study *a)
+static int try_coupling(struct store *s, const struct arrived *a, bool *done)
 {
-	sqlite3_stmt *st = store_prep(s,
-				      "SELECT project, participant, event FROM coupling"
-				      " WHERE key=? OR key=? ORDER BY project LIMIT 1",
-				      "tt", a->accession[0] ? a->accession : "\x01",
-				      a->study_uid);
-	if (!st)
-		return -EIO;
-	char project[64], participant[65], event[65];
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		store_col(st, 0, project, sizeof(project));
-		store_col(st, 1, participant, sizeof(participant));
-		store_col(st, 2, event, sizeof(event));
+	sqlite3_stmt *st = NULL;
+	char project[64] = "", participant[65] = "", event[65] = "";
+	struct fiona_err err = {0};
+	int rc = cat_prepare(s,
+			     "SELECT project, participant, event FROM coupling WHERE key=? OR key=?"
+			     " ORDER BY key=? DESC LIMIT 1",
+			     &st);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, a->accession, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->study_uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a->accession, -1, SQLITE_STATIC);
+	if (a->accession[0] || a->study_uid[0]) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(project, sizeof(project), "%s", sqlite3_column_text(st, 0));
+			snprintf(participant, sizeof(participant), "%s",
+				 sqlite3_column_text(st, 1));
+			snprintf(event, sizeof(event), "%s", sqlite3_column_text(st, 2));
+		}
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? -ENOENT : -EIO;
-	return arrival_insert(s, a->id, project, participant, event, "coupling");
+	if (!project[0])
+		return 0;
+	rc = assign_locked(s, a->id, project, participant, event, 0, "coupling", &err);
+	if (rc)
+		log_msg(s->log, LOG_WARN, "arrival", "study %lld: coupling row not applied: %s",
+			(long long)a->id, err.reason);
+	*done = rc == 0;
+	return 0;
 }
 
-static int arrival_routing(struct store *s, const struct arrival_study *a)
+static void try_routing(struct store *s, const struct arrived *a)
 {
 	for (size_t i = 0; i < s->cfg->n_projects; i++) {
 		const struct config_project *p = &s->cfg->projects[i];
-		for (size_t j = 0; j < p->n_routing; j++) {
-			const struct config_route *r = &p->routing[j];
-			if (!a->patient_id[0] || !arrival_match(r->patient_id, a->patient_id) ||
-			    !arrival_match(r->patient_name, a->patient_name) ||
-			    !arrival_match(r->calling_aet, a->calling_aet) ||
-			    !arrival_match(r->called_aet, a->called_aet))
+
+		for (size_t k = 0; k < p->n_routing; k++) {
+			struct fiona_err err = {0};
+
+			if (!route_matches(&p->routing[k], a))
 				continue;
-			return arrival_insert(s, a->id, p->name, a->patient_id,
-					      r->event ? r->event : "", "routing");
+			if (assign_locked(s, a->id, p->name, a->patient_id, p->routing[k].event, 0,
+					  "routing", &err) == 0)
+				return;
+			log_msg(s->log, LOG_WARN, "arrival",
+				"study %lld: routing rule %zu of %s matched but: %s",
+				(long long)a->id, k, p->name, err.reason);
 		}
 	}
-	return -ENOENT;
 }
 
-/* The studies that became quiet, into a new array. */
-static int arrival_due(struct store *s, int64_t cutoff, struct arrival_study **out, size_t *n)
+static int collect_quiet(struct store *s, time_t now, struct arrived **out, size_t *n)
 {
-	sqlite3_stmt *st = store_prep(
+	sqlite3_stmt *st = NULL;
+	struct arrived *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = cat_prepare(
 		s,
-		"SELECT s.id, s.accession, s.study_uid, p.patient_id, p.name, s.calling_aet,"
-		" s.called_aet, (SELECT COUNT(*) FROM assignments a WHERE a.study=s.id)"
-		" FROM studies s JOIN patients p ON p.id=s.patient"
+		"SELECT s.id, coalesce(s.accession,''), s.study_uid, p.patient_id,"
+		" p.patient_name, coalesce(s.calling_aet,''), coalesce(s.called_aet,''),"
+		" (SELECT count(*) FROM assignments a WHERE a.study=s.id)"
+		" FROM studies s JOIN patients p ON s.patient=p.id"
 		" WHERE s.complete=0 AND s.last_arrival<=?",
-		"i", cutoff);
-	struct arrival_study *arr = NULL;
-	size_t len = 0;
-	if (!st)
-		return -EIO;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct arrival_study *g = realloc(arr, (len + 1) * sizeof(*arr));
-		if (!g) {
-			free(arr);
-			sqlite3_finalize(st);
-			return -ENOMEM;
+		&st);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, (int64_t)now - s->cfg->quiet_seconds);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct arrived *a;
+
+		if (cnt == cap) {
+			struct arrived *nv = realloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
 		}
-		arr = g;
-		struct arrival_study *a = &arr[len++];
+		a = &v[cnt++];
 		a->id = sqlite3_column_int64(st, 0);
-		store_col(st, 1, a->accession, sizeof(a->accession));
-		store_col(st, 2, a->study_uid, sizeof(a->study_uid));
-		store_col(st, 3, a->patient_id, sizeof(a->patient_id));
-		store_col(st, 4, a->patient_name, sizeof(a->patient_name));
-		store_col(st, 5, a->calling_aet, sizeof(a->calling_aet));
-		store_col(st, 6, a->called_aet, sizeof(a->called_aet));
+		snprintf(a->accession, sizeof(a->accession), "%s", sqlite3_column_text(st, 1));
+		snprintf(a->study_uid, sizeof(a->study_uid), "%s", sqlite3_column_text(st, 2));
+		snprintf(a->patient_id, sizeof(a->patient_id), "%s", sqlite3_column_text(st, 3));
+		snprintf(a->patient_name, sizeof(a->patient_name), "%s",
+			 sqlite3_column_text(st, 4));
+		snprintf(a->calling, sizeof(a->calling), "%s", sqlite3_column_text(st, 5));
+		snprintf(a->called, sizeof(a->called), "%s", sqlite3_column_text(st, 6));
 		a->assigned = sqlite3_column_int(st, 7) > 0;
 	}
 	sqlite3_finalize(st);
-	*out = arr;
-	*n = len;
-	return 0;
+	*out = v;
+	*n = cnt;
+	return rc == SQLITE_DONE ? 0 : -ENOMEM;
 }
 
 int store_arrival_tick(struct store *s, time_t now)
 {
-	struct arrival_study *due = NULL;
+	struct arrived *v = NULL;
 	size_t n = 0;
-	pthread_mutex_lock(&s->mu);
-	int rc = arrival_due(s, (int64_t)now - s->cfg->quiet_seconds, &due, &n);
-	if (rc || n == 0)
-		goto done;
-	rc = store_begin(s);
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	rc = rc ? rc : collect_quiet(s, now, &v, &n);
 	for (size_t i = 0; !rc && i < n; i++) {
-		rc = store_run(
-			store_prep(s, "UPDATE studies SET complete=1 WHERE id=?", "i", due[i].id));
-		if (rc || due[i].assigned)
-			continue;
-		rc = arrival_coupling(s, &due[i]);
-		if (rc == -ENOENT)
-			rc = arrival_routing(s, &due[i]);
-		if (rc == -ENOENT)
-			rc = 0;
+		bool done = v[i].assigned;
+
+		rc = cat_run(s, "UPDATE studies SET complete=1 WHERE id=?", "i", v[i].id);
+		if (!rc && !done)
+			rc = try_coupling(s, &v[i], &done);
+		if (!rc && !done)
+			try_routing(s, &v[i]);
 	}
-	rc = store_end(s, rc);
-done:
-	pthread_mutex_unlock(&s->mu);
-	free(due);
+	if (!rc && (rc = cat_exec(s, "COMMIT")) == 0 && n)
+		store_changed(s);
+	if (rc)
+		cat_exec(s, "ROLLBACK");
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; !rc && s->rules && i < n; i++) /* reads objects: outside the lock */
+		if (store_study_classify(s, s->rules, v[i].id) < 0)
+			log_msg(s->log, LOG_WARN, "arrival", "study %lld: not classified",
+				(long long)v[i].id);
+	free(v);
 	return rc ? rc : (int)n;
+}
+
+void store_set_classify_rules(struct store *s, const struct classify_rules *r)
+{
+	s->rules = r;
 }

@@ -1,182 +1,263 @@
 /*
- * Assignments and arrival: validating and recording which project, participant and event
- * a study belongs to, participants, coupling rows, the audit trail, and the arrival tick
- * that completes quiet studies and applies coupling rows, then routing rules. Every
- * change is one transaction under s->mu and is audited with the acting uid.
+ * assign: who a study belongs to. Assignments come from `mv` on the mount, from
+ * `fiona assign`, from coupling rows and from routing rules when a study has arrived;
+ * all go through assign_locked(), which validates against the configuration, records
+ * who did it and queues every instance for the project's destination in the same
+ * transaction. Refusals say which part is wrong, never the patient's values.
  */
 #include "core/core.h"
 
 #include <errno.h>
 #include <regex.h>
-#include <stdio.h>
-#include <string.h>
+#include <stdlib.h>
+#include <time.h>
 
-#include "anon/anon.h"
 #include "store/store_int.h"
 
-/* Caller holds s->mu. */
-static int assign_audit_locked(struct store *s, uid_t who, const char *action, const char *detail)
+static bool participant_known(struct store *s, const char *project, const char *id)
 {
-	return store_run(store_prep(s, "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)",
-				    "iitt", core_now_wall(), (int64_t)who, action, detail));
-}
+	sqlite3_stmt *st = NULL;
+	bool known = false;
 
-int store_audit(struct store *s, uid_t who, const char *action, const char *detail)
-{
-	pthread_mutex_lock(&s->mu);
-	int rc = store_begin(s);
-	rc = rc ? rc : assign_audit_locked(s, who, action, detail ? detail : "");
-	rc = store_end(s, rc);
-	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-static bool assign_event_ok(const struct config_project *p, const char *event)
-{
-	if (!event || !*event)
-		return p->n_events == 0;
-	for (size_t i = 0; i < p->n_events; i++)
-		if (strcmp(p->events[i], event) == 0)
-			return true;
-	return false;
-}
-
-static bool assign_pattern_ok(const struct config_project *p, const char *id)
-{
-	if (!id || !*id || strlen(id) > 64 || strchr(id, '/'))
+	if (cat_prepare(s, "SELECT 1 FROM participants WHERE project=? AND participant=?", &st))
 		return false;
-	return !p->participant_re_ok || regexec(&p->participant_re, id, 0, NULL, 0) == 0;
+	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	known = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return known;
 }
 
-/* Project, participant and event checks; participant may instead already exist. Caller
- * holds s->mu. */
-static int assign_validate(struct store *s, const char *project, const char *participant,
-			   const char *event, struct fiona_err *err)
+static int validate(struct store *s, const char *project, const char *participant,
+		    const char *event, const struct config_project **pp, struct fiona_err *err)
 {
-	const struct config_project *p = project ? config_project(s->cfg, project) : NULL;
-	int64_t one;
+	const struct config_project *p = config_project(s->cfg, project);
+	bool ev = false;
+
 	if (!p)
-		return err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG, "no such project");
-	if (!assign_pattern_ok(p, participant) &&
-	    store_get_i64(store_prep(s, "SELECT 1 FROM participants WHERE project=? AND id=?",
-				     "tt", project, participant ? participant : ""),
-			  &one) != 0)
+		return err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "no project \"%s\" in the configuration", project);
+	if (participant && !participant_known(s, project, participant) &&
+	    regexec(&p->participant_re, participant, 0, NULL, 0) != 0)
 		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
-			       "participant does not match the project's participant_pattern");
-	if (!assign_event_ok(p, event))
-		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
-			       "event is not one of the project's events");
+			       "participant ID does not match %s of project %s",
+			       p->participant_pattern, project);
+	for (size_t i = 0; event && i < p->n_events; i++)
+		ev |= !strcmp(p->events[i], event);
+	if (event && !ev)
+		return err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "project %s has no event \"%s\"", project, event);
+	*pp = p;
 	return 0;
 }
 
-/* Caller holds s->mu and a transaction. */
-static int assign_locked(struct store *s, int64_t study, const char *project,
-			 const char *participant, const char *event, uid_t who)
+int assign_locked(struct store *s, int64_t study_id, const char *project, const char *participant,
+		  const char *event, uid_t who, const char *how, struct fiona_err *err)
 {
-	char detail[160];
-	int rc = store_run(store_prep(
-		s,
-		"INSERT INTO participants(project, id) VALUES(?,?) ON CONFLICT DO NOTHING", "tt",
-		project, participant));
+	const struct config_project *p;
+	int64_t now = time(NULL);
+	char detail[512];
+	int rc = validate(s, project, participant, event, &p, err);
+
+	if (rc)
+		return rc;
+	rc = cat_run(s,
+		     "INSERT OR IGNORE INTO participants(project, participant, created_by,"
+		     " created_at) VALUES(?,?,?,?)",
+		     "ttii", project, participant, (int64_t)who, now);
 	rc = rc ? rc
-		: store_run(store_prep(s,
-				       "INSERT OR REPLACE INTO assignments(study, project,"
-				       " participant, event, who, at) VALUES(?,?,?,?,?,?)",
-				       "itttii",
-				       study, project, participant, event ? event : "",
-				       (int64_t)who, core_now_wall()));
-	snprintf(detail, sizeof(detail), "study %lld -> project %s", (long long)study, project);
-	return rc ? rc : assign_audit_locked(s, who, "assign", detail);
+		: cat_run(s,
+			  "INSERT OR REPLACE INTO assignments(study, project, participant, event,"
+			  " who, at, how) VALUES(?,?,?,?,?,?,?)",
+			  "itttiit", study_id, project, participant, event, (int64_t)who, now, how);
+	/* a (re-)assignment sends the study again under its new identity */
+	rc = rc ? rc
+		: cat_run(s,
+			  "DELETE FROM transfers WHERE instance IN (SELECT i.id FROM instances i"
+			  " JOIN series r ON i.series=r.id WHERE r.study=?)",
+			  "i", study_id);
+	rc = rc ? rc
+		: cat_run(s,
+			  "INSERT INTO transfers(instance, project, destination, state)"
+			  " SELECT i.id, ?, ?, 'queued' FROM instances i JOIN series r"
+			  " ON i.series=r.id WHERE r.study=?",
+			  "tti", project, p->destination ? p->destination : "", study_id);
+	snprintf(detail, sizeof(detail), "study %lld -> %s/%s/%s (%s)", (long long)study_id,
+		 project, participant, event, how);
+	rc = rc ? rc
+		: cat_run(s, "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)", "iitt",
+			  now, (int64_t)who, "assign", detail);
+	if (rc)
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: %s", strerror(-rc));
+	return rc;
+}
+
+/* Runs fn inside one transaction under the lock; commits on 0, rolls back otherwise. */
+static int in_transaction(struct store *s, int rc_of_body, bool began)
+{
+	if (!began)
+		return rc_of_body;
+	if (!rc_of_body && (rc_of_body = cat_exec(s, "COMMIT")) == 0) {
+		store_changed(s);
+		return 0;
+	}
+	cat_exec(s, "ROLLBACK");
+	return rc_of_body;
 }
 
 int store_assign(struct store *s, int64_t study_id, const char *project, const char *participant,
 		 const char *event, uid_t who, struct fiona_err *err)
 {
-	int64_t one;
-	pthread_mutex_lock(&s->mu);
-	int rc = assign_validate(s, project, participant, event, err);
-	if (!rc && store_get_i64(store_prep(s, "SELECT 1 FROM studies WHERE id=?", "i", study_id),
-				 &one))
-		rc = err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG, "no such study");
-	if (!rc) {
-		rc = store_begin(s);
-		rc = rc ? rc : assign_locked(s, study_id, project, participant, event, who);
-		rc = store_end(s, rc);
-		if (rc)
-			err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: cannot assign");
-	}
-	pthread_mutex_unlock(&s->mu);
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	if (!rc)
+		rc = in_transaction(
+			s,
+			assign_locked(s, study_id, project, participant, event, who, "manual", err),
+			true);
+	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
 int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_err *err)
 {
 	char detail[64];
-	int64_t one;
-	pthread_mutex_lock(&s->mu);
-	int rc = store_get_i64(
-		store_prep(s, "SELECT 1 FROM assignments WHERE study=?", "i", study_id), &one);
-	if (rc) {
-		rc = err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG, "study is not assigned");
-		goto done;
+	int rc;
+
+	snprintf(detail, sizeof(detail), "study %lld -> quarantine", (long long)study_id);
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	if (!rc) {
+		int body = cat_run(
+			s,
+			"DELETE FROM transfers WHERE state IN ('queued','failed') AND instance"
+			" IN (SELECT i.id FROM instances i JOIN series r ON i.series=r.id"
+			" WHERE r.study=?)",
+			"i", study_id);
+		body = body ? body
+			    : cat_run(s, "DELETE FROM assignments WHERE study=?", "i", study_id);
+		body = body ? body
+			    : cat_run(s,
+				      "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)",
+				      "iitt", (int64_t)time(NULL), (int64_t)who, "unassign",
+				      detail);
+		rc = in_transaction(s, body, true);
 	}
-	snprintf(detail, sizeof(detail), "study %lld", (long long)study_id);
-	rc = store_begin(s);
-	rc = rc ? rc
-		: store_run(store_prep(s, "DELETE FROM assignments WHERE study=?", "i", study_id));
-	rc = rc ? rc : assign_audit_locked(s, who, "unassign", detail);
-	rc = store_end(s, rc);
+	pthread_mutex_unlock(&s->lock);
 	if (rc)
-		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: cannot unassign");
-done:
-	pthread_mutex_unlock(&s->mu);
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: %s", strerror(-rc));
 	return rc;
 }
 
 int store_participant_add(struct store *s, const char *project, const char *id, uid_t who,
 			  struct fiona_err *err)
 {
-	const struct config_project *p = project ? config_project(s->cfg, project) : NULL;
-	if (!p)
-		return err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG, "no such project");
-	if (!assign_pattern_ok(p, id))
-		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
-			       "participant does not match the project's participant_pattern");
-	char detail[64];
-	snprintf(detail, sizeof(detail), "project %s", project);
-	pthread_mutex_lock(&s->mu);
-	int rc = store_begin(s);
-	rc = rc ? rc
-		: store_run(store_prep(s,
-				       "INSERT INTO participants(project, id) VALUES(?,?)"
-				       " ON CONFLICT DO NOTHING",
-				       "tt", project, id));
-	rc = rc ? rc : assign_audit_locked(s, who, "participant-add", detail);
-	rc = store_end(s, rc);
-	pthread_mutex_unlock(&s->mu);
-	return rc ? err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: cannot add") : 0;
+	const struct config_project *p;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = validate(s, project, id, NULL, &p, err);
+	if (!rc && participant_known(s, project, id))
+		rc = err_set(err, -EEXIST, CORE_NO_OFFSET, CORE_NO_TAG, "participant exists");
+	if (!rc)
+		rc = cat_run(
+			s,
+			"INSERT INTO participants(project, participant, created_by, created_at)"
+			" VALUES(?,?,?,?)",
+			"ttii", project, id, (int64_t)who, (int64_t)time(NULL));
+	if (!rc)
+		store_changed(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_list_participants(struct store *s, const char *project, char ***out)
+{
+	sqlite3_stmt *st = NULL;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(s, "SELECT participant FROM participants WHERE project=? ORDER BY 1", &st);
+	if (!rc) {
+		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n + 1 >= cap) {
+				char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+				if (!nv)
+					break;
+				v = nv;
+			}
+			v[n] = strdup((const char *)sqlite3_column_text(st, 0));
+			if (v[n])
+				n++;
+			v[n] = NULL;
+		}
+		rc = rc == SQLITE_DONE ? 0 : -ENOMEM;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (!rc && !v && !(v = calloc(1, sizeof(*v))))
+		rc = -ENOMEM;
+	if (rc) {
+		store_strv_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
 }
 
 int store_coupling_add(struct store *s, const char *project, const char *accession,
 		       const char *participant, const char *event, struct fiona_err *err)
 {
-	int rc = 0;
+	const struct config_project *p;
+	int rc;
+
 	if (!accession || !*accession)
-		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG, "empty accession");
-	pthread_mutex_lock(&s->mu);
-	rc = assign_validate(s, project, participant, event, err);
-	if (!rc) {
-		rc = store_begin(s);
-		rc = rc ? rc
-			: store_run(store_prep(s,
-					       "INSERT OR REPLACE INTO coupling(project, key,"
-					       " participant, event) VALUES(?,?,?,?)",
-					       "tttt", project, accession, participant,
-					       event ? event : ""));
-		rc = store_end(s, rc);
-		if (rc)
-			err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: cannot add row");
-	}
-	pthread_mutex_unlock(&s->mu);
+		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "a coupling row needs an accession number or study UID");
+	pthread_mutex_lock(&s->lock);
+	rc = validate(s, project, participant, event, &p, err);
+	if (!rc)
+		rc = cat_run(s,
+			     "INSERT OR REPLACE INTO coupling(project, key, participant, event)"
+			     " VALUES(?,?,?,?)",
+			     "tttt", project, accession, participant, event);
+	if (!rc)
+		store_changed(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_audit(struct store *s, uid_t who, const char *action, const char *detail)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_run(s, "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)", "iitt",
+		     (int64_t)time(NULL), (int64_t)who, action, detail);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_audit_many(struct store *s, const struct store_audit_row *rows, size_t n)
+{
+	int rc;
+
+	if (!n)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = cat_run(s, "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)",
+			     "iitt", rows[i].at, (int64_t)rows[i].who, rows[i].action,
+			     rows[i].detail);
+	rc = rc ? rc : cat_exec(s, "COMMIT");
+	if (rc)
+		cat_exec(s, "ROLLBACK");
+	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

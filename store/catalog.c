@@ -1,135 +1,212 @@
 /*
- * The SQLite catalog: opening, pragmas and the versioned schema. Identifying values
- * (patient IDs, names, dates, UIDs) live only in this database, which is created mode
- * 0600. The schema version is PRAGMA user_version; catalog_migrations[i] moves a database
- * from version i to i+1, applied in order inside one transaction each, so a crash during
- * a migration leaves the previous version intact.
+ * catalog: the SQLite database that names everything fiona holds — patients, studies,
+ * series, instances, objects, participants, assignments, coupling rows, transfers and
+ * the audit trail. Identifying values live only here and in the original objects.
  *
- * Durability: journal_mode=WAL with synchronous=FULL, so every COMMIT fsyncs the WAL
- * before it returns; an instance is acknowledged only after its COMMIT returned.
+ * Durability: WAL with synchronous=FULL, so a committed transaction is on disk before
+ * sqlite3_step returns; the receiver answers success only after its transaction commits.
+ * After kill -9 SQLite rolls back whatever was not committed, and objects are always
+ * written before the rows that name them, so every row names a complete object.
+ *
+ * Concurrency: one connection, used under s->lock by every thread (receiver threads,
+ * FUSE threads, the arrival thread). Transactions are short (one instance, one
+ * assignment), so one writer at a time costs little and keeps the code simple.
+ *
+ * Schema versions live in PRAGMA user_version; migrations[i] takes version i to i+1 and
+ * runs in one transaction with the version bump.
  */
 #include "core/core.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <string.h>
+#include <stdlib.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "store/store_int.h"
 
-static const char *const catalog_migrations[] = {
-	/* 0 -> 1: the first schema */
-	"CREATE TABLE patients(id INTEGER PRIMARY KEY, patient_id TEXT NOT NULL UNIQUE,"
-	" name TEXT NOT NULL DEFAULT '', birth_date TEXT NOT NULL DEFAULT '');"
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE objects(hash TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+	"  stored_at INTEGER NOT NULL);"
+	"CREATE TABLE patients(id INTEGER PRIMARY KEY, patient_id TEXT NOT NULL,"
+	"  patient_name TEXT NOT NULL, birth_date TEXT NOT NULL,"
+	"  UNIQUE(patient_id, patient_name, birth_date));"
 	"CREATE TABLE studies(id INTEGER PRIMARY KEY, patient INTEGER NOT NULL REFERENCES patients,"
-	" study_uid TEXT NOT NULL UNIQUE, study_date TEXT NOT NULL DEFAULT '',"
-	" accession TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',"
-	" calling_aet TEXT NOT NULL DEFAULT '', called_aet TEXT NOT NULL DEFAULT '',"
-	" peer_host TEXT NOT NULL DEFAULT '', first_arrival INTEGER NOT NULL,"
-	" last_arrival INTEGER NOT NULL, complete INTEGER NOT NULL DEFAULT 0);"
+	"  study_uid TEXT UNIQUE NOT NULL, study_date TEXT, study_time TEXT, accession TEXT,"
+	"  description TEXT, calling_aet TEXT, called_aet TEXT, first_arrival INTEGER NOT NULL,"
+	"  last_arrival INTEGER NOT NULL, complete INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE series(id INTEGER PRIMARY KEY, study INTEGER NOT NULL REFERENCES studies,"
-	" series_uid TEXT NOT NULL UNIQUE, modality TEXT NOT NULL DEFAULT '',"
-	" description TEXT NOT NULL DEFAULT '', number INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX series_study ON series(study);"
-	"CREATE TABLE objects(hash TEXT PRIMARY KEY, size INTEGER NOT NULL);"
+	"  series_uid TEXT UNIQUE NOT NULL, number INTEGER, modality TEXT, description TEXT,"
+	"  labels TEXT NOT NULL DEFAULT '');"
 	"CREATE TABLE instances(id INTEGER PRIMARY KEY, series INTEGER NOT NULL REFERENCES series,"
-	" sop_uid TEXT NOT NULL, sop_class_uid TEXT NOT NULL DEFAULT '',"
-	" ts_uid TEXT NOT NULL DEFAULT '', number INTEGER NOT NULL DEFAULT 0,"
-	" hash TEXT NOT NULL REFERENCES objects, UNIQUE(sop_uid, hash));"
+	"  sop_uid TEXT NOT NULL, sop_class_uid TEXT, ts_uid TEXT, number INTEGER,"
+	"  hash TEXT NOT NULL REFERENCES objects, size INTEGER NOT NULL, burned_in INTEGER,"
+	"  received_at INTEGER NOT NULL, UNIQUE(sop_uid, hash));"
 	"CREATE INDEX instances_series ON instances(series);"
+	"CREATE INDEX series_study ON series(study);"
+	"CREATE TABLE participants(project TEXT NOT NULL, participant TEXT NOT NULL,"
+	"  created_by INTEGER, created_at INTEGER, PRIMARY KEY(project, participant));"
 	"CREATE TABLE assignments(study INTEGER PRIMARY KEY REFERENCES studies,"
-	" project TEXT NOT NULL, participant TEXT NOT NULL, event TEXT NOT NULL DEFAULT '',"
-	" who INTEGER NOT NULL, at INTEGER NOT NULL);"
-	"CREATE TABLE participants(project TEXT NOT NULL, id TEXT NOT NULL,"
-	" PRIMARY KEY(project, id));"
-	"CREATE TABLE coupling(project TEXT NOT NULL, key TEXT NOT NULL,"
-	" participant TEXT NOT NULL, event TEXT NOT NULL DEFAULT '', PRIMARY KEY(project, key));"
-	"CREATE TABLE transfers(id INTEGER PRIMARY KEY, instance INTEGER NOT NULL"
-	" REFERENCES instances, project TEXT NOT NULL, destination TEXT NOT NULL,"
-	" state TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0,"
-	" next_try INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
-	" sent_at INTEGER, verified_at INTEGER);"
-	"CREATE TABLE labels(series INTEGER NOT NULL REFERENCES series, label TEXT NOT NULL,"
-	" PRIMARY KEY(series, label));"
-	"CREATE TABLE audit(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, uid INTEGER NOT NULL,"
-	" action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');",
+	"  project TEXT NOT NULL, participant TEXT NOT NULL, event TEXT NOT NULL,"
+	"  who INTEGER, at INTEGER NOT NULL, how TEXT NOT NULL);"
+	"CREATE TABLE coupling(project TEXT NOT NULL, key TEXT NOT NULL, participant TEXT NOT NULL,"
+	"  event TEXT NOT NULL, PRIMARY KEY(project, key));"
+	"CREATE TABLE transfers(instance INTEGER NOT NULL REFERENCES instances, project TEXT NOT "
+	"NULL,"
+	"  destination TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_try INTEGER NOT NULL DEFAULT 0, last_error TEXT, sent_at INTEGER,"
+	"  verified_at INTEGER, PRIMARY KEY(instance, project));"
+	"CREATE TABLE audit(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, uid INTEGER,"
+	"  action TEXT NOT NULL, detail TEXT NOT NULL);",
 };
 
-int catalog_version_latest(void)
-{
-	return (int)CORE_ARRAY_SIZE(catalog_migrations);
-}
-
-int catalog_version(sqlite3 *db)
-{
-	sqlite3_stmt *st = NULL;
-	int v = -EIO;
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static int catalog_exec(sqlite3 *db, const char *sql, struct fiona_err *err)
+int cat_exec(struct store *s, const char *sql)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
-		return 0;
-	err_set(err, -EIO, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: %s", msg ? msg : "error");
-	sqlite3_free(msg);
-	return -EIO;
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		log_msg(s->log, LOG_ERROR, "catalog", "%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return cat_errno(rc);
+	}
+	return 0;
 }
 
-static int catalog_migrate(sqlite3 *db, struct fiona_err *err)
+int cat_errno(int sqlite_rc)
 {
-	int v = catalog_version(db);
-	if (v < 0)
-		return err_set(err, -EIO, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: no user_version");
-	if (v > catalog_version_latest())
-		return err_set(err, -EPROTO, CORE_NO_OFFSET, CORE_NO_TAG,
-			       "catalog: schema version %d is newer than this fiona (%d)", v,
-			       catalog_version_latest());
-	for (; v < catalog_version_latest(); v++) {
-		char set[64];
-		snprintf(set, sizeof(set), "PRAGMA user_version=%d;", v + 1);
-		int rc = catalog_exec(db, "BEGIN IMMEDIATE", err);
-		rc = rc ? rc : catalog_exec(db, catalog_migrations[v], err);
-		rc = rc ? rc : catalog_exec(db, set, err);
-		rc = rc ? rc : catalog_exec(db, "COMMIT", err);
+	switch (sqlite_rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	default:
+		return -EIO;
+	}
+}
+
+int cat_prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+{
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+
+	if (rc != SQLITE_OK) {
+		log_msg(s->log, LOG_ERROR, "catalog", "prepare: %s", sqlite3_errmsg(s->db));
+		return cat_errno(rc);
+	}
+	return 0;
+}
+
+/* Runs one statement with text/int64 arguments given as a format: 't' text, 'i' int64. */
+int cat_run(struct store *s, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int rc = cat_prepare(s, sql, &st);
+
+	if (rc)
+		return rc;
+	va_start(ap, fmt);
+	for (int i = 0; fmt[i]; i++) {
+		if (fmt[i] != 't' && fmt[i] != 'i') {
+			rc = -EINVAL; /* a wrong letter would read the argument as the wrong type */
+			break;
+		}
+		if (fmt[i] == 't')
+			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
+					  SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+	}
+	va_end(ap);
+	if (rc) {
+		sqlite3_finalize(st);
+		return rc;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : cat_errno(rc);
+}
+
+static int cat_user_version(struct store *s, int *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = cat_prepare(s, "PRAGMA user_version", &st);
+
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+	*v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int cat_migrate(struct store *s)
+{
+	int v, rc = cat_user_version(s, &v);
+	char sql[64];
+
+	if (rc)
+		return rc;
+	if (v > (int)CORE_ARRAY_SIZE(migrations)) {
+		log_msg(s->log, LOG_ERROR, "catalog",
+			"catalog schema %d is newer than this fiona (%zu): refusing to touch it", v,
+			CORE_ARRAY_SIZE(migrations));
+		return -EPROTO;
+	}
+	for (; v < (int)CORE_ARRAY_SIZE(migrations); v++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", v + 1);
+		if ((rc = cat_exec(s, "BEGIN IMMEDIATE")))
+			return rc;
+		rc = cat_exec(s, migrations[v]);
+		rc = rc ? rc : cat_exec(s, sql);
 		if (rc) {
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			cat_exec(s, "ROLLBACK");
 			return rc;
 		}
+		if ((rc = cat_exec(s, "COMMIT")))
+			return rc;
+		log_msg(s->log, LOG_INFO, "catalog", "schema migrated to version %d", v + 1);
 	}
 	return 0;
 }
 
-int catalog_open(const char *path, sqlite3 **out, struct fiona_err *err)
+int cat_open(struct store *s, const char *path, struct fiona_err *err)
 {
-	sqlite3 *db = NULL;
-	/* Create the file ourselves so it is 0600 from the first byte. */
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_set(err, -errno, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", path,
-			       strerror(errno));
-	close(fd);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-	    SQLITE_OK) {
-		err_set(err, -EIO, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", path,
-			db ? sqlite3_errmsg(db) : "cannot open");
-		goto fail;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	if (catalog_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			     " PRAGMA foreign_keys=ON;", err) ||
-	    catalog_migrate(db, err))
-		goto fail;
-	*out = db;
+	int rc = sqlite3_open_v2(path, &s->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+				 NULL);
+
+	if (rc != SQLITE_OK)
+		return err_set(err, cat_errno(rc), CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", path,
+			       sqlite3_errstr(rc));
+	chmod(path, 0600); /* identifying values: the service user only */
+	sqlite3_busy_timeout(s->db, 10000);
+	rc = cat_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+			 "PRAGMA foreign_keys=ON;");
+	rc = rc ? rc : cat_migrate(s);
+	if (rc)
+		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: cannot open the catalog",
+			       path);
 	return 0;
-fail:
-	sqlite3_close(db);
-	return err && err->code ? err->code : -EIO;
+}
+
+void cat_close(struct store *s)
+{
+	if (s->db)
+		sqlite3_close(s->db);
+	s->db = NULL;
+}
+
+int cat_schema_version(void)
+{
+	return (int)CORE_ARRAY_SIZE(migrations);
 }

@@ -1,149 +1,134 @@
 /*
- * The object store: every received instance's bytes once, named by XXH3-128 of the
- * bytes, under <data_dir>/objects/ab/<32 hex>.dcm. Invariant: a file under its final
- * name is complete and fsynced, and its directory entry is fsynced before objstore_put
- * returns; temporaries are named tmp.* in the root and removed at open.
+ * objstore: instances kept once, by content. An object's name is the XXH3-128 of its
+ * bytes; it lives at <data_dir>/objects/<first two hex>/<32 hex>.dcm.
+ *
+ * Durability: the bytes are fsynced under a temporary name in <data_dir>/tmp, renamed
+ * (or hard-linked, for imports that copy) into place, and the directory is fsynced, all
+ * before the catalog names the object. A temporary left by kill -9 was never named by
+ * the catalog and is removed at the next start.
  */
 #include "core/core.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "store/store_int.h"
 
-void objstore_hash(const void *p, size_t n, char out[33])
+static int fsync_path(const char *path, int flags)
 {
-	XXH128_hash_t h = XXH3_128bits(p, n);
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, h);
-	for (int i = 0; i < 16; i++)
-		snprintf(out + 2 * i, 3, "%02x", c.digest[i]);
-}
+	int fd = open(path, flags | O_CLOEXEC);
+	int rc = 0;
 
-static bool objstore_hash_ok(const char *h)
-{
-	size_t i = 0;
-	for (; h[i]; i++)
-		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
-			return false;
-	return i == 32;
-}
-
-int objstore_path(const struct objstore *o, const char *hash, char *out, size_t cap)
-{
-	if (!objstore_hash_ok(hash))
-		return -EINVAL;
-	int n = snprintf(out, cap, "%s/%.2s/%s.dcm", o->root, hash, hash);
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-static int objstore_fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
+	if (fsync(fd) != 0)
+		rc = -errno;
 	close(fd);
 	return rc;
 }
 
-int objstore_open(struct objstore *o, const char *root, struct fiona_err *err)
+static int hash_file(const char *path, char out[33], uint64_t *size)
 {
-	int n = snprintf(o->root, sizeof(o->root), "%s", root);
-	if (n < 0 || (size_t)n >= sizeof(o->root))
-		return err_set(err, -ENAMETOOLONG, CORE_NO_OFFSET, CORE_NO_TAG, "%s: too long",
-			       root);
-	int rc = core_mkdir_p(root, 0700);
+	struct core_map m;
+	XXH128_hash_t h;
+	int rc = core_map_file(path, &m);
+
 	if (rc)
-		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", root,
-			       strerror(-rc));
-	DIR *d = opendir(root);
-	if (!d)
-		return err_set(err, -errno, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", root,
-			       strerror(errno));
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, "tmp.", 4) == 0)
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
+		return rc;
+	h = XXH3_128bits(m.p, m.len);
+	snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
+		 (unsigned long long)h.low64);
+	*size = m.len;
+	core_map_release(&m);
 	return 0;
 }
 
-/* Writes n bytes to a new fsynced temporary in the root; its name into tmp. */
-static int objstore_write_tmp(struct objstore *o, const void *p, size_t n, char *tmp,
-			      size_t cap)
+/* Copies src into a new fsynced temporary under s->tmp; its name goes to out. */
+static int copy_to_tmp(struct store *s, const char *src, char *out, size_t cap)
 {
-	snprintf(tmp, cap, "%s/tmp.XXXXXX", o->root);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = core_write_all(fd, p, n);
-	if (!rc && fsync(fd))
+	struct core_map m;
+	int fd, rc = core_map_file(src, &m);
+
+	if (rc)
+		return rc;
+	snprintf(out, cap, "%s/.imp-XXXXXX", s->tmp);
+	fd = mkstemp(out);
+	if (fd < 0) {
 		rc = -errno;
-	if (!rc && fchmod(fd, 0600))
+		goto done;
+	}
+	rc = core_write_all(fd, m.p, m.len);
+	if (!rc && fsync(fd) != 0)
 		rc = -errno;
 	close(fd);
 	if (rc)
-		unlink(tmp);
+		unlink(out);
+done:
+	core_map_release(&m);
 	return rc;
 }
 
-static int objstore_fsync_file(const char *path)
+int obj_put(struct store *s, const char *tmp_path, bool move, char hash[33], uint64_t *size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
-	close(fd);
-	return rc;
-}
+	char dir[4200], path[4300], copy[4200];
+	const char *src = tmp_path;
+	int rc;
 
-int objstore_put(struct objstore *o, const char *hash, const char *src, const void *p, size_t n,
-		 bool move, bool *existed, struct fiona_err *err)
-{
-	char final[4200], dir[4200], tmp[4200];
-	int rc = objstore_path(o, hash, final, sizeof(final));
-	if (rc)
-		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "bad object name");
-	snprintf(dir, sizeof(dir), "%s/%.2s", o->root, hash);
-	struct stat sb;
-	if (stat(final, &sb) == 0 && (uint64_t)sb.st_size == n) {
-		if (move && src)
-			unlink(src);
-		*existed = true;
+	if (!move) {
+		if ((rc = copy_to_tmp(s, tmp_path, copy, sizeof(copy))))
+			return rc;
+		src = copy;
+	} else if ((rc = fsync_path(tmp_path, O_RDONLY))) {
+		return rc;
+	}
+	if ((rc = hash_file(src, hash, size)))
+		goto fail;
+	snprintf(dir, sizeof(dir), "%s/%.2s", s->objects, hash);
+	snprintf(path, sizeof(path), "%s/%s.dcm", dir, hash);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		rc = -errno;
+		goto fail;
+	}
+	if (access(path, F_OK) == 0) { /* the same bytes are already kept */
+		unlink(src);
 		return 0;
 	}
-	rc = core_mkdir_p(dir, 0700);
-	if (rc)
-		goto fail;
-	/* A receiver's temp file on the same filesystem moves without a copy. */
-	if (move && src && objstore_fsync_file(src) == 0 && rename(src, final) == 0)
-		goto synced;
-	rc = objstore_write_tmp(o, p, n, tmp, sizeof(tmp));
-	if (rc)
-		goto fail;
-	if (rename(tmp, final)) {
+	if (rename(src, path) != 0) {
 		rc = -errno;
-		unlink(tmp);
 		goto fail;
 	}
-	if (move && src)
-		unlink(src);
-synced:
-	rc = objstore_fsync_dir(dir);
-	if (!rc)
-		rc = objstore_fsync_dir(o->root);
-	if (rc)
-		goto fail;
-	*existed = false;
-	return 0;
+	return fsync_path(dir, O_RDONLY | O_DIRECTORY);
 fail:
-	return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "object store: %s", strerror(-rc));
+	if (src == copy || move)
+		unlink(src);
+	return rc;
+}
+
+void obj_clean_tmp(struct store *s)
+{
+	DIR *d = opendir(s->tmp);
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    unlinkat(dirfd(d), e->d_name, 0) == 0)
+			n++;
+	closedir(d);
+	if (n)
+		log_msg(s->log, LOG_INFO, "store",
+			"removed %u unacknowledged temporaries from an earlier run", n);
+}
+
+int store_object_path(const struct store *s, const char *hash, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%.2s/%s.dcm", s->objects, hash, hash);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }

@@ -1,266 +1,288 @@
 /*
- * Catalog reads for the mount and the commands: studies with their assignment and
- * counts, series, instances, participants, and the status counters. Every function takes
- * s->mu for its statements only and returns new arrays the caller frees.
+ * query: what the mount, status and the forwarder read from the catalog — studies with
+ * their assignment, series, instances. Every call takes a snapshot into a new array, so
+ * callers never hold the catalog lock while they work.
  */
 #include "core/core.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
+#include <time.h>
 
 #include "store/store_int.h"
 
-#define STUDY_SELECT                                                                         \
-	"SELECT s.id, s.study_uid, s.study_date, s.accession, p.patient_id, s.first_arrival," \
-	" s.last_arrival, s.complete, COALESCE(a.project,''), COALESCE(a.participant,''),"    \
-	" COALESCE(a.event,''),"                                                              \
-	" (SELECT COUNT(*) FROM series r WHERE r.study=s.id),"                                \
-	" (SELECT COUNT(*) FROM instances i JOIN series r ON i.series=r.id WHERE r.study=s.id)," \
-	" (SELECT group_concat(m, '\\') FROM (SELECT DISTINCT r.modality m FROM series r"     \
-	" WHERE r.study=s.id AND r.modality<>'' ORDER BY m))"                                 \
-	" FROM studies s JOIN patients p ON s.patient=p.id"                                   \
+static void col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+/* Grows *arr (of elem-size items) to hold one more; returns the new slot or NULL. */
+static void *grow(void **arr, size_t *n, size_t *cap, size_t elem)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		void *a = realloc(*arr, nc * elem);
+
+		if (!a)
+			return NULL;
+		*arr = a;
+		*cap = nc;
+	}
+	return memset((char *)*arr + elem * (*n)++, 0, elem);
+}
+
+#define STUDY_COLS                                                                                 \
+	"SELECT s.id, s.study_uid, s.study_date, s.accession, p.patient_id, s.first_arrival,"      \
+	" s.last_arrival, s.complete,"                                                             \
+	" (SELECT count(*) FROM series r WHERE r.study=s.id),"                                     \
+	" (SELECT count(*) FROM instances i JOIN series r ON i.series=r.id WHERE r.study=s.id),"   \
+	" coalesce(a.project,''), coalesce(a.participant,''), coalesce(a.event,''),"               \
+	" coalesce((SELECT group_concat(DISTINCT r.modality) FROM series r WHERE "                 \
+	"r.study=s.id),'')"                                                                        \
+	" FROM studies s JOIN patients p ON s.patient=p.id"                                        \
 	" LEFT JOIN assignments a ON a.study=s.id "
 
-static void query_study_row(sqlite3_stmt *st, struct store_study *o)
+static void study_row(sqlite3_stmt *st, struct store_study *o)
 {
-	memset(o, 0, sizeof(*o));
 	o->id = sqlite3_column_int64(st, 0);
-	store_col(st, 1, o->study_uid, sizeof(o->study_uid));
-	store_col(st, 2, o->study_date, sizeof(o->study_date));
-	store_col(st, 3, o->accession, sizeof(o->accession));
-	store_col(st, 4, o->patient_id, sizeof(o->patient_id));
+	col_text(st, 1, o->study_uid, sizeof(o->study_uid));
+	col_text(st, 2, o->study_date, sizeof(o->study_date));
+	col_text(st, 3, o->accession, sizeof(o->accession));
+	col_text(st, 4, o->patient_id, sizeof(o->patient_id));
 	o->first_arrival = sqlite3_column_int64(st, 5);
 	o->last_arrival = sqlite3_column_int64(st, 6);
 	o->complete = sqlite3_column_int(st, 7) != 0;
-	store_col(st, 8, o->project, sizeof(o->project));
-	store_col(st, 9, o->participant, sizeof(o->participant));
-	store_col(st, 10, o->event, sizeof(o->event));
-	o->n_series = (long)sqlite3_column_int64(st, 11);
-	o->n_instances = (long)sqlite3_column_int64(st, 12);
-	store_col(st, 13, o->modalities, sizeof(o->modalities));
-}
-
-/* Grows *arr by one element of size sz; the new element's address or NULL. */
-static void *query_grow(void **arr, size_t *n, size_t *cap, size_t sz)
-{
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 16, bytes;
-		if (core_mul_size(nc, sz, &bytes))
-			return NULL;
-		void *p = realloc(*arr, bytes);
-		if (!p)
-			return NULL;
-		*arr = p;
-		*cap = nc;
-	}
-	return (char *)*arr + (*n)++ * sz;
+	o->n_series = (long)sqlite3_column_int64(st, 8);
+	o->n_instances = (long)sqlite3_column_int64(st, 9);
+	col_text(st, 10, o->project, sizeof(o->project));
+	col_text(st, 11, o->participant, sizeof(o->participant));
+	col_text(st, 12, o->event, sizeof(o->event));
+	col_text(st, 13, o->modalities, sizeof(o->modalities));
 }
 
 int store_list_studies(struct store *s, enum store_filter f, const char *project,
 		       struct store_study **out, size_t *n)
 {
 	static const char *const where[] = {
-		[STORE_QUARANTINE] = "WHERE a.study IS NULL ORDER BY s.id",
-		[STORE_ASSIGNED] = "WHERE a.study IS NOT NULL AND (?1 IS NULL OR a.project=?1)"
-				   " ORDER BY s.id",
-		[STORE_ALL] = "WHERE (?1 IS NULL OR a.project=?1) ORDER BY s.id",
+		"WHERE a.study IS NULL AND s.complete=1 AND s.last_arrival>=? ORDER BY s.id",
+		"WHERE a.study IS NOT NULL AND (?1 IS NULL OR a.project=?1) ORDER BY s.id",
+		"ORDER BY s.id",
 	};
-	char sql[2048];
-	snprintf(sql, sizeof(sql), "%s%s", STUDY_SELECT, where[f]);
-	void *arr = NULL;
-	size_t len = 0, cap = 0;
-	int rc = 0;
-	pthread_mutex_lock(&s->mu);
+	struct store_study *arr = NULL, *o;
+	size_t cnt = 0, cap = 0;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		rc = -EIO;
-		goto done;
+	char sql[2048];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "%s%s", STUDY_COLS, where[f]);
+	pthread_mutex_lock(&s->lock);
+	if ((rc = cat_prepare(s, sql, &st)))
+		goto out;
+	if (f == STORE_QUARANTINE)
+		sqlite3_bind_int64(st, 1, time(NULL) - s->cfg->quarantine_days * 86400);
+	else if (f == STORE_ASSIGNED && project)
+		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!(o = grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		study_row(st, o);
 	}
-	if (f != STORE_QUARANTINE && project)
-		sqlite3_bind_text(st, 1, project, -1, SQLITE_TRANSIENT);
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		struct store_study *e = query_grow(&arr, &len, &cap, sizeof(*e));
-		if (!e)
-			rc = -ENOMEM;
-		else
-			query_study_row(st, e);
-	}
-done:
+	rc = cat_errno(rc);
+out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->lock);
 	if (rc) {
 		free(arr);
 		return rc;
 	}
 	*out = arr;
-	*n = len;
+	*n = cnt;
 	return 0;
 }
 
 int store_get_study(struct store *s, int64_t id, struct store_study *out)
 {
-	pthread_mutex_lock(&s->mu);
-	sqlite3_stmt *st = store_prep(s, STUDY_SELECT "WHERE s.id=?", "i", id);
-	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
-	if (rc == SQLITE_ROW)
-		query_study_row(st, out);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	if (!(rc = cat_prepare(s, STUDY_COLS "WHERE s.id=?", &st))) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			memset(out, 0, sizeof(*out));
+			study_row(st, out);
+			rc = 0;
+		} else {
+			rc = rc == SQLITE_DONE ? -ENOENT : cat_errno(rc);
+		}
+	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->mu);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
 int store_list_series(struct store *s, int64_t study_id, struct store_series **out, size_t *n)
 {
-	void *arr = NULL;
-	size_t len = 0, cap = 0;
-	int rc = 0;
-	pthread_mutex_lock(&s->mu);
-	sqlite3_stmt *st = store_prep(
-		s,
-		"SELECT r.id, r.study, r.series_uid, r.modality, r.description, r.number,"
-		" (SELECT COUNT(*) FROM instances i WHERE i.series=r.id),"
-		" COALESCE((SELECT group_concat(label, ',') FROM labels l WHERE l.series=r.id),'')"
-		" FROM series r WHERE r.study=? ORDER BY r.number, r.id",
-		"i", study_id);
-	if (!st)
-		rc = -EIO;
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		struct store_series *e = query_grow(&arr, &len, &cap, sizeof(*e));
-		if (!e) {
-			rc = -ENOMEM;
-			break;
-		}
-		memset(e, 0, sizeof(*e));
-		e->id = sqlite3_column_int64(st, 0);
-		e->study_id = sqlite3_column_int64(st, 1);
-		store_col(st, 2, e->series_uid, sizeof(e->series_uid));
-		store_col(st, 3, e->modality, sizeof(e->modality));
-		store_col(st, 4, e->description, sizeof(e->description));
-		e->number = (long)sqlite3_column_int64(st, 5);
-		e->n_instances = (long)sqlite3_column_int64(st, 6);
-		store_col(st, 7, e->labels, sizeof(e->labels));
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->mu);
-	if (rc) {
-		free(arr);
-		return rc;
-	}
-	*out = arr;
-	*n = len;
-	return 0;
-}
+	struct store_series *arr = NULL, *o;
+	size_t cnt = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
 
-int store_list_instances(struct store *s, int64_t series_id, struct store_instance **out,
-			 size_t *n)
-{
-	void *arr = NULL;
-	size_t len = 0, cap = 0;
-	int rc = 0;
-	pthread_mutex_lock(&s->mu);
-	sqlite3_stmt *st = store_prep(s,
-				      "SELECT i.id, i.series, i.sop_uid, i.sop_class_uid, i.ts_uid,"
-				      " i.hash, i.number, o.size FROM instances i"
-				      " JOIN objects o ON o.hash=i.hash WHERE i.series=?"
-				      " ORDER BY i.number, i.id",
-				      "i", series_id);
-	if (!st)
-		rc = -EIO;
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		struct store_instance *e = query_grow(&arr, &len, &cap, sizeof(*e));
-		if (!e) {
-			rc = -ENOMEM;
-			break;
-		}
-		memset(e, 0, sizeof(*e));
-		e->id = sqlite3_column_int64(st, 0);
-		e->series_id = sqlite3_column_int64(st, 1);
-		store_col(st, 2, e->sop_uid, sizeof(e->sop_uid));
-		store_col(st, 3, e->sop_class_uid, sizeof(e->sop_class_uid));
-		store_col(st, 4, e->ts_uid, sizeof(e->ts_uid));
-		store_col(st, 5, e->hash, sizeof(e->hash));
-		e->number = (long)sqlite3_column_int64(st, 6);
-		e->size = (uint64_t)sqlite3_column_int64(st, 7);
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->mu);
-	if (rc) {
-		free(arr);
-		return rc;
-	}
-	*out = arr;
-	*n = len;
-	return 0;
-}
-
-void store_strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (size_t i = 0; v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-int store_list_participants(struct store *s, const char *project, char ***out)
-{
-	void *arr = NULL;
-	size_t len = 0, cap = 0;
-	int rc = 0;
-	pthread_mutex_lock(&s->mu);
-	sqlite3_stmt *st = store_prep(
-		s, "SELECT id FROM participants WHERE project=? ORDER BY id", "t", project);
-	if (!st)
-		rc = -EIO;
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		char **e = query_grow(&arr, &len, &cap, sizeof(*e));
-		const unsigned char *t = sqlite3_column_text(st, 0);
-		if (!e || !(*e = strdup(t ? (const char *)t : "")))
-			rc = -ENOMEM;
-	}
-	char **end = rc ? NULL : query_grow(&arr, &len, &cap, sizeof(char *));
-	if (!rc && !end)
-		rc = -ENOMEM;
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->mu);
-	if (rc) {
-		for (size_t i = 0; i < len; i++) /* every counted slot was written */
-			free(((char **)arr)[i]);
-		free(arr);
-		return rc;
-	}
-	*end = NULL;
-	*out = arr;
-	return 0;
-}
-
-int store_stats(struct store *s, struct store_stats *out)
-{
-	struct store_stats r = { 0 };
-	int64_t v[6] = { 0 };
-	static const char *const sql[] = {
-		"SELECT COUNT(*) FROM studies WHERE id NOT IN (SELECT study FROM assignments)",
-		"SELECT COUNT(*) FROM assignments",
-		"SELECT COUNT(*) FROM instances",
-		"SELECT COUNT(*) FROM objects",
-		"SELECT COALESCE(SUM(size),0) FROM objects",
-		"SELECT COUNT(*) FROM (SELECT sop_uid FROM instances GROUP BY sop_uid"
-		" HAVING COUNT(*) > 1)",
-	};
-	int rc = 0;
-	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; !rc && i < CORE_ARRAY_SIZE(sql); i++)
-		rc = store_get_i64(store_prep(s, sql[i], ""), &v[i]);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(s,
+			 "SELECT r.id, r.study, r.series_uid, coalesce(r.modality,''),"
+			 " coalesce(r.description,''), r.labels, coalesce(r.number,-1),"
+			 " (SELECT count(*) FROM instances i WHERE i.series=r.id)"
+			 " FROM series r WHERE r.study=? ORDER BY r.number, r.id",
+			 &st);
 	if (rc)
+		goto out;
+	sqlite3_bind_int64(st, 1, study_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!(o = grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		o->id = sqlite3_column_int64(st, 0);
+		o->study_id = sqlite3_column_int64(st, 1);
+		col_text(st, 2, o->series_uid, sizeof(o->series_uid));
+		col_text(st, 3, o->modality, sizeof(o->modality));
+		col_text(st, 4, o->description, sizeof(o->description));
+		col_text(st, 5, o->labels, sizeof(o->labels));
+		o->number = (long)sqlite3_column_int64(st, 6);
+		o->n_instances = (long)sqlite3_column_int64(st, 7);
+	}
+	rc = cat_errno(rc);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		free(arr);
 		return rc;
-	r.studies_quarantine = (long)v[0];
-	r.studies_assigned = (long)v[1];
-	r.instances = (long)v[2];
-	r.objects = (long)v[3];
-	r.object_bytes = (uint64_t)v[4];
-	r.conflicts = (long)v[5];
-	*out = r;
+	}
+	*out = arr;
+	*n = cnt;
 	return 0;
+}
+
+int store_list_instances(struct store *s, int64_t series_id, struct store_instance **out, size_t *n)
+{
+	struct store_instance *arr = NULL, *o;
+	size_t cnt = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(
+		s,
+		"SELECT id, series, sop_uid, coalesce(sop_class_uid,''), coalesce(ts_uid,''),"
+		" hash, coalesce(number,-1), size FROM instances WHERE series=?"
+		" ORDER BY number, id",
+		&st);
+	if (rc)
+		goto out;
+	sqlite3_bind_int64(st, 1, series_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!(o = grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		o->id = sqlite3_column_int64(st, 0);
+		o->series_id = sqlite3_column_int64(st, 1);
+		col_text(st, 2, o->sop_uid, sizeof(o->sop_uid));
+		col_text(st, 3, o->sop_class_uid, sizeof(o->sop_class_uid));
+		col_text(st, 4, o->ts_uid, sizeof(o->ts_uid));
+		col_text(st, 5, o->hash, sizeof(o->hash));
+		o->number = (long)sqlite3_column_int64(st, 6);
+		o->size = (uint64_t)sqlite3_column_int64(st, 7);
+	}
+	rc = cat_errno(rc);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
+}
+
+int store_study_transfers(struct store *s, int64_t study_id, struct store_study_transfers *t)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	t->assigned_by = -1;
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(
+		s,
+		"SELECT sum(t.state IN ('queued','sending')), sum(t.state='sent'),"
+		" sum(t.state='verified'), sum(t.state='failed'),"
+		" (SELECT last_error FROM transfers t2 JOIN instances i2 ON t2.instance=i2.id"
+		"  JOIN series r2 ON i2.series=r2.id WHERE r2.study=?1 AND last_error IS NOT NULL"
+		"  ORDER BY t2.next_try DESC LIMIT 1),"
+		" (SELECT at FROM assignments WHERE study=?1),"
+		" (SELECT who FROM assignments WHERE study=?1),"
+		" (SELECT how FROM assignments WHERE study=?1)"
+		" FROM transfers t JOIN instances i ON t.instance=i.id"
+		" JOIN series r ON i.series=r.id WHERE r.study=?1",
+		&st);
+	if (!rc) {
+		sqlite3_bind_int64(st, 1, study_id);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			t->queued = (long)sqlite3_column_int64(st, 0);
+			t->sent = (long)sqlite3_column_int64(st, 1);
+			t->verified = (long)sqlite3_column_int64(st, 2);
+			t->failed = (long)sqlite3_column_int64(st, 3);
+			col_text(st, 4, t->last_error, sizeof(t->last_error));
+			t->assigned_at = sqlite3_column_int64(st, 5);
+			if (sqlite3_column_type(st, 6) != SQLITE_NULL &&
+			    strcmp((const char *)(sqlite3_column_text(st, 7)
+							  ? sqlite3_column_text(st, 7)
+							  : (const unsigned char *)""),
+				   "manual") == 0)
+				t->assigned_by = (long)sqlite3_column_int64(st, 6);
+			col_text(st, 7, t->how, sizeof(t->how));
+		}
+		rc = cat_errno(rc);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_coupling_csv(struct store *s, const char *project, char **out)
+{
+	sqlite3_stmt *st = NULL;
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 1u << 26);
+	rc = buf_appendf(&b, "accession,participant,event\n");
+	pthread_mutex_lock(&s->lock);
+	if (!rc && !(rc = cat_prepare(s,
+				      "SELECT key, participant, event FROM coupling WHERE project=?"
+				      " ORDER BY key",
+				      &st))) {
+		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+		while (!rc && sqlite3_step(st) == SQLITE_ROW)
+			rc = buf_appendf(&b, "%s,%s,%s\n", sqlite3_column_text(st, 0),
+					 sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		buf_release(&b);
+		return rc;
+	}
+	*out = (char *)buf_detach(&b, NULL);
+	return *out ? 0 : -ENOMEM;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "anon/anon.h"
 #include "core/core.h"
 
 struct config_caller {
@@ -69,21 +70,21 @@ void config_free(struct fiona_config *c);
 const struct config_project *config_project(const struct fiona_config *c, const char *name);
 const struct config_destination *config_destination(const struct fiona_config *c, const char *name);
 
-
-/* ---- the store: catalog + object store (store/store.c, catalog.c, objstore.c) -------- */
-
+/* ---- the store: catalog + object store (store.c, catalog.c, objstore.c, ingest.c,
+ * query.c, assign.c). Every function may be called from any thread. ----------------- */
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
-struct fiona_log;
-struct store; /* config + catalog + object store + log; every function is thread safe */
-
-/* Opens <data_dir>/catalog.sqlite (0600, migrated) and <data_dir>/objects. cfg and log are
- * borrowed; valid until store_close(). Returns a new object; free with store_close(). */
+struct store;
+/* Opens (creating) <data_dir>/catalog.db, objects/ and tmp/, migrates the schema and
+ * removes temporaries a killed daemon left. cfg and log are borrowed for the store's
+ * life. Returns 0 and a new store (free with store_close()), or a negative errno. */
 int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct store **out,
 	       struct fiona_err *err);
 void store_close(struct store *s);
+/* Where receivers write temporaries (same filesystem as the objects). Borrowed. */
+const char *store_tmp_dir(const struct store *s);
 
 struct store_origin {
 	const char *calling_aet, *called_aet, *peer_host; /* NULLs ok */
@@ -92,18 +93,19 @@ struct store_ingest_result {
 	int64_t study_id, instance_id;
 	bool duplicate, conflict;
 };
-/* Parses, stores and catalogs one file. move=true: rename path into the store (receiver
- * temp files); false: copy (import). A file that does not parse is refused with the
- * reader's error and nothing is stored. Success only once object and rows are durable. */
+/* Keeps one instance: parsed (a file that is not DICOM is refused with the reader's
+ * error), stored by content hash and fsynced, then cataloged in one transaction.
+ * move=true renames path into the store (receiver temporaries); false copies it.
+ * 0 once durable, or a negative errno (-ENOSPC for a full disk) with err filled. */
 int store_ingest(struct store *s, const char *path, const struct store_origin *o, bool move,
 		 struct store_ingest_result *res, struct fiona_err *err);
 
 struct store_study {
 	int64_t id;
 	char study_uid[65], study_date[17], accession[17], modalities[64];
-	char patient_id[65];		     /* identifying: never log */
-	int64_t first_arrival, last_arrival; /* unix seconds */
-	bool complete;			     /* quiet for quiet_seconds */
+	char patient_id[65]; /* identifying: never log */
+	int64_t first_arrival, last_arrival;
+	bool complete; /* quiet for quiet_seconds */
 	long n_series, n_instances;
 	char project[32], participant[65], event[65]; /* "" when in quarantine */
 };
@@ -119,7 +121,8 @@ struct store_instance {
 	uint64_t size;
 };
 enum store_filter { STORE_QUARANTINE, STORE_ASSIGNED, STORE_ALL };
-/* Returns a new array in *out (free with free()); project NULL = every project. */
+/* Returns a new array in *out (free with free()); project NULL = every project.
+ * STORE_QUARANTINE lists complete, unassigned studies younger than quarantine_days. */
 int store_list_studies(struct store *s, enum store_filter f, const char *project,
 		       struct store_study **out, size_t *n);
 int store_get_study(struct store *s, int64_t id, struct store_study *out);
@@ -127,8 +130,11 @@ int store_list_series(struct store *s, int64_t study_id, struct store_series **o
 int store_list_instances(struct store *s, int64_t series_id, struct store_instance **out,
 			 size_t *n);
 int store_object_path(const struct store *s, const char *hash, char *out, size_t cap);
-/* Validates project (config), participant (pattern, or existing participant), event
- * (project's events); records who; -EINVAL/-ENOENT with err->reason saying which. */
+
+/* Assigns a study: project known, participant matching the project's pattern (it is
+ * created) or already known, event one of the project's; records who; queues every
+ * instance for the project's destination. -EINVAL/-ENOENT with err->reason saying which
+ * part is wrong (without patient data). */
 int store_assign(struct store *s, int64_t study_id, const char *project, const char *participant,
 		 const char *event, uid_t who, struct fiona_err *err);
 int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_err *err);
@@ -137,21 +143,145 @@ int store_participant_add(struct store *s, const char *project, const char *id, 
 /* Returns a new NULL-terminated array of new strings (free with store_strv_free()). */
 int store_list_participants(struct store *s, const char *project, char ***out);
 void store_strv_free(char **v);
-/* accession: an AccessionNumber or a StudyInstanceUID. */
+/* A coupling row: the study with this AccessionNumber (or StudyInstanceUID) goes to
+ * (project, participant, event) when it has arrived. Validated like store_assign. */
 int store_coupling_add(struct store *s, const char *project, const char *accession,
 		       const char *participant, const char *event, struct fiona_err *err);
 int store_audit(struct store *s, uid_t who, const char *action, const char *detail);
+struct store_audit_row {
+	int64_t at;
+	uid_t who;
+	char action[16], detail[240];
+};
+/* Many audit rows in one transaction (the mount batches reads: one fsync per batch). */
+int store_audit_many(struct store *s, const struct store_audit_row *rows, size_t n);
 /* Bumped by every committed change; readers (the mount) compare it to cache. */
 uint64_t store_generation(struct store *s);
-/* Arrival: marks studies quiet for quiet_seconds complete, then applies coupling rows,
- * then the projects' routing rules (config), else leaves them in quarantine. Returns the
- * number of studies completed. Late series of an assigned study keep its assignment. */
+/* Arrival: studies quiet for quiet_seconds become complete, then coupling rows, then the
+ * projects' routing rules assign them; the rest wait in quarantine. Returns the number of
+ * studies completed, or a negative errno. */
 int store_arrival_tick(struct store *s, time_t now);
 
-struct store_stats {
-	long studies_quarantine, studies_assigned, instances, objects, conflicts;
+/* Housekeeping: while the data directory's filesystem is above disk_high_watermark,
+ * removes the oldest study verified at its destination, then the oldest expired
+ * quarantine study; never data still waiting for its destination. Logs and audits each
+ * removal. Returns the number of studies removed, or a negative errno. */
+int store_housekeeping(struct store *s, time_t now);
+
+struct store_counts {
+	long studies, quarantine, assigned, series, instances, objects, conflicts;
+	long queued, sent, verified, failed;
 	uint64_t object_bytes;
 };
-int store_stats(struct store *s, struct store_stats *out);
+int store_counts(struct store *s, struct store_counts *c);
+/* Queue counts per destination and since when its oldest waiting instance waits. */
+struct store_dest_queue {
+	char destination[64];
+	long queued, sent, verified, failed;
+	int64_t oldest_waiting; /* assignment time of the oldest unsent instance, 0 if none */
+	char last_error[160];
+};
+/* Returns a new array in *out (free with free()). */
+int store_queue_by_destination(struct store *s, struct store_dest_queue **out, size_t *n);
+
+/* Transfer state of one study's instances (for .status). */
+struct store_study_transfers {
+	long queued, sent, verified, failed;
+	char last_error[256];
+	int64_t assigned_at;
+	long assigned_by; /* uid, -1 when arrival rules assigned it */
+	char how[16];	  /* manual, coupling, routing */
+};
+int store_study_transfers(struct store *s, int64_t study_id, struct store_study_transfers *t);
+/* The coupling rows of a project as CSV lines "key,participant,event\n" (a new string,
+ * free with free()). */
+int store_coupling_csv(struct store *s, const char *project, char **out);
+
+/* ---- forwarding (store/forward.c, transfers.c) -------------------------------------- */
+/*
+ * The forwarder: a thread that sends queued transfers to each project's destination —
+ * de-identified by the same plans the mount serves, over the destination's parallel
+ * associations — records each instance's outcome (sent, or failed with its reason and
+ * the time of the next try, backing off exponentially), and verifies sent studies with a
+ * C-FIND count. A transfer left 'sending' by a crash is queued again at start.
+ */
+struct store_forwarder;
+/* secret is copied; cfg, s and log are borrowed. 0 or a negative errno. */
+int store_forwarder_start(struct store *s, const struct fiona_config *cfg,
+			  const struct deid_secret *secret, struct fiona_log *log,
+			  struct store_forwarder **out);
+/* Finishes the batch in flight, then stops; NULL is fine. */
+void store_forwarder_stop(struct store_forwarder *f);
+/* Wakes the forwarder now (after an assignment) instead of at its next poll. */
+void store_forwarder_kick(struct store_forwarder *f);
+
+/* ---- series classification (store/classify.c, classify_ops.c; docs/classify.md) ---- */
+
+/*
+ * Rules that label series ("T1", "DTI", "localizer", ...), in the spirit of the original
+ * FIONA classifyRules.json. A parsed object is immutable: any number of threads may call
+ * classify_series() with it at once.
+ */
+struct classify_rules;
+/* Returns a new object in *out (free with classify_rules_free()); -EINVAL with err->reason
+ * naming the rule set index/id and key ("rule set 3 (id \"t1\"): rules[0].operator: ..."),
+ * or the line and column of a JSON syntax error (err->offset = byte position). */
+int classify_rules_parse(const char *json, size_t n, struct classify_rules **out,
+			 struct fiona_err *err);
+/* classify_rules_parse of a file; -errno if it cannot be read (err names the path). */
+int classify_rules_load(const char *path, struct classify_rules **out, struct fiona_err *err);
+void classify_rules_free(struct classify_rules *r);
+
+/* One instance's Part-10 bytes. Borrowed for the call. */
+struct classify_instance {
+	const uint8_t *p;
+	size_t n;
+};
+/*
+ * Facts about the whole series, for "check": "SeriesLevel" rules. n_instances < 0: unknown.
+ * all/n_all (optional, NULL/0 when not known): every instance of the series, for rules
+ * that must hold in each one; without them the representative instance stands in.
+ */
+struct classify_series_facts {
+	long n_instances;
+	const struct classify_instance *all;
+	size_t n_all;
+};
+/*
+ * Labels one series: p/n are the Part-10 bytes of a representative instance (the first),
+ * borrowed for the call; facts may be NULL. Writes the labels of the matching rule sets,
+ * comma-separated, in file order, each type once, into out ("" if none). Returns 0,
+ * -ENOSPC if they do not fit in cap (out untouched), or the reader's error with err filled
+ * (offset, tag; never a value).
+ */
+int classify_series(const struct classify_rules *r, const uint8_t *p, size_t n,
+		    const struct classify_series_facts *facts, char *out, size_t cap,
+		    struct fiona_err *err);
+/*
+ * classify_series() of a series given as files: paths[0] is the representative, all n are
+ * the series-level facts (count and every instance). Files are mapped one after the
+ * other for the call only. On failure *bad is the index of the file at fault (n when no
+ * file is), for the caller to name it; err has the reason (offset, tag; never a value).
+ */
+int classify_series_files(const struct classify_rules *r, char *const *paths, size_t n, char *out,
+			  size_t cap, size_t *bad, struct fiona_err *err);
+/* The rules cfg->classify_rules names, or the built-in ones when it names none. Returns a
+ * new object (free with classify_rules_free()); errors as classify_rules_load(). */
+int store_classify_rules_load(const struct fiona_config *cfg, struct classify_rules **out,
+			      struct fiona_err *err);
+/*
+ * Labels every series of a study with r and keeps the labels in the catalog (series.labels,
+ * shown in study.json and .status); call it when a study has arrived (or again after new
+ * series or new rules). Reads the objects without holding the catalog lock. A series whose
+ * objects cannot be read keeps its labels and is logged. Returns the number of series
+ * labelled, or a negative errno if the catalog failed. Thread safe.
+ */
+int store_study_classify(struct store *s, const struct classify_rules *r, int64_t study_id);
+/* From now on, every study that arrives is labelled with r (borrowed: keep it until the
+ * store is closed). NULL turns classification at arrival off. */
+void store_set_classify_rules(struct store *s, const struct classify_rules *r);
+/* fiona's built-in default rules (T1, T2, FLAIR, DWI/DTI, localizer, CT, SC, ...). Static
+ * string; classify_rules_parse() accepts it. */
+const char *classify_default_rules_json(void);
 
 #endif

@@ -1,59 +1,82 @@
-/*
- * store internals shared by catalog.c, objstore.c and store.c. Not for other modules:
- * they use store/store.h only.
- */
+/* Private to store/: the layout of struct store and the catalog helpers. */
 #ifndef FIONA_STORE_INT_H
 #define FIONA_STORE_INT_H
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 
 #include "store/store.h"
-
-/* catalog.c: opens (creating mode 0600) and migrates to the latest schema. */
-int catalog_open(const char *path, sqlite3 **out, struct fiona_err *err);
-int catalog_version(sqlite3 *db);
-int catalog_version_latest(void);
-
-/* objstore.c: content-addressed files under <root>/ab/<32 hex>.dcm. */
-struct objstore {
-	char root[4096];
-};
-/* Creates root and removes stale temporaries ("tmp.*") left by a crash. */
-int objstore_open(struct objstore *o, const char *root, struct fiona_err *err);
-/* XXH3-128 of the bytes as 32 lowercase hex digits. */
-void objstore_hash(const void *p, size_t n, char out[33]);
-int objstore_path(const struct objstore *o, const char *hash, char *out, size_t cap);
-/*
- * Makes the object hash durable: move=true renames src into place (same filesystem;
- * falls back to a copy), else copies the n bytes at p. The file is fsynced before it
- * gets its name and the directory after. *existed is set when the object was already
- * there (src is then removed when move). 0 or -errno with err filled.
- */
-int objstore_put(struct objstore *o, const char *hash, const char *src, const void *p, size_t n,
-		 bool move, bool *existed, struct fiona_err *err);
 
 struct store {
 	const struct fiona_config *cfg; /* borrowed */
 	struct fiona_log *log;		/* borrowed */
-	struct objstore obj;
-	/* Lock order: mu only. One connection guarded by mu: SQLite serialises writers
-	 * anyway and the catalog's statements are short. */
-	pthread_mutex_t mu;
+	char objects[4096];		/* <data_dir>/objects */
+	char tmp[4096];			/* <data_dir>/tmp: same filesystem as objects */
 	sqlite3 *db;
-	uint64_t generation; /* guarded by mu */
-	uint64_t conflicts;  /* conflicts seen since open, guarded by mu */
+	pthread_mutex_t lock; /* guards db: one statement sequence at a time */
+	atomic_uint_fast64_t generation;
+	const struct classify_rules *rules; /* borrowed; NULL: arrival does not classify */
 };
 
-/* SQL helpers in store.c; the caller holds s->mu. store_prep binds fmt args: 't' text,
- * 'i' int64. store_run steps to completion (0 or -EIO) and finalizes; store_get_i64 reads
- * the first column of the first row (-ENOENT: none). store_end commits (bumping the
- * generation) when rc is 0, else rolls back; returns rc or -EIO. */
-sqlite3_stmt *store_prep(struct store *s, const char *sql, const char *fmt, ...);
-int store_run(sqlite3_stmt *st);
-int store_get_i64(sqlite3_stmt *st, int64_t *out);
-void store_col(sqlite3_stmt *st, int col, char *out, size_t cap);
-int store_begin(struct store *s);
-int store_end(struct store *s, int rc);
+/* catalog.c */
+int cat_open(struct store *s, const char *path, struct fiona_err *err);
+void cat_close(struct store *s);
+int cat_exec(struct store *s, const char *sql);
+int cat_prepare(struct store *s, const char *sql, sqlite3_stmt **st);
+/* One statement; fmt letters: 't' const char *, 'i' int64_t. 0 or negative errno. */
+int cat_run(struct store *s, const char *sql, const char *fmt, ...);
+int cat_errno(int sqlite_rc);
+int cat_schema_version(void);
+
+/* objstore.c */
+int obj_put(struct store *s, const char *tmp_path, bool move, char hash[33], uint64_t *size);
+void obj_clean_tmp(struct store *s);
+
+/* assign.c: under s->lock, inside a transaction */
+int assign_locked(struct store *s, int64_t study_id, const char *project, const char *participant,
+		  const char *event, uid_t who, const char *how, struct fiona_err *err);
+
+static inline void store_changed(struct store *s)
+{
+	atomic_fetch_add(&s->generation, 1);
+}
+
+/* transfers.c: the transfer queue in the catalog */
+struct xfer {
+	int64_t instance, study;
+	char project[32], participant[65], event[65], destination[64];
+	char hash[33], sop_class[65], ts[65], study_uid[65];
+	long attempts;
+};
+enum xfer_state { XFER_SENT, XFER_RETRY, XFER_GIVE_UP };
+struct xfer_result {
+	enum xfer_state state;
+	char error[300];
+	int64_t next_try;
+};
+struct xfer_verify {
+	int64_t study;
+	char project[32], destination[64], study_uid[65];
+	long sent;
+};
+int xfer_reset_sending(struct store *s);
+/* Up to limit transfers due at now, marked 'sending'. New array (free()). */
+int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n);
+int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r, size_t n);
+/* Studies whose transfers to a project are all sent and not yet verified. */
+int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n);
+struct xfer_series {
+	char series_uid[65];
+	long sent; /* instances sent or verified */
+};
+/* The series of a study sent to a project, with their counts. New array (free()). */
+int xfer_series_of(struct store *s, int64_t study, const char *project, struct xfer_series **out,
+		   size_t *n);
+/* Queues the sent instances of one series again (the destination holds fewer). */
+int xfer_requeue_series(struct store *s, const char *project, const char *series_uid);
+/* count >= sent: mark verified; otherwise queue the study's sent instances again. */
+int xfer_verified(struct store *s, const struct xfer_verify *v, long count);
 
 #endif

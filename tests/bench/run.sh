@@ -67,6 +67,60 @@ bench_dump() {
 	echo "dcmdump ${p}s, fiona dump ${f}s, ratio $(ratio "$f" "$p")"
 }
 
+# De-identification (issue 3): fiona anonymize with 1 and 2 workers next to `cp -r` of the
+# same corpus, gdcmanon (GDCM's PS3.15 E.1 de-identifier, with a throw-away certificate)
+# and dcmodify doing 30 tag edits on a copy. Outputs go to the same filesystem; nothing
+# is fsynced by any of them. Target: fiona -j2 <= 1.25x cp -r.
+bench_anonymize() {
+	echo "== anonymize (fiona anonymize vs cp -r, gdcmanon, dcmodify)"
+	(umask 077; head -c 32 /dev/urandom >"$T/secret")
+	set -- "$CORPUS"/P*
+	mkdir -p "$T/warm" && cp -r "$@" "$T/warm" && rm -rf "$T/warm" # page cache warm for everyone
+	s=$(now); mkdir -p "$T/cp" && cp -r "$@" "$T/cp"; e=$(now); c=$(secs "$s" "$e")
+	rm -rf "$T/cp"
+	for j in 1 2; do
+		s=$(now)
+		"$BUILD/fiona" anonymize -o "$T/anon$j" --project BENCH1 --participant BENCH1-0001 \
+			--secret "$T/secret" -j $j "$@" 2>"$T/anon.err" || { tail -n 2 "$T/anon.err"; return 1; }
+		e=$(now); eval "f$j=$(secs "$s" "$e")"
+		rm -rf "$T/anon$j"
+	done
+	echo "cp -r ${c}s, fiona -j1 ${f1}s (ratio $(ratio "$f1" "$c")), fiona -j2 ${f2}s (ratio $(ratio "$f2" "$c"); target <= 1.25)"
+	if command -v gdcmanon >/dev/null && command -v openssl >/dev/null; then
+		openssl req -x509 -newkey rsa:2048 -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 \
+			-nodes -subj /CN=bench >/dev/null 2>&1
+		mkdir -p "$T/gdcm"
+		s=$(now)
+		for d in "$@"; do
+			gdcmanon -e -c "$T/cert.pem" --continue -r -i "$d" -o "$T/gdcm/${d##*/}" >/dev/null 2>&1
+		done
+		e=$(now); g=$(secs "$s" "$e")
+		echo "gdcmanon ${g}s: fiona -j2 / gdcmanon = $(ratio "$f2" "$g")"
+		rm -rf "$T/gdcm"
+	fi
+	if command -v dcmodify >/dev/null; then
+		mkdir -p "$T/mod" && cp -r "$@" "$T/mod"
+		edits=""
+		for t in 0010,0010 0010,0020 0010,0030 0010,1040 0010,2154 0010,4000 0010,21b0 \
+			0008,0050 0008,0080 0008,0081 0008,0090 0008,0092 0008,0094 0008,1010 \
+			0008,1040 0008,1048 0008,1050 0008,1060 0008,1070 0018,1000 0020,0010 \
+			0032,4000 0020,4000 0040,0244 0040,0245 0040,0253 0008,0020 0008,0030 \
+			0008,0021 0008,0031; do edits="$edits -ma ($t)="; done
+		s=$(now)
+		find "$T/mod" -name '*.dcm' | xargs dcmodify -nb -q -imt $edits >/dev/null 2>&1
+		e=$(now); m=$(secs "$s" "$e")
+		echo "dcmodify (30 edits, in place) ${m}s: fiona -j2 / dcmodify = $(ratio "$f2" "$m")"
+		rm -rf "$T/mod"
+	fi
+}
+
 corpus
 bench_receive || echo "receive benchmark failed"
 bench_dump
+bench_anonymize || echo "anonymize benchmark failed"
+if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && unshare -n true 2>/dev/null; then
+	unshare -n sh -c 'ip link set lo up && sh tests/bench/gateway.sh "$1"' sh "$CORPUS" ||
+		echo "gateway benchmark failed"
+else
+	echo "== mount, forward: skipped (needs root, /dev/fuse and unshare -n)"
+fi

@@ -1,0 +1,341 @@
+/*
+ * fiona anonymize: de-identifies files and folders into OUTDIR with the engine the mount
+ * and the forwarder use (anon/deid.c), for one project, participant and event.
+ *
+ * Output layout: a file argument becomes OUTDIR/<its name>; the files under a folder
+ * argument keep their paths relative to that folder. Each output is written under a
+ * temporary name and renamed, so OUTDIR never holds half a file. Workers (-j) take files
+ * from a shared counter; every file that fails is reported as FILE: offset: tag: reason
+ * and the others go on. uid-map.csv and patient-map.csv are sorted, so two runs over the
+ * same input with the same secret give byte-identical output directories.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "anon/anon.h"
+#include "cmd/cmd.h"
+#include "cmd/anon_files.h"
+
+struct anon_worker {
+	struct anon_run *run;
+	struct buf uids;     /* "old,new\n" lines */
+	struct buf patients; /* "old,new\n" lines */
+	pthread_t thread;
+};
+
+struct anon_run {
+	struct deid_job job;
+	struct anon_files files;
+	const char *outdir;
+	atomic_size_t next, done, failed, burned_in;
+	pthread_mutex_t err_lock; /* one error line at a time on stderr */
+};
+
+static void on_uid(void *opaque, const char *old_uid, const char *new_uid)
+{
+	struct anon_worker *w = opaque;
+
+	buf_appendf(&w->uids, "%s,%s\n", old_uid, new_uid);
+}
+
+static void report(struct anon_run *run, const char *path, const struct fiona_err *err)
+{
+	char line[1024];
+
+	err_format(err, path, line, sizeof(line));
+	pthread_mutex_lock(&run->err_lock);
+	fprintf(stderr, "\r%s\n", line);
+	pthread_mutex_unlock(&run->err_lock);
+	atomic_fetch_add(&run->failed, 1);
+}
+
+/* Writes the plan to out_path through a temporary name in the same folder. */
+static int write_output(const struct deid_plan *plan, int src_fd, const char *out_path)
+{
+	char tmp[4300];
+	int fd, rc;
+
+	snprintf(tmp, sizeof(tmp), "%s.fiona-tmp", out_path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	rc = deid_plan_materialize(plan, src_fd, fd);
+	if (close(fd) != 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, out_path) != 0)
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+static int anonymize_one(struct anon_worker *w, const struct anon_file *f, struct deid_job *job)
+{
+	struct deid_outcome o;
+	struct deid_plan *plan = NULL;
+	struct fiona_err err = {0};
+	struct core_map m;
+	char out_path[4200];
+	int rc = core_map_file(f->path, &m);
+
+	if (rc) {
+		err_set(&err, rc, 0, 0, "cannot read: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = deid_instance_plan(job, m.p, m.len, &plan, &o, &err);
+	if (!rc) {
+		snprintf(out_path, sizeof(out_path), "%s/%s", w->run->outdir, f->rel);
+		rc = anon_files_mkdir_for(out_path);
+		rc = rc ? rc : write_output(plan, m.fd, out_path);
+		if (rc)
+			err_set(&err, rc, 0, 0, "cannot write %s: %s", out_path, strerror(-rc));
+	}
+	if (!rc && o.old_patient_id[0])
+		buf_appendf(&w->patients, "%s,%s\n", o.old_patient_id, job->participant);
+	if (!rc && o.burned_in)
+		atomic_fetch_add(&w->run->burned_in, 1);
+	deid_plan_free(plan);
+	core_map_release(&m);
+fail:
+	if (rc)
+		report(w->run, f->path, &err);
+	return rc;
+}
+
+static void progress(struct anon_run *run, bool last)
+{
+	pthread_mutex_lock(&run->err_lock);
+	fprintf(stderr, "\ranonymize: %zu/%zu files, %zu failed%s", atomic_load(&run->done),
+		run->files.n, atomic_load(&run->failed), last ? "\n" : "");
+	pthread_mutex_unlock(&run->err_lock);
+}
+
+/* Workers take the next file until none is left. The first worker runs on the main
+ * thread and, on a terminal, redraws the progress line at most every 0.2 s. */
+static void anon_work(struct anon_worker *w, bool show)
+{
+	struct anon_run *run = w->run;
+	struct deid_job job = run->job; /* per worker: on_uid writes into this worker's buffer */
+	double last = 0;
+	size_t i;
+
+	job.on_uid = on_uid;
+	job.opaque = w;
+	while ((i = atomic_fetch_add(&run->next, 1)) < run->files.n) {
+		anonymize_one(w, &run->files.v[i], &job);
+		atomic_fetch_add(&run->done, 1);
+		if (show && core_now_mono() - last > 0.2) {
+			progress(run, false);
+			last = core_now_mono();
+		}
+	}
+}
+
+static void *anon_worker_main(void *arg)
+{
+	anon_work(arg, false);
+	return NULL;
+}
+
+static int run_workers(struct anon_run *run, struct anon_worker *ws, int jobs)
+{
+	bool tty = isatty(STDERR_FILENO);
+	int started = 1;
+
+	for (int i = 0; i < jobs; i++) {
+		ws[i].run = run;
+		buf_init(&ws[i].uids, (size_t)1 << 31);
+		buf_init(&ws[i].patients, (size_t)1 << 24);
+	}
+	for (; started < jobs; started++)
+		if (pthread_create(&ws[started].thread, NULL, anon_worker_main, &ws[started]))
+			break; /* fewer workers: the rest of the files still get done */
+	anon_work(&ws[0], tty);
+	for (int i = 1; i < started; i++)
+		pthread_join(ws[i].thread, NULL);
+	if (tty)
+		progress(run, true);
+	return 0;
+}
+
+/* Runs into the same OUTDIR (one per participant) add to its maps instead of replacing
+ * them: the lines of an existing map, without its header, join the new ones. */
+static int append_existing(struct buf *all, const char *path, size_t header_len)
+{
+	char *old = NULL;
+	size_t len = 0;
+	int rc = core_read_file(path, (size_t)1 << 31, &old, &len);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (!rc && len > header_len)
+		rc = buf_append(all, old + header_len, len - header_len);
+	free(old);
+	return rc;
+}
+
+/* Concatenates the workers' lines, sorts them and writes each distinct line once. */
+static int write_map(const char *outdir, const char *name, const char *header,
+		     struct anon_worker *ws, int jobs, bool patients)
+{
+	struct buf all;
+	char path[4200];
+	int rc = 0;
+
+	buf_init(&all, (size_t)1 << 32);
+	rc = buf_append(&all, header, strlen(header));
+	snprintf(path, sizeof(path), "%s/%s", outdir, name);
+	if (!rc)
+		rc = append_existing(&all, path, strlen(header));
+	for (int i = 0; i < jobs && !rc; i++) {
+		struct buf *b = patients ? &ws[i].patients : &ws[i].uids;
+
+		rc = buf_append(&all, b->data ? b->data : (const uint8_t *)"", b->len);
+	}
+	if (!rc)
+		rc = anon_files_sort_unique_lines(&all, strlen(header));
+	if (!rc)
+		rc = core_write_file_atomic(path, all.data, all.len, 0600);
+	if (rc)
+		fprintf(stderr, "fiona anonymize: cannot write %s: %s\n", path, strerror(-rc));
+	buf_release(&all);
+	return rc;
+}
+
+struct anon_opts {
+	const char *outdir, *project, *participant, *event, *profile, *secret;
+	int jobs;
+};
+
+static int parse_opts(int argc, char **argv, struct anon_opts *o)
+{
+	static const struct option longs[] = {
+		{"project", required_argument, NULL, 'p'},
+		{"participant", required_argument, NULL, 'i'},
+		{"event", required_argument, NULL, 'e'},
+		{"profile", required_argument, NULL, 'f'},
+		{"secret", required_argument, NULL, 's'},
+		{"jobs", required_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	long n;
+	int c;
+
+	*o = (struct anon_opts){.secret = "var/secret", .jobs = 2};
+	while ((c = getopt_long(argc, argv, "o:j:", longs, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o->outdir = optarg;
+			break;
+		case 'p':
+			o->project = optarg;
+			break;
+		case 'i':
+			o->participant = optarg;
+			break;
+		case 'e':
+			o->event = optarg;
+			break;
+		case 'f':
+			o->profile = optarg;
+			break;
+		case 's':
+			o->secret = optarg;
+			break;
+		case 'j':
+			if (core_parse_long(optarg, 1, 64, &n))
+				return -EINVAL;
+			o->jobs = (int)n;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!o->outdir || !o->project || !o->participant || optind >= argc)
+		return -EINVAL;
+	return 0;
+}
+
+static int load_keys(const struct anon_opts *o, struct deid_profile **prof, struct deid_secret *s)
+{
+	struct fiona_err err = {0};
+	int rc = o->profile ? deid_profile_load(o->profile, prof, &err)
+			    : deid_profile_new_default(prof);
+
+	if (rc) {
+		fprintf(stderr, "fiona anonymize: %s: %s\n", o->profile ? o->profile : "profile",
+			err.reason[0] ? err.reason : strerror(-rc));
+		return rc;
+	}
+	rc = deid_secret_load(o->secret, s, &err);
+	if (rc) {
+		fprintf(stderr, "fiona anonymize: %s: %s\n", o->secret,
+			err.reason[0] ? err.reason : strerror(-rc));
+		if (rc == -ENOENT)
+			fprintf(stderr,
+				"  create one with: umask 077; head -c 32 /dev/urandom > %s\n",
+				o->secret);
+	}
+	return rc;
+}
+
+int cmd_anonymize(int argc, char **argv)
+{
+	struct anon_opts o;
+	struct deid_profile *prof = NULL;
+	struct deid_secret secret;
+	struct anon_run run = {0};
+	struct anon_worker *ws = NULL;
+	int rc, status = 1;
+
+	if (parse_opts(argc, argv, &o)) {
+		fprintf(stderr, "usage: fiona anonymize -o OUTDIR --project P --participant ID "
+				"[--event E] [--profile FILE] [--secret FILE] [-j N] INPUT...\n");
+		return 2;
+	}
+	if (load_keys(&o, &prof, &secret))
+		goto out;
+	if ((rc = deid_job_init(&run.job, prof, &secret, o.project, o.participant, o.event))) {
+		fprintf(stderr, "fiona anonymize: %s\n", strerror(-rc));
+		goto out;
+	}
+	run.outdir = o.outdir;
+	pthread_mutex_init(&run.err_lock, NULL);
+	if (core_mkdir_p(o.outdir, 0755) ||
+	    anon_files_collect(&run.files, argv + optind, argc - optind) || !run.files.n) {
+		fprintf(stderr, "fiona anonymize: nothing to do (no files, or %s cannot be made)\n",
+			o.outdir);
+		goto out;
+	}
+	ws = calloc((size_t)o.jobs, sizeof(*ws));
+	if (!ws)
+		goto out;
+	run_workers(&run, ws, o.jobs);
+	if (write_map(o.outdir, "uid-map.csv", "id_old,id_new\n", ws, o.jobs, false) ||
+	    write_map(o.outdir, "patient-map.csv", "id_old,id_new\n", ws, o.jobs, true))
+		goto out;
+	fprintf(stderr,
+		"fiona anonymize: %zu files, %zu failed, %zu may carry burned-in text "
+		"(pixels not cleaned)\n",
+		run.files.n, atomic_load(&run.failed), atomic_load(&run.burned_in));
+	status = atomic_load(&run.failed) ? 1 : 0;
+out:
+	for (int i = 0; ws && i < o.jobs; i++) {
+		buf_release(&ws[i].uids);
+		buf_release(&ws[i].patients);
+	}
+	free(ws);
+	anon_files_release(&run.files);
+	deid_profile_free(prof);
+	explicit_bzero(&secret, sizeof(secret));
+	return status;
+}

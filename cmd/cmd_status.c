@@ -1,0 +1,147 @@
+/*
+ * fiona status [-c CONFIG] [--json]: what the gateway holds and where the queues stand —
+ * counts only, never patient data. fiona assign [-c CONFIG] STUDY PROJECT ID EVENT: what
+ * `mv quarantine/S projects/P/ID/EVENT` does, for scripts (STUDY is the catalog key shown
+ * in the quarantine folder name).
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+
+static void last_heartbeat(const struct fiona_config *c, char *out, size_t cap)
+{
+	char path[4200], *t = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/heartbeat", c->data_dir);
+	if (core_read_file(path, 64, &t, &len) == 0)
+		snprintf(out, cap, "%s", t);
+	else
+		snprintf(out, cap, "never");
+	free(t);
+}
+
+static void print_queues(const struct store_dest_queue *q, size_t n, bool json)
+{
+	char when[32];
+
+	for (size_t i = 0; i < n; i++) {
+		core_time_iso(q[i].oldest_waiting, when, sizeof(when));
+		if (json)
+			printf("%s{\"destination\": \"%s\", \"queued\": %ld, \"sent\": %ld, "
+			       "\"verified\": %ld, \"failed\": %ld, \"oldest_waiting\": %s%s%s}",
+			       i ? ", " : "", q[i].destination, q[i].queued, q[i].sent,
+			       q[i].verified, q[i].failed, q[i].oldest_waiting ? "\"" : "",
+			       q[i].oldest_waiting ? when : "null",
+			       q[i].oldest_waiting ? "\"" : "");
+		else
+			printf("  %-12s %ld queued, %ld sent, %ld verified, %ld failed%s%s%s%s\n",
+			       q[i].destination, q[i].queued, q[i].sent, q[i].verified, q[i].failed,
+			       q[i].oldest_waiting ? "; oldest waiting since " : "",
+			       q[i].oldest_waiting ? when : "",
+			       q[i].last_error[0] ? "; last error: " : "", q[i].last_error);
+	}
+}
+
+static void print_counts(const struct store_counts *c, const struct statvfs *fs, bool json)
+{
+	double used = fs->f_blocks ? 1.0 - (double)fs->f_bavail / (double)fs->f_blocks : 0;
+
+	if (json) {
+		printf("{\"studies\": %ld, \"quarantine\": %ld, \"assigned\": %ld, \"series\": "
+		       "%ld, "
+		       "\"instances\": %ld, \"objects\": %ld, \"object_bytes\": %llu, "
+		       "\"conflicts\": %ld, \"transfers\": {\"queued\": %ld, \"sent\": %ld, "
+		       "\"verified\": %ld, \"failed\": %ld}, \"disk_used\": %.3f, ",
+		       c->studies, c->quarantine, c->assigned, c->series, c->instances, c->objects,
+		       (unsigned long long)c->object_bytes, c->conflicts, c->queued, c->sent,
+		       c->verified, c->failed, used);
+		return;
+	}
+	printf("studies     %ld (%ld in quarantine, %ld assigned)\n", c->studies, c->quarantine,
+	       c->assigned);
+	printf("series      %ld\ninstances   %ld (%ld objects, %.1f MB; %ld conflicting UIDs)\n",
+	       c->series, c->instances, c->objects, (double)c->object_bytes / 1e6, c->conflicts);
+	printf("transfers   %ld queued, %ld sent, %ld verified, %ld failed\n", c->queued, c->sent,
+	       c->verified, c->failed);
+	printf("disk        %.0f %% used\n", used * 100);
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option longs[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	struct store_counts counts;
+	struct statvfs fs = {0};
+	char heartbeat[64];
+	struct cmd_env env;
+	const char *config = NULL;
+	bool json = false;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:", longs, NULL)) != -1) {
+		if (c == 'c')
+			config = optarg;
+		else if (c == 'j')
+			json = true;
+		else {
+			fprintf(stderr, "usage: fiona status [-c CONFIG] [--json]\n");
+			return 2;
+		}
+	}
+	if (cmd_store_open(config, &env))
+		return 1;
+	statvfs(env.cfg->data_dir, &fs);
+	last_heartbeat(env.cfg, heartbeat, sizeof(heartbeat));
+	rc = store_counts(env.store, &counts);
+	if (!rc) {
+		struct store_dest_queue *q = NULL;
+		size_t nq = 0;
+
+		print_counts(&counts, &fs, json);
+		printf(json ? "\"last_heartbeat\": \"%s\", " : "heartbeat   %s\n", heartbeat);
+		rc = store_queue_by_destination(env.store, &q, &nq);
+		printf(json ? "\"destinations\": [" : "per destination:\n");
+		if (!rc)
+			print_queues(q, nq, json);
+		printf(json ? "]}\n" : "");
+		free(q);
+	}
+	if (rc)
+		fprintf(stderr, "fiona status: %s\n", strerror(-rc));
+	cmd_store_close(&env);
+	return rc ? 1 : 0;
+}
+
+int cmd_assign(int argc, char **argv)
+{
+	struct fiona_err err = {0};
+	struct cmd_env env;
+	const char *config = NULL;
+	long study;
+	int c, rc;
+
+	while ((c = getopt(argc, argv, "c:")) != -1) {
+		if (c != 'c')
+			goto usage;
+		config = optarg;
+	}
+	if (argc - optind != 4 || core_parse_long(argv[optind], 1, INT64_MAX, &study))
+		goto usage;
+	if (cmd_store_open(config, &env))
+		return 1;
+	rc = store_assign(env.store, study, argv[optind + 1], argv[optind + 2], argv[optind + 3],
+			  getuid(), &err);
+	if (rc)
+		fprintf(stderr, "fiona assign: %s\n", err.reason[0] ? err.reason : strerror(-rc));
+	cmd_store_close(&env);
+	return rc ? 1 : 0;
+usage:
+	fprintf(stderr, "usage: fiona assign [-c CONFIG] STUDY PROJECT PARTICIPANT EVENT\n");
+	return 2;
+}

@@ -1,0 +1,353 @@
+/*
+ * forward: the thread that empties the transfer queue. Each round takes the due
+ * transfers, groups them by destination, sends each group with net_send_batch() over the
+ * destination's parallel associations — every instance de-identified by its plan into a
+ * buffer just for the send, never a copy on disk — records the outcomes in one
+ * transaction (failures with their reason and an exponential backoff), then verifies
+ * studies whose instances are all sent by asking the destination for its count (C-FIND).
+ *
+ * The plan for an instance is built exactly as the mount builds it (same profile, secret,
+ * project, participant and event), so Orthanc holds the bytes `cat` shows.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/net.h"
+#include "store/store_int.h"
+
+#define ROUND_LIMIT 512
+
+struct store_forwarder {
+	struct store *s;
+	const struct fiona_config *cfg;
+	struct deid_secret secret;
+	struct fiona_log *log;
+	struct deid_profile **profiles; /* per configured project, owned */
+	pthread_t thread;
+	pthread_mutex_t lock; /* guards stop, kicked */
+	pthread_cond_t cond;
+	bool stop, kicked, started;
+};
+
+struct batch {
+	struct store_forwarder *f;
+	const struct xfer *x;
+	struct xfer_result *r;
+	struct net_send_item *items;
+};
+
+static const struct deid_profile *profile_of(struct store_forwarder *f, const char *project)
+{
+	for (size_t i = 0; i < f->cfg->n_projects; i++)
+		if (!strcmp(f->cfg->projects[i].name, project))
+			return f->profiles[i];
+	return NULL;
+}
+
+/* The de-identified Part-10 bytes of one queued instance, in a new buffer. */
+static int deid_bytes(struct store_forwarder *f, const struct xfer *x, uint8_t **p, size_t *n,
+		      struct fiona_err *err)
+{
+	const struct deid_profile *prof = profile_of(f, x->project);
+	struct deid_plan *plan = NULL;
+	struct deid_outcome o;
+	struct deid_job job;
+	struct core_map m = {0};
+	char path[4200];
+	int rc;
+
+	if (!prof)
+		return err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG, "project not configured");
+	if ((rc = store_object_path(f->s, x->hash, path, sizeof(path))) ||
+	    (rc = core_map_file(path, &m)))
+		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "object unreadable: %s",
+			       strerror(-rc));
+	rc = deid_job_init(&job, prof, &f->secret, x->project, x->participant, x->event);
+	rc = rc ? rc : deid_instance_plan(&job, m.p, m.len, &plan, &o, err);
+	if (!rc && !(*p = malloc(deid_plan_size(plan) + 1)))
+		rc = -ENOMEM;
+	if (!rc) {
+		ssize_t got = deid_plan_read(plan, m.fd, 0, *p, deid_plan_size(plan));
+
+		rc = got == (ssize_t)deid_plan_size(plan) ? 0 : got < 0 ? (int)got : -EIO;
+		*n = (size_t)deid_plan_size(plan);
+		if (rc)
+			free(*p);
+	}
+	deid_plan_free(plan);
+	core_map_release(&m);
+	return rc;
+}
+
+static int src_get(void *ctx, size_t i, const uint8_t **p, size_t *n, struct fiona_err *err)
+{
+	struct batch *b = ctx;
+	uint8_t *buf = NULL;
+	int rc = deid_bytes(b->f, &b->x[i], &buf, n, err);
+
+	*p = buf;
+	return rc;
+}
+
+static void src_put(void *ctx, size_t i, const uint8_t *p, size_t n)
+{
+	(void)ctx;
+	(void)i;
+	(void)n;
+	free((void *)p);
+}
+
+static void src_done(void *ctx, size_t i, int rc, uint16_t status, const struct fiona_err *err)
+{
+	struct batch *b = ctx;
+	struct xfer_result *r = &b->r[i];
+	enum net_outcome oc = net_outcome_classify(rc, status);
+
+	r->state = oc == NET_OUTCOME_SENT    ? XFER_SENT
+		   : oc == NET_OUTCOME_RETRY ? XFER_RETRY
+					     : XFER_GIVE_UP;
+	if (r->state == XFER_SENT)
+		return;
+	if (rc)
+		snprintf(r->error, sizeof(r->error), "%s",
+			 err && err->reason[0] ? err->reason : strerror(-rc));
+	else
+		snprintf(r->error, sizeof(r->error), "the destination answered status 0x%04x",
+			 status);
+	r->next_try = time(NULL) + net_backoff_s((unsigned)b->x[i].attempts + 1,
+						 r->state == XFER_RETRY ? 5 : 600, 3600,
+						 (uint32_t)(b->x[i].instance * 2654435761u));
+}
+
+/* Output transfer syntax of a de-identified instance (deid.c writes explicit LE unless
+ * the source was encapsulated). */
+static const char *output_ts(const char *ts)
+{
+	return net_ts_is_native(ts) || !strcmp(ts, "1.2.840.10008.1.2.1.99") ? "1.2.840.10008.1.2.1"
+									     : ts;
+}
+
+static void dest_of(const struct config_destination *d, struct net_dest *nd)
+{
+	*nd = (struct net_dest){d->aet, d->host, d->port, d->calling_aet ? d->calling_aet : "FIONA",
+				30};
+}
+
+/* Sends x[0..n), which share one destination, and records the outcomes. */
+static void send_group(struct store_forwarder *f, const struct xfer *x, size_t n)
+{
+	const struct config_destination *d = config_destination(f->cfg, x[0].destination);
+	struct xfer_result *r = calloc(n, sizeof(*r));
+	struct net_send_item *items = calloc(n, sizeof(*items));
+	struct batch b = {f, x, r, items};
+	struct net_send_source src = {src_get, src_put, src_done, &b};
+	struct net_send_stats stats = {0};
+	struct fiona_err err = {0};
+	struct net_dest nd;
+
+	if (!r || !items)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		items[i] = (struct net_send_item){x[i].sop_class, output_ts(x[i].ts)};
+		r[i] = (struct xfer_result){XFER_RETRY, "", time(NULL) + 60};
+		snprintf(r[i].error, sizeof(r[i].error), "destination \"%s\" is not configured",
+			 x[i].destination);
+	}
+	if (d) {
+		dest_of(d, &nd);
+		if (net_send_batch(&nd, items, n, &src, d->associations > 0 ? d->associations : 1,
+				   3, &stats, &err))
+			log_msg(f->log, LOG_WARN, "forward", "%s: %s", d->name, err.reason);
+		log_msg(f->log, LOG_INFO, "forward", "%s: %zu sent, %zu not yet (%zu associations)",
+			d->name, stats.sent, stats.failed, stats.assocs);
+	}
+	if (xfer_record(f->s, x, r, n))
+		log_msg(f->log, LOG_ERROR, "forward", "cannot record %zu transfer outcomes", n);
+out:
+	free(r);
+	free(items);
+}
+
+/* Series-level counts of one study; a short series is queued again. Returns the number
+ * of short series, or -1 when the destination could not answer. */
+static int verify_series(struct store_forwarder *f, const struct net_dest *nd,
+			 const struct xfer_verify *v, const char *study_uid)
+{
+	struct xfer_series *se = NULL;
+	size_t n = 0;
+	int shortfall = 0;
+
+	if (xfer_series_of(f->s, v->study, v->project, &se, &n))
+		return -1;
+	for (size_t i = 0; i < n && shortfall >= 0; i++) {
+		struct fiona_err err = {0};
+		char uid[65];
+		long count = -1;
+
+		if (deid_uid_derive(&f->secret, v->project, se[i].series_uid, uid) ||
+		    net_find_count(nd, NET_FIND_SERIES, study_uid, uid, &count, &err) ||
+		    count < 0) {
+			shortfall = -1;
+		} else if (count < se[i].sent) {
+			xfer_requeue_series(f->s, v->project, se[i].series_uid);
+			shortfall++;
+		}
+	}
+	free(se);
+	return shortfall;
+}
+
+/* Study-level count first (NumberOfStudyRelatedInstances), then each series
+ * (NumberOfSeriesRelatedInstances): what is short is queued again, the rest verified. */
+static void verify_round(struct store_forwarder *f)
+{
+	struct xfer_verify *v = NULL;
+	size_t n = 0;
+
+	if (xfer_to_verify(f->s, &v, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct config_destination *d = config_destination(f->cfg, v[i].destination);
+		struct fiona_err err = {0};
+		char uid[65];
+		struct net_dest nd;
+		long count = -1;
+		int shortfall = 0;
+
+		if (!d || deid_uid_derive(&f->secret, v[i].project, v[i].study_uid, uid))
+			continue;
+		dest_of(d, &nd);
+		if (net_find_count(&nd, NET_FIND_STUDY, uid, NULL, &count, &err) || count < 0)
+			continue; /* asked again next round */
+		if (count >= v[i].sent && (shortfall = verify_series(f, &nd, &v[i], uid)) < 0)
+			continue;
+		if (!shortfall)
+			xfer_verified(f->s, &v[i], count);
+		log_msg(f->log, count >= v[i].sent && !shortfall ? LOG_INFO : LOG_WARN, "forward",
+			"study %lld at %s: %ld instances held, %ld sent%s", (long long)v[i].study,
+			d->name, count, v[i].sent,
+			count >= v[i].sent && !shortfall ? ": verified" : ": sending again");
+	}
+	free(v);
+}
+
+static int by_destination(const void *a, const void *b)
+{
+	const struct xfer *x = a, *y = b;
+	int c = strcmp(x->destination, y->destination);
+
+	return c ? c : (x->instance > y->instance) - (x->instance < y->instance);
+}
+
+/* One round: everything due now, destination by destination. Returns how many went. */
+static size_t forward_round(struct store_forwarder *f)
+{
+	struct xfer *x = NULL;
+	size_t n = 0, start = 0;
+
+	if (xfer_take_due(f->s, time(NULL), ROUND_LIMIT, &x, &n) || !n) {
+		free(x);
+		return 0;
+	}
+	qsort(x, n, sizeof(*x), by_destination);
+	for (size_t i = 1; i <= n; i++)
+		if (i == n || strcmp(x[i].destination, x[start].destination)) {
+			send_group(f, x + start, i - start);
+			start = i;
+		}
+	free(x);
+	return n;
+}
+
+static void *forward_main(void *arg)
+{
+	struct store_forwarder *f = arg;
+	struct timespec until;
+
+	xfer_reset_sending(f->s); /* a crash mid-batch: those go again */
+	for (;;) {
+		size_t sent = forward_round(f);
+
+		verify_round(f);
+		pthread_mutex_lock(&f->lock);
+		if (!sent && !f->kicked && !f->stop) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&f->cond, &f->lock, &until);
+		}
+		f->kicked = false;
+		if (f->stop) {
+			pthread_mutex_unlock(&f->lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+}
+
+int store_forwarder_start(struct store *s, const struct fiona_config *cfg,
+			  const struct deid_secret *secret, struct fiona_log *log,
+			  struct store_forwarder **out)
+{
+	struct store_forwarder *f = calloc(1, sizeof(*f));
+	struct fiona_err err = {0};
+	int rc = 0;
+
+	if (!f || !(f->profiles = calloc(cfg->n_projects + 1, sizeof(*f->profiles)))) {
+		free(f);
+		return -ENOMEM;
+	}
+	f->s = s;
+	f->cfg = cfg;
+	f->secret = *secret;
+	f->log = log;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	for (size_t i = 0; !rc && i < cfg->n_projects; i++) {
+		const char *p = cfg->projects[i].profile;
+
+		rc = p ? deid_profile_load(p, &f->profiles[i], &err)
+		       : deid_profile_new_default(&f->profiles[i]);
+		if (rc)
+			log_msg(log, LOG_ERROR, "forward", "profile %s: %s", p, err.reason);
+	}
+	if (!rc && !(rc = -pthread_create(&f->thread, NULL, forward_main, f)))
+		f->started = true;
+	if (rc) {
+		store_forwarder_stop(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+void store_forwarder_kick(struct store_forwarder *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->kicked = true;
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void store_forwarder_stop(struct store_forwarder *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->stop = true;
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	if (f->started)
+		pthread_join(f->thread, NULL);
+	for (size_t i = 0; f->profiles && i < f->cfg->n_projects; i++)
+		deid_profile_free(f->profiles[i]);
+	free(f->profiles);
+	explicit_bzero(&f->secret, sizeof(f->secret));
+	free(f);
+}

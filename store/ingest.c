@@ -1,0 +1,194 @@
+/*
+ * ingest: one received or imported instance into the store — parse its top-level
+ * attributes, keep its bytes as an object, then catalog it in one transaction.
+ *
+ * Order matters for crash safety: the object is durable before the transaction that
+ * names it commits, and the caller answers success only after the commit. A file that
+ * does not parse is refused (never cataloged, never kept). The same bytes twice are one
+ * object and one instance row; other bytes under a known SOPInstanceUID are a conflict:
+ * kept as a second instance row and reported.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <time.h>
+
+#include "anon/anon.h"
+#include "store/store_int.h"
+
+static int64_t row_id(struct store *s, const char *sql, const char *a, const char *b, const char *c)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+
+	if (cat_prepare(s, sql, &st))
+		return -1;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	if (c)
+		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+static int catalog_patient_study(struct store *s, const struct dcm_summary *m,
+				 const struct store_origin *o, int64_t now, int64_t *study)
+{
+	int64_t pat;
+	int rc = cat_run(s,
+			 "INSERT OR IGNORE INTO patients(patient_id, patient_name, birth_date)"
+			 " VALUES(?,?,?)",
+			 "ttt", m->patient_id, m->patient_name, m->patient_birth_date);
+
+	if (rc)
+		return rc;
+	pat = row_id(
+		s, "SELECT id FROM patients WHERE patient_id=? AND patient_name=? AND birth_date=?",
+		m->patient_id, m->patient_name, m->patient_birth_date);
+	rc = cat_run(s,
+		     "INSERT INTO studies(patient, study_uid, study_date, study_time, accession,"
+		     " description, calling_aet, called_aet, first_arrival, last_arrival)"
+		     " VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(study_uid) DO UPDATE SET"
+		     " last_arrival=excluded.last_arrival",
+		     "ittttttiii", pat, m->study_uid, m->study_date, m->study_time, m->accession,
+		     m->study_description, o && o->calling_aet ? o->calling_aet : "",
+		     o && o->called_aet ? o->called_aet : "", now, now);
+	*study = row_id(s, "SELECT id FROM studies WHERE study_uid=?", m->study_uid, NULL, NULL);
+	return rc ? rc : *study > 0 ? 0 : -EIO;
+}
+
+static int catalog_instance(struct store *s, const struct dcm_summary *m, int64_t study,
+			    const char *hash, uint64_t size, int64_t now,
+			    struct store_ingest_result *res)
+{
+	int64_t series, other;
+	int rc = cat_run(s,
+			 "INSERT INTO series(study, series_uid, number, modality, description)"
+			 " VALUES(?,?,?,?,?) ON CONFLICT(series_uid) DO NOTHING",
+			 "ititt", study, m->series_uid, (int64_t)m->series_number, m->modality,
+			 m->series_description);
+
+	if (rc)
+		return rc;
+	series = row_id(s, "SELECT id FROM series WHERE series_uid=?", m->series_uid, NULL, NULL);
+	res->instance_id = row_id(s, "SELECT id FROM instances WHERE sop_uid=? AND hash=?",
+				  m->sop_uid, hash, NULL);
+	if (res->instance_id > 0) {
+		res->duplicate = true;
+		return 0;
+	}
+	other = row_id(s, "SELECT id FROM instances WHERE sop_uid=?", m->sop_uid, NULL, NULL);
+	res->conflict = other > 0;
+	rc = cat_run(s,
+		     "INSERT INTO instances(series, sop_uid, sop_class_uid, ts_uid, number, hash,"
+		     " size, burned_in, received_at) VALUES(?,?,?,?,?,?,?,?,?)",
+		     "itttitiii", series, m->sop_uid, m->sop_class_uid, m->transfer_syntax,
+		     (int64_t)m->instance_number, hash, (int64_t)size,
+		     (int64_t)m->burned_in_annotation, now);
+	res->instance_id = sqlite3_last_insert_rowid(s->db);
+	return rc;
+}
+
+/* Late instances of an assigned study are queued for its destination right away. */
+static int queue_if_assigned(struct store *s, int64_t study, int64_t instance)
+{
+	const struct config_project *p;
+	sqlite3_stmt *st = NULL;
+	char project[64] = "";
+	int rc = cat_prepare(s, "SELECT project FROM assignments WHERE study=?", &st);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, study);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(project, sizeof(project), "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (!project[0] || !(p = config_project(s->cfg, project)))
+		return 0;
+	return cat_run(s,
+		       "INSERT OR IGNORE INTO transfers(instance, project, destination, state)"
+		       " VALUES(?,?,?,'queued')",
+		       "itt", instance, project, p->destination ? p->destination : "");
+}
+
+static int ingest_catalog(struct store *s, const struct dcm_summary *m,
+			  const struct store_origin *o, const char *hash, uint64_t size,
+			  struct store_ingest_result *res)
+{
+	int64_t now = time(NULL);
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	if (rc)
+		goto out;
+	rc = cat_run(s, "INSERT OR IGNORE INTO objects(hash, size, stored_at) VALUES(?,?,?)", "tii",
+		     hash, (int64_t)size, now);
+	rc = rc ? rc : catalog_patient_study(s, m, o, now, &res->study_id);
+	rc = rc ? rc : catalog_instance(s, m, res->study_id, hash, size, now, res);
+	if (!rc && !res->duplicate)
+		rc = queue_if_assigned(s, res->study_id, res->instance_id);
+	rc = rc ? rc : cat_exec(s, "COMMIT");
+	if (rc)
+		cat_exec(s, "ROLLBACK");
+	else
+		store_changed(s);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static bool summary_usable(const struct dcm_summary *m, struct fiona_err *err)
+{
+	static const struct {
+		size_t off;
+		uint32_t tag;
+	} need[] = {
+		{offsetof(struct dcm_summary, study_uid), DCM_TAG(0x0020, 0x000D)},
+		{offsetof(struct dcm_summary, series_uid), DCM_TAG(0x0020, 0x000E)},
+		{offsetof(struct dcm_summary, sop_uid), DCM_TAG(0x0008, 0x0018)},
+		{offsetof(struct dcm_summary, sop_class_uid), DCM_TAG(0x0008, 0x0016)},
+	};
+
+	for (size_t i = 0; i < CORE_ARRAY_SIZE(need); i++)
+		if (!((const char *)m + need[i].off)[0]) {
+			err_set(err, -EINVAL, CORE_NO_OFFSET, need[i].tag,
+				"missing: a stored instance needs study, series and SOP UIDs");
+			return false;
+		}
+	return true;
+}
+
+int store_ingest(struct store *s, const char *path, const struct store_origin *o, bool move,
+		 struct store_ingest_result *res, struct fiona_err *err)
+{
+	struct dcm_summary m;
+	struct core_map map;
+	char hash[33];
+	uint64_t size;
+	int rc = core_map_file(path, &map);
+
+	memset(res, 0, sizeof(*res));
+	if (rc)
+		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot read: %s",
+			       strerror(-rc));
+	rc = dcm_summary_read(map.p, map.len, &m, err);
+	core_map_release(&map);
+	if (rc || !summary_usable(&m, err))
+		return rc ? rc : -EINVAL;
+	if ((rc = obj_put(s, path, move, hash, &size)))
+		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot keep the object: %s",
+			       strerror(-rc));
+	if ((rc = ingest_catalog(s, &m, o, hash, size, res)))
+		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot catalog: %s",
+			       strerror(-rc));
+	if (res->conflict)
+		log_msg(s->log, LOG_WARN, "store",
+			"instance %lld: another object with the same SOPInstanceUID is already "
+			"kept; both are kept (study %lld)",
+			(long long)res->instance_id, (long long)res->study_id);
+	return 0;
+}

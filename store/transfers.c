@@ -1,0 +1,302 @@
+/*
+ * transfers: the per-instance transfer queue in the catalog. States: queued -> sending
+ * -> sent -> verified, or failed (with its reason and the time of the next try) -> sending
+ * again. 'sending' only lives while a batch is in flight; a crash leaves it behind and
+ * xfer_reset_sending() queues those rows again at start, so nothing is lost and an
+ * instance is sent twice at most when the crash hit between its send and its record.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "store/store_int.h"
+
+static void col(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+int xfer_reset_sending(struct store *s)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_run(s, "UPDATE transfers SET state='queued' WHERE state='sending'", "");
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int take_rows(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct xfer *v = calloc(limit ? limit : 1, sizeof(*v));
+	size_t k = 0;
+	int rc;
+
+	if (!v)
+		return -ENOMEM;
+	rc = cat_prepare(
+		s,
+		"SELECT t.instance, r.study, t.project, a.participant, a.event, t.destination,"
+		" i.hash, coalesce(i.sop_class_uid,''), coalesce(i.ts_uid,''), s.study_uid,"
+		" t.attempts FROM transfers t JOIN instances i ON t.instance=i.id"
+		" JOIN series r ON i.series=r.id JOIN studies s ON r.study=s.id"
+		" JOIN assignments a ON a.study=r.study AND a.project=t.project"
+		" WHERE t.state='queued' OR (t.state='failed' AND t.next_try<=?)"
+		" ORDER BY t.next_try, t.instance LIMIT ?",
+		&st);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, (int64_t)limit);
+	while (k < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct xfer *x = &v[k++];
+
+		x->instance = sqlite3_column_int64(st, 0);
+		x->study = sqlite3_column_int64(st, 1);
+		col(st, 2, x->project, sizeof(x->project));
+		col(st, 3, x->participant, sizeof(x->participant));
+		col(st, 4, x->event, sizeof(x->event));
+		col(st, 5, x->destination, sizeof(x->destination));
+		col(st, 6, x->hash, sizeof(x->hash));
+		col(st, 7, x->sop_class, sizeof(x->sop_class));
+		col(st, 8, x->ts, sizeof(x->ts));
+		col(st, 9, x->study_uid, sizeof(x->study_uid));
+		x->attempts = (long)sqlite3_column_int64(st, 10);
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	rc = rc ? rc : take_rows(s, now, limit, out, n);
+	for (size_t i = 0; !rc && i < *n; i++)
+		rc = cat_run(s,
+			     "UPDATE transfers SET state='sending' WHERE instance=? AND project=?",
+			     "it", (*out)[i].instance, (*out)[i].project);
+	rc = rc ? rc : cat_exec(s, "COMMIT");
+	if (rc)
+		cat_exec(s, "ROLLBACK");
+	else if (*n)
+		store_changed(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r, size_t n)
+{
+	int64_t now = time(NULL);
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (r[i].state == XFER_SENT)
+			rc = cat_run(
+				s,
+				"UPDATE transfers SET state='sent', sent_at=?, last_error=NULL,"
+				" attempts=attempts+1 WHERE instance=? AND project=?",
+				"iit", now, x[i].instance, x[i].project);
+		else
+			rc = cat_run(
+				s,
+				"UPDATE transfers SET state='failed', last_error=?, next_try=?,"
+				" attempts=attempts+1 WHERE instance=? AND project=?",
+				"tiit", r[i].error, r[i].next_try, x[i].instance, x[i].project);
+	}
+	rc = rc ? rc : cat_exec(s, "COMMIT");
+	if (rc)
+		cat_exec(s, "ROLLBACK");
+	else
+		store_changed(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct xfer_verify *v = NULL;
+	size_t k = 0, cap = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(s,
+			 "SELECT r.study, t.project, max(t.destination), s.study_uid,"
+			 " sum(t.state IN ('sent','verified')) FROM transfers t JOIN instances i "
+			 "ON t.instance=i.id"
+			 " JOIN series r ON i.series=r.id JOIN studies s ON r.study=s.id"
+			 " GROUP BY r.study, t.project"
+			 " HAVING sum(t.state='sent') > 0 AND sum(t.state IN ('sent','verified')) "
+			 "= count(*)",
+			 &st);
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		if (k == cap) {
+			struct xfer_verify *nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[k].study = sqlite3_column_int64(st, 0);
+		col(st, 1, v[k].project, sizeof(v[k].project));
+		col(st, 2, v[k].destination, sizeof(v[k].destination));
+		col(st, 3, v[k].study_uid, sizeof(v[k].study_uid));
+		v[k].sent = (long)sqlite3_column_int64(st, 4);
+		k++;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int xfer_verified(struct store *s, const struct xfer_verify *v, long count)
+{
+	const char *sql =
+		count >= v->sent
+			? "UPDATE transfers SET state='verified', verified_at=?1 WHERE state='sent'"
+			  " AND project=?2 AND instance IN (SELECT i.id FROM instances i JOIN "
+			  "series r"
+			  " ON i.series=r.id WHERE r.study=?3)"
+			: "UPDATE transfers SET state='queued', next_try=?1,"
+			  " last_error='the destination holds fewer instances than were sent'"
+			  " WHERE state='sent' AND project=?2 AND instance IN (SELECT i.id FROM"
+			  " instances i JOIN series r ON i.series=r.id WHERE r.study=?3)";
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_run(s, sql, "iti", (int64_t)time(NULL), v->project, v->study);
+	if (!rc)
+		store_changed(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_queue_by_destination(struct store *s, struct store_dest_queue **out, size_t *n)
+{
+	struct store_dest_queue *v = NULL;
+	size_t k = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(
+		s,
+		"SELECT t.destination, sum(t.state IN ('queued','sending')), sum(t.state='sent'),"
+		" sum(t.state='verified'), sum(t.state='failed'),"
+		" coalesce(min(CASE WHEN t.state IN ('queued','sending','failed') THEN a.at "
+		"END),0),"
+		" coalesce(max(t.last_error),'') FROM transfers t JOIN instances i ON "
+		"t.instance=i.id"
+		" JOIN series r ON i.series=r.id JOIN assignments a ON a.study=r.study"
+		" GROUP BY t.destination ORDER BY t.destination",
+		&st);
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		if (k == cap) {
+			struct store_dest_queue *nv =
+				realloc(v, (cap = cap ? cap * 2 : 4) * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		col(st, 0, v[k].destination, sizeof(v[k].destination));
+		v[k].queued = (long)sqlite3_column_int64(st, 1);
+		v[k].sent = (long)sqlite3_column_int64(st, 2);
+		v[k].verified = (long)sqlite3_column_int64(st, 3);
+		v[k].failed = (long)sqlite3_column_int64(st, 4);
+		v[k].oldest_waiting = sqlite3_column_int64(st, 5);
+		col(st, 6, v[k].last_error, sizeof(v[k].last_error));
+		k++;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int xfer_series_of(struct store *s, int64_t study, const char *project, struct xfer_series **out,
+		   size_t *n)
+{
+	struct xfer_series *v = NULL;
+	size_t k = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_prepare(s,
+			 "SELECT r.series_uid, sum(t.state IN ('sent','verified')) FROM transfers t"
+			 " JOIN instances i ON t.instance=i.id JOIN series r ON i.series=r.id"
+			 " WHERE r.study=? AND t.project=? GROUP BY r.id",
+			 &st);
+	if (!rc) {
+		sqlite3_bind_int64(st, 1, study);
+		sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+	}
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		if (k == cap) {
+			struct xfer_series *nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		col(st, 0, v[k].series_uid, sizeof(v[k].series_uid));
+		v[k].sent = (long)sqlite3_column_int64(st, 1);
+		k++;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int xfer_requeue_series(struct store *s, const char *project, const char *series_uid)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_run(
+		s,
+		"UPDATE transfers SET state='queued', next_try=0,"
+		" last_error='the destination holds fewer instances of a series than were sent'"
+		" WHERE state='sent' AND project=? AND instance IN (SELECT i.id FROM instances i"
+		" JOIN series r ON i.series=r.id WHERE r.series_uid=?)",
+		"tt", project, series_uid);
+	if (!rc)
+		store_changed(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}

@@ -1,0 +1,99 @@
+#!/bin/sh
+# Benchmarks of the whole gateway (issues 5 and 6), run by tests/bench/run.sh inside a
+# network namespace (Orthanc listens on all interfaces). Usage: gateway.sh CORPUS
+#  mount:   the corpus is imported and every study assigned; then reading every
+#           de-identified file through the mount (cat, and dd with a 1 MiB buffer) next
+#           to reading the originals directly, and `find -ls` through the mount vs on the
+#           corpus. Targets: de-identified read <= 1.5x direct cat; find <= 4x.
+#  forward: Orthanc stopped, every study assigned, Orthanc started: time until the last
+#           instance is stored, next to storescu of the same de-identified files (from
+#           fiona anonymize) straight to a fresh Orthanc. Target: fiona not slower.
+#           (BENCH_NO_FORWARD=1 skips this part.)
+set -u
+CORPUS=$1
+BUILD=${BUILD:-build}
+. tests/e2e/lib/orthanc.sh
+FIONA=$(pwd)/$BUILD/fiona
+T=$(mktemp -d)
+chmod 755 "$T"
+PID=
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	orthanc_stop
+	fusermount3 -uz "$T/mnt" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+secs() { echo "$2 $1" | awk '{printf "%.3f", $1 - $2}'; }
+ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2f", $1 / $2; else print "n/a" }'; }
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
+
+cat >"$T/fiona.json" <<JSON
+{ "data_dir": "$T/var", "mount_point": "$T/mnt", "secret_file": "$T/var/secret",
+  "admin_group": "root",
+  "dicom": { "aet": "FIONA", "bind": "127.0.0.1", "port": 11112, "allowed_callers": [] },
+  "quiet_seconds": 1, "quarantine_days": 7, "disk_high_watermark": 0.99,
+  "destinations": { "research": { "aet": "RESEARCH", "host": "127.0.0.1", "port": 4242,
+                                  "calling_aet": "FIONA", "associations": 2 } },
+  "projects": { "BENCH1": { "group": "root", "participant_pattern": "^BENCH1-[0-9]{4}\$",
+                            "events": [ "baseline" ], "destination": "research" } } }
+JSON
+mkdir -p "$T/var" && (umask 077; head -c 32 /dev/urandom >"$T/var/secret")
+s=$(now)
+"$FIONA" import -c "$T/fiona.json" "$CORPUS" 2>"$T/import.log" | tail -n 1
+e=$(now)
+echo "import (catalog + fsync per object): $(secs "$s" "$e")s, $(tail -n 1 "$T/import.log")"
+studies=$(sqlite3 "$T/var/catalog.db" "SELECT id FROM studies ORDER BY id")
+for id in $studies; do
+	"$FIONA" assign -c "$T/fiona.json" "$id" BENCH1 "BENCH1-$(printf %04d "$id")" baseline 2>/dev/null
+done
+# Orthanc is down while the studies are assigned: the queue waits for it.
+"$FIONA" serve -c "$T/fiona.json" 2>"$T/serve.log" &
+PID=$!
+i=0; while ! grep -q "mounted at" "$T/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+
+echo "== mount (de-identified reads through FUSE vs originals read directly)"
+s=$(now); find "$T/mnt/projects" -name '*.dcm' | sort >"$T/files"; e=$(now)
+echo "first listing (builds every plan for exact sizes): $(secs "$s" "$e")s, $(wc -l <"$T/files") files"
+find "$CORPUS" -name '*.dcm' | sort >"$T/orig"
+drop; xargs cat <"$T/orig" >/dev/null
+s=$(now); xargs cat <"$T/orig" >/dev/null; e=$(now); d=$(secs "$s" "$e")
+xargs cat <"$T/files" >/dev/null # page cache of the objects warm, like the originals
+s=$(now); xargs cat <"$T/files" >/dev/null; e=$(now); m=$(secs "$s" "$e")
+echo "cat originals ${d}s, cat through the mount ${m}s: ratio $(ratio "$m" "$d") (target <= 1.5)"
+s=$(now); while read -r f; do dd if="$f" of=/dev/null bs=1M 2>/dev/null; done <"$T/orig"; e=$(now); d2=$(secs "$s" "$e")
+s=$(now); while read -r f; do dd if="$f" of=/dev/null bs=1M 2>/dev/null; done <"$T/files"; e=$(now); m2=$(secs "$s" "$e")
+echo "1 MiB reader: originals ${d2}s, mount ${m2}s: ratio $(ratio "$m2" "$d2") (target <= 1.5)"
+s=$(now); find "$CORPUS" -ls >/dev/null; e=$(now); fd=$(secs "$s" "$e")
+s=$(now); find "$T/mnt/projects" -ls >/dev/null; e=$(now); fm=$(secs "$s" "$e")
+echo "find -ls: corpus ${fd}s, mount ${fm}s: ratio $(ratio "$fm" "$fd") (target <= 4)"
+
+[ -n "${BENCH_NO_FORWARD:-}" ] && exit 0
+echo "== forward (queue -> last instance in Orthanc vs storescu of the same de-identified files)"
+n=$(wc -l <"$T/files")
+kill "$PID"; wait "$PID" 2>/dev/null; PID=
+# What an mv leaves behind: every instance queued. Orthanc is up, then fiona starts.
+sqlite3 "$T/var/catalog.db" "UPDATE transfers SET state='queued', attempts=0, next_try=0, last_error=NULL"
+orthanc_start "$T/o1" 4242 8042 RESEARCH FIONA 11112 || { echo "Orthanc did not start"; exit 1; }
+count() { curl -sf "$ORTHANC_URL/statistics" | sed -n 's/.*"CountInstances" *: *\([0-9]*\).*/\1/p'; }
+s=$(now)
+"$FIONA" serve -c "$T/fiona.json" 2>>"$T/serve.log" &
+PID=$!
+i=0; while [ "$(count)" -lt "$n" ] && [ $i -lt 6000 ]; do sleep 0.1; i=$((i + 1)); done
+e=$(now); f=$(secs "$s" "$e"); got=$(count)
+orthanc_stop
+kill "$PID"; wait "$PID" 2>/dev/null; PID=
+mkdir -p "$T/deid"
+for id in $studies; do
+	sqlite3 "$T/var/catalog.db" "SELECT i.hash FROM instances i JOIN series r ON i.series=r.id WHERE r.study=$id" |
+		while read -r h; do mkdir -p "$T/src/$id"; ln "$T/var/objects/$(echo "$h" | cut -c1-2)/$h.dcm" "$T/src/$id/$h.dcm"; done
+	"$FIONA" anonymize -o "$T/deid" --project BENCH1 --participant "BENCH1-$(printf %04d "$id")" --event baseline \
+		--secret "$T/var/secret" "$T/src/$id" 2>/dev/null
+done
+orthanc_start "$T/o2" 4242 8042 RESEARCH FIONA 11112 || { echo "Orthanc did not start"; exit 1; }
+sh tests/bench/net_ingest.sh "$T/deid" 127.0.0.1 4242 RESEARCH storescu >"$T/peer.txt" || echo "storescu failed"
+p=$(awk '$2 == "assocs=1" { sub("seconds=", "", $4); print $4 }' "$T/peer.txt")
+p2=$(awk '$2 == "assocs=2" { sub("seconds=", "", $4); print $4 }' "$T/peer.txt")
+echo "fiona forward ${f}s ($got of $n instances, 2 associations, from a cold start of fiona serve)"
+echo "storescu ${p}s (1 association), ${p2}s (2): fiona / storescu(2) = $(ratio "$f" "$p2") (target <= 1.0)"

@@ -1,0 +1,30 @@
+# Shared by the end-to-end tests that run a whole gateway (50-mount, 60-forward).
+#   fiona_setup T SEED        writes T/fiona.json (data T/var, mount T/mnt, port 11112,
+#                             project PROJ01 with events baseline/followup, destination
+#                             RESEARCH at 127.0.0.1:4242), a site secret, and the tiny
+#                             corpus of SEED in T/c
+#   fiona_start T             starts `fiona serve` (PID), waits for the mount
+FIONA=${FIONA:-$(pwd)/${BUILD:-build}/fiona}
+GEN=${GEN:-$(pwd)/${BUILD:-build}/tools/gen_corpus}
+
+fiona_setup() { # dir seed
+	cat >"$1/fiona.json" <<JSON
+{ "data_dir": "$1/var", "mount_point": "$1/mnt", "secret_file": "$1/var/secret",
+  "admin_group": "root",
+  "dicom": { "aet": "FIONA", "bind": "127.0.0.1", "port": 11112, "allowed_callers": [] },
+  "quiet_seconds": 1, "quarantine_days": 7, "disk_high_watermark": 0.95,
+  "destinations": { "research": { "aet": "RESEARCH", "host": "127.0.0.1", "port": 4242,
+                                  "calling_aet": "FIONA", "associations": 2 } },
+  "projects": { "PROJ01": { "group": "root", "participant_pattern": "^PROJ01-[0-9]{4}\$",
+                            "events": [ "baseline", "followup" ], "destination": "research" } } }
+JSON
+	mkdir -p "$1/var" && (umask 077; head -c 32 /dev/urandom >"$1/var/secret")
+	"$GEN" --preset tiny --seed "$2" -o "$1/c" >/dev/null 2>&1
+}
+
+fiona_start() { # dir
+	"$FIONA" serve -c "$1/fiona.json" 2>>"$1/serve.log" &
+	PID=$!
+	i=0
+	while ! grep -q "mounted at" "$1/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+}
