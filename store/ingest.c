@@ -52,7 +52,7 @@ static int catalog_patient_study(struct store *s, const struct dcm_summary *m,
 		     "INSERT INTO studies(patient, study_uid, study_date, study_time, accession,"
 		     " description, calling_aet, called_aet, first_arrival, last_arrival)"
 		     " VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(study_uid) DO UPDATE SET"
-		     " last_arrival=excluded.last_arrival",
+		     " last_arrival=excluded.last_arrival, complete=0", /* arrives again */
 		     "ittttttiii", pat, m->study_uid, m->study_date, m->study_time, m->accession,
 		     m->study_description, o && o->calling_aet ? o->calling_aet : "",
 		     o && o->called_aet ? o->called_aet : "", now, now);

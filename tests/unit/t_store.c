@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -202,5 +203,107 @@ static void test_newer_schema_refused(struct tt *t)
 	fx_teardown(&f);
 }
 
+/* A database at version 0 (exists, no schema) is migrated to the latest version. */
+static void test_migration_from_zero(struct tt *t)
+{
+	struct fx f;
+	struct store_ingest_result r;
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	char path[128];
+	int v = -1;
+
+	memset(&f, 0, sizeof(f));
+	snprintf(f.dir, sizeof(f.dir), "/tmp/t_store_XXXXXX");
+	TT_CHECK(t, mkdtemp(f.dir) != NULL);
+	snprintf(path, sizeof(path), "%s/var", f.dir);
+	TT_CHECK(t, core_mkdir_p(path, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/var/catalog.db", f.dir);
+	TT_CHECK(t, sqlite3_open(path, &db) == SQLITE_OK);
+	TT_CHECK(t, sqlite3_exec(db, "CREATE TABLE unrelated(x); PRAGMA user_version=0", NULL,
+				 NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	TT_CHECK(t, fx_open(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
+	fx_close(&f);
+	TT_CHECK(t, sqlite3_open(path, &db) == SQLITE_OK);
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	TT_CHECK(t, v >= 1);
+	TT_CHECK(t, fx_open(&f) == 0);
+	fx_teardown(&f);
+}
+
+/* The catalog is 0600; move=true takes the file away; the object holds the same bytes
+ * and is found by its hash. */
+static void test_mode_move_and_bytes(struct tt *t)
+{
+	struct fx f;
+	struct store_ingest_result r;
+	struct store_series *se = NULL;
+	struct store_instance *in = NULL;
+	struct core_map a = {.fd = -1}, b = {.fd = -1};
+	struct fiona_err err = {0};
+	struct stat sb;
+	char path[128], copy[128], obj[4200];
+	size_t ns = 0, ni = 0;
+	bool same;
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	snprintf(path, sizeof(path), "%s/var/catalog.db", f.dir);
+	TT_CHECK(t, stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+	snprintf(path, sizeof(path), "%s/rx.dcm", f.dir);
+	snprintf(copy, sizeof(copy), "%s/copy.dcm", f.dir);
+	TT_CHECK(t, write_instance(path, "MRN1", "A1", "1.2.3.1", "1.2.3.1.9", "1.2.3.1.9.1", 5) ==
+			    0);
+	TT_CHECK(t, write_instance(copy, "MRN1", "A1", "1.2.3.1", "1.2.3.1.9", "1.2.3.1.9.1", 5) ==
+			    0);
+	TT_CHECK(t, store_ingest(f.s, path, NULL, true, &r, &err) == 0);
+	TT_CHECK(t, access(path, F_OK) != 0);
+	TT_CHECK(t, store_list_series(f.s, r.study_id, &se, &ns) == 0 && ns == 1);
+	TT_CHECK(t, store_list_instances(f.s, se[0].id, &in, &ni) == 0 && ni == 1);
+	TT_CHECK(t, store_object_path(f.s, in[0].hash, obj, sizeof(obj)) == 0);
+	TT_CHECK(t, core_map_file(obj, &a) == 0 && core_map_file(copy, &b) == 0);
+	same = a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+	core_map_release(&a);
+	core_map_release(&b);
+	free(se);
+	free(in);
+	TT_CHECK(t, same);
+	fx_teardown(&f);
+}
+
+/* A late series makes an assigned study arrive again (so it is classified again) and it
+ * keeps its assignment. */
+static void test_late_series_keeps_assignment(struct tt *t)
+{
+	struct fx f;
+	struct store_ingest_result r;
+	struct store_study st;
+	struct fiona_err err = {0};
+	char path[128];
+	time_t now = time(NULL);
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "ACC1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
+	TT_CHECK(t,
+		 store_coupling_add(f.s, "PROJ01", "ACC1", "PROJ01-0001", "followup", &err) == 0);
+	TT_CHECK(t, store_arrival_tick(f.s, now + 10) == 1);
+	snprintf(path, sizeof(path), "%s/late.dcm", f.dir);
+	TT_CHECK(t, write_instance(path, "MRN1", "ACC1", "1.2.3.1", "1.2.3.1.77", "1.2.3.1.77.1",
+				   4) == 0);
+	TT_CHECK(t, store_ingest(f.s, path, NULL, false, &r, &err) == 0);
+	TT_CHECK(t, store_get_study(f.s, r.study_id, &st) == 0 && !st.complete);
+	TT_CHECK(t, store_arrival_tick(f.s, time(NULL) + 20) == 1);
+	TT_CHECK(t, store_get_study(f.s, r.study_id, &st) == 0 && st.complete);
+	TT_CHECK(t, !strcmp(st.project, "PROJ01") && !strcmp(st.participant, "PROJ01-0001"));
+	TT_CHECK(t, st.n_series == 2);
+	fx_teardown(&f);
+}
+
 TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_assign), TT_CASE(test_arrival),
-	TT_CASE(test_newer_schema_refused))
+	TT_CASE(test_newer_schema_refused), TT_CASE(test_migration_from_zero),
+	TT_CASE(test_mode_move_and_bytes), TT_CASE(test_late_series_keeps_assignment))
