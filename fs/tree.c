@@ -4,11 +4,12 @@
  * changes), shared by every FUSE thread under a reference count, and freed when the last
  * reader lets go of it.
  *
- * Inode numbers are the 64-bit hash of the node's path, so a file keeps its inode across
- * snapshots and restarts (the kernel's page cache stays valid), and a path that now means
- * something else gets a new one. Names come from fs/names.c: sanitized and unique per
- * folder, in catalog order. Names under projects/ and export/ use de-identified values
- * only: series folders are <SeriesNumber>_<Modality>.
+ * Inode numbers are a 64-bit hash of the node's path (its name seeded with its parent's
+ * inode), so a file keeps its inode across snapshots and restarts (the kernel's page cache
+ * stays valid), a path that now means something else gets a new one, and a lookup finds
+ * a child by computing its inode instead of scanning the folder. Names come from fs/names.c:
+ * sanitized and unique per folder, in catalog order. Names under projects/ and export/ use
+ * de-identified values only: series folders are <SeriesNumber>_<Modality>.
  */
 #include "core/core.h"
 
@@ -26,12 +27,13 @@
 struct builder {
 	struct fs_mount *m;
 	struct fs_tree *t;
-	char path[4096];
 };
 
-static uint64_t ino_of(const char *path)
+/* A child's inode: its name hashed with its parent's inode as seed, so it is a function of
+ * the path (stable across snapshots and restarts) and lookup can compute it. */
+static uint64_t ino_of(uint64_t parent, const char *name)
 {
-	uint64_t h = XXH3_64bits(path, strlen(path));
+	uint64_t h = XXH3_64bits_withSeed(name, strlen(name), parent);
 
 	return h <= FUSE_ROOT_ID ? h + 2 : h; /* 0 is invalid, 1 is the root */
 }
@@ -43,7 +45,6 @@ static long add_node(struct builder *b, size_t dir, const char *name, enum fs_ro
 	struct fs_tree *t = b->t;
 	struct fs_node *d, *n;
 	char nm[FS_NAME_MAX + 16];
-	size_t plen = strlen(b->path);
 	int rc;
 
 	if (t->n == t->cap) {
@@ -83,9 +84,7 @@ static long add_node(struct builder *b, size_t dir, const char *name, enum fs_ro
 	memcpy(n->participant, d->participant, sizeof(n->participant));
 	memcpy(n->event, d->event, sizeof(n->event));
 	n->study_id = d->study_id;
-	snprintf(b->path + plen, sizeof(b->path) - plen, "/%s", n->name);
-	n->ino = ino_of(b->path);
-	b->path[plen] = '\0';
+	n->ino = ino_of(d->ino, n->name);
 	return (long)t->n++;
 }
 
@@ -99,12 +98,6 @@ static long dir_child(struct builder *b, size_t dir, const char *name, enum fs_r
 		if (!strcmp(b->t->nodes[d->kids[i]].name, name))
 			return (long)d->kids[i];
 	return add_node(b, dir, name, role, S_IFDIR | mode);
-}
-
-static void path_push(struct builder *b, const char *name, size_t *saved)
-{
-	*saved = strlen(b->path);
-	snprintf(b->path + *saved, sizeof(b->path) - *saved, "/%s", name);
 }
 
 static long add_text(struct builder *b, size_t dir, const char *name, enum fs_role role,
@@ -190,7 +183,7 @@ static int add_files(struct builder *b, size_t dir, int64_t series, enum fs_role
 static int build_qstudy(struct builder *b, size_t qdir, const struct store_study *st)
 {
 	struct store_series *se = NULL;
-	size_t nse = 0, saved, sv2;
+	size_t nse = 0;
 	char raw[128], nm[FS_NAME_MAX + 1];
 	long sdir;
 	int rc;
@@ -203,7 +196,6 @@ static int build_qstudy(struct builder *b, size_t qdir, const struct store_study
 	b->t->nodes[sdir].study_id = st->id;
 	if ((rc = store_list_series(b->m->store, st->id, &se, &nse)))
 		return rc;
-	path_push(b, b->t->nodes[sdir].name, &saved);
 	rc = (int)add_text(b, (size_t)sdir, "study.json", FS_TEXT, 0440,
 			   study_json(b->m, st, se, nse));
 	rc = rc < 0 ? rc : 0;
@@ -215,11 +207,8 @@ static int build_qstudy(struct builder *b, size_t qdir, const struct store_study
 			rc = (int)d;
 			break;
 		}
-		path_push(b, b->t->nodes[d].name, &sv2);
 		rc = add_files(b, (size_t)d, se[i].id, FS_ORIGINAL);
-		b->path[sv2] = '\0';
 	}
-	b->path[saved] = '\0';
 	free(se);
 	return rc;
 }
@@ -227,13 +216,11 @@ static int build_qstudy(struct builder *b, size_t qdir, const struct store_study
 static int build_quarantine(struct builder *b, size_t qdir)
 {
 	struct store_study *st = NULL;
-	size_t n = 0, saved;
+	size_t n = 0;
 	int rc = store_list_studies(b->m->store, STORE_QUARANTINE, NULL, &st, &n);
 
-	path_push(b, "quarantine", &saved);
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = build_qstudy(b, qdir, &st[i]);
-	b->path[saved] = '\0';
 	free(st);
 	return rc;
 }
@@ -341,24 +328,20 @@ static int append_status(struct fs_node *ev, struct fs_mount *m, const struct st
 static int build_series(struct builder *b, size_t ev, const struct store_series *se)
 {
 	char mod[FS_NAME_MAX + 1], nm[FS_NAME_MAX + 1];
-	size_t saved, sv2;
+
 	long md, d;
 	int rc = 0;
 
 	fs_name_sanitize(se->modality, strlen(se->modality), mod, sizeof(mod));
 	if ((md = dir_child(b, ev, mod, FS_PLAIN_DIR, 0550)) < 0)
 		return (int)md;
-	path_push(b, b->t->nodes[md].name, &saved);
 	fs_name_series(se->number, se->modality, "", nm, sizeof(nm));
 	if ((d = add_node(b, (size_t)md, nm, FS_PLAIN_DIR, S_IFDIR | 0550)) < 0) {
-		b->path[saved] = '\0';
 		return (int)d;
 	}
-	path_push(b, b->t->nodes[d].name, &sv2);
 	rc = add_files(b, (size_t)d, se->id, FS_DEID);
 	for (size_t i = 0; !rc && i < b->t->nodes[d].nkids; i++)
 		rc = deid_size(b->m, &b->t->nodes[b->t->nodes[d].kids[i]]);
-	b->path[saved] = '\0';
 	return rc;
 }
 
@@ -366,20 +349,18 @@ static int build_series(struct builder *b, size_t ev, const struct store_series 
 static int build_assigned(struct builder *b, size_t pdir, const struct store_study *st)
 {
 	struct store_series *se = NULL;
-	size_t nse = 0, s1, s2;
+	size_t nse = 0;
 	long pd, ev, status;
 	int rc;
 
 	if ((pd = dir_child(b, pdir, st->participant, FS_PARTICIPANT, 0770)) < 0)
 		return (int)pd;
 	snprintf(b->t->nodes[pd].participant, 65, "%s", st->participant);
-	path_push(b, b->t->nodes[pd].name, &s1);
 	if ((ev = dir_child(b, (size_t)pd, st->event, FS_EVENT, 0770)) < 0) {
 		rc = (int)ev;
 		goto out1;
 	}
 	snprintf(b->t->nodes[ev].event, 65, "%s", st->event);
-	path_push(b, b->t->nodes[ev].name, &s2);
 	status = b->t->nodes[ev].nkids ? (long)b->t->nodes[ev].kids[0]
 				       : add_text(b, (size_t)ev, ".status", FS_TEXT, 0440, NULL);
 	rc = status < 0 ? (int)status : store_list_series(b->m->store, st->id, &se, &nse);
@@ -392,9 +373,7 @@ static int build_assigned(struct builder *b, size_t pdir, const struct store_stu
 	for (size_t i = 0; !rc && i < nse; i++)
 		rc = build_series(b, (size_t)ev, &se[i]);
 	free(se);
-	b->path[s2] = '\0';
 out1:
-	b->path[s1] = '\0';
 	return rc;
 }
 
@@ -418,7 +397,7 @@ static int build_project(struct builder *b, size_t top, struct fs_project *p, bo
 {
 	struct store_study *st = NULL;
 	char **parts = NULL, *csv = NULL;
-	size_t n = 0, saved;
+	size_t n = 0;
 	long pd;
 	int rc;
 
@@ -427,7 +406,6 @@ static int build_project(struct builder *b, size_t top, struct fs_project *p, bo
 	b->t->nodes[pd].gid = p->gid;
 	b->t->nodes[pd].project = p;
 	b->t->nodes[pd].export_tree = exp;
-	path_push(b, b->t->nodes[pd].name, &saved);
 	rc = (int)add_text(b, (size_t)pd, ".project.json", FS_TEXT, 0440, project_json(p));
 	if (rc >= 0 && !exp && !(rc = store_coupling_csv(b->m->store, p->cfg->name, &csv)))
 		rc = (int)add_text(b, (size_t)pd, ".coupling.csv", FS_COUPLING, 0660, csv);
@@ -445,7 +423,6 @@ static int build_project(struct builder *b, size_t top, struct fs_project *p, bo
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = build_assigned(b, (size_t)pd, &st[i]);
 	free(st);
-	b->path[saved] = '\0';
 	return rc;
 }
 
@@ -471,7 +448,7 @@ static int build_all(struct builder *b)
 {
 	struct fs_mount *m = b->m;
 	long q, pr, ex;
-	size_t saved;
+
 	int rc = 0;
 
 	q = add_node(b, 0, "quarantine", FS_QUARANTINE, S_IFDIR | 0770);
@@ -482,14 +459,10 @@ static int build_all(struct builder *b)
 	b->t->nodes[q].gid = m->admin_gid;
 	b->t->nodes[ex].export_tree = true;
 	rc = build_quarantine(b, (size_t)q);
-	path_push(b, "projects", &saved);
 	for (size_t i = 0; !rc && i < m->n_projects; i++)
 		rc = build_project(b, (size_t)pr, &m->projects[i], false);
-	b->path[saved] = '\0';
-	path_push(b, "export", &saved);
 	for (size_t i = 0; !rc && i < m->n_projects; i++)
 		rc = build_project(b, (size_t)ex, &m->projects[i], true);
-	b->path[saved] = '\0';
 	return rc;
 }
 
@@ -585,7 +558,11 @@ const struct fs_node *fs_tree_find(const struct fs_tree *t, uint64_t ino)
 const struct fs_node *fs_tree_child(const struct fs_tree *t, const struct fs_node *dir,
 				    const char *name)
 {
-	for (size_t i = 0; i < dir->nkids; i++)
+	const struct fs_node *n = fs_tree_find(t, ino_of(dir->ino, name));
+
+	if (n && n->parent == dir->ino && !strcmp(n->name, name))
+		return n; /* the usual case: no scan of big folders on every lookup */
+	for (size_t i = 0; i < dir->nkids; i++) /* a hash collision elsewhere in the tree */
 		if (!strcmp(t->nodes[dir->kids[i]].name, name))
 			return &t->nodes[dir->kids[i]];
 	return NULL;

@@ -176,12 +176,18 @@ int store_ingest(struct store *s, const char *path, const struct store_origin *o
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot read: %s",
 			       strerror(-rc));
 	rc = dcm_summary_read(map.p, map.len, &m, err);
+	if (!rc && !summary_usable(&m, err))
+		rc = -EINVAL;
+	if (!rc) {
+		obj_hash(map.p, map.len, hash);
+		size = map.len;
+		if ((rc = obj_put(s, path, map.p, map.len, move, hash)))
+			err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot keep the object: %s",
+				strerror(-rc));
+	}
 	core_map_release(&map);
-	if (rc || !summary_usable(&m, err))
-		return rc ? rc : -EINVAL;
-	if ((rc = obj_put(s, path, move, hash, &size)))
-		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot keep the object: %s",
-			       strerror(-rc));
+	if (rc)
+		return rc;
 	if ((rc = ingest_catalog(s, &m, o, hash, size, res)))
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot catalog: %s",
 			       strerror(-rc));

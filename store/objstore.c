@@ -2,6 +2,9 @@
  * objstore: instances kept once, by content. An object's name is the XXH3-128 of its
  * bytes; it lives at <data_dir>/objects/<first two hex>/<32 hex>.dcm.
  *
+ * The caller has the bytes mapped already (it parsed them): the hash and an import's copy
+ * are made from that mapping, so an instance is read once.
+ *
  * Durability: the bytes are fsynced under a temporary name in <data_dir>/tmp, renamed
  * (or hard-linked, for imports that copy) into place, and the directory is fsynced, all
  * before the catalog names the object. A temporary left by kill -9 was never named by
@@ -31,71 +34,56 @@ static int fsync_path(const char *path, int flags)
 	return rc;
 }
 
-static int hash_file(const char *path, char out[33], uint64_t *size)
+void obj_hash(const uint8_t *p, size_t n, char out[33])
 {
-	struct core_map m;
-	XXH128_hash_t h;
-	int rc = core_map_file(path, &m);
+	XXH128_hash_t h = XXH3_128bits(p, n);
 
-	if (rc)
-		return rc;
-	h = XXH3_128bits(m.p, m.len);
 	snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
 		 (unsigned long long)h.low64);
-	*size = m.len;
-	core_map_release(&m);
-	return 0;
 }
 
-/* Copies src into a new fsynced temporary under s->tmp; its name goes to out. */
-static int copy_to_tmp(struct store *s, const char *src, char *out, size_t cap)
+/* Writes the n bytes at p to a new fsynced temporary under s->tmp; its name goes to out. */
+static int write_tmp(struct store *s, const uint8_t *p, size_t n, char *out, size_t cap)
 {
-	struct core_map m;
-	int fd, rc = core_map_file(src, &m);
+	int fd, rc;
 
-	if (rc)
-		return rc;
 	snprintf(out, cap, "%s/.imp-XXXXXX", s->tmp);
 	fd = mkstemp(out);
-	if (fd < 0) {
-		rc = -errno;
-		goto done;
-	}
-	rc = core_write_all(fd, m.p, m.len);
+	if (fd < 0)
+		return -errno;
+	rc = core_write_all(fd, p, n);
 	if (!rc && fsync(fd) != 0)
 		rc = -errno;
 	close(fd);
 	if (rc)
 		unlink(out);
-done:
-	core_map_release(&m);
 	return rc;
 }
 
-int obj_put(struct store *s, const char *tmp_path, bool move, char hash[33], uint64_t *size)
+int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, bool move,
+	    const char hash[33])
 {
 	char dir[4200], path[4300], copy[4200];
-	const char *src = tmp_path;
+	const char *src = src_path;
 	int rc;
 
-	if (!move) {
-		if ((rc = copy_to_tmp(s, tmp_path, copy, sizeof(copy))))
-			return rc;
-		src = copy;
-	} else if ((rc = fsync_path(tmp_path, O_RDONLY))) {
-		return rc;
-	}
-	if ((rc = hash_file(src, hash, size)))
-		goto fail;
 	snprintf(dir, sizeof(dir), "%s/%.2s", s->objects, hash);
 	snprintf(path, sizeof(path), "%s/%s.dcm", dir, hash);
+	if (access(path, F_OK) == 0) { /* the same bytes are already kept */
+		if (move)
+			unlink(src_path);
+		return 0;
+	}
+	if (!move) {
+		if ((rc = write_tmp(s, p, n, copy, sizeof(copy))))
+			return rc;
+		src = copy;
+	} else if ((rc = fsync_path(src_path, O_RDONLY))) {
+		goto fail;
+	}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		rc = -errno;
 		goto fail;
-	}
-	if (access(path, F_OK) == 0) { /* the same bytes are already kept */
-		unlink(src);
-		return 0;
 	}
 	if (rename(src, path) != 0) {
 		rc = -errno;
@@ -103,8 +91,7 @@ int obj_put(struct store *s, const char *tmp_path, bool move, char hash[33], uin
 	}
 	return fsync_path(dir, O_RDONLY | O_DIRECTORY);
 fail:
-	if (src == copy || move)
-		unlink(src);
+	unlink(src);
 	return rc;
 }
 

@@ -31,7 +31,13 @@ int cat_errno(int sqlite_rc);
 int cat_schema_version(void);
 
 /* objstore.c */
-int obj_put(struct store *s, const char *tmp_path, bool move, char hash[33], uint64_t *size);
+/* XXH3-128 of n bytes at p as 32 hex digits: the object's name. */
+void obj_hash(const uint8_t *p, size_t n, char out[33]);
+/* Keeps the n bytes at p (the content of src_path) as object hash: move renames src_path
+ * into place (receiver temporaries), otherwise the bytes are written to a temporary
+ * first (imports). 0 once durable, or a negative errno. */
+int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, bool move,
+	    const char hash[33]);
 void obj_clean_tmp(struct store *s);
 
 /* assign.c: under s->lock, inside a transaction */
