@@ -37,6 +37,9 @@
 bool dcm_vr_has_long_length(uint16_t vr);
 /* True if the two bytes are a VR the standard defines. */
 bool dcm_vr_is_known(uint16_t vr);
+/* Size of one value for fixed-size binary VRs (US 2, UL 4, FD 8, AT 4, ...), 1 for
+ * everything else. */
+size_t dcm_vr_value_size(uint16_t vr);
 /* Writes the two letters and a NUL into out[3]; returns out. */
 const char *dcm_vr_str(uint16_t vr, char out[3]);
 

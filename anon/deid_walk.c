@@ -196,30 +196,11 @@ int walk_insert_before(struct deid_walk *w, uint32_t tag)
 	}
 }
 
-/* Byte size of the units a big endian value is swapped in (1: no swap). */
+/* Byte size of the units a big endian value is swapped in (1: no swap): an AT is two
+ * 16-bit numbers, everything else swaps by its value size. */
 static size_t swap_unit(uint16_t vr)
 {
-	switch (vr) {
-	case DCM_VR('U', 'S'):
-	case DCM_VR('S', 'S'):
-	case DCM_VR('O', 'W'):
-	case DCM_VR('A', 'T'):
-		return 2;
-	case DCM_VR('U', 'L'):
-	case DCM_VR('S', 'L'):
-	case DCM_VR('F', 'L'):
-	case DCM_VR('O', 'F'):
-	case DCM_VR('O', 'L'):
-		return 4;
-	case DCM_VR('F', 'D'):
-	case DCM_VR('O', 'D'):
-	case DCM_VR('S', 'V'):
-	case DCM_VR('U', 'V'):
-	case DCM_VR('O', 'V'):
-		return 8;
-	default:
-		return 1;
-	}
+	return vr == DCM_VR('A', 'T') ? 2 : dcm_vr_value_size(vr);
 }
 
 /* Writes an element with these value bytes; UN when its own VR cannot hold them. */

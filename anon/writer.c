@@ -23,8 +23,7 @@ static bool vr_pads_with_space(uint16_t vr)
 	return false;
 }
 
-/* Size of one value for fixed-size binary VRs, 1 for everything else. */
-static size_t vr_unit(uint16_t vr)
+size_t dcm_vr_value_size(uint16_t vr)
 {
 	switch (vr) {
 	case DCM_VR('U', 'S'):
@@ -77,7 +76,7 @@ int dcm_write_header(struct buf *b, uint32_t tag, uint16_t vr, uint32_t len)
 
 int dcm_write_elem(struct buf *b, uint32_t tag, uint16_t vr, const void *val, size_t len)
 {
-	size_t unit = vr_unit(vr), padded = len + (len & 1);
+	size_t unit = dcm_vr_value_size(vr), padded = len + (len & 1);
 	uint8_t pad = vr_pads_with_space(vr) ? ' ' : 0;
 	int rc;
 
