@@ -114,15 +114,10 @@ static int collect_quiet(struct store *s, time_t now, struct arrived **out, size
 		return rc;
 	sqlite3_bind_int64(st, 1, (int64_t)now - s->cfg->quiet_seconds);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct arrived *a;
+		struct arrived *a = store_grow((void **)&v, &cnt, &cap, sizeof(*v));
 
-		if (cnt == cap) {
-			struct arrived *nv = realloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
-		}
-		a = &v[cnt++];
+		if (!a)
+			break;
 		a->id = sqlite3_column_int64(st, 0);
 		snprintf(a->accession, sizeof(a->accession), "%s", sqlite3_column_text(st, 1));
 		snprintf(a->study_uid, sizeof(a->study_uid), "%s", sqlite3_column_text(st, 2));

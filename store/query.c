@@ -11,15 +11,14 @@
 
 #include "store/store_int.h"
 
-static void col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+void store_col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-/* Grows *arr (of elem-size items) to hold one more; returns the new slot or NULL. */
-static void *grow(void **arr, size_t *n, size_t *cap, size_t elem)
+void *store_grow(void **arr, size_t *n, size_t *cap, size_t elem)
 {
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 16;
@@ -47,19 +46,19 @@ static void *grow(void **arr, size_t *n, size_t *cap, size_t elem)
 static void study_row(sqlite3_stmt *st, struct store_study *o)
 {
 	o->id = sqlite3_column_int64(st, 0);
-	col_text(st, 1, o->study_uid, sizeof(o->study_uid));
-	col_text(st, 2, o->study_date, sizeof(o->study_date));
-	col_text(st, 3, o->accession, sizeof(o->accession));
-	col_text(st, 4, o->patient_id, sizeof(o->patient_id));
+	store_col_text(st, 1, o->study_uid, sizeof(o->study_uid));
+	store_col_text(st, 2, o->study_date, sizeof(o->study_date));
+	store_col_text(st, 3, o->accession, sizeof(o->accession));
+	store_col_text(st, 4, o->patient_id, sizeof(o->patient_id));
 	o->first_arrival = sqlite3_column_int64(st, 5);
 	o->last_arrival = sqlite3_column_int64(st, 6);
 	o->complete = sqlite3_column_int(st, 7) != 0;
 	o->n_series = (long)sqlite3_column_int64(st, 8);
 	o->n_instances = (long)sqlite3_column_int64(st, 9);
-	col_text(st, 10, o->project, sizeof(o->project));
-	col_text(st, 11, o->participant, sizeof(o->participant));
-	col_text(st, 12, o->event, sizeof(o->event));
-	col_text(st, 13, o->modalities, sizeof(o->modalities));
+	store_col_text(st, 10, o->project, sizeof(o->project));
+	store_col_text(st, 11, o->participant, sizeof(o->participant));
+	store_col_text(st, 12, o->event, sizeof(o->event));
+	store_col_text(st, 13, o->modalities, sizeof(o->modalities));
 }
 
 int store_list_studies(struct store *s, enum store_filter f, const char *project,
@@ -85,7 +84,7 @@ int store_list_studies(struct store *s, enum store_filter f, const char *project
 	else if (f == STORE_ASSIGNED && project)
 		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!(o = grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
+		if (!(o = store_grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
@@ -144,16 +143,16 @@ int store_list_series(struct store *s, int64_t study_id, struct store_series **o
 		goto out;
 	sqlite3_bind_int64(st, 1, study_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!(o = grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
+		if (!(o = store_grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
 		o->id = sqlite3_column_int64(st, 0);
 		o->study_id = sqlite3_column_int64(st, 1);
-		col_text(st, 2, o->series_uid, sizeof(o->series_uid));
-		col_text(st, 3, o->modality, sizeof(o->modality));
-		col_text(st, 4, o->description, sizeof(o->description));
-		col_text(st, 5, o->labels, sizeof(o->labels));
+		store_col_text(st, 2, o->series_uid, sizeof(o->series_uid));
+		store_col_text(st, 3, o->modality, sizeof(o->modality));
+		store_col_text(st, 4, o->description, sizeof(o->description));
+		store_col_text(st, 5, o->labels, sizeof(o->labels));
 		o->number = (long)sqlite3_column_int64(st, 6);
 		o->n_instances = (long)sqlite3_column_int64(st, 7);
 	}
@@ -188,16 +187,16 @@ int store_list_instances(struct store *s, int64_t series_id, struct store_instan
 		goto out;
 	sqlite3_bind_int64(st, 1, series_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!(o = grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
+		if (!(o = store_grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
 		o->id = sqlite3_column_int64(st, 0);
 		o->series_id = sqlite3_column_int64(st, 1);
-		col_text(st, 2, o->sop_uid, sizeof(o->sop_uid));
-		col_text(st, 3, o->sop_class_uid, sizeof(o->sop_class_uid));
-		col_text(st, 4, o->ts_uid, sizeof(o->ts_uid));
-		col_text(st, 5, o->hash, sizeof(o->hash));
+		store_col_text(st, 2, o->sop_uid, sizeof(o->sop_uid));
+		store_col_text(st, 3, o->sop_class_uid, sizeof(o->sop_class_uid));
+		store_col_text(st, 4, o->ts_uid, sizeof(o->ts_uid));
+		store_col_text(st, 5, o->hash, sizeof(o->hash));
 		o->number = (long)sqlite3_column_int64(st, 6);
 		o->size = (uint64_t)sqlite3_column_int64(st, 7);
 	}
@@ -242,7 +241,7 @@ int store_study_transfers(struct store *s, int64_t study_id, struct store_study_
 			t->sent = (long)sqlite3_column_int64(st, 1);
 			t->verified = (long)sqlite3_column_int64(st, 2);
 			t->failed = (long)sqlite3_column_int64(st, 3);
-			col_text(st, 4, t->last_error, sizeof(t->last_error));
+			store_col_text(st, 4, t->last_error, sizeof(t->last_error));
 			t->assigned_at = sqlite3_column_int64(st, 5);
 			if (sqlite3_column_type(st, 6) != SQLITE_NULL &&
 			    strcmp((const char *)(sqlite3_column_text(st, 7)
@@ -250,7 +249,7 @@ int store_study_transfers(struct store *s, int64_t study_id, struct store_study_
 							  : (const unsigned char *)""),
 				   "manual") == 0)
 				t->assigned_by = (long)sqlite3_column_int64(st, 6);
-			col_text(st, 7, t->how, sizeof(t->how));
+			store_col_text(st, 7, t->how, sizeof(t->how));
 		}
 		rc = cat_errno(rc);
 	}

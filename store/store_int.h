@@ -30,6 +30,13 @@ int cat_run(struct store *s, const char *sql, const char *fmt, ...);
 int cat_errno(int sqlite_rc);
 int cat_schema_version(void);
 
+/* query.c: row helpers for every catalog listing */
+/* Copies column i as text ("" for NULL) into out. */
+void store_col_text(sqlite3_stmt *st, int i, char *out, size_t cap);
+/* Grows *arr (of elem-size items) to hold one more; returns the new zeroed slot (and
+ * counts it in *n), or NULL when out of memory (*arr is then unchanged). */
+void *store_grow(void **arr, size_t *n, size_t *cap, size_t elem);
+
 /* objstore.c */
 /* XXH3-128 of n bytes at p as 32 hex digits: the object's name. */
 void obj_hash(const uint8_t *p, size_t n, char out[33]);

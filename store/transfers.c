@@ -13,13 +13,6 @@
 
 #include "store/store_int.h"
 
-static void col(sqlite3_stmt *st, int i, char *out, size_t cap)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	snprintf(out, cap, "%s", t ? (const char *)t : "");
-}
-
 int xfer_reset_sending(struct store *s)
 {
 	int rc;
@@ -60,14 +53,14 @@ static int take_rows(struct store *s, int64_t now, size_t limit, struct xfer **o
 
 		x->instance = sqlite3_column_int64(st, 0);
 		x->study = sqlite3_column_int64(st, 1);
-		col(st, 2, x->project, sizeof(x->project));
-		col(st, 3, x->participant, sizeof(x->participant));
-		col(st, 4, x->event, sizeof(x->event));
-		col(st, 5, x->destination, sizeof(x->destination));
-		col(st, 6, x->hash, sizeof(x->hash));
-		col(st, 7, x->sop_class, sizeof(x->sop_class));
-		col(st, 8, x->ts, sizeof(x->ts));
-		col(st, 9, x->study_uid, sizeof(x->study_uid));
+		store_col_text(st, 2, x->project, sizeof(x->project));
+		store_col_text(st, 3, x->participant, sizeof(x->participant));
+		store_col_text(st, 4, x->event, sizeof(x->event));
+		store_col_text(st, 5, x->destination, sizeof(x->destination));
+		store_col_text(st, 6, x->hash, sizeof(x->hash));
+		store_col_text(st, 7, x->sop_class, sizeof(x->sop_class));
+		store_col_text(st, 8, x->ts, sizeof(x->ts));
+		store_col_text(st, 9, x->study_uid, sizeof(x->study_uid));
 		x->attempts = (long)sqlite3_column_int64(st, 10);
 	}
 	sqlite3_finalize(st);
@@ -144,20 +137,17 @@ int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n)
 			 "= count(*)",
 			 &st);
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		if (k == cap) {
-			struct xfer_verify *nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
+		struct xfer_verify *r = store_grow((void **)&v, &k, &cap, sizeof(*v));
+
+		if (!r) {
+			rc = -ENOMEM;
+			break;
 		}
-		v[k].study = sqlite3_column_int64(st, 0);
-		col(st, 1, v[k].project, sizeof(v[k].project));
-		col(st, 2, v[k].destination, sizeof(v[k].destination));
-		col(st, 3, v[k].study_uid, sizeof(v[k].study_uid));
-		v[k].sent = (long)sqlite3_column_int64(st, 4);
-		k++;
+		r->study = sqlite3_column_int64(st, 0);
+		store_col_text(st, 1, r->project, sizeof(r->project));
+		store_col_text(st, 2, r->destination, sizeof(r->destination));
+		store_col_text(st, 3, r->study_uid, sizeof(r->study_uid));
+		r->sent = (long)sqlite3_column_int64(st, 4);
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->lock);
@@ -212,23 +202,19 @@ int store_queue_by_destination(struct store *s, struct store_dest_queue **out, s
 		" GROUP BY t.destination ORDER BY t.destination",
 		&st);
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		if (k == cap) {
-			struct store_dest_queue *nv =
-				realloc(v, (cap = cap ? cap * 2 : 4) * sizeof(*v));
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
+		struct store_dest_queue *r = store_grow((void **)&v, &k, &cap, sizeof(*v));
+
+		if (!r) {
+			rc = -ENOMEM;
+			break;
 		}
-		col(st, 0, v[k].destination, sizeof(v[k].destination));
-		v[k].queued = (long)sqlite3_column_int64(st, 1);
-		v[k].sent = (long)sqlite3_column_int64(st, 2);
-		v[k].verified = (long)sqlite3_column_int64(st, 3);
-		v[k].failed = (long)sqlite3_column_int64(st, 4);
-		v[k].oldest_waiting = sqlite3_column_int64(st, 5);
-		col(st, 6, v[k].last_error, sizeof(v[k].last_error));
-		k++;
+		store_col_text(st, 0, r->destination, sizeof(r->destination));
+		r->queued = (long)sqlite3_column_int64(st, 1);
+		r->sent = (long)sqlite3_column_int64(st, 2);
+		r->verified = (long)sqlite3_column_int64(st, 3);
+		r->failed = (long)sqlite3_column_int64(st, 4);
+		r->oldest_waiting = sqlite3_column_int64(st, 5);
+		store_col_text(st, 6, r->last_error, sizeof(r->last_error));
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->lock);
@@ -260,17 +246,14 @@ int xfer_series_of(struct store *s, int64_t study, const char *project, struct x
 		sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
 	}
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		if (k == cap) {
-			struct xfer_series *nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
+		struct xfer_series *r = store_grow((void **)&v, &k, &cap, sizeof(*v));
+
+		if (!r) {
+			rc = -ENOMEM;
+			break;
 		}
-		col(st, 0, v[k].series_uid, sizeof(v[k].series_uid));
-		v[k].sent = (long)sqlite3_column_int64(st, 1);
-		k++;
+		store_col_text(st, 0, r->series_uid, sizeof(r->series_uid));
+		r->sent = (long)sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->lock);
