@@ -125,39 +125,30 @@ int store_get_study(struct store *s, int64_t id, struct store_study *out)
 	return rc;
 }
 
-int store_list_series(struct store *s, int64_t study_id, struct store_series **out, size_t *n)
+typedef void (*row_fill)(sqlite3_stmt *st, void *row);
+
+/* Runs sql with one int64 parameter and fills a new array (free()) with one row per
+ * result, each filled by fill. The listings of series and instances share this. */
+static int list_rows(struct store *s, const char *sql, int64_t id, size_t elem, row_fill fill,
+		     void **out, size_t *n)
 {
-	struct store_series *arr = NULL, *o;
-	size_t cnt = 0, cap = 0;
 	sqlite3_stmt *st = NULL;
+	void *arr = NULL, *o;
+	size_t cnt = 0, cap = 0;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = cat_prepare(s,
-			 "SELECT r.id, r.study, r.series_uid, coalesce(r.modality,''),"
-			 " coalesce(r.description,''), r.labels, coalesce(r.number,-1),"
-			 " (SELECT count(*) FROM instances i WHERE i.series=r.id)"
-			 " FROM series r WHERE r.study=? ORDER BY r.number, r.id",
-			 &st);
-	if (rc)
-		goto out;
-	sqlite3_bind_int64(st, 1, study_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!(o = store_grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
-			rc = SQLITE_NOMEM;
-			break;
+	if (!(rc = cat_prepare(s, sql, &st))) {
+		sqlite3_bind_int64(st, 1, id);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (!(o = store_grow(&arr, &cnt, &cap, elem))) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			fill(st, o);
 		}
-		o->id = sqlite3_column_int64(st, 0);
-		o->study_id = sqlite3_column_int64(st, 1);
-		store_col_text(st, 2, o->series_uid, sizeof(o->series_uid));
-		store_col_text(st, 3, o->modality, sizeof(o->modality));
-		store_col_text(st, 4, o->description, sizeof(o->description));
-		store_col_text(st, 5, o->labels, sizeof(o->labels));
-		o->number = (long)sqlite3_column_int64(st, 6);
-		o->n_instances = (long)sqlite3_column_int64(st, 7);
+		rc = cat_errno(rc);
 	}
-	rc = cat_errno(rc);
-out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->lock);
 	if (rc) {
@@ -169,48 +160,52 @@ out:
 	return 0;
 }
 
+static void series_fill(sqlite3_stmt *st, void *row)
+{
+	struct store_series *o = row;
+
+	o->id = sqlite3_column_int64(st, 0);
+	o->study_id = sqlite3_column_int64(st, 1);
+	store_col_text(st, 2, o->series_uid, sizeof(o->series_uid));
+	store_col_text(st, 3, o->modality, sizeof(o->modality));
+	store_col_text(st, 4, o->description, sizeof(o->description));
+	store_col_text(st, 5, o->labels, sizeof(o->labels));
+	o->number = (long)sqlite3_column_int64(st, 6);
+	o->n_instances = (long)sqlite3_column_int64(st, 7);
+}
+
+int store_list_series(struct store *s, int64_t study_id, struct store_series **out, size_t *n)
+{
+	return list_rows(s,
+			 "SELECT r.id, r.study, r.series_uid, coalesce(r.modality,''),"
+			 " coalesce(r.description,''), r.labels, coalesce(r.number,-1),"
+			 " (SELECT count(*) FROM instances i WHERE i.series=r.id)"
+			 " FROM series r WHERE r.study=? ORDER BY r.number, r.id",
+			 study_id, sizeof(**out), series_fill, (void **)out, n);
+}
+
+static void instance_fill(sqlite3_stmt *st, void *row)
+{
+	struct store_instance *o = row;
+
+	o->id = sqlite3_column_int64(st, 0);
+	o->series_id = sqlite3_column_int64(st, 1);
+	store_col_text(st, 2, o->sop_uid, sizeof(o->sop_uid));
+	store_col_text(st, 3, o->sop_class_uid, sizeof(o->sop_class_uid));
+	store_col_text(st, 4, o->ts_uid, sizeof(o->ts_uid));
+	store_col_text(st, 5, o->hash, sizeof(o->hash));
+	o->number = (long)sqlite3_column_int64(st, 6);
+	o->size = (uint64_t)sqlite3_column_int64(st, 7);
+}
+
 int store_list_instances(struct store *s, int64_t series_id, struct store_instance **out, size_t *n)
 {
-	struct store_instance *arr = NULL, *o;
-	size_t cnt = 0, cap = 0;
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	pthread_mutex_lock(&s->lock);
-	rc = cat_prepare(
+	return list_rows(
 		s,
 		"SELECT id, series, sop_uid, coalesce(sop_class_uid,''), coalesce(ts_uid,''),"
 		" hash, coalesce(number,-1), size FROM instances WHERE series=?"
 		" ORDER BY number, id",
-		&st);
-	if (rc)
-		goto out;
-	sqlite3_bind_int64(st, 1, series_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!(o = store_grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		o->id = sqlite3_column_int64(st, 0);
-		o->series_id = sqlite3_column_int64(st, 1);
-		store_col_text(st, 2, o->sop_uid, sizeof(o->sop_uid));
-		store_col_text(st, 3, o->sop_class_uid, sizeof(o->sop_class_uid));
-		store_col_text(st, 4, o->ts_uid, sizeof(o->ts_uid));
-		store_col_text(st, 5, o->hash, sizeof(o->hash));
-		o->number = (long)sqlite3_column_int64(st, 6);
-		o->size = (uint64_t)sqlite3_column_int64(st, 7);
-	}
-	rc = cat_errno(rc);
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
-	if (rc) {
-		free(arr);
-		return rc;
-	}
-	*out = arr;
-	*n = cnt;
-	return 0;
+		series_id, sizeof(**out), instance_fill, (void **)out, n);
 }
 
 int store_study_transfers(struct store *s, int64_t study_id, struct store_study_transfers *t)
