@@ -92,9 +92,9 @@ struct fs_mount {
 	struct fuse_session *se;
 	pthread_t loop, notifier;
 	bool loop_started, notifier_started;
-	pthread_mutex_t tree_lock; /* guards tree (the pointer), last_build */
+	pthread_mutex_t tree_lock;  /* guards tree (the pointer) */
+	pthread_mutex_t build_lock; /* one builder at a time (the size cache is theirs) */
 	struct fs_tree *tree;
-	double last_build;
 	atomic_bool force_rebuild;
 	pthread_mutex_t inval_lock; /* guards the invalidation queue */
 	pthread_cond_t inval_cond;
@@ -105,15 +105,18 @@ struct fs_mount {
 	struct fs_grave *grave;	       /* released handles to free later (inval_lock) */
 	size_t n_audit, cap_audit;
 	pthread_key_t read_buf;	     /* per-thread read buffer (deid reads) */
-	struct fs_size_entry *sizes; /* open addressing; touched only by builders (tree_lock) */
+	struct fs_size_entry *sizes; /* open addressing; touched only by builders (build_lock) */
 	size_t sizes_cap, sizes_n;
 };
 
 /* tree.c */
 int fs_tree_build(struct fs_mount *m, struct fs_tree **out);
 void fs_tree_put(struct fs_tree *t);
-/* Current snapshot (rebuilt if the catalog changed); release with fs_tree_put(). */
+/* Current snapshot; release with fs_tree_put(). Built here only when there is none yet or
+ * after the mount's own change (force_rebuild). */
 struct fs_tree *fs_tree_get(struct fs_mount *m);
+/* A new snapshot if the catalog changed since the current one (the notifier thread). */
+void fs_tree_refresh_if_changed(struct fs_mount *m);
 const struct fs_node *fs_tree_find(const struct fs_tree *t, uint64_t ino);
 const struct fs_node *fs_tree_child(const struct fs_tree *t, const struct fs_node *dir,
 				    const char *name);

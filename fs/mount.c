@@ -170,8 +170,15 @@ static void *notifier_main(void *arg)
 		if (!m->n_inval) {
 			audit_flush(m);
 			graves_free(m, 10.0);
+			pthread_mutex_unlock(&m->inval_lock);
+			fs_tree_refresh_if_changed(m); /* catalog changes: here, not in handlers */
+			pthread_mutex_lock(&m->inval_lock);
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += 1;
+			until.tv_nsec += 250 * 1000 * 1000;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
 			pthread_cond_timedwait(&m->inval_cond, &m->inval_lock, &until);
 			continue;
 		}
@@ -262,6 +269,7 @@ int fs_mount_start(const struct fiona_config *cfg, struct store *store, struct f
 	m->log = log;
 	m->started = time(NULL);
 	pthread_mutex_init(&m->tree_lock, NULL);
+	pthread_mutex_init(&m->build_lock, NULL);
 	pthread_mutex_init(&m->inval_lock, NULL);
 	pthread_cond_init(&m->inval_cond, NULL);
 	pthread_key_create(&m->read_buf, free_read_buf);

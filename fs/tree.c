@@ -1,8 +1,8 @@
 /*
  * tree: the mount's directory tree as an immutable snapshot of the catalog. A snapshot is
- * built when the catalog changed (at most twice a second, at once after the mount's own
- * changes), shared by every FUSE thread under a reference count, and freed when the last
- * reader lets go of it.
+ * built by the notifier thread when the catalog changed (checked four times a second),
+ * and by a handler only after the mount's own change; it is shared by every FUSE thread
+ * under a reference count and freed when the last reader lets go of it.
  *
  * Inode numbers are a 64-bit hash of the node's path (its name seeded with its parent's
  * inode), so a file keeps its inode across snapshots and restarts (the kernel's page cache
@@ -21,8 +21,6 @@
 #include <xxhash.h>
 
 #include "fs/fs_int.h"
-
-#define REBUILD_MIN_S 0.5
 
 struct builder {
 	struct fs_mount *m;
@@ -518,25 +516,53 @@ void fs_tree_put(struct fs_tree *t)
 		tree_free(t);
 }
 
-struct fs_tree *fs_tree_get(struct fs_mount *m)
+/* Builds a new snapshot and swaps it in. Builders are serialized by build_lock (they share
+ * the size cache); readers keep using the old snapshot while the new one is built. */
+static void tree_refresh(struct fs_mount *m)
 {
-	struct fs_tree *t, *fresh;
-	double now = core_now_mono();
+	struct fs_tree *fresh, *old;
+
+	pthread_mutex_lock(&m->build_lock);
+	if (fs_tree_build(m, &fresh) != 0) {
+		pthread_mutex_unlock(&m->build_lock);
+		log_msg(m->log, LOG_ERROR, "mount",
+			"cannot rebuild the tree; serving the last one");
+		return;
+	}
+	pthread_mutex_lock(&m->tree_lock);
+	old = m->tree;
+	m->tree = fresh;
+	pthread_mutex_unlock(&m->tree_lock);
+	pthread_mutex_unlock(&m->build_lock);
+	fs_tree_put(old);
+}
+
+void fs_tree_refresh_if_changed(struct fs_mount *m)
+{
+	uint64_t built;
 
 	pthread_mutex_lock(&m->tree_lock);
+	built = m->tree ? m->tree->generation : UINT64_MAX;
+	pthread_mutex_unlock(&m->tree_lock);
+	if (built != store_generation(m->store))
+		tree_refresh(m);
+}
+
+struct fs_tree *fs_tree_get(struct fs_mount *m)
+{
+	struct fs_tree *t;
+	bool missing;
+
+	pthread_mutex_lock(&m->tree_lock);
+	missing = !m->tree;
+	pthread_mutex_unlock(&m->tree_lock);
+	/* Handlers build only the first snapshot and the one right after their own change
+	 * (a mkdir must find its folder); catalog changes from elsewhere are picked up by the
+	 * notifier thread (fs_tree_refresh_if_changed), not on a FUSE request. */
+	if (missing || atomic_exchange(&m->force_rebuild, false))
+		tree_refresh(m);
+	pthread_mutex_lock(&m->tree_lock);
 	t = m->tree;
-	if (!t || (t->generation != store_generation(m->store) &&
-		   (now - m->last_build > REBUILD_MIN_S || atomic_load(&m->force_rebuild)))) {
-		if (fs_tree_build(m, &fresh) == 0) {
-			atomic_store(&m->force_rebuild, false);
-			m->last_build = now;
-			fs_tree_put(m->tree);
-			m->tree = t = fresh;
-		} else {
-			log_msg(m->log, LOG_ERROR, "mount",
-				"cannot rebuild the tree; serving the last one");
-		}
-	}
 	if (t)
 		atomic_fetch_add(&t->refs, 1);
 	pthread_mutex_unlock(&m->tree_lock);

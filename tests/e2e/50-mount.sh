@@ -30,8 +30,8 @@ command -v fusermount3 >/dev/null || { echo "SKIP mount: fusermount3 missing"; e
 
 fiona_setup "$T" 5 || { fail generate "gen_corpus failed"; exit 1; }
 "$FIONA" import -c "$T/fiona.json" "$T/c/P01" "$T/c/P02" 2>"$T/import.log" || fail import "$(tail -n 1 "$T/import.log")"
-start() { fiona_start "$T"; sleep 1.5; }
-start
+start() { fiona_start "$T"; fiona_wait_quarantine "$T" "$1"; }
+start 6
 Q=$M/quarantine; P=$M/projects/PROJ01
 n=$(ls "$Q" 2>/dev/null | wc -l)
 [ "$n" -eq 6 ] && pass "quarantine lists 6 studies" || fail quarantine "$n studies listed (serve log: $(tail -n 2 "$T/serve.log"))"
@@ -153,8 +153,8 @@ kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
 ls "$Q" >/dev/null 2>&1 && fail stale "the mount still answers after kill -9" || pass "kill -9 leaves a stale mount"
 sh mount-scripts/fiona-unmount "$T/fiona.json" >/dev/null && ! grep -q " $M fuse" /proc/mounts &&
 	pass "mount-scripts/fiona-unmount cleans it" || fail unmount-script "still mounted"
-start
+start 4
 kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
-start
+start 4
 [ "$(ls "$Q" | wc -l)" -eq 4 ] && pass "restart after kill -9 remounts" || fail restart "$(tail -n 2 "$T/serve.log")"
 exit $failed

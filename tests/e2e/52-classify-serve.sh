@@ -64,6 +64,11 @@ fi
 
 if [ -e /dev/fuse ] && [ "$(id -u)" = 0 ] && command -v fusermount3 >/dev/null &&
 	grep -q "mounted at" "$T/serve.log"; then
+	# the mount follows the catalog a moment later (its next snapshot)
+	i=0
+	while [ $i -lt 25 ] && ! cat "$M"/quarantine/*/study.json 2>/dev/null | grep -q '"labels": *"MR,T1"'; do
+		sleep 0.2; i=$((i + 1))
+	done
 	if cat "$M"/quarantine/*/study.json 2>/dev/null | grep -q '"labels": *"MR,T1"'
 	then pass study.json
 	else fail study.json "no MR,T1 labels in study.json"

@@ -32,7 +32,7 @@ fiona_setup "$T" 7 || { fail generate "gen_corpus failed"; exit 1; }
 start() { fiona_start "$T"; }
 orthanc_start "$T/orthanc" 4242 8042 RESEARCH FIONA 11112 || { fail orthanc "Orthanc did not start"; exit 1; }
 start
-sleep 1.5
+fiona_wait_quarantine "$T" 3
 Q=$M/quarantine; P=$M/projects/PROJ01
 mkdir "$P/PROJ01-0001"
 set -- $(ls "$Q")

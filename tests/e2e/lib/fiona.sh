@@ -4,6 +4,7 @@
 #                             RESEARCH at 127.0.0.1:4242), a site secret, and the tiny
 #                             corpus of SEED in T/c
 #   fiona_start T             starts `fiona serve` (PID), waits for the mount
+#   fiona_wait_quarantine T N waits until quarantine/ lists N studies (arrival is async)
 FIONA=${FIONA:-$(pwd)/${BUILD:-build}/fiona}
 GEN=${GEN:-$(pwd)/${BUILD:-build}/tools/gen_corpus}
 
@@ -27,4 +28,11 @@ fiona_start() { # dir
 	PID=$!
 	i=0
 	while ! grep -q "mounted at" "$1/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
+fiona_wait_quarantine() { # dir count: until quarantine/ lists count studies (up to 10 s)
+	i=0
+	while [ "$(ls "$1/mnt/quarantine" 2>/dev/null | wc -l)" -lt "$2" ] && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
 }
