@@ -357,6 +357,18 @@ uint64_t deid_plan_size(const struct deid_plan *p);
 /* Bytes of the plan that come from the original file (the rest is plan-owned). */
 uint64_t deid_plan_copied_bytes(const struct deid_plan *p);
 /*
+ * Plans kept between runs (the catalog keeps one per de-identified file, so an open does
+ * not de-identify again). deid_plan_save appends the plan's bytes to out (0, -ENOMEM,
+ * -E2BIG); deid_plan_load checks every field of n bytes at b (untrusted: a damaged row is
+ * -EINVAL, never trusted) and returns a new plan (free with deid_plan_free()). A loaded
+ * plan produces the same bytes as the plan that was saved.
+ */
+int deid_plan_save(const struct deid_plan *p, struct buf *out);
+int deid_plan_load(const uint8_t *b, size_t n, struct deid_plan **out);
+/* Bumped whenever the bytes fiona writes for the same input, profile and secret change, so
+ * that kept plans of an older engine are computed again. */
+#define DEID_ENGINE_VERSION 1
+/*
  * Copies up to len bytes of the output starting at off into dst, reading ranges from
  * src_fd with pread. Returns the number of bytes produced (0 at or past the end) or a
  * negative errno (-EIO if the original is shorter than the plan says). No allocation.

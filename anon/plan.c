@@ -250,3 +250,107 @@ int deid_plan_materialize(const struct deid_plan *p, int src_fd, int out_fd)
 	}
 	return 0;
 }
+
+/*
+ * Saved plans (kept in the catalog so an open needs no de-identification). Layout, little
+ * endian: "FPL1", u32 segment count, u32 arena length, then per segment u8 owned, u64
+ * length, u64 source offset, then the arena. Loading checks every field against what the
+ * bytes can hold: a damaged row is refused, never trusted.
+ */
+#define PLAN_MAGIC     "FPL1"
+#define PLAN_SEG_BYTES 17
+
+static void put_le(uint8_t *d, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *s, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)s[i] << (8 * i);
+	return v;
+}
+
+int deid_plan_save(const struct deid_plan *p, struct buf *out)
+{
+	size_t used = 0, at;
+	uint8_t *d;
+	int rc;
+
+	for (size_t i = 0; i < p->n; i++) /* only owned bytes the segments use are kept */
+		if (p->segs[i].owned)
+			used += (size_t)p->segs[i].len;
+	if (p->n > UINT32_MAX || used > UINT32_MAX)
+		return -E2BIG;
+	at = out->len;
+	if ((rc = buf_reserve(out, 12 + p->n * PLAN_SEG_BYTES + used)))
+		return rc;
+	d = out->data + at;
+	memcpy(d, PLAN_MAGIC, 4);
+	put_le(d + 4, p->n, 4);
+	put_le(d + 8, used, 4);
+	d += 12;
+	used = 0;
+	for (size_t i = 0; i < p->n; i++, d += PLAN_SEG_BYTES) {
+		const struct plan_seg *s = &p->segs[i];
+
+		d[0] = s->owned;
+		put_le(d + 1, s->len, 8);
+		put_le(d + 9, s->owned ? used : s->src_off, 8);
+		used += s->owned ? (size_t)s->len : 0;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if (p->segs[i].owned) {
+			memcpy(d, p->arena.data + p->segs[i].src_off, (size_t)p->segs[i].len);
+			d += p->segs[i].len;
+		}
+	out->len = at + 12 + p->n * PLAN_SEG_BYTES + used;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+static int plan_load_segs(struct deid_plan *p, const uint8_t *d, size_t nsegs, size_t arena)
+{
+	for (size_t i = 0; i < nsegs; i++, d += PLAN_SEG_BYTES) {
+		uint64_t len = get_le(d + 1, 8), off = get_le(d + 9, 8);
+		int rc;
+
+		if (d[0] > 1 || !len)
+			return -EINVAL;
+		if (d[0] && (off > arena || len > arena - off))
+			return -EINVAL;
+		rc = d[0] ? plan_push(p, true, off, len) : deid_plan_add_range(p, off, len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int deid_plan_load(const uint8_t *b, size_t n, struct deid_plan **out)
+{
+	struct deid_plan *p = NULL;
+	size_t nsegs, arena, need;
+	int rc;
+
+	if (n < 12 || memcmp(b, PLAN_MAGIC, 4))
+		return -EINVAL;
+	nsegs = (size_t)get_le(b + 4, 4);
+	arena = (size_t)get_le(b + 8, 4);
+	if (core_mul_size(nsegs, PLAN_SEG_BYTES, &need) || core_add_size(need, 12, &need) ||
+	    core_add_size(need, arena, &need) || need != n || arena > PLAN_ARENA_MAX)
+		return -EINVAL;
+	if ((rc = deid_plan_new(&p)))
+		return rc;
+	rc = buf_append(&p->arena, b + 12 + nsegs * PLAN_SEG_BYTES, arena);
+	rc = rc ? rc : plan_load_segs(p, b + 12, nsegs, arena);
+	if (rc) {
+		deid_plan_free(p);
+		return rc == -ENOMEM ? rc : -EINVAL;
+	}
+	*out = p;
+	return 0;
+}

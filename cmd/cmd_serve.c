@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -158,6 +159,21 @@ static void start_forwarder(struct serve_ctx *ctx, struct store_forwarder **fwd)
 	explicit_bzero(&secret, sizeof(secret));
 }
 
+/* Analysis jobs read tens of thousands of files through the mount while the receiver
+ * holds associations open: the descriptor limit goes up to the hard limit the system
+ * allows (the soft default of 1024 is a shell habit, not a need). */
+static void raise_fd_limit(struct fiona_log *log)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_msg(log, LOG_WARN, "serve", "cannot raise the descriptor limit: %s",
+			strerror(errno));
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	struct serve_ctx ctx = {0};
@@ -180,6 +196,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (cmd_store_open(config, &ctx.env))
 		return 1;
+	raise_fd_limit(&ctx.env.log);
 	if (store_classify_rules_load(ctx.env.cfg, &rules, &err))
 		log_msg(&ctx.env.log, LOG_ERROR, "serve",
 			"classification rules: %s (series stay unlabelled)", err.reason);

@@ -1,4 +1,7 @@
-/* Private to fs/: the tree snapshot, the mount's state, and what ops.c needs of both. */
+/*
+ * Private to fs/: nodes the kernel knows, folder listings built from indexed catalog
+ * queries, the preparer of de-identified headers, and the mount's state (docs/mount.md).
+ */
 #ifndef FIONA_FS_INT_H
 #define FIONA_FS_INT_H
 
@@ -14,70 +17,100 @@ enum fs_role {
 	FS_ROOT,
 	FS_QUARANTINE,	/* quarantine/ */
 	FS_QSTUDY,	/* quarantine/<study>/ */
+	FS_QSERIES,	/* quarantine/<study>/<series>/ */
 	FS_PROJECTS,	/* projects/ or export/ */
 	FS_PROJECT,	/* projects/<P>/ */
 	FS_PARTICIPANT, /* projects/<P>/<ID>/ */
 	FS_EVENT,	/* projects/<P>/<ID>/<EVENT>/ */
-	FS_PLAIN_DIR,	/* series and modality folders */
+	FS_MODALITY,	/* projects/<P>/<ID>/<EVENT>/<Modality>/ */
+	FS_SERIES,	/* .../<Modality>/<SeriesNumber>_<Modality>/ */
 	FS_ORIGINAL,	/* quarantine .dcm: the object's bytes */
-	FS_DEID,	/* projects/ and export/ .dcm: a plan over the object */
+	FS_DEID,	/* projects/ and export/ .dcm: a kept plan over the object */
 	FS_TEXT,	/* study.json, .project.json, .status */
 	FS_COUPLING,	/* .coupling.csv: readable, append adds rows */
 };
 
-/* One project as the mount sees it: its group and its two profiles. */
+/* One project as the mount sees it: its group, its two profiles and their fingerprints
+ * (the key under which the catalog keeps de-identified headers: profile, secret and
+ * engine version, so a change of any of them makes every header be computed again). */
 struct fs_project {
 	const struct config_project *cfg;
 	gid_t gid;
 	struct deid_profile *profile, *export_profile; /* owned */
+	char fp[33], fp_export[33];
 };
 
+/* Where a node below projects/ or export/ is: shared by a folder and everything below it
+ * under a reference count (so a node carries a pointer, not copies of names). */
+struct fs_place {
+	atomic_int refs;
+	const struct fs_project *project;
+	bool export_tree;
+	int event;	      /* index into project->cfg->events; -1 above event folders */
+	char participant[65]; /* "" above participant folders */
+};
+
+/*
+ * A node the kernel knows: created by a lookup, counted by lookups and dropped by FORGET,
+ * so the table holds what the kernel caches, not the catalog. Everything a request on the
+ * inode needs is here or in its parent's listing. Immutable but for nlookup and size
+ * (both under the mount's lock).
+ */
 struct fs_node {
 	uint64_t ino, parent;
-	char name[FS_NAME_MAX + 16]; /* room for a uniqueness suffix */
+	uint64_t nlookup;
+	struct fs_node *next; /* hash chain */
 	enum fs_role role;
 	mode_t mode; /* with S_IFDIR / S_IFREG */
 	gid_t gid;
-	uint64_t size;		      /* files: exact size (FS_DEID: computed at build) */
-	size_t *kids, nkids, capkids; /* dirs: indexes of their children, owned */
-	struct fs_nameset *names;     /* while building: names taken in this dir */
-	int64_t study_id;	      /* QSTUDY, EVENT's studies are found through files */
-	int64_t instance_id;
-	char hash[33];
-	const struct fs_project *project; /* PROJECT and below */
-	bool export_tree;
-	char participant[65], event[65];
-	char *text; /* FS_TEXT/FS_COUPLING content, owned by the tree */
+	uint64_t size;
+	int64_t id;		/* QSTUDY: study; QSERIES, SERIES: series; files: instance */
+	int64_t study;		/* QSERIES, SERIES and files: their study */
+	struct fs_place *place; /* PROJECT and below: one reference */
+	char name[];
 };
 
-/* An immutable snapshot of the whole tree, built from the catalog. */
-struct fs_tree {
-	struct fs_node *nodes; /* nodes[0] is the root */
-	size_t n, cap;
-	size_t *by_ino; /* open-addressing table: ino -> node index + 1 (0 empty) */
-	size_t ino_cap;
-	uint64_t generation;
-	atomic_int refs;
+/* One child in a listing. Names and texts live in the listing's arena. */
+struct fs_entry {
+	uint64_t ino;
+	uint32_t name_off, text_off, text_len; /* text: FS_TEXT content, participant IDs */
+	enum fs_role role;
+	mode_t mode;
+	gid_t gid;
+	int event; /* FS_EVENT entries */
+	uint64_t size;
+	int64_t id, study;
 };
+
+/*
+ * A folder's listing, built by indexed catalog queries on that folder only and cached
+ * until the change feed says its scope changed (or valid_until passes). Shared under a
+ * reference count: the cache holds one, every handler using it another.
+ */
+struct fs_dir {
+	uint64_t ino;
+	uint32_t slot;	    /* scope generation slot it depends on (0: static) */
+	uint64_t gen;	    /* that slot's value when the build began */
+	uint64_t epoch;	    /* the mount's epoch then */
+	double valid_until; /* monotonic seconds; 0: no time limit */
+	struct fs_entry *e;
+	size_t n, cap;
+	struct buf arena;
+	uint32_t *idx; /* open addressing, name hash -> entry index + 1 */
+	size_t idx_cap;
+	atomic_int refs;
+	bool cached;
+	struct fs_dir *hnext, *prev, *lnext; /* cache hash chain and LRU */
+};
+
+#define FS_SLOTS 65536 /* scope generation slots: a shared slot only costs a rebuild */
 
 struct fs_inval {
 	uint64_t parent;
 	char name[FS_NAME_MAX + 16]; /* "" : invalidate the inode's attributes and data */
 };
 
-/* Sizes of de-identified files survive snapshots: (inode, instance) -> size. */
-struct fs_size_entry {
-	uint64_t ino;
-	int64_t instance;
-	uint64_t size;
-};
-
-struct fs_grave {
-	struct fs_grave *next;
-	void *p;
-	void (*fn)(void *);
-	double at;
-};
+struct fs_prepare; /* prepare.c */
 
 struct fs_mount {
 	const struct fiona_config *cfg;
@@ -92,37 +125,101 @@ struct fs_mount {
 	struct fuse_session *se;
 	pthread_t loop, notifier;
 	bool loop_started, notifier_started;
-	pthread_mutex_t tree_lock;  /* guards tree (the pointer) */
-	pthread_mutex_t build_lock; /* one builder at a time (the size cache is theirs) */
-	struct fs_tree *tree;
-	atomic_bool force_rebuild;
-	pthread_mutex_t inval_lock; /* guards the invalidation queue */
+
+	/* lock guards the node table, the listing cache and its LRU. Never held across a
+	 * catalog query or a reply. Lock order: lock, then feed_lock. */
+	pthread_mutex_t lock;
+	struct fs_node **nodes;
+	size_t nodes_cap, n_nodes;
+	struct fs_dir **dirs; /* cache by folder inode */
+	size_t dirs_cap, n_dirs, dir_entries, dir_entries_max;
+	struct fs_dir *lru_head, *lru_tail;
+
+	/* the change feed: records after cursor bump scope slots (feed_lock) */
+	pthread_mutex_t feed_lock;
+	uint64_t cursor;
+	atomic_uint_fast64_t epoch; /* bumped when the feed says forget everything */
+	atomic_uint_fast64_t *slots;
+
+	pthread_mutex_t inval_lock; /* guards the invalidation and audit queues */
 	pthread_cond_t inval_cond;
 	struct fs_inval *inval;
 	size_t n_inval, cap_inval;
 	bool stopping;
-	struct store_audit_row *audit; /* reads waiting to be written (guarded by inval_lock) */
-	struct fs_grave *grave;	       /* released handles to free later (inval_lock) */
+	struct store_audit_row *audit; /* reads waiting to be written */
 	size_t n_audit, cap_audit;
-	pthread_key_t read_buf;	     /* per-thread read buffer (deid reads) */
-	struct fs_size_entry *sizes; /* open addressing; touched only by builders (build_lock) */
-	size_t sizes_cap, sizes_n;
+	pthread_key_t read_buf; /* per-thread reply buffer */
+	struct fs_prepare *prep;
 };
 
-/* tree.c */
-int fs_tree_build(struct fs_mount *m, struct fs_tree **out);
-void fs_tree_put(struct fs_tree *t);
-/* Current snapshot; release with fs_tree_put(). Built here only when there is none yet or
- * after the mount's own change (force_rebuild). */
-struct fs_tree *fs_tree_get(struct fs_mount *m);
-/* A new snapshot if the catalog changed since the current one (the notifier thread). */
-void fs_tree_refresh_if_changed(struct fs_mount *m);
-const struct fs_node *fs_tree_find(const struct fs_tree *t, uint64_t ino);
-const struct fs_node *fs_tree_child(const struct fs_tree *t, const struct fs_node *dir,
-				    const char *name);
-/* Builds the plan of an FS_DEID node (new plan: free with deid_plan_free()). */
-int fs_deid_plan(struct fs_mount *m, const struct fs_node *n, const uint8_t *p, size_t len,
-		 struct deid_plan **out);
+/* nodes.c */
+/* A child's inode: a hash of its name and (for catalog objects) id, seeded with the
+ * parent's inode: a function of the path and of what it shows, stable across restarts. */
+uint64_t fs_ino_of(uint64_t parent, const char *name, int64_t id);
+int fs_nodes_init(struct fs_mount *m);
+void fs_nodes_release(struct fs_mount *m);
+/* The node of ino (caller holds m->lock), or NULL. */
+struct fs_node *fs_node_find(struct fs_mount *m, uint64_t ino);
+/* The node of entry e of dir's listing (parent: its node), created or refreshed, with one
+ * more kernel reference when counted. Caller holds m->lock. NULL when out of memory. */
+struct fs_node *fs_node_ref(struct fs_mount *m, const struct fs_node *parent,
+			    const struct fs_dir *dir, const struct fs_entry *e, bool counted);
+/* FORGET: drops n kernel references; the node goes when none is left. */
+void fs_node_forget(struct fs_mount *m, uint64_t ino, uint64_t n);
+struct fs_place *fs_place_new(const struct fs_project *p, bool export_tree, int event,
+			      const char *participant);
+void fs_place_put(struct fs_place *pl);
+/* Adds the permanent nodes (root, quarantine/, projects/, export/, the projects). */
+int fs_nodes_static(struct fs_mount *m);
+
+/* dirs.c */
+int fs_dirs_init(struct fs_mount *m);
+void fs_dirs_release(struct fs_mount *m);
+/* Reads the change feed and bumps the slots of the scopes it names; cheap when nothing
+ * changed. Every handler calls it first, so a request sees every committed change. */
+void fs_feed_pump(struct fs_mount *m);
+/* The listing of folder node n: cached and valid, or built now (indexed queries on that
+ * folder only). Returns a reference (fs_dir_put()) or NULL with *err set (-errno). */
+struct fs_dir *fs_dir_get(struct fs_mount *m, const struct fs_node *n, int *err);
+void fs_dir_put(struct fs_dir *d);
+const struct fs_entry *fs_dir_find(const struct fs_dir *d, const char *name);
+/* fs_dir_find while a listing is being built (before its index exists). */
+const struct fs_entry *fs_dir_find_linear(const struct fs_dir *d, const char *name);
+static inline const char *fs_entry_name(const struct fs_dir *d, const struct fs_entry *e)
+{
+	return (const char *)d->arena.data + e->name_off;
+}
+/* Listing construction (build.c uses these). */
+int fs_dir_add(struct fs_dir *d, struct fs_nameset *names, const char *name, enum fs_role role,
+	       mode_t mode, gid_t gid, int64_t id, struct fs_entry **out);
+int fs_dir_text(struct fs_dir *d, struct fs_entry *e, const char *text, size_t len);
+/* The scope slot of a listing: kind 'Q' quarantine, 'S' a study, 'P' a project, 'A' a
+ * participant, 'E' an event (NULL strings: not part of the key). */
+uint32_t fs_scope_slot(char kind, int64_t study, const char *project, const char *participant,
+		       const char *event);
+
+/* build.c: fills d with the children of folder node n; may set d->valid_until. */
+int fs_build(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d);
+uint32_t fs_build_slot(const struct fs_mount *m, const struct fs_node *n);
+
+/* text.c: the small generated files (new strings, free()) */
+char *fs_text_study_json(const struct fs_mount *m, int64_t study);
+char *fs_text_project_json(const struct fs_project *p);
+/* Appends one study's .status lines to b. */
+int fs_text_status(struct fs_mount *m, int64_t study, struct buf *b);
+
+/* prepare.c: de-identified headers computed in the background and kept in the catalog */
+int fs_prepare_start(struct fs_mount *m);
+void fs_prepare_stop(struct fs_mount *m);
+/* Asks for study to be prepared before anything else and waits up to seconds for it;
+ * 0 once it is, -ETIMEDOUT otherwise. */
+int fs_prepare_wait(struct fs_mount *m, int64_t study, double seconds);
+/* The profile fingerprint a node under projects/ or export/ reads through. */
+const char *fs_place_fp(const struct fs_place *pl);
+/* Builds the plan of instance (bytes p/len of its object) for place: the slow path of an
+ * open when no plan is kept (new plan: free with deid_plan_free()). */
+int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance, const uint8_t *p,
+		 size_t len, struct deid_plan **out);
 
 /* ops_write.c: the writes that mean something */
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -135,10 +232,15 @@ int fs_coupling_rows(struct fs_mount *m, const struct fs_project *p, const char 
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;
+/* The child of folder node parent named name, as a node with one more reference: the
+ * kernel's for a LOOKUP reply; any other caller gives it back with fs_node_forget(m,
+ * ino, 1) when done. -errno on failure (-ENOENT: no such child). */
+int fs_lookup_child(struct fs_mount *m, uint64_t parent, const char *name, struct fs_node **out);
+void fs_fill_attr(const struct fs_mount *m, const struct fs_node *n, struct stat *st);
+/* The calling thread's reply buffer, at least size bytes (never shrunk). */
+uint8_t *fs_thread_buffer(struct fs_mount *m, size_t size);
 /* mount.c: asks the notifier thread to drop a kernel entry ("" name: the inode). */
 void fs_inval_queue(struct fs_mount *m, uint64_t parent, const char *name);
-/* mount.c: frees p with fn after a few seconds, from the notifier thread. */
-void fs_free_later(struct fs_mount *m, void *p, void (*fn)(void *));
 /* mount.c: an audit row, written by the notifier thread within a second (batched, so a
  * `cp -r` of a project costs one fsync per second, not one per file). */
 void fs_audit_queue(struct fs_mount *m, uid_t who, const char *action, const char *detail);

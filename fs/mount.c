@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "fs/fs_int.h"
 
@@ -39,6 +40,33 @@ static int load_profile(struct fs_mount *m, const char *path, struct deid_profil
 	return rc;
 }
 
+/* The key de-identified headers are kept under: the engine version, the profile's bytes
+ * and the site secret. A change of any of them is a new key, so nothing stale is read. */
+static int profile_fingerprint(const struct fs_mount *m, const char *path, char out[33])
+{
+	char *bytes = NULL;
+	size_t len = 0;
+	struct buf key;
+	XXH128_hash_t h;
+	int rc = path ? core_read_file(path, (size_t)1 << 24, &bytes, &len) : 0;
+
+	if (rc)
+		return rc;
+	buf_init(&key, (size_t)1 << 25);
+	rc = buf_appendf(&key, "fiona-plan %d ", DEID_ENGINE_VERSION);
+	rc = rc ? rc : buf_append(&key, path ? bytes : "default", path ? len : 7);
+	rc = rc ? rc : buf_append(&key, m->secret.key, m->have_secret ? m->secret.len : 0);
+	if (!rc) {
+		h = XXH3_128bits(key.data, key.len);
+		snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
+			 (unsigned long long)h.low64);
+	}
+	explicit_bzero(key.data, key.len);
+	buf_release(&key);
+	free(bytes);
+	return rc;
+}
+
 static int mount_projects(struct fs_mount *m)
 {
 	const struct fiona_config *c = m->cfg;
@@ -49,15 +77,15 @@ static int mount_projects(struct fs_mount *m)
 		return -ENOMEM;
 	for (size_t i = 0; !rc && i < c->n_projects; i++) {
 		struct fs_project *p = &m->projects[m->n_projects++];
+		const char *ep;
 
 		p->cfg = &c->projects[i];
+		ep = p->cfg->export_profile ? p->cfg->export_profile : p->cfg->profile;
 		p->gid = group_gid(m, p->cfg->group);
 		rc = load_profile(m, p->cfg->profile, &p->profile);
-		rc = rc ? rc
-			: load_profile(m,
-				       p->cfg->export_profile ? p->cfg->export_profile
-							      : p->cfg->profile,
-				       &p->export_profile);
+		rc = rc ? rc : load_profile(m, ep, &p->export_profile);
+		rc = rc ? rc : profile_fingerprint(m, p->cfg->profile, p->fp);
+		rc = rc ? rc : profile_fingerprint(m, ep, p->fp_export);
 	}
 	return rc;
 }
@@ -109,39 +137,6 @@ void fs_audit_queue(struct fs_mount *m, uid_t who, const char *action, const cha
 	pthread_mutex_unlock(&m->inval_lock);
 }
 
-void fs_free_later(struct fs_mount *m, void *p, void (*fn)(void *))
-{
-	struct fs_grave *g = malloc(sizeof(*g));
-
-	if (!g) {
-		fn(p); /* no memory to wait with: free now, as before */
-		return;
-	}
-	*g = (struct fs_grave){NULL, p, fn, core_now_mono()};
-	pthread_mutex_lock(&m->inval_lock);
-	g->next = m->grave;
-	m->grave = g;
-	pthread_mutex_unlock(&m->inval_lock);
-}
-
-/* Frees graves older than min_age seconds; called with inval_lock held. */
-static void graves_free(struct fs_mount *m, double min_age)
-{
-	double now = core_now_mono();
-
-	for (struct fs_grave **g = &m->grave; *g;) {
-		struct fs_grave *d = *g;
-
-		if (now - d->at < min_age) {
-			g = &d->next;
-			continue;
-		}
-		*g = d->next;
-		d->fn(d->p);
-		free(d);
-	}
-}
-
 /* Writes the queued audit rows; called with inval_lock held, returns with it held. */
 static void audit_flush(struct fs_mount *m)
 {
@@ -159,6 +154,9 @@ static void audit_flush(struct fs_mount *m)
 	pthread_mutex_lock(&m->inval_lock);
 }
 
+/* The notifier: kernel invalidations (never from inside a handler: that deadlocks the
+ * kernel against libfuse), the audit rows of reads once a second, and the change feed
+ * while no request comes (so the ring never overflows into a full rebuild). */
 static void *notifier_main(void *arg)
 {
 	struct fs_mount *m = arg;
@@ -169,16 +167,11 @@ static void *notifier_main(void *arg)
 	while (!m->stopping) {
 		if (!m->n_inval) {
 			audit_flush(m);
-			graves_free(m, 10.0);
 			pthread_mutex_unlock(&m->inval_lock);
-			fs_tree_refresh_if_changed(m); /* catalog changes: here, not in handlers */
+			fs_feed_pump(m);
 			pthread_mutex_lock(&m->inval_lock);
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += 250 * 1000 * 1000;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+			until.tv_sec += 1;
 			pthread_cond_timedwait(&m->inval_cond, &m->inval_lock, &until);
 			continue;
 		}
@@ -193,7 +186,6 @@ static void *notifier_main(void *arg)
 		pthread_mutex_lock(&m->inval_lock);
 	}
 	audit_flush(m);
-	graves_free(m, 0);
 	pthread_mutex_unlock(&m->inval_lock);
 	return NULL;
 }
@@ -268,8 +260,7 @@ int fs_mount_start(const struct fiona_config *cfg, struct store *store, struct f
 	m->store = store;
 	m->log = log;
 	m->started = time(NULL);
-	pthread_mutex_init(&m->tree_lock, NULL);
-	pthread_mutex_init(&m->build_lock, NULL);
+	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->inval_lock, NULL);
 	pthread_cond_init(&m->inval_cond, NULL);
 	pthread_key_create(&m->read_buf, free_read_buf);
@@ -279,7 +270,8 @@ int fs_mount_start(const struct fiona_config *cfg, struct store *store, struct f
 	if (!m->have_secret)
 		log_msg(log, LOG_ERROR, "mount",
 			"no usable site secret (%s): projects/ cannot be read", err.reason);
-	if ((rc = mount_projects(m)) || (rc = session_start(m)))
+	if ((rc = mount_projects(m)) || (rc = fs_nodes_init(m)) || (rc = fs_dirs_init(m)) ||
+	    (rc = fs_nodes_static(m)) || (rc = fs_prepare_start(m)) || (rc = session_start(m)))
 		goto fail;
 	if ((rc = -pthread_create(&m->notifier, NULL, notifier_main, m)))
 		goto fail;
@@ -313,15 +305,18 @@ void fs_mount_stop(struct fs_mount *m)
 		pthread_join(m->notifier, NULL);
 	if (m->se)
 		fuse_session_destroy(m->se);
+	fs_prepare_stop(m);
+	if (m->nodes)
+		fs_nodes_release(m);
+	if (m->slots)
+		fs_dirs_release(m);
 	for (size_t i = 0; i < m->n_projects; i++) {
 		deid_profile_free(m->projects[i].profile);
 		deid_profile_free(m->projects[i].export_profile);
 	}
 	free(m->projects);
-	fs_tree_put(m->tree);
 	free(m->inval);
 	free(m->audit);
-	free(m->sizes);
 	pthread_key_delete(m->read_buf);
 	explicit_bzero(&m->secret, sizeof(m->secret));
 	free(m);

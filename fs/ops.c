@@ -1,14 +1,20 @@
 /*
- * ops: the FUSE low-level handlers. Reads come from a tree snapshot (tree.c); the few
- * writes that mean something (rename = assign, mkdir = new participant, appending to
- * .coupling.csv) go to the store, force a new snapshot and queue kernel invalidations
- * for the notifier thread (invalidating inside a handler deadlocks).
+ * ops: the FUSE low-level handlers. Every handler first reads the change feed
+ * (fs_feed_pump: a counter compare when nothing changed), then works on the nodes the
+ * kernel knows (nodes.c) and the listing of the one folder concerned (dirs.c): a lookup,
+ * getattr or readdir costs index lookups on that folder, never a pass over the catalog.
+ * The few writes that mean something (rename = assign, mkdir = new participant, appending
+ * to .coupling.csv) go to the store (ops_write.c).
  *
- * Reads: quarantine files are pread and de-identified files produced by the open file's
- * plan, both into a per-thread buffer, so no read allocates. (No splice: libfuse 3.14
- * splices without blocking and turns a page-cache miss into a short read, which the
- * kernel takes for the end of the file.) Every refusal logs one line with the reason and no patient
- * data.
+ * Replies never point into memory another thread may free: file and directory bytes are
+ * copied into the calling thread's reply buffer first, so a RELEASE answered on another
+ * thread while this one is still returning from writev frees nothing it uses, and handles
+ * (with their object descriptor) are freed at RELEASE, not later.
+ *
+ * Opens read the kept plan (one indexed catalog row) instead of de-identifying; reads
+ * pread the object into the reply buffer. (No splice: libfuse 3.14 splices without
+ * blocking and turns a page-cache miss into a short read, which the kernel takes for the
+ * end of the file.) Every refusal logs one line with the reason and no patient data.
  */
 #include "core/core.h"
 
@@ -20,46 +26,41 @@
 
 #include "fs/fs_int.h"
 
-#define TIMEOUT_S 1.0
+#define DIR_TIMEOUT_S  1.0  /* folders and generated texts change with the catalog */
+#define FILE_TIMEOUT_S 10.0 /* an instance file's inode names its content */
 
 struct fs_fh {
 	int fd;
 	struct deid_plan *plan; /* FS_DEID */
-	char *text;		/* FS_TEXT, FS_COUPLING: snapshot at open */
+	char *text;		/* FS_TEXT, FS_COUPLING: taken at open */
 	size_t text_len;
 	enum fs_role role;
 	const struct fs_project *project;
 };
 
-/* A listing taken at opendir. Freed some seconds after releasedir (fs_free_later): the
- * kernel can release a directory handle while the thread that answered its last readdir
- * is still returning from writev, and the listing must outlive both. */
+/* A listing taken at opendir, in the kernel's dirent format. */
 struct fs_dirbuf {
 	char *p;
 	size_t size;
 };
-
-static void dirbuf_free(void *p)
-{
-	struct fs_dirbuf *b = p;
-
-	if (b)
-		free(b->p);
-	free(b);
-}
 
 static struct fs_mount *mnt(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static void fill_attr(const struct fs_node *n, struct stat *st, time_t t)
+static double timeout_of(const struct fs_node *n)
+{
+	return n->role == FS_ORIGINAL || n->role == FS_DEID ? FILE_TIMEOUT_S : DIR_TIMEOUT_S;
+}
+
+void fs_fill_attr(const struct fs_mount *m, const struct fs_node *n, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_mtime = st->st_ctime = st->st_atime = t;
+	st->st_mtime = st->st_ctime = st->st_atime = m->started;
 	st->st_ino = n->ino;
 	st->st_mode = n->mode;
-	st->st_nlink = S_ISDIR(n->mode) ? 2 + n->nkids : 1;
+	st->st_nlink = 1; /* folders: unknown, so find never skips a subfolder */
 	st->st_uid = geteuid();
 	st->st_gid = n->gid;
 	st->st_size = (off_t)n->size;
@@ -74,177 +75,7 @@ static void refuse(fuse_req_t req, int err, const char *what, const char *why)
 	fuse_reply_err(req, err);
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct fs_tree *t = fs_tree_get(mnt(req));
-	const struct fs_node *d = t ? fs_tree_find(t, parent) : NULL;
-	const struct fs_node *n = d ? fs_tree_child(t, d, name) : NULL;
-	struct fuse_entry_param e;
-
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-	} else {
-		memset(&e, 0, sizeof(e));
-		e.ino = n->ino;
-		e.attr_timeout = e.entry_timeout = TIMEOUT_S;
-		fill_attr(n, &e.attr, mnt(req)->started);
-		fuse_reply_entry(req, &e);
-	}
-	fs_tree_put(t);
-}
-
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs_tree *t = fs_tree_get(mnt(req));
-	const struct fs_node *n = t ? fs_tree_find(t, ino) : NULL;
-	struct stat st;
-
-	(void)fi;
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-	} else {
-		fill_attr(n, &st, mnt(req)->started);
-		fuse_reply_attr(req, &st, TIMEOUT_S);
-	}
-	fs_tree_put(t);
-}
-
-static void dirbuf_add(fuse_req_t req, struct fs_dirbuf *b, const char *name, const struct stat *st)
-{
-	size_t old = b->size, need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
-	char *p = realloc(b->p, old + need);
-
-	if (!p)
-		return;
-	b->p = p;
-	b->size = old + need;
-	fuse_add_direntry(req, b->p + old, need, name, st, (off_t)b->size);
-}
-
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs_tree *t = fs_tree_get(mnt(req));
-	const struct fs_node *n = t ? fs_tree_find(t, ino) : NULL;
-	struct fs_dirbuf *b;
-	struct stat st;
-
-	if (!n || !S_ISDIR(n->mode) || !(b = calloc(1, sizeof(*b)))) {
-		fuse_reply_err(req, n ? ENOTDIR : ENOENT);
-		fs_tree_put(t);
-		return;
-	}
-	memset(&st, 0, sizeof(st));
-	st.st_ino = n->ino;
-	st.st_mode = S_IFDIR;
-	dirbuf_add(req, b, ".", &st);
-	st.st_ino = n->parent;
-	dirbuf_add(req, b, "..", &st);
-	for (size_t i = 0; i < n->nkids; i++) {
-		fill_attr(&t->nodes[n->kids[i]], &st, mnt(req)->started);
-		dirbuf_add(req, b, t->nodes[n->kids[i]].name, &st);
-	}
-	fs_tree_put(t);
-	fi->fh = (uint64_t)(uintptr_t)b;
-	fuse_reply_open(req, fi);
-}
-
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
-{
-	struct fs_dirbuf *b = (struct fs_dirbuf *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	if ((size_t)off < b->size)
-		fuse_reply_buf(req, b->p + off,
-			       b->size - (size_t)off < size ? b->size - (size_t)off : size);
-	else
-		fuse_reply_buf(req, NULL, 0);
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs_dirbuf *b = (struct fs_dirbuf *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	fs_free_later(mnt(req), b, dirbuf_free);
-	fuse_reply_err(req, 0);
-}
-
-static int open_object(struct fs_mount *m, const struct fs_node *n, struct fs_fh *fh)
-{
-	char path[4200];
-	struct core_map map;
-	int rc;
-
-	if ((rc = store_object_path(m->store, n->hash, path, sizeof(path))))
-		return rc;
-	if ((fh->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	if (n->role != FS_DEID)
-		return 0;
-	if ((rc = core_map_file(path, &map)))
-		return rc;
-	rc = fs_deid_plan(m, n, map.p, map.len, &fh->plan);
-	core_map_release(&map);
-	return rc;
-}
-
-static void audit_read(fuse_req_t req, const struct fs_node *n)
-{
-	char detail[512];
-
-	snprintf(detail, sizeof(detail), "instance %lld as %s%s/%s/%s", (long long)n->instance_id,
-		 n->export_tree ? "export " : "", n->project ? n->project->cfg->name : "?",
-		 n->participant, n->event);
-	fs_audit_queue(mnt(req), fuse_req_ctx(req)->uid, "read", detail);
-}
-
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs_mount *m = mnt(req);
-	struct fs_tree *t = fs_tree_get(m);
-	const struct fs_node *n = t ? fs_tree_find(t, ino) : NULL;
-	struct fs_fh *fh = NULL;
-	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
-	int rc = 0;
-
-	if (!n) {
-		rc = -ENOENT;
-	} else if (writing && n->role != FS_COUPLING) {
-		rc = -EROFS;
-	} else if (!(fh = calloc(1, sizeof(*fh)))) {
-		rc = -ENOMEM;
-	} else {
-		fh->fd = -1;
-		fh->role = n->role;
-		fh->project = n->project;
-		if (n->role == FS_ORIGINAL || n->role == FS_DEID)
-			rc = open_object(m, n, fh);
-		else if (n->text && !(fh->text = strdup(n->text)))
-			rc = -ENOMEM;
-		fh->text_len = fh->text ? strlen(fh->text) : 0;
-	}
-	if (!rc && n->role == FS_DEID)
-		audit_read(req, n);
-	fs_tree_put(t);
-	if (rc) {
-		if (fh && fh->fd >= 0)
-			close(fh->fd);
-		free(fh);
-		if (rc == -EROFS)
-			refuse(req, EROFS, "open for writing",
-			       "DICOM files in the mount are read-only");
-		else
-			fuse_reply_err(req, -rc);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)fh;
-	fi->keep_cache = fh->fd >= 0; /* content never changes under an inode */
-	fuse_reply_open(req, fi);
-}
-
-/* The calling thread's read buffer, grown to at least size (never shrunk). */
-static uint8_t *thread_buffer(struct fs_mount *m, size_t size)
+uint8_t *fs_thread_buffer(struct fs_mount *m, size_t size)
 {
 	struct buf *b = pthread_getspecific(m->read_buf);
 
@@ -258,50 +89,298 @@ static uint8_t *thread_buffer(struct fs_mount *m, size_t size)
 	return buf_reserve(b, size) ? NULL : b->data;
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+/* The node a request names, after reading the change feed; NULL when the kernel names
+ * an inode it was told to forget (ENOENT is then answered). The kernel pins the inode while
+ * the request runs, so the node stays valid without the lock. */
+static struct fs_node *request_node(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
-	uint8_t *p;
-	ssize_t n;
+	struct fs_mount *m = mnt(req);
+	struct fs_node *n;
 
-	(void)ino;
-	if (fh->role == FS_ORIGINAL) {
-		/* pread into the thread's buffer, not splice: libfuse splices without blocking
-		 * and answers a short read (the kernel takes it for the end of the file) when
-		 * the object's pages are not in the page cache */
-		if (!(p = thread_buffer(mnt(req), size))) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		n = pread(fh->fd, p, size, off);
-		if (n < 0)
-			fuse_reply_err(req, errno);
-		else
-			fuse_reply_buf(req, (const char *)p, (size_t)n);
-	} else if (fh->role == FS_DEID) {
-		if (!(p = thread_buffer(mnt(req), size))) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		n = deid_plan_read(fh->plan, fh->fd, (uint64_t)off, p, size);
-		if (n < 0)
-			fuse_reply_err(req, (int)-n);
-		else
-			fuse_reply_buf(req, (const char *)p, (size_t)n);
-	} else if ((size_t)off < fh->text_len) {
-		fuse_reply_buf(req, fh->text + off,
-			       fh->text_len - (size_t)off < size ? fh->text_len - (size_t)off
-								 : size);
-	} else {
-		fuse_reply_buf(req, NULL, 0);
+	fs_feed_pump(m);
+	pthread_mutex_lock(&m->lock);
+	n = fs_node_find(m, ino);
+	pthread_mutex_unlock(&m->lock);
+	if (!n)
+		fuse_reply_err(req, ENOENT);
+	return n;
+}
+
+/* The node of ino with the lock held, or NULL (the lock is then released). */
+static struct fs_node *node_locked(struct fs_mount *m, uint64_t ino)
+{
+	struct fs_node *n;
+
+	pthread_mutex_lock(&m->lock);
+	if (!(n = fs_node_find(m, ino)))
+		pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+int fs_lookup_child(struct fs_mount *m, uint64_t parent, const char *name, struct fs_node **out)
+{
+	struct fs_node *p, *n = NULL;
+	const struct fs_entry *e;
+	struct fs_dir *d;
+	int rc = 0;
+
+	fs_feed_pump(m);
+	if (!(p = node_locked(m, parent)))
+		return -ENOENT;
+	pthread_mutex_unlock(&m->lock); /* the kernel holds parent while it asks */
+	if (!S_ISDIR(p->mode))
+		return -ENOTDIR;
+	if (!(d = fs_dir_get(m, p, &rc)))
+		return rc;
+	pthread_mutex_lock(&m->lock);
+	if (!(e = fs_dir_find(d, name)))
+		rc = -ENOENT;
+	else if (!(n = fs_node_ref(m, p, d, e, true)))
+		rc = -ENOMEM;
+	pthread_mutex_unlock(&m->lock);
+	fs_dir_put(d);
+	if (!rc)
+		*out = n;
+	return rc;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_mount *m = mnt(req);
+	struct fuse_entry_param e;
+	struct fs_node *n;
+	int rc = fs_lookup_child(m, parent, name, &n);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&m->lock);
+	e.ino = n->ino;
+	e.attr_timeout = e.entry_timeout = timeout_of(n);
+	fs_fill_attr(m, n, &e.attr);
+	pthread_mutex_unlock(&m->lock);
+	if (fuse_reply_entry(req, &e) != 0) { /* the kernel did not take the reference */
+		pthread_mutex_lock(&m->lock);
+		fs_node_forget(m, e.ino, 1);
+		pthread_mutex_unlock(&m->lock);
 	}
 }
 
-static void fh_free(void *p)
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct fs_fh *fh = p;
+	struct fs_mount *m = mnt(req);
 
+	pthread_mutex_lock(&m->lock);
+	fs_node_forget(m, ino, nlookup);
+	pthread_mutex_unlock(&m->lock);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct fs_mount *m = mnt(req);
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < count; i++)
+		fs_node_forget(m, forgets[i].ino, forgets[i].nlookup);
+	pthread_mutex_unlock(&m->lock);
+	fuse_reply_none(req);
+}
+
+/* Generated texts change size under the same inode: their attributes come from the
+ * parent's current listing. */
+static void refresh_text(struct fs_mount *m, struct fs_node *n)
+{
+	struct fs_node *p;
+	struct fs_dir *d;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	p = fs_node_find(m, n->parent);
+	pthread_mutex_unlock(&m->lock);
+	if (!p || !(d = fs_dir_get(m, p, &rc)))
+		return; /* the last known attributes */
+	pthread_mutex_lock(&m->lock);
+	const struct fs_entry *e = fs_dir_find(d, n->name);
+	if (e && e->ino == n->ino)
+		n->size = e->size;
+	pthread_mutex_unlock(&m->lock);
+	fs_dir_put(d);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_mount *m = mnt(req);
+	struct fs_node *n;
+	struct stat st;
+	double t;
+
+	(void)fi;
+	if (!(n = request_node(req, ino)))
+		return;
+	if (n->role == FS_TEXT || n->role == FS_COUPLING)
+		refresh_text(m, n);
+	pthread_mutex_lock(&m->lock);
+	fs_fill_attr(m, n, &st);
+	t = timeout_of(n);
+	pthread_mutex_unlock(&m->lock);
+	fuse_reply_attr(req, &st, t);
+}
+
+static int dirbuf_add(fuse_req_t req, struct fs_dirbuf *b, const char *name, uint64_t ino,
+		      mode_t mode)
+{
+	struct stat st = {.st_ino = ino, .st_mode = mode};
+	size_t old = b->size, need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+	char *p = realloc(b->p, old + need);
+
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->size = old + need;
+	fuse_add_direntry(req, b->p + old, need, name, &st, (off_t)b->size);
+	return 0;
+}
+
+static void dirbuf_free(struct fs_dirbuf *b)
+{
+	if (b)
+		free(b->p);
+	free(b);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_mount *m = mnt(req);
+	struct fs_dirbuf *b = NULL;
+	struct fs_node *n;
+	struct fs_dir *d = NULL;
+	int rc = 0;
+
+	if (!(n = request_node(req, ino)))
+		return;
+	if (!S_ISDIR(n->mode))
+		rc = -ENOTDIR;
+	else if (!(b = calloc(1, sizeof(*b))))
+		rc = -ENOMEM;
+	else if ((d = fs_dir_get(m, n, &rc)))
+		rc = dirbuf_add(req, b, ".", n->ino, S_IFDIR);
+	rc = rc ? rc : dirbuf_add(req, b, "..", n->parent, S_IFDIR);
+	for (size_t i = 0; !rc && i < d->n; i++)
+		rc = dirbuf_add(req, b, fs_entry_name(d, &d->e[i]), d->e[i].ino, d->e[i].mode);
+	fs_dir_put(d);
+	if (rc) {
+		dirbuf_free(b);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)b;
+	fuse_reply_open(req, fi);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs_dirbuf *b = (struct fs_dirbuf *)(uintptr_t)fi->fh;
+	size_t n = (size_t)off < b->size ? b->size - (size_t)off : 0;
+	uint8_t *p;
+
+	(void)ino;
+	n = n < size ? n : size;
+	if (!(p = fs_thread_buffer(mnt(req), n ? n : 1))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (n)
+		memcpy(p, b->p + off, n);
+	fuse_reply_buf(req, (const char *)p, n);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	dirbuf_free((struct fs_dirbuf *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* The object behind an instance file, and for a de-identified one its kept plan (built
+ * from the object only when no plan is kept: too big to keep, or not ready yet). */
+static int open_object(struct fs_mount *m, const struct fs_node *n, struct fs_fh *fh)
+{
+	const char *fp = n->role == FS_DEID ? fs_place_fp(n->place) : NULL;
+	uint8_t *saved = NULL;
+	size_t saved_len = 0;
+	int64_t size;
+	char hash[33], path[4200];
+	struct core_map map;
+	int rc = store_instance_open(m->store, n->id, fp, hash, &size, &saved, &saved_len);
+
+	rc = rc ? rc : store_object_path(m->store, hash, path, sizeof(path));
+	if (rc)
+		goto out;
+	if ((fh->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (n->role != FS_DEID)
+		goto out;
+	if (saved && deid_plan_load(saved, saved_len, &fh->plan) == 0)
+		goto out;
+	if (saved) /* a damaged row: computed again, never trusted */
+		log_msg(m->log, LOG_WARN, "mount", "instance %lld: kept header unreadable",
+			(long long)n->id);
+	if ((rc = core_map_file(path, &map)))
+		goto out;
+	rc = fs_deid_plan(m, n->place, n->id, map.p, map.len, &fh->plan);
+	core_map_release(&map);
+out:
+	free(saved);
+	return rc;
+}
+
+static void audit_read(fuse_req_t req, const struct fs_node *n)
+{
+	const struct fs_place *pl = n->place;
+	char detail[512];
+
+	snprintf(detail, sizeof(detail), "instance %lld as %s%s/%s/%s", (long long)n->id,
+		 pl->export_tree ? "export " : "", pl->project->cfg->name, pl->participant,
+		 pl->event >= 0 ? pl->project->cfg->events[pl->event] : "");
+	fs_audit_queue(mnt(req), fuse_req_ctx(req)->uid, "read", detail);
+}
+
+/* The current text of a generated file, from its parent's listing. */
+static int open_text(struct fs_mount *m, const struct fs_node *n, struct fs_fh *fh)
+{
+	const struct fs_entry *e;
+	struct fs_node *p;
+	struct fs_dir *d;
+	int rc = 0;
+
+	pthread_mutex_lock(&m->lock);
+	p = fs_node_find(m, n->parent);
+	pthread_mutex_unlock(&m->lock);
+	if (!p)
+		return -ENOENT;
+	if (!(d = fs_dir_get(m, p, &rc)))
+		return rc;
+	e = fs_dir_find(d, n->name);
+	if (!e)
+		rc = -ENOENT;
+	else if (!(fh->text = malloc(e->text_len + 1)))
+		rc = -ENOMEM;
+	else {
+		memcpy(fh->text, d->arena.data + e->text_off, e->text_len + 1);
+		fh->text_len = e->text_len;
+	}
+	fs_dir_put(d);
+	return rc;
+}
+
+static void fh_free(struct fs_fh *fh)
+{
 	if (!fh)
 		return;
 	if (fh->fd >= 0)
@@ -311,13 +390,79 @@ static void fh_free(void *p)
 	free(fh);
 }
 
-/* The kernel ends a read request as soon as it has copied the reply, and may then send
- * RELEASE, which another thread answers while the reading thread is still returning from
- * writev: the handle is freed some seconds later, never under a reply. */
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_mount *m = mnt(req);
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct fs_fh *fh = NULL;
+	struct fs_node *n;
+	int rc = 0;
+
+	if (!(n = request_node(req, ino)))
+		return;
+	if (writing && n->role != FS_COUPLING) {
+		refuse(req, EROFS, "open for writing", "DICOM files in the mount are read-only");
+		return;
+	}
+	if (!(fh = calloc(1, sizeof(*fh)))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fh->fd = -1;
+	fh->role = n->role;
+	fh->project = n->place ? n->place->project : NULL;
+	if (n->role == FS_ORIGINAL || n->role == FS_DEID)
+		rc = open_object(m, n, fh);
+	else
+		rc = open_text(m, n, fh);
+	if (rc) {
+		fh_free(fh);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (n->role == FS_DEID)
+		audit_read(req, n);
+	fi->fh = (uint64_t)(uintptr_t)fh;
+	fi->keep_cache = fh->fd >= 0; /* an instance file's inode never changes content */
+	fi->direct_io = fh->fd < 0;   /* texts: always the size read now, not the cached one */
+	fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
+	uint8_t *p = fs_thread_buffer(mnt(req), size ? size : 1);
+	ssize_t n;
+
+	(void)ino;
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fh->role == FS_ORIGINAL) {
+		n = pread(fh->fd, p, size, off);
+		n = n < 0 ? -errno : n;
+	} else if (fh->role == FS_DEID) {
+		n = deid_plan_read(fh->plan, fh->fd, (uint64_t)off, p, size);
+	} else {
+		n = (size_t)off < fh->text_len ? (ssize_t)(fh->text_len - (size_t)off) : 0;
+		n = (size_t)n < size ? n : (ssize_t)size;
+		if (n > 0)
+			memcpy(p, fh->text + off, (size_t)n);
+	}
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, (const char *)p, (size_t)n);
+}
+
+/* Freed now: no reply of another thread points into a handle (replies come from the
+ * replying thread's own buffer), so the descriptor goes back at once. */
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fs_free_later(mnt(req), (struct fs_fh *)(uintptr_t)fi->fh, fh_free);
+	fh_free((struct fs_fh *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -378,8 +523,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
-	struct fs_tree *t = fs_tree_get(mnt(req));
-	const struct fs_node *n = t ? fs_tree_find(t, ino) : NULL;
+	struct fs_mount *m = mnt(req);
+	struct fs_node *n = node_locked(m, ino);
 	struct stat st;
 
 	(void)attr;
@@ -388,17 +533,21 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	 * a no-op; every other change of attributes is refused */
 	if (n && n->role == FS_COUPLING &&
 	    !(to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
-		fill_attr(n, &st, mnt(req)->started);
-		fuse_reply_attr(req, &st, TIMEOUT_S);
-	} else {
-		op_forbidden(req, n ? "setattr" : "setattr of a missing file");
+		fs_fill_attr(m, n, &st);
+		pthread_mutex_unlock(&m->lock);
+		fuse_reply_attr(req, &st, DIR_TIMEOUT_S);
+		return;
 	}
-	fs_tree_put(t);
+	if (n)
+		pthread_mutex_unlock(&m->lock);
+	op_forbidden(req, n ? "setattr" : "setattr of a missing file");
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
 	.setattr = op_setattr,
 	.opendir = op_opendir,

@@ -8,9 +8,10 @@
  *   mkdir projects/P/ID                      new participant (pattern checked)
  *
  * A rename commits to the catalog and returns; it never answers EXDEV (GNU mv would
- * start copying) and never touches the network or de-identifies. Afterwards the next
- * snapshot is forced and the kernel's entries for both names are dropped by the notifier
- * thread. Refusals carry one log line that says why, without patient data.
+ * start copying) and never touches the network or de-identifies. Afterwards the change
+ * feed is read (the next request sees the move) and the kernel's entries for both names
+ * are dropped by the notifier thread. Refusals carry one log line that says why, without patient
+ * data.
  */
 #include "core/core.h"
 
@@ -38,25 +39,12 @@ static int errno_of(int rc)
 	return rc == -ENOENT || rc == -EINVAL ? EINVAL : rc == -EEXIST ? EEXIST : -rc;
 }
 
-/* Every study assigned to (project, participant, event): a new array (free()). */
-static int event_studies(struct fs_mount *m, const struct fs_node *ev, int64_t **ids, size_t *n)
+static const char *event_of(const struct fs_place *pl)
 {
-	struct store_study *st = NULL;
-	size_t cnt = 0, k = 0;
-	int rc = store_list_studies(m->store, STORE_ASSIGNED, ev->project->cfg->name, &st, &cnt);
-
-	if (rc)
-		return rc;
-	*ids = calloc(cnt + 1, sizeof(**ids));
-	for (size_t i = 0; *ids && i < cnt; i++)
-		if (!strcmp(st[i].participant, ev->participant) && !strcmp(st[i].event, ev->event))
-			(*ids)[k++] = st[i].id;
-	free(st);
-	*n = k;
-	return *ids ? 0 : -ENOMEM;
+	return pl->event >= 0 ? pl->project->cfg->events[pl->event] : "";
 }
 
-/* Assigns (or, with to == NULL, un-assigns) studies; stops at the first refusal. */
+/* Assigns (or, with p == NULL, un-assigns) studies; stops at the first refusal. */
 static int move_studies(fuse_req_t req, const int64_t *ids, size_t n, const struct fs_project *p,
 			const char *participant, const char *event)
 {
@@ -73,12 +61,31 @@ static int move_studies(fuse_req_t req, const int64_t *ids, size_t n, const stru
 	return rc;
 }
 
+/* Every study of an event folder moves: to quarantine (to == NULL) or to (participant,
+ * event) of the same project. */
+static int move_event(fuse_req_t req, const struct fs_place *from, const struct fs_project *to,
+		      const char *participant, const char *event)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = store_list_event_studies(mnt(req)->store, from->project->cfg->name,
+					  from->participant, event_of(from), &ids, &n);
+
+	if (rc) {
+		fuse_reply_err(req, EIO);
+		return rc;
+	}
+	rc = move_studies(req, ids, n, to, participant, event);
+	free(ids);
+	return rc;
+}
+
 static void renamed(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		    const char *newname)
 {
 	struct fs_mount *m = mnt(req);
 
-	atomic_store(&m->force_rebuild, true);
+	fs_feed_pump(m); /* the next request sees the change */
 	fs_inval_queue(m, parent, name);
 	fs_inval_queue(m, newparent, newname);
 	fs_inval_queue(m, parent, "");
@@ -89,73 +96,71 @@ static void renamed(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_in
 static int rename_target(const struct fs_node *dst, const char *newname, const char **participant,
 			 const char **event)
 {
-	if (dst->export_tree)
+	if (!dst->place || dst->place->export_tree)
 		return -EROFS;
 	if (dst->role == FS_PARTICIPANT) {
-		*participant = dst->participant;
+		*participant = dst->place->participant;
 		*event = newname;
 		return 0;
 	}
 	if (dst->role == FS_EVENT) {
-		*participant = dst->participant;
-		*event = dst->event;
+		*participant = dst->place->participant;
+		*event = event_of(dst->place);
 		return 0;
 	}
 	return -EPERM;
 }
 
-static void rename_nodes(fuse_req_t req, const struct fs_node *src, const struct fs_node *dst,
-			 const char *newname, int *done)
+/* Returns 1 when the move was made, 0 when it was refused (the reply is sent). */
+static int rename_nodes(fuse_req_t req, const struct fs_node *src, const struct fs_node *dst,
+			const char *newname)
 {
 	const char *participant = NULL, *event = NULL;
-	int64_t *ids = NULL, one;
-	size_t n = 0;
-	int rc;
+	bool src_event = src->role == FS_EVENT && !src->place->export_tree;
 
-	*done = 0;
-	if (src->role == FS_EVENT && !src->export_tree && dst->role == FS_QUARANTINE) {
-		if (!event_studies(mnt(req), src, &ids, &n))
-			*done = !move_studies(req, ids, n, NULL, NULL, NULL);
-		free(ids);
-		return;
-	}
-	if ((src->role != FS_QSTUDY && (src->role != FS_EVENT || src->export_tree)) ||
-	    (rc = rename_target(dst, newname, &participant, &event))) {
+	if (src_event && dst->role == FS_QUARANTINE)
+		return !move_event(req, src->place, NULL, NULL, NULL);
+	if ((src->role != FS_QSTUDY && !src_event) ||
+	    rename_target(dst, newname, &participant, &event)) {
 		refuse(req, EPERM, "rename",
 		       "mv assigns quarantine/<study> to projects/<P>/<ID>/<EVENT>, moves an "
 		       "event between participants, or un-assigns it to quarantine/");
-		return;
+		return 0;
 	}
-	if (src->role == FS_EVENT && src->project != dst->project) {
+	if (src_event && src->place->project != dst->place->project) {
 		refuse(req, EPERM, "rename", "studies move between projects through quarantine/");
-		return;
+		return 0;
 	}
-	if (src->role == FS_QSTUDY) {
-		one = src->study_id;
-		*done = !move_studies(req, &one, 1, dst->project, participant, event);
-		return;
-	}
-	if (!event_studies(mnt(req), src, &ids, &n))
-		*done = !move_studies(req, ids, n, dst->project, participant, event);
-	free(ids);
+	if (src->role == FS_QSTUDY)
+		return !move_studies(req, &src->id, 1, dst->place->project, participant, event);
+	return !move_event(req, src->place, dst->place->project, participant, event);
 }
 
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		  const char *newname, unsigned int flags)
 {
-	struct fs_tree *t = fs_tree_get(mnt(req));
-	const struct fs_node *pd = t ? fs_tree_find(t, parent) : NULL;
-	const struct fs_node *src = pd ? fs_tree_child(t, pd, name) : NULL;
-	const struct fs_node *dst = t ? fs_tree_find(t, newparent) : NULL;
-	int done = 0;
+	struct fs_mount *m = mnt(req);
+	struct fs_node *src = NULL, *dst;
+	int rc, done = 0;
 
-	if (flags & ~(unsigned)RENAME_NOREPLACE)
+	if (flags & ~(unsigned)RENAME_NOREPLACE) {
 		refuse(req, EINVAL, "rename", "only plain and no-replace renames are supported");
-	else if (!src || !dst)
+		return;
+	}
+	if ((rc = fs_lookup_child(m, parent, name, &src))) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	dst = fs_node_find(m, newparent);
+	pthread_mutex_unlock(&m->lock);
+	if (!dst)
 		fuse_reply_err(req, ENOENT);
 	else
-		rename_nodes(req, src, dst, newname, &done);
-	fs_tree_put(t);
+		done = rename_nodes(req, src, dst, newname);
+	pthread_mutex_lock(&m->lock);
+	fs_node_forget(m, src->ino, 1);
+	pthread_mutex_unlock(&m->lock);
 	if (done)
 		renamed(req, parent, name, newparent, newname);
 }
@@ -163,44 +168,40 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct fs_mount *m = mnt(req);
-	struct fs_tree *t = fs_tree_get(m);
-	const struct fs_node *d = t ? fs_tree_find(t, parent) : NULL;
-	const struct fs_node *n;
 	struct fuse_entry_param e;
 	struct fiona_err err = {0};
+	struct fs_node *d, *n;
 	int rc;
 
 	(void)mode;
-	if (!d || d->role != FS_PROJECT || d->export_tree) {
-		fs_tree_put(t);
+	pthread_mutex_lock(&m->lock);
+	d = fs_node_find(m, parent);
+	pthread_mutex_unlock(&m->lock);
+	if (!d || d->role != FS_PROJECT || d->place->export_tree) {
 		refuse(req, EPERM, "mkdir", "only projects/<P>/<participant> can be created");
 		return;
 	}
-	rc = store_participant_add(m->store, d->project->cfg->name, name, fuse_req_ctx(req)->uid,
-				   &err);
-	fs_tree_put(t);
+	rc = store_participant_add(m->store, d->place->project->cfg->name, name,
+				   fuse_req_ctx(req)->uid, &err);
 	if (rc) {
 		refuse(req, errno_of(rc), "mkdir", err.reason);
 		return;
 	}
-	atomic_store(&m->force_rebuild, true);
-	t = fs_tree_get(m);
-	d = t ? fs_tree_find(t, parent) : NULL;
-	n = d ? fs_tree_child(t, d, name) : NULL;
-	if (!n) {
-		fuse_reply_err(req, EIO);
-	} else {
-		memset(&e, 0, sizeof(e));
-		e.ino = n->ino;
-		e.attr_timeout = e.entry_timeout = 1.0;
-		e.attr.st_ino = n->ino;
-		e.attr.st_mode = n->mode;
-		e.attr.st_nlink = 2;
-		e.attr.st_uid = geteuid();
-		e.attr.st_gid = n->gid;
-		fuse_reply_entry(req, &e);
+	if ((rc = fs_lookup_child(m, parent, name, &n))) { /* pumps the feed first */
+		fuse_reply_err(req, rc == -ENOENT ? EIO : -rc);
+		return;
 	}
-	fs_tree_put(t);
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&m->lock);
+	e.ino = n->ino;
+	e.attr_timeout = e.entry_timeout = 1.0;
+	fs_fill_attr(m, n, &e.attr);
+	pthread_mutex_unlock(&m->lock);
+	if (fuse_reply_entry(req, &e) != 0) {
+		pthread_mutex_lock(&m->lock);
+		fs_node_forget(m, e.ino, 1);
+		pthread_mutex_unlock(&m->lock);
+	}
 }
 
 static int coupling_row(struct fs_mount *m, const struct fs_project *p, char *line)
@@ -241,6 +242,6 @@ int fs_coupling_rows(struct fs_mount *m, const struct fs_project *p, const char 
 			bad++;
 	}
 	free(copy);
-	atomic_store(&m->force_rebuild, true);
+	fs_feed_pump(m);
 	return bad && !good ? -EINVAL : good;
 }

@@ -141,21 +141,28 @@ int store_arrival_tick(struct store *s, time_t now)
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = cat_exec(s, "BEGIN IMMEDIATE");
-	rc = rc ? rc : collect_quiet(s, now, &v, &n);
+	rc = collect_quiet(s, now, &v, &n); /* an index range: empty while nothing arrives */
+	if (rc || !n) {
+		pthread_mutex_unlock(&s->lock);
+		free(v);
+		return rc;
+	}
+	if ((rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
+		pthread_mutex_unlock(&s->lock);
+		free(v);
+		return rc;
+	}
 	for (size_t i = 0; !rc && i < n; i++) {
 		bool done = v[i].assigned;
 
 		rc = cat_run(s, "UPDATE studies SET complete=1 WHERE id=?", "i", v[i].id);
+		note_study(s, v[i].id, STORE_CHG_STATE);
 		if (!rc && !done)
 			rc = try_coupling(s, &v[i], &done);
 		if (!rc && !done)
 			try_routing(s, &v[i]);
 	}
-	if (!rc && (rc = cat_exec(s, "COMMIT")) == 0 && n)
-		store_changed(s);
-	if (rc)
-		cat_exec(s, "ROLLBACK");
+	rc = cat_commit(s, rc);
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; !rc && s->rules && i < n; i++) /* reads objects: outside the lock */
 		if (store_study_classify(s, s->rules, v[i].id) < 0)

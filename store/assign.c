@@ -61,10 +61,18 @@ int assign_locked(struct store *s, int64_t study_id, const char *project, const 
 
 	if (rc)
 		return rc;
+	note_study(s, study_id, STORE_CHG_ASSIGN); /* the place it leaves */
+	note_at(s, study_id, STORE_CHG_ASSIGN, project, participant, event);
 	rc = cat_run(s,
 		     "INSERT OR IGNORE INTO participants(project, participant, created_by,"
 		     " created_at) VALUES(?,?,?,?)",
 		     "ttii", project, participant, (int64_t)who, now);
+	/* kept headers were computed for the old identity */
+	rc = rc ? rc
+		: cat_run(s,
+			  "DELETE FROM derived WHERE instance IN (SELECT i.id FROM instances i"
+			  " JOIN series r ON i.series=r.id WHERE r.study=?)",
+			  "i", study_id);
 	rc = rc ? rc
 		: cat_run(s,
 			  "INSERT OR REPLACE INTO assignments(study, project, participant, event,"
@@ -92,19 +100,6 @@ int assign_locked(struct store *s, int64_t study_id, const char *project, const 
 	return rc;
 }
 
-/* Runs fn inside one transaction under the lock; commits on 0, rolls back otherwise. */
-static int in_transaction(struct store *s, int rc_of_body, bool began)
-{
-	if (!began)
-		return rc_of_body;
-	if (!rc_of_body && (rc_of_body = cat_exec(s, "COMMIT")) == 0) {
-		store_changed(s);
-		return 0;
-	}
-	cat_exec(s, "ROLLBACK");
-	return rc_of_body;
-}
-
 int store_assign(struct store *s, int64_t study_id, const char *project, const char *participant,
 		 const char *event, uid_t who, struct fiona_err *err)
 {
@@ -113,10 +108,8 @@ int store_assign(struct store *s, int64_t study_id, const char *project, const c
 	pthread_mutex_lock(&s->lock);
 	rc = cat_exec(s, "BEGIN IMMEDIATE");
 	if (!rc)
-		rc = in_transaction(
-			s,
-			assign_locked(s, study_id, project, participant, event, who, "manual", err),
-			true);
+		rc = cat_commit(s, assign_locked(s, study_id, project, participant, event, who,
+						 "manual", err));
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -130,7 +123,11 @@ int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_er
 	pthread_mutex_lock(&s->lock);
 	rc = cat_exec(s, "BEGIN IMMEDIATE");
 	if (!rc) {
-		int body = cat_run(
+		int body;
+
+		note_study(s, study_id, STORE_CHG_ASSIGN);
+		note_at(s, study_id, STORE_CHG_ASSIGN, "", "", "");
+		body = cat_run(
 			s,
 			"DELETE FROM transfers WHERE state IN ('queued','failed') AND instance"
 			" IN (SELECT i.id FROM instances i JOIN series r ON i.series=r.id"
@@ -140,10 +137,16 @@ int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_er
 			    : cat_run(s, "DELETE FROM assignments WHERE study=?", "i", study_id);
 		body = body ? body
 			    : cat_run(s,
+				      "DELETE FROM derived WHERE instance IN (SELECT i.id FROM"
+				      " instances i JOIN series r ON i.series=r.id WHERE "
+				      "r.study=?)",
+				      "i", study_id);
+		body = body ? body
+			    : cat_run(s,
 				      "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)",
 				      "iitt", (int64_t)time(NULL), (int64_t)who, "unassign",
 				      detail);
-		rc = in_transaction(s, body, true);
+		rc = cat_commit(s, body);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc)
@@ -167,47 +170,12 @@ int store_participant_add(struct store *s, const char *project, const char *id, 
 			"INSERT INTO participants(project, participant, created_by, created_at)"
 			" VALUES(?,?,?,?)",
 			"ttii", project, id, (int64_t)who, (int64_t)time(NULL));
-	if (!rc)
-		store_changed(s);
+	if (!rc) {
+		note_at(s, 0, STORE_CHG_PARTICIPANTS, project, "", "");
+		note_commit(s); /* one statement: committed on its own */
+	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
-}
-
-int store_list_participants(struct store *s, const char *project, char ***out)
-{
-	sqlite3_stmt *st = NULL;
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-
-	pthread_mutex_lock(&s->lock);
-	rc = cat_prepare(s, "SELECT participant FROM participants WHERE project=? ORDER BY 1", &st);
-	if (!rc) {
-		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n + 1 >= cap) {
-				char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-				if (!nv)
-					break;
-				v = nv;
-			}
-			v[n] = strdup((const char *)sqlite3_column_text(st, 0));
-			if (v[n])
-				n++;
-			v[n] = NULL;
-		}
-		rc = rc == SQLITE_DONE ? 0 : -ENOMEM;
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
-	if (!rc && !v && !(v = calloc(1, sizeof(*v))))
-		rc = -ENOMEM;
-	if (rc) {
-		store_strv_free(v);
-		return rc;
-	}
-	*out = v;
-	return 0;
 }
 
 int store_coupling_add(struct store *s, const char *project, const char *accession,
@@ -226,8 +194,10 @@ int store_coupling_add(struct store *s, const char *project, const char *accessi
 			     "INSERT OR REPLACE INTO coupling(project, key, participant, event)"
 			     " VALUES(?,?,?,?)",
 			     "tttt", project, accession, participant, event);
-	if (!rc)
-		store_changed(s);
+	if (!rc) {
+		note_at(s, 0, STORE_CHG_PARTICIPANTS, project, "", "");
+		note_commit(s);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

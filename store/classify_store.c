@@ -80,9 +80,11 @@ static int series_label(struct store *s, const struct classify_rules *r,
 		goto done;
 	pthread_mutex_lock(&s->lock);
 	rc = cat_run(s, "UPDATE series SET labels=? WHERE id=?", "ti", labels, (int64_t)se->id);
+	if (rc == 0) {
+		note_study(s, se->study_id, STORE_CHG_STATE);
+		note_commit(s);
+	}
 	pthread_mutex_unlock(&s->lock);
-	if (rc == 0)
-		store_changed(s);
 done:
 	paths_free(paths, n);
 	return rc;

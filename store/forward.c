@@ -194,7 +194,7 @@ static int verify_series(struct store_forwarder *f, const struct net_dest *nd,
 		    count < 0) {
 			shortfall = -1;
 		} else if (count < se[i].sent) {
-			xfer_requeue_series(f->s, v->project, se[i].series_uid);
+			xfer_requeue_series(f->s, v->study, v->project, se[i].series_uid);
 			shortfall++;
 		}
 	}

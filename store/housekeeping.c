@@ -91,6 +91,13 @@ static int remove_rows(struct store *s, int64_t study, char **hashes, const char
 	char detail[160];
 	int rc = cat_exec(s, "BEGIN IMMEDIATE");
 
+	if (rc)
+		return rc;
+	note_study(s, study, STORE_CHG_ASSIGN | STORE_CHG_INSTANCES);
+	rc = cat_run(s,
+		     "DELETE FROM derived WHERE instance IN (SELECT i.id FROM"
+		     " instances i JOIN series r ON i.series=r.id WHERE r.study=?)",
+		     "i", study);
 	rc = rc ? rc
 		: cat_run(s,
 			  "DELETE FROM transfers WHERE instance IN (SELECT i.id FROM"
@@ -110,10 +117,7 @@ static int remove_rows(struct store *s, int64_t study, char **hashes, const char
 	rc = rc ? rc
 		: cat_run(s, "INSERT INTO audit(at, uid, action, detail) VALUES(?,?,?,?)", "iitt",
 			  (int64_t)time(NULL), (int64_t)-1, "housekeeping", detail);
-	rc = rc ? rc : cat_exec(s, "COMMIT");
-	if (rc)
-		cat_exec(s, "ROLLBACK");
-	return rc;
+	return cat_commit(s, rc);
 }
 
 /* Removes one study (rows first, then files: a crash in between leaves an orphan file,
@@ -158,7 +162,6 @@ int store_housekeeping(struct store *s, time_t now)
 		}
 		if (freed < 0)
 			return (int)freed;
-		store_changed(s);
 		removed++;
 		log_msg(s->log, LOG_INFO, "housekeeping", "removed study %lld (%s): %.1f MB freed",
 			(long long)id, why, (double)freed / 1e6);

@@ -92,21 +92,20 @@ static int catalog_instance(struct store *s, const struct dcm_summary *m, int64_
 	return rc;
 }
 
-/* Late instances of an assigned study are queued for its destination right away. */
-static int queue_if_assigned(struct store *s, int64_t study, int64_t instance)
+/* Late instances of an assigned study are queued for its destination right away; the
+ * change is noted where the study is (its event folder, or quarantine). */
+static int queue_if_assigned(struct store *s, int64_t study, int64_t instance, bool added)
 {
 	const struct config_project *p;
-	sqlite3_stmt *st = NULL;
-	char project[64] = "";
-	int rc = cat_prepare(s, "SELECT project FROM assignments WHERE study=?", &st);
+	char project[32], participant[65], event[65];
+	int rc = cat_study_place(s, study, project, participant, event);
 
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, study);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(project, sizeof(project), "%s", sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	if (!project[0] || !(p = config_project(s->cfg, project)))
+	/* even a duplicate makes a complete study arrive again (complete=0) */
+	note_at(s, study, added ? STORE_CHG_INSTANCES | STORE_CHG_STATE : STORE_CHG_STATE, project,
+		participant, event);
+	if (!added || !project[0] || !(p = config_project(s->cfg, project)))
 		return 0;
 	return cat_run(s,
 		       "INSERT OR IGNORE INTO transfers(instance, project, destination, state)"
@@ -129,13 +128,8 @@ static int ingest_catalog(struct store *s, const struct dcm_summary *m,
 		     hash, (int64_t)size, now);
 	rc = rc ? rc : catalog_patient_study(s, m, o, now, &res->study_id);
 	rc = rc ? rc : catalog_instance(s, m, res->study_id, hash, size, now, res);
-	if (!rc && !res->duplicate)
-		rc = queue_if_assigned(s, res->study_id, res->instance_id);
-	rc = rc ? rc : cat_exec(s, "COMMIT");
-	if (rc)
-		cat_exec(s, "ROLLBACK");
-	else
-		store_changed(s);
+	rc = rc ? rc : queue_if_assigned(s, res->study_id, res->instance_id, !res->duplicate);
+	rc = cat_commit(s, rc);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;

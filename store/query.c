@@ -1,7 +1,8 @@
 /*
  * query: what the mount, status and the forwarder read from the catalog — studies with
  * their assignment, series, instances. Every call takes a snapshot into a new array, so
- * callers never hold the catalog lock while they work.
+ * callers never hold the catalog lock while they work. They read through the reader
+ * connection (s->rdb under s->rlock), so they never wait behind a writer's fsync.
  */
 #include "core/core.h"
 
@@ -76,8 +77,8 @@ int store_list_studies(struct store *s, enum store_filter f, const char *project
 	int rc;
 
 	snprintf(sql, sizeof(sql), "%s%s", STUDY_COLS, where[f]);
-	pthread_mutex_lock(&s->lock);
-	if ((rc = cat_prepare(s, sql, &st)))
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = cat_prepare_read(s, sql, &st)))
 		goto out;
 	if (f == STORE_QUARANTINE)
 		sqlite3_bind_int64(st, 1, time(NULL) - s->cfg->quarantine_days * 86400);
@@ -93,7 +94,7 @@ int store_list_studies(struct store *s, enum store_filter f, const char *project
 	rc = cat_errno(rc);
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->rlock);
 	if (rc) {
 		free(arr);
 		return rc;
@@ -108,8 +109,8 @@ int store_get_study(struct store *s, int64_t id, struct store_study *out)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
-	if (!(rc = cat_prepare(s, STUDY_COLS "WHERE s.id=?", &st))) {
+	pthread_mutex_lock(&s->rlock);
+	if (!(rc = cat_prepare_read(s, STUDY_COLS "WHERE s.id=?", &st))) {
 		sqlite3_bind_int64(st, 1, id);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
@@ -121,36 +122,54 @@ int store_get_study(struct store *s, int64_t id, struct store_study *out)
 		}
 	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
 
-typedef void (*row_fill)(sqlite3_stmt *st, void *row);
+/* Binds arguments given as a format ('t' text, 'i' int64) to st; -EINVAL for a wrong
+ * letter (it would read the argument as the wrong type). */
+int cat_bind_va(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+	for (int i = 0; fmt[i]; i++) {
+		if (fmt[i] == 't')
+			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
+					  SQLITE_TRANSIENT);
+		else if (fmt[i] == 'i')
+			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+		else
+			return -EINVAL;
+	}
+	return 0;
+}
 
-/* Runs sql with one int64 parameter and fills a new array (free()) with one row per
- * result, each filled by fill. The listings of series and instances share this. */
-static int list_rows(struct store *s, const char *sql, int64_t id, size_t elem, row_fill fill,
-		     void **out, size_t *n)
+int store_read_rows(struct store *s, const char *sql, size_t elem, store_row_fill fill, void **out,
+		    size_t *n, const char *fmt, ...)
 {
 	sqlite3_stmt *st = NULL;
 	void *arr = NULL, *o;
 	size_t cnt = 0, cap = 0;
+	va_list ap;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
-	if (!(rc = cat_prepare(s, sql, &st))) {
-		sqlite3_bind_int64(st, 1, id);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	pthread_mutex_lock(&s->rlock);
+	if (!(rc = cat_prepare_read(s, sql, &st))) {
+		va_start(ap, fmt);
+		rc = cat_bind_va(st, fmt, ap);
+		va_end(ap);
+		while (!rc) {
+			if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+				break;
 			if (!(o = store_grow(&arr, &cnt, &cap, elem))) {
 				rc = SQLITE_NOMEM;
 				break;
 			}
 			fill(st, o);
+			rc = 0;
 		}
-		rc = cat_errno(rc);
+		rc = rc < 0 ? rc : cat_errno(rc);
 	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->rlock);
 	if (rc) {
 		free(arr);
 		return rc;
@@ -176,12 +195,12 @@ static void series_fill(sqlite3_stmt *st, void *row)
 
 int store_list_series(struct store *s, int64_t study_id, struct store_series **out, size_t *n)
 {
-	return list_rows(s,
-			 "SELECT r.id, r.study, r.series_uid, coalesce(r.modality,''),"
-			 " coalesce(r.description,''), r.labels, coalesce(r.number,-1),"
-			 " (SELECT count(*) FROM instances i WHERE i.series=r.id)"
-			 " FROM series r WHERE r.study=? ORDER BY r.number, r.id",
-			 study_id, sizeof(**out), series_fill, (void **)out, n);
+	return store_read_rows(s,
+			       "SELECT r.id, r.study, r.series_uid, coalesce(r.modality,''),"
+			       " coalesce(r.description,''), r.labels, coalesce(r.number,-1),"
+			       " (SELECT count(*) FROM instances i WHERE i.series=r.id)"
+			       " FROM series r WHERE r.study=? ORDER BY r.number, r.id",
+			       sizeof(**out), series_fill, (void **)out, n, "i", study_id);
 }
 
 static void instance_fill(sqlite3_stmt *st, void *row)
@@ -200,12 +219,12 @@ static void instance_fill(sqlite3_stmt *st, void *row)
 
 int store_list_instances(struct store *s, int64_t series_id, struct store_instance **out, size_t *n)
 {
-	return list_rows(
+	return store_read_rows(
 		s,
 		"SELECT id, series, sop_uid, coalesce(sop_class_uid,''), coalesce(ts_uid,''),"
 		" hash, coalesce(number,-1), size FROM instances WHERE series=?"
 		" ORDER BY number, id",
-		series_id, sizeof(**out), instance_fill, (void **)out, n);
+		sizeof(**out), instance_fill, (void **)out, n, "i", series_id);
 }
 
 int store_study_transfers(struct store *s, int64_t study_id, struct store_study_transfers *t)
@@ -215,8 +234,8 @@ int store_study_transfers(struct store *s, int64_t study_id, struct store_study_
 
 	memset(t, 0, sizeof(*t));
 	t->assigned_by = -1;
-	pthread_mutex_lock(&s->lock);
-	rc = cat_prepare(
+	pthread_mutex_lock(&s->rlock);
+	rc = cat_prepare_read(
 		s,
 		"SELECT sum(t.state IN ('queued','sending')), sum(t.state='sent'),"
 		" sum(t.state='verified'), sum(t.state='failed'),"
@@ -249,7 +268,7 @@ int store_study_transfers(struct store *s, int64_t study_id, struct store_study_
 		rc = cat_errno(rc);
 	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
 
@@ -261,18 +280,19 @@ int store_coupling_csv(struct store *s, const char *project, char **out)
 
 	buf_init(&b, 1u << 26);
 	rc = buf_appendf(&b, "accession,participant,event\n");
-	pthread_mutex_lock(&s->lock);
-	if (!rc && !(rc = cat_prepare(s,
-				      "SELECT key, participant, event FROM coupling WHERE project=?"
-				      " ORDER BY key",
-				      &st))) {
+	pthread_mutex_lock(&s->rlock);
+	if (!rc &&
+	    !(rc = cat_prepare_read(s,
+				    "SELECT key, participant, event FROM coupling WHERE project=?"
+				    " ORDER BY key",
+				    &st))) {
 		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
 		while (!rc && sqlite3_step(st) == SQLITE_ROW)
 			rc = buf_appendf(&b, "%s,%s,%s\n", sqlite3_column_text(st, 0),
 					 sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
 	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->rlock);
 	if (rc) {
 		buf_release(&b);
 		return rc;

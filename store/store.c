@@ -21,6 +21,11 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 	s->cfg = cfg;
 	s->log = log;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->rlock, NULL);
+	if ((rc = feed_init(s))) {
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "out of memory");
+		goto fail;
+	}
 	snprintf(s->objects, sizeof(s->objects), "%s/objects", cfg->data_dir);
 	snprintf(s->tmp, sizeof(s->tmp), "%s/tmp", cfg->data_dir);
 	snprintf(db, sizeof(db), "%s/catalog.db", cfg->data_dir);
@@ -44,6 +49,8 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	cat_close(s);
+	feed_release(s);
+	pthread_mutex_destroy(&s->rlock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -51,11 +58,6 @@ void store_close(struct store *s)
 const char *store_tmp_dir(const struct store *s)
 {
 	return s->tmp;
-}
-
-uint64_t store_generation(struct store *s)
-{
-	return atomic_load(&s->generation);
 }
 
 void store_strv_free(char **v)

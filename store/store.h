@@ -155,8 +155,95 @@ struct store_audit_row {
 };
 /* Many audit rows in one transaction (the mount batches reads: one fsync per batch). */
 int store_audit_many(struct store *s, const struct store_audit_row *rows, size_t n);
-/* Bumped by every committed change; readers (the mount) compare it to cache. */
-uint64_t store_generation(struct store *s);
+
+/* ---- the change feed (store/changes.c) ----------------------------------------------
+ * Every committed change a cache of catalog listings must see, as records readers follow
+ * with a cursor: the cost of a change is one record, never a pass over the catalog. */
+enum {
+	STORE_CHG_INSTANCES = 1,    /* instances of the study were added or removed */
+	STORE_CHG_STATE = 2,	    /* arrival state, series labels, transfer states */
+	STORE_CHG_ASSIGN = 4,	    /* the study came to or left this place */
+	STORE_CHG_PARTICIPANTS = 8, /* study 0: the project's participants or coupling rows */
+	STORE_CHG_DERIVED = 16,	    /* kept de-identified headers of the study were added */
+};
+struct store_change {
+	uint64_t seq;
+	int64_t study; /* 0 for project-level records */
+	unsigned what; /* STORE_CHG_* bits; 0: nothing (a placeholder) */
+	/* where the study is after the change ("" project: quarantine), or for a change of
+	 * assignment the place it left (a second record names where it went) */
+	char project[32], participant[65], event[65];
+};
+/* The newest record's seq: a reader starting now begins its cursor here. */
+uint64_t store_change_seq(struct store *s);
+/* Copies up to cap records after *cursor into out, oldest first, and advances *cursor.
+ * 0 with *n records; -ESTALE when records after *cursor are gone (the reader fell more
+ * than the ring behind): it must forget what it derived; *cursor is then the newest. */
+int store_changes_read(struct store *s, uint64_t *cursor, struct store_change *out, size_t cap,
+		       size_t *n);
+/* Waits up to seconds for a record after cursor; true if there is one. */
+bool store_changes_wait(struct store *s, uint64_t cursor, double seconds);
+
+/* ---- listings for the mount (store/listing.c): index lookups on one folder's rows ---- */
+struct store_qstudy {
+	int64_t id, last_arrival;
+	char study_date[17], accession[17];
+};
+/* Complete, unassigned studies younger than quarantine_days (new array, free()), and
+ * *expires_at: when the oldest of them leaves the listing (0 if none). */
+int store_list_quarantine(struct store *s, struct store_qstudy **out, size_t *n,
+			  int64_t *expires_at);
+/* Events of (project, participant) that hold a study: new NULL-terminated array
+ * (store_strv_free()). */
+int store_list_events(struct store *s, const char *project, const char *participant, char ***out);
+/* Studies assigned to (project, participant, event), by id: new array (free()). */
+int store_list_event_studies(struct store *s, const char *project, const char *participant,
+			     const char *event, int64_t **out, size_t *n);
+/* One de-identified file of a series: size < 0 means its header is not kept yet
+ * (STORE_DERIVED_MISSING) or de-identification failed (STORE_DERIVED_FAILED). */
+#define STORE_DERIVED_MISSING (-1)
+#define STORE_DERIVED_FAILED  (-2)
+struct store_deid_file {
+	int64_t id;
+	long number;
+	int64_t size;
+};
+/* The instances of a series with the size kept under profile (a fingerprint). */
+int store_list_deid_files(struct store *s, int64_t series_id, const char *profile,
+			  struct store_deid_file **out, size_t *n);
+/* The object of an instance (its hash) and, when kept under profile, the size and saved
+ * plan (*plan: new buffer, free(); NULL when not kept or too big to keep). -ENOENT if the
+ * instance is gone. */
+int store_instance_open(struct store *s, int64_t instance, const char *profile, char hash[33],
+			int64_t *size, uint8_t **plan, size_t *plan_len);
+
+/* ---- kept de-identified headers (store/derived.c) ------------------------------------ */
+struct store_derived_todo {
+	int64_t instance;
+	char hash[33];
+};
+/* Instances of a study that have no kept header under profile (new array, free()). */
+int store_derived_missing(struct store *s, int64_t study, const char *profile,
+			  struct store_derived_todo **out, size_t *n);
+struct store_derived_row {
+	int64_t instance;
+	int64_t size;	     /* STORE_DERIVED_FAILED: de-identification failed */
+	const uint8_t *plan; /* borrowed; NULL: not kept (too big), opened by building it */
+	size_t plan_len;
+};
+/* Keeps the rows in one transaction, only if the study is still assigned to (project,
+ * participant, event): a re-assignment while they were computed makes them worthless
+ * (-ESTALE, nothing kept). Notes STORE_CHG_DERIVED. */
+int store_derived_put(struct store *s, int64_t study, const char *project, const char *participant,
+		      const char *event, const char *profile, const struct store_derived_row *rows,
+		      size_t n);
+/* Studies assigned to project with an instance lacking a header under profile (once at
+ * start: after a profile or secret change they are all computed again). New array. */
+int store_derived_studies_missing(struct store *s, const char *project, const char *profile,
+				  int64_t **out, size_t *n);
+/* Removes up to limit kept headers whose profile is none of keep[0..n): returns how many
+ * (call again until 0). */
+int store_derived_prune(struct store *s, const char *const *keep, size_t n, int limit);
 /* Arrival: studies quiet for quiet_seconds become complete, then coupling rows, then the
  * projects' routing rules assign them; the rest wait in quarantine. Returns the number of
  * studies completed, or a negative errno. */

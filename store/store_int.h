@@ -15,9 +15,20 @@ struct store {
 	char objects[4096];		/* <data_dir>/objects */
 	char tmp[4096];			/* <data_dir>/tmp: same filesystem as objects */
 	sqlite3 *db;
-	pthread_mutex_t lock; /* guards db: one statement sequence at a time */
-	atomic_uint_fast64_t generation;
+	pthread_mutex_t lock; /* guards db and pending: one statement sequence at a time */
+	/* A second connection for the listings the mount and status read, so that reading
+	 * never waits behind a writer's fsync (WAL readers see the last commit). */
+	sqlite3 *rdb;
+	pthread_mutex_t rlock;		    /* guards rdb */
 	const struct classify_rules *rules; /* borrowed; NULL: arrival does not classify */
+	/* the change feed (changes.c); lock order: lock, then feed_lock */
+	struct store_change *pending; /* this transaction's records (under lock) */
+	size_t n_pending, cap_pending;
+	bool feed_lost;		   /* a pending record could not be kept (under lock) */
+	pthread_mutex_t feed_lock; /* guards ring, feed_seq, feed_epoch_seq */
+	pthread_cond_t feed_cond;
+	struct store_change *ring;
+	uint64_t feed_seq, feed_epoch_seq;
 };
 
 /* catalog.c */
@@ -31,8 +42,19 @@ int cat_errno(int sqlite_rc);
 int cat_schema_version(void);
 
 /* query.c: row helpers for every catalog listing */
+/* Prepares sql on the reader connection (caller holds s->rlock). */
+int cat_prepare_read(struct store *s, const char *sql, sqlite3_stmt **st);
 /* Copies column i as text ("" for NULL) into out. */
 void store_col_text(sqlite3_stmt *st, int i, char *out, size_t cap);
+/* Binds arguments given as a format ('t' const char *, 'i' int64_t) to st. */
+int cat_bind_va(sqlite3_stmt *st, const char *fmt, va_list ap);
+typedef void (*store_row_fill)(sqlite3_stmt *st, void *row);
+/* Runs sql on the reader connection with arguments as in cat_run and fills a new array
+ * (free()) of elem-size rows, each filled by fill. *n rows; 0 or a negative errno. */
+int store_read_rows(struct store *s, const char *sql, size_t elem, store_row_fill fill, void **out,
+		    size_t *n, const char *fmt, ...);
+/* store_row_fill of one int64 column (ids). */
+void store_id_fill(sqlite3_stmt *st, void *row);
 /* Grows *arr (of elem-size items) to hold one more; returns the new zeroed slot (and
  * counts it in *n), or NULL when out of memory (*arr is then unchanged). */
 void *store_grow(void **arr, size_t *n, size_t *cap, size_t elem);
@@ -51,10 +73,21 @@ void obj_clean_tmp(struct store *s);
 int assign_locked(struct store *s, int64_t study_id, const char *project, const char *participant,
 		  const char *event, uid_t who, const char *how, struct fiona_err *err);
 
-static inline void store_changed(struct store *s)
-{
-	atomic_fetch_add(&s->generation, 1);
-}
+/* changes.c: the change feed. note_* record a change of the transaction in progress
+ * (under s->lock); note_commit publishes them after COMMIT, note_rollback drops them. */
+int feed_init(struct store *s);
+void feed_release(struct store *s);
+void note_at(struct store *s, int64_t study, unsigned what, const char *project,
+	     const char *participant, const char *event);
+/* Where a study is assigned ("" strings: quarantine). Under s->lock. */
+int cat_study_place(struct store *s, int64_t study, char project[32], char participant[65],
+		    char event[65]);
+/* note_at with the study's current assignment (quarantine when it has none). */
+void note_study(struct store *s, int64_t study, unsigned what);
+void note_commit(struct store *s);
+void note_rollback(struct store *s);
+/* COMMIT, then publish (0), or ROLLBACK and drop (the error). */
+int cat_commit(struct store *s, int rc);
 
 /* transfers.c: the transfer queue in the catalog */
 struct xfer {
@@ -88,7 +121,8 @@ struct xfer_series {
 int xfer_series_of(struct store *s, int64_t study, const char *project, struct xfer_series **out,
 		   size_t *n);
 /* Queues the sent instances of one series again (the destination holds fewer). */
-int xfer_requeue_series(struct store *s, const char *project, const char *series_uid);
+int xfer_requeue_series(struct store *s, int64_t study, const char *project,
+			const char *series_uid);
 /* count >= sent: mark verified; otherwise queue the study's sent instances again. */
 int xfer_verified(struct store *s, const struct xfer_verify *v, long count);
 

@@ -34,13 +34,19 @@ static int take_rows(struct store *s, int64_t now, size_t limit, struct xfer **o
 		return -ENOMEM;
 	rc = cat_prepare(
 		s,
+		/* two ranges of the transfers_state index, each cut at the limit: a million
+		 * queued rows cost no more than 512 */
+		"WITH due(instance, project) AS ("
+		" SELECT * FROM (SELECT instance, project FROM transfers WHERE state='queued'"
+		"  ORDER BY next_try LIMIT ?2) UNION ALL"
+		" SELECT * FROM (SELECT instance, project FROM transfers WHERE state='failed'"
+		"  AND next_try<=?1 ORDER BY next_try LIMIT ?2))"
 		"SELECT t.instance, r.study, t.project, a.participant, a.event, t.destination,"
 		" i.hash, coalesce(i.sop_class_uid,''), coalesce(i.ts_uid,''), s.study_uid,"
-		" t.attempts FROM transfers t JOIN instances i ON t.instance=i.id"
+		" t.attempts FROM due d JOIN transfers t ON t.instance=d.instance"
+		" AND t.project=d.project JOIN instances i ON t.instance=i.id"
 		" JOIN series r ON i.series=r.id JOIN studies s ON r.study=s.id"
-		" JOIN assignments a ON a.study=r.study AND a.project=t.project"
-		" WHERE t.state='queued' OR (t.state='failed' AND t.next_try<=?)"
-		" ORDER BY t.next_try, t.instance LIMIT ?",
+		" JOIN assignments a ON a.study=r.study AND a.project=t.project LIMIT ?2",
 		&st);
 	if (rc) {
 		free(v);
@@ -80,11 +86,7 @@ int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out,
 		rc = cat_run(s,
 			     "UPDATE transfers SET state='sending' WHERE instance=? AND project=?",
 			     "it", (*out)[i].instance, (*out)[i].project);
-	rc = rc ? rc : cat_exec(s, "COMMIT");
-	if (rc)
-		cat_exec(s, "ROLLBACK");
-	else if (*n)
-		store_changed(s);
+	rc = cat_commit(s, rc); /* 'sending' shows as queued: nothing to note */
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -109,12 +111,10 @@ int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result 
 				"UPDATE transfers SET state='failed', last_error=?, next_try=?,"
 				" attempts=attempts+1 WHERE instance=? AND project=?",
 				"tiit", r[i].error, r[i].next_try, x[i].instance, x[i].project);
+		note_at(s, x[i].study, STORE_CHG_STATE, x[i].project, x[i].participant,
+			x[i].event); /* one record per study of the batch */
 	}
-	rc = rc ? rc : cat_exec(s, "COMMIT");
-	if (rc)
-		cat_exec(s, "ROLLBACK");
-	else
-		store_changed(s);
+	rc = cat_commit(s, rc);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -127,15 +127,20 @@ int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n)
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = cat_prepare(s,
-			 "SELECT r.study, t.project, max(t.destination), s.study_uid,"
-			 " sum(t.state IN ('sent','verified')) FROM transfers t JOIN instances i "
-			 "ON t.instance=i.id"
-			 " JOIN series r ON i.series=r.id JOIN studies s ON r.study=s.id"
-			 " GROUP BY r.study, t.project"
-			 " HAVING sum(t.state='sent') > 0 AND sum(t.state IN ('sent','verified')) "
-			 "= count(*)",
-			 &st);
+	/* candidates from the 'sent' range of transfers_state only (empty when idle), then
+	 * each candidate's own rows: never a pass over every transfer */
+	rc = cat_prepare(
+		s,
+		"WITH c(study, project) AS (SELECT DISTINCT r.study, t.project FROM"
+		" transfers t JOIN instances i ON t.instance=i.id JOIN series r"
+		" ON i.series=r.id WHERE t.state='sent')"
+		"SELECT c.study, c.project, max(t.destination), s.study_uid,"
+		" sum(t.state IN ('sent','verified')) FROM c JOIN studies s ON s.id=c.study"
+		" JOIN series r ON r.study=c.study JOIN instances i ON i.series=r.id"
+		" JOIN transfers t ON t.instance=i.id AND t.project=c.project"
+		" GROUP BY c.study, c.project"
+		" HAVING sum(t.state IN ('sent','verified')) = count(*)",
+		&st);
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		struct xfer_verify *r = store_grow((void **)&v, &k, &cap, sizeof(*v));
 
@@ -176,8 +181,10 @@ int xfer_verified(struct store *s, const struct xfer_verify *v, long count)
 
 	pthread_mutex_lock(&s->lock);
 	rc = cat_run(s, sql, "iti", (int64_t)time(NULL), v->project, v->study);
-	if (!rc)
-		store_changed(s);
+	if (!rc) {
+		note_study(s, v->study, STORE_CHG_STATE);
+		note_commit(s);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -266,7 +273,7 @@ int xfer_series_of(struct store *s, int64_t study, const char *project, struct x
 	return 0;
 }
 
-int xfer_requeue_series(struct store *s, const char *project, const char *series_uid)
+int xfer_requeue_series(struct store *s, int64_t study, const char *project, const char *series_uid)
 {
 	int rc;
 
@@ -278,8 +285,10 @@ int xfer_requeue_series(struct store *s, const char *project, const char *series
 		" WHERE state='sent' AND project=? AND instance IN (SELECT i.id FROM instances i"
 		" JOIN series r ON i.series=r.id WHERE r.series_uid=?)",
 		"tt", project, series_uid);
-	if (!rc)
-		store_changed(s);
+	if (!rc) {
+		note_study(s, study, STORE_CHG_STATE);
+		note_commit(s);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

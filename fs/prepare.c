@@ -1,0 +1,365 @@
+/*
+ * prepare: the de-identified header (a saved plan) and exact size of every assigned
+ * instance, computed in the background and kept in the catalog (store/derived.c) under
+ * the fingerprint of the profile that made it. Listings read the sizes and an open reads
+ * the plan, so neither ever de-identifies: `stat` of a million files costs catalog
+ * lookups, not a million de-identifications.
+ *
+ * Work comes from the change feed (a study assigned, or an instance added to an assigned
+ * study), from a scan at start (a profile or secret change makes every fingerprint new),
+ * and from listings that find a series not ready yet: those go first, and the listing
+ * waits for its study (fs_prepare_wait). A plan whose own bytes exceed PLAN_KEEP_MAX
+ * (big-endian or deflated sources re-encode their pixels) keeps only its size; an open of
+ * such a file builds its plan. An instance that cannot be de-identified is kept as failed,
+ * logged by its internal key, and not shown.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "fs/fs_int.h"
+
+#define PLAN_KEEP_MAX ((size_t)256 << 10)
+#define PUT_BATCH     256
+
+struct fs_prepare {
+	struct fs_mount *m;
+	pthread_t th;
+	bool started;
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t cond;  /* work came, or a study was done */
+	int64_t *queue;	      /* studies to prepare; urgent ones are put first */
+	size_t n, cap;
+	int64_t current; /* being prepared now (0: none) */
+	bool stop, rescan;
+	uint64_t cursor; /* the preparer's own place in the change feed */
+};
+
+const char *fs_place_fp(const struct fs_place *pl)
+{
+	return pl->export_tree ? pl->project->fp_export : pl->project->fp;
+}
+
+static const struct deid_profile *fp_profile(const struct fs_project *p, const char *fp)
+{
+	return !strcmp(fp, p->fp) ? p->profile : p->export_profile;
+}
+
+static int plan_for(struct fs_mount *m, const struct fs_project *p, const struct deid_profile *prof,
+		    const char *participant, const char *event, int64_t instance, const uint8_t *b,
+		    size_t len, struct deid_plan **out)
+{
+	struct deid_outcome o;
+	struct deid_job job;
+	struct fiona_err err = {0};
+	int rc;
+
+	if (!m->have_secret)
+		return -EACCES;
+	rc = deid_job_init(&job, prof, &m->secret, p->cfg->name, participant, event);
+	rc = rc ? rc : deid_instance_plan(&job, b, len, out, &o, &err);
+	if (rc)
+		log_msg(m->log, LOG_ERROR, "mount", "instance %lld: cannot de-identify: %s",
+			(long long)instance, err.reason[0] ? err.reason : strerror(-rc));
+	return rc;
+}
+
+int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance, const uint8_t *p,
+		 size_t len, struct deid_plan **out)
+{
+	const struct fs_project *pr = pl ? pl->project : NULL;
+
+	if (!pr || pl->event < 0)
+		return -EACCES;
+	return plan_for(m, pr, pl->export_tree ? pr->export_profile : pr->profile, pl->participant,
+			pr->cfg->events[pl->event], instance, p, len, out);
+}
+
+/* One row: the plan of one instance, saved into keep (appended); row->plan points into
+ * keep only after the batch is complete (keep may move while it grows). */
+static void prepare_one(struct fs_mount *m, const struct fs_project *p, const char *fp,
+			const struct store_study *st, const struct store_derived_todo *t,
+			struct store_derived_row *row, struct buf *keep, size_t *at)
+{
+	struct deid_plan *plan = NULL;
+	struct core_map map;
+	char path[4200];
+	int rc;
+
+	*row = (struct store_derived_row){t->instance, STORE_DERIVED_FAILED, NULL, 0};
+	*at = SIZE_MAX;
+	if ((rc = store_object_path(m->store, t->hash, path, sizeof(path))) ||
+	    (rc = core_map_file(path, &map))) {
+		log_msg(m->log, LOG_ERROR, "mount", "instance %lld: object unreadable: %s",
+			(long long)t->instance, strerror(-rc));
+		return;
+	}
+	rc = plan_for(m, p, fp_profile(p, fp), st->participant, st->event, t->instance, map.p,
+		      map.len, &plan);
+	core_map_release(&map);
+	if (rc)
+		return;
+	row->size = (int64_t)deid_plan_size(plan);
+	if (deid_plan_size(plan) - deid_plan_copied_bytes(plan) <= PLAN_KEEP_MAX) {
+		size_t before = keep->len;
+
+		if (deid_plan_save(plan, keep) == 0) {
+			*at = before;
+			row->plan_len = keep->len - before;
+		}
+	}
+	deid_plan_free(plan);
+}
+
+static int prepare_batch(struct fs_mount *m, const struct fs_project *p, const char *fp,
+			 const struct store_study *st, const struct store_derived_todo *t, size_t n)
+{
+	struct store_derived_row rows[PUT_BATCH];
+	size_t at[PUT_BATCH];
+	struct buf keep;
+	int rc;
+
+	buf_init(&keep, (size_t)1 << 30);
+	for (size_t i = 0; i < n; i++)
+		prepare_one(m, p, fp, st, &t[i], &rows[i], &keep, &at[i]);
+	for (size_t i = 0; i < n; i++)
+		if (at[i] != SIZE_MAX)
+			rows[i].plan = keep.data + at[i];
+	rc = store_derived_put(m->store, st->id, p->cfg->name, st->participant, st->event, fp, rows,
+			       n);
+	buf_release(&keep);
+	return rc;
+}
+
+static const struct fs_project *project_named(const struct fs_mount *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_projects; i++)
+		if (!strcmp(m->projects[i].cfg->name, name))
+			return &m->projects[i];
+	return NULL;
+}
+
+static void prepare_study(struct fs_mount *m, int64_t study)
+{
+	struct store_study st;
+	const struct fs_project *p;
+
+	if (store_get_study(m->store, study, &st) || !st.project[0] ||
+	    !(p = project_named(m, st.project)) || !m->have_secret)
+		return;
+	for (int k = 0; k < 2; k++) {
+		const char *fp = k ? p->fp_export : p->fp;
+		struct store_derived_todo *t = NULL;
+		size_t n = 0;
+		int rc = 0;
+
+		if (k && !strcmp(p->fp, p->fp_export))
+			break;
+		if (store_derived_missing(m->store, study, fp, &t, &n))
+			continue;
+		for (size_t i = 0; !rc && i < n; i += PUT_BATCH)
+			rc = prepare_batch(m, p, fp, &st, t + i,
+					   n - i < PUT_BATCH ? n - i : PUT_BATCH);
+		free(t);
+	}
+	explicit_bzero(&st, sizeof(st));
+}
+
+/* Adds study to the queue (first when urgent); caller holds the lock. */
+static void enqueue(struct fs_prepare *pp, int64_t study, bool urgent)
+{
+	size_t at = pp->n;
+
+	for (size_t i = 0; i < pp->n; i++)
+		if (pp->queue[i] == study) {
+			if (!urgent)
+				return;
+			at = i;
+			break;
+		}
+	if (at == pp->n) {
+		if (pp->n == pp->cap) {
+			size_t cap = pp->cap ? pp->cap * 2 : 64;
+			int64_t *v = realloc(pp->queue, cap * sizeof(*v));
+
+			if (!v)
+				return; /* found again by the next scan or listing */
+			pp->queue = v;
+			pp->cap = cap;
+		}
+		pp->n++;
+	}
+	if (urgent) {
+		memmove(pp->queue + 1, pp->queue, at * sizeof(*pp->queue));
+		pp->queue[0] = study;
+	} else {
+		pp->queue[pp->n - 1] = study;
+	}
+	pthread_cond_broadcast(&pp->cond);
+}
+
+/* Every assigned study that lacks a header under one of the current fingerprints. */
+static void scan_all(struct fs_prepare *pp)
+{
+	struct fs_mount *m = pp->m;
+
+	for (size_t i = 0; i < m->n_projects; i++)
+		for (int k = 0; k < 2; k++) {
+			const char *fp = k ? m->projects[i].fp_export : m->projects[i].fp;
+			int64_t *ids = NULL;
+			size_t n = 0;
+
+			if (store_derived_studies_missing(m->store, m->projects[i].cfg->name, fp,
+							  &ids, &n))
+				continue;
+			pthread_mutex_lock(&pp->lock);
+			for (size_t j = 0; j < n; j++)
+				enqueue(pp, ids[j], false);
+			pthread_mutex_unlock(&pp->lock);
+			free(ids);
+		}
+}
+
+/* Headers kept under fingerprints no project uses any more (a profile changed). */
+static void prune_old(struct fs_mount *m)
+{
+	const char **keep = calloc(2 * m->n_projects + 1, sizeof(*keep));
+	size_t n = 0;
+	long removed = 0;
+	int k;
+
+	if (!keep)
+		return;
+	for (size_t i = 0; i < m->n_projects; i++) {
+		keep[n++] = m->projects[i].fp;
+		keep[n++] = m->projects[i].fp_export;
+	}
+	while ((k = store_derived_prune(m->store, keep, n, 5000)) > 0)
+		removed += k;
+	if (removed)
+		log_msg(m->log, LOG_INFO, "mount",
+			"%ld kept headers of an older profile or secret removed", removed);
+	free(keep);
+}
+
+static void follow_feed(struct fs_prepare *pp)
+{
+	struct store_change c[64];
+	size_t n;
+
+	if (store_change_seq(pp->m->store) == pp->cursor)
+		return;
+	do {
+		if (store_changes_read(pp->m->store, &pp->cursor, c, CORE_ARRAY_SIZE(c), &n) ==
+		    -ESTALE) {
+			pp->rescan = true;
+			return;
+		}
+		pthread_mutex_lock(&pp->lock);
+		for (size_t i = 0; i < n; i++)
+			if (c[i].study && c[i].project[0] &&
+			    (c[i].what & (STORE_CHG_ASSIGN | STORE_CHG_INSTANCES)))
+				enqueue(pp, c[i].study, false);
+		pthread_mutex_unlock(&pp->lock);
+	} while (n == CORE_ARRAY_SIZE(c));
+}
+
+static void *prepare_main(void *arg)
+{
+	struct fs_prepare *pp = arg;
+	struct timespec until;
+
+	prune_old(pp->m);
+	scan_all(pp);
+	pthread_mutex_lock(&pp->lock);
+	while (!pp->stop) {
+		pthread_mutex_unlock(&pp->lock);
+		follow_feed(pp);
+		if (pp->rescan) {
+			pp->rescan = false;
+			scan_all(pp);
+		}
+		pthread_mutex_lock(&pp->lock);
+		if (!pp->n) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += 200 * 1000 * 1000;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&pp->cond, &pp->lock, &until);
+			continue;
+		}
+		pp->current = pp->queue[0];
+		memmove(pp->queue, pp->queue + 1, --pp->n * sizeof(*pp->queue));
+		pthread_mutex_unlock(&pp->lock);
+		prepare_study(pp->m, pp->current);
+		pthread_mutex_lock(&pp->lock);
+		pp->current = 0;
+		pthread_cond_broadcast(&pp->cond);
+	}
+	pthread_mutex_unlock(&pp->lock);
+	return NULL;
+}
+
+int fs_prepare_wait(struct fs_mount *m, int64_t study, double seconds)
+{
+	struct fs_prepare *pp = m->prep;
+	struct timespec until;
+	bool pending = true;
+
+	if (!pp || !pp->started)
+		return -ETIMEDOUT;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)seconds;
+	pthread_mutex_lock(&pp->lock);
+	if (pp->current != study)
+		enqueue(pp, study, true);
+	while (pending && !pp->stop) {
+		pending = pp->current == study;
+		for (size_t i = 0; !pending && i < pp->n; i++)
+			pending = pp->queue[i] == study;
+		if (pending && pthread_cond_timedwait(&pp->cond, &pp->lock, &until) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&pp->lock);
+	return pending ? -ETIMEDOUT : 0;
+}
+
+int fs_prepare_start(struct fs_mount *m)
+{
+	struct fs_prepare *pp = calloc(1, sizeof(*pp));
+	int rc;
+
+	if (!pp)
+		return -ENOMEM;
+	pp->m = m;
+	pp->cursor = store_change_seq(m->store);
+	pthread_mutex_init(&pp->lock, NULL);
+	pthread_cond_init(&pp->cond, NULL);
+	m->prep = pp;
+	if ((rc = -pthread_create(&pp->th, NULL, prepare_main, pp)))
+		return rc;
+	pp->started = true;
+	return 0;
+}
+
+void fs_prepare_stop(struct fs_mount *m)
+{
+	struct fs_prepare *pp = m->prep;
+
+	if (!pp)
+		return;
+	pthread_mutex_lock(&pp->lock);
+	pp->stop = true;
+	pthread_cond_broadcast(&pp->cond);
+	pthread_mutex_unlock(&pp->lock);
+	if (pp->started)
+		pthread_join(pp->th, NULL);
+	pthread_cond_destroy(&pp->cond);
+	pthread_mutex_destroy(&pp->lock);
+	free(pp->queue);
+	free(pp);
+	m->prep = NULL;
+}

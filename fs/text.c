@@ -1,0 +1,114 @@
+/*
+ * text: the small files the mount generates — study.json (what arrived, admins only),
+ * .project.json and .status (de-identified facts only: counts, states, labels).
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <jansson.h>
+
+#include "fs/fs_int.h"
+
+static char *json_text(json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	char *t = s ? malloc(strlen(s) + 2) : NULL;
+
+	if (t)
+		snprintf(t, strlen(s) + 2, "%s\n", s);
+	free(s);
+	json_decref(o);
+	return t;
+}
+
+char *fs_text_study_json(const struct fs_mount *m, int64_t study)
+{
+	struct store_study st;
+	struct store_series *se = NULL;
+	size_t nse = 0;
+	json_t *o, *arr;
+	char t1[32], t2[32], t3[32];
+
+	if (store_get_study(m->store, study, &st) || store_list_series(m->store, study, &se, &nse))
+		return NULL;
+	o = json_object();
+	arr = json_array();
+	for (size_t i = 0; i < nse; i++)
+		json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:s, s:i, s:s}", "number",
+						     (json_int_t)se[i].number, "modality",
+						     se[i].modality, "description",
+						     se[i].description, "labels", se[i].labels,
+						     "instances", (json_int_t)se[i].n_instances,
+						     "series_uid", se[i].series_uid));
+	free(se);
+	json_object_set_new(o, "key", json_integer(st.id));
+	json_object_set_new(o, "patient_id", json_string(st.patient_id));
+	json_object_set_new(o, "study_uid", json_string(st.study_uid));
+	json_object_set_new(o, "study_date", json_string(st.study_date));
+	json_object_set_new(o, "accession", json_string(st.accession));
+	json_object_set_new(o, "first_arrival",
+			    json_string(core_time_iso(st.first_arrival, t1, 32)));
+	json_object_set_new(o, "last_arrival", json_string(core_time_iso(st.last_arrival, t2, 32)));
+	json_object_set_new(o, "leaves_quarantine_listing",
+			    json_string(core_time_iso(
+				    st.last_arrival + m->cfg->quarantine_days * 86400, t3, 32)));
+	json_object_set_new(o, "series", arr);
+	explicit_bzero(&st, sizeof(st));
+	return json_text(o);
+}
+
+char *fs_text_project_json(const struct fs_project *p)
+{
+	json_t *o = json_object(), *ev = json_array();
+
+	for (size_t i = 0; i < p->cfg->n_events; i++)
+		json_array_append_new(ev, json_string(p->cfg->events[i]));
+	json_object_set_new(o, "name", json_string(p->cfg->name));
+	json_object_set_new(o, "participant_pattern", json_string(p->cfg->participant_pattern));
+	json_object_set_new(o, "events", ev);
+	json_object_set_new(o, "destination",
+			    json_string(p->cfg->destination ? p->cfg->destination : ""));
+	json_object_set_new(o, "profile",
+			    json_string(p->cfg->profile ? p->cfg->profile : "default"));
+	return json_text(o);
+}
+
+/* Series number and labels of each series: "1 MR,T1; 2 MR,T2" (de-identified facts). */
+static int series_labels(struct buf *b, const struct store_series *se, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = buf_appendf(b, "%s%ld %s", i ? "; " : "", se[i].number,
+				 se[i].labels[0] ? se[i].labels : "unlabelled");
+	return rc;
+}
+
+int fs_text_status(struct fs_mount *m, int64_t study, struct buf *b)
+{
+	struct store_study_transfers tr;
+	struct store_series *se = NULL;
+	size_t nse = 0;
+	long n_instances = 0;
+	char when[32];
+	int rc;
+
+	if (store_study_transfers(m->store, study, &tr) ||
+	    store_list_series(m->store, study, &se, &nse))
+		return -EIO;
+	for (size_t i = 0; i < nse; i++)
+		n_instances += se[i].n_instances;
+	rc = buf_appendf(b,
+			 "study %lld: assigned %s by %s%ld (%s); %ld instances: %ld queued, %ld "
+			 "sent, %ld verified, %ld failed%s%s\n  series: ",
+			 (long long)study, core_time_iso(tr.assigned_at, when, sizeof(when)),
+			 tr.assigned_by >= 0 ? "uid " : "",
+			 tr.assigned_by >= 0 ? tr.assigned_by : 0, tr.how, n_instances, tr.queued,
+			 tr.sent, tr.verified, tr.failed, tr.last_error[0] ? "; last error: " : "",
+			 tr.last_error);
+	rc = rc ? rc : series_labels(b, se, nse);
+	rc = rc ? rc : buf_appendf(b, "\n");
+	free(se);
+	return rc;
+}

@@ -1,0 +1,137 @@
+/*
+ * derived: the de-identified header of each assigned instance, kept in the catalog under
+ * the fingerprint of the profile that made it (profile, site secret and engine version:
+ * docs/store.md). The mount's preparer computes them in the background when a study is
+ * assigned; listings read their sizes and an open reads the saved plan instead of
+ * de-identifying again. A re-assignment deletes a study's rows (assign.c) and a row is
+ * only kept while the study is still where it was computed for.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "store/store_int.h"
+
+static void todo_fill(sqlite3_stmt *st, void *row)
+{
+	struct store_derived_todo *o = row;
+
+	o->instance = sqlite3_column_int64(st, 0);
+	store_col_text(st, 1, o->hash, sizeof(o->hash));
+}
+
+int store_derived_missing(struct store *s, int64_t study, const char *profile,
+			  struct store_derived_todo **out, size_t *n)
+{
+	return store_read_rows(s,
+			       "SELECT i.id, i.hash FROM series r JOIN instances i ON"
+			       " i.series=r.id WHERE r.study=? AND NOT EXISTS (SELECT 1 FROM"
+			       " derived d WHERE d.instance=i.id AND d.profile=?) ORDER BY i.id",
+			       sizeof(**out), todo_fill, (void **)out, n, "it", study, profile);
+}
+
+static bool still_assigned(struct store *s, int64_t study, const char *project,
+			   const char *participant, const char *event)
+{
+	sqlite3_stmt *st = NULL;
+	bool yes = false;
+
+	if (cat_prepare(s,
+			"SELECT 1 FROM assignments WHERE study=? AND project=? AND participant=?"
+			" AND event=?",
+			&st))
+		return false;
+	sqlite3_bind_int64(st, 1, study);
+	sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, participant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, event, -1, SQLITE_STATIC);
+	yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return yes;
+}
+
+static int put_rows(struct store *s, const char *profile, const struct store_derived_row *rows,
+		    size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = cat_prepare(s,
+			     "INSERT OR REPLACE INTO derived(instance, profile, size, plan)"
+			     " VALUES(?,?,?,?)",
+			     &st);
+
+	for (size_t i = 0; !rc && i < n; i++) {
+		sqlite3_bind_int64(st, 1, rows[i].instance);
+		sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, rows[i].size);
+		if (rows[i].plan)
+			sqlite3_bind_blob(st, 4, rows[i].plan, (int)rows[i].plan_len,
+					  SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 4);
+		rc = cat_errno(sqlite3_step(st));
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_derived_put(struct store *s, int64_t study, const char *project, const char *participant,
+		      const char *event, const char *profile, const struct store_derived_row *rows,
+		      size_t n)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].plan_len > (size_t)1 << 30)
+			return -E2BIG;
+	pthread_mutex_lock(&s->lock);
+	rc = cat_exec(s, "BEGIN IMMEDIATE");
+	if (!rc) {
+		int body = still_assigned(s, study, project, participant, event) ? 0 : -ESTALE;
+
+		body = body ? body : put_rows(s, profile, rows, n);
+		if (!body)
+			note_at(s, study, STORE_CHG_DERIVED, project, participant, event);
+		rc = cat_commit(s, body);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int store_derived_studies_missing(struct store *s, const char *project, const char *profile,
+				  int64_t **out, size_t *n)
+{
+	return store_read_rows(s,
+			       "SELECT a.study FROM assignments a WHERE a.project=? AND EXISTS"
+			       " (SELECT 1 FROM series r JOIN instances i ON i.series=r.id"
+			       " WHERE r.study=a.study AND NOT EXISTS (SELECT 1 FROM derived d"
+			       " WHERE d.instance=i.id AND d.profile=?)) ORDER BY a.study",
+			       sizeof(**out), store_id_fill, (void **)out, n, "tt", project,
+			       profile);
+}
+
+int store_derived_prune(struct store *s, const char *const *keep, size_t n, int limit)
+{
+	struct buf sql;
+	sqlite3_stmt *st = NULL;
+	int rc, removed = 0;
+
+	buf_init(&sql, 1 << 16);
+	rc = buf_appendf(&sql, "DELETE FROM derived WHERE rowid IN (SELECT rowid FROM derived"
+			       " WHERE profile NOT IN (''");
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = buf_appendf(&sql, ",?");
+	rc = rc ? rc : buf_appendf(&sql, ") LIMIT %d)", limit);
+	pthread_mutex_lock(&s->lock);
+	if (!rc && !(rc = cat_prepare(s, (const char *)sql.data, &st))) {
+		for (size_t i = 0; i < n; i++)
+			sqlite3_bind_text(st, (int)i + 1, keep[i], -1, SQLITE_STATIC);
+		rc = cat_errno(sqlite3_step(st));
+		removed = sqlite3_changes(s->db);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	buf_release(&sql);
+	return rc ? rc : removed;
+}

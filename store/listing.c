@@ -1,0 +1,178 @@
+/*
+ * listing: the catalog reads behind the mount's folders. Each one is a range of an index
+ * on the folder's own rows (a project's participants, a participant's events, an event's
+ * studies, a series' instances with their kept sizes), so a folder costs the same in a
+ * catalog of a thousand instances as in one of millions. All read through the reader
+ * connection (s->rdb under s->rlock) and return new arrays: no lock is held by callers.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "store/store_int.h"
+
+/* Runs sql (text parameters; NULL ends them) and returns column 0 of every row as a new
+ * NULL-terminated array of new strings. */
+static int strv_query(struct store *s, const char *sql, char ***out, const char *a, const char *b)
+{
+	sqlite3_stmt *st = NULL;
+	char **v = calloc(1, sizeof(*v));
+	size_t n = 0, cap = 1;
+	int rc;
+
+	if (!v)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->rlock);
+	rc = cat_prepare_read(s, sql, &st);
+	if (!rc) {
+		sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+		if (b)
+			sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n + 1 >= cap) {
+				char **nv = realloc(v, (cap *= 2) * sizeof(*v));
+
+				if (!nv) {
+					rc = SQLITE_NOMEM;
+					break;
+				}
+				v = nv;
+			}
+			if (!(v[n] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v[++n] = NULL;
+		}
+		rc = cat_errno(rc);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rlock);
+	if (rc) {
+		store_strv_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+int store_list_participants(struct store *s, const char *project, char ***out)
+{
+	return strv_query(s, "SELECT participant FROM participants WHERE project=? ORDER BY 1", out,
+			  project, NULL);
+}
+
+int store_list_events(struct store *s, const char *project, const char *participant, char ***out)
+{
+	return strv_query(s,
+			  "SELECT DISTINCT event FROM assignments WHERE project=? AND"
+			  " participant=? ORDER BY 1",
+			  out, project, participant);
+}
+
+static void qstudy_fill(sqlite3_stmt *st, void *row)
+{
+	struct store_qstudy *o = row;
+
+	o->id = sqlite3_column_int64(st, 0);
+	o->last_arrival = sqlite3_column_int64(st, 1);
+	store_col_text(st, 2, o->study_date, sizeof(o->study_date));
+	store_col_text(st, 3, o->accession, sizeof(o->accession));
+}
+
+int store_list_quarantine(struct store *s, struct store_qstudy **out, size_t *n,
+			  int64_t *expires_at)
+{
+	int64_t since = time(NULL) - s->cfg->quarantine_days * 86400, oldest = 0;
+	int rc = store_read_rows(s,
+				 "SELECT s.id, s.last_arrival, coalesce(s.study_date,''),"
+				 " coalesce(s.accession,'') FROM studies s WHERE s.complete=1 AND"
+				 " s.last_arrival>=? AND NOT EXISTS (SELECT 1 FROM assignments a"
+				 " WHERE a.study=s.id) ORDER BY s.id",
+				 sizeof(**out), qstudy_fill, (void **)out, n, "i", since);
+
+	for (size_t i = 0; !rc && i < *n; i++)
+		if (!oldest || (*out)[i].last_arrival < oldest)
+			oldest = (*out)[i].last_arrival;
+	if (!rc)
+		*expires_at = oldest ? oldest + s->cfg->quarantine_days * 86400 : 0;
+	return rc;
+}
+
+void store_id_fill(sqlite3_stmt *st, void *row)
+{
+	*(int64_t *)row = sqlite3_column_int64(st, 0);
+}
+
+int store_list_event_studies(struct store *s, const char *project, const char *participant,
+			     const char *event, int64_t **out, size_t *n)
+{
+	return store_read_rows(s,
+			       "SELECT study FROM assignments WHERE project=? AND participant=?"
+			       " AND event=? ORDER BY study",
+			       sizeof(**out), store_id_fill, (void **)out, n, "ttt", project,
+			       participant, event);
+}
+
+static void deid_file_fill(sqlite3_stmt *st, void *row)
+{
+	struct store_deid_file *o = row;
+
+	o->id = sqlite3_column_int64(st, 0);
+	o->number = (long)sqlite3_column_int64(st, 1);
+	o->size = sqlite3_column_int64(st, 2);
+}
+
+int store_list_deid_files(struct store *s, int64_t series_id, const char *profile,
+			  struct store_deid_file **out, size_t *n)
+{
+	return store_read_rows(s,
+			       "SELECT i.id, coalesce(i.number,-1), coalesce(d.size, -1)"
+			       " FROM instances i LEFT JOIN derived d ON d.instance=i.id AND"
+			       " d.profile=? WHERE i.series=? ORDER BY i.number, i.id",
+			       sizeof(**out), deid_file_fill, (void **)out, n, "ti", profile,
+			       series_id);
+}
+
+int store_instance_open(struct store *s, int64_t instance, const char *profile, char hash[33],
+			int64_t *size, uint8_t **plan, size_t *plan_len)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*plan = NULL;
+	*plan_len = 0;
+	*size = STORE_DERIVED_MISSING;
+	pthread_mutex_lock(&s->rlock);
+	rc = cat_prepare_read(s,
+			      "SELECT i.hash, coalesce(d.size, -1), d.plan FROM instances i"
+			      " LEFT JOIN derived d ON d.instance=i.id AND d.profile=?"
+			      " WHERE i.id=?",
+			      &st);
+	if (!rc) {
+		sqlite3_bind_text(st, 1, profile ? profile : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, instance);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const void *b = sqlite3_column_blob(st, 2);
+			size_t len = (size_t)sqlite3_column_bytes(st, 2);
+
+			store_col_text(st, 0, hash, 33);
+			*size = sqlite3_column_int64(st, 1);
+			rc = 0;
+			if (b && len && (*plan = malloc(len))) {
+				memcpy(*plan, b, len);
+				*plan_len = len;
+			} else if (b && len) {
+				rc = -ENOMEM;
+			}
+		} else {
+			rc = rc == SQLITE_DONE ? -ENOENT : cat_errno(rc);
+		}
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rlock);
+	return rc;
+}
