@@ -113,25 +113,59 @@ int cat_prepare(struct store *s, const char *sql, sqlite3_stmt **st)
 	return 0;
 }
 
+/* Statements are keyed by the address of their SQL literal: the per-instance statements
+ * of ingest are compiled once, not a dozen times per instance. */
+int cat_stmt(struct store *s, const char *sql, sqlite3_stmt **st)
+{
+	struct cat_stmt_slot *slot;
+	int rc;
+
+	for (size_t i = 0; i < CORE_ARRAY_SIZE(s->stmts); i++)
+		if (s->stmts[i].sql == sql) {
+			sqlite3_reset(s->stmts[i].st);
+			sqlite3_clear_bindings(s->stmts[i].st);
+			*st = s->stmts[i].st;
+			return 0;
+		}
+	slot = &s->stmts[s->stmt_next++ % CORE_ARRAY_SIZE(s->stmts)];
+	sqlite3_finalize(slot->st);
+	*slot = (struct cat_stmt_slot){NULL, NULL};
+	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL);
+	if (rc != SQLITE_OK) {
+		log_msg(s->log, LOG_ERROR, "catalog", "prepare: %s", sqlite3_errmsg(s->db));
+		sqlite3_finalize(slot->st);
+		slot->st = NULL;
+		return cat_errno(rc);
+	}
+	slot->sql = sql;
+	*st = slot->st;
+	return 0;
+}
+
+void cat_stmts_release(struct store *s)
+{
+	for (size_t i = 0; i < CORE_ARRAY_SIZE(s->stmts); i++) {
+		sqlite3_finalize(s->stmts[i].st);
+		s->stmts[i] = (struct cat_stmt_slot){NULL, NULL};
+	}
+}
+
 /* Runs one statement with text/int64 arguments given as a format: 't' text, 'i' int64. */
 int cat_run(struct store *s, const char *sql, const char *fmt, ...)
 {
 	sqlite3_stmt *st = NULL;
 	va_list ap;
-	int rc = cat_prepare(s, sql, &st);
+	int rc = cat_stmt(s, sql, &st);
 
 	if (rc)
 		return rc;
 	va_start(ap, fmt);
 	rc = cat_bind_va(st, fmt, ap);
 	va_end(ap);
-	if (rc) {
-		sqlite3_finalize(st);
-		return rc;
-	}
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : cat_errno(rc);
+	if (!rc)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc < 0 ? rc : rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : cat_errno(rc);
 }
 
 static int cat_user_version(struct store *s, int *v)
@@ -215,6 +249,7 @@ int cat_open(struct store *s, const char *path, struct fiona_err *err)
 
 void cat_close(struct store *s)
 {
+	cat_stmts_release(s);
 	if (s->rdb)
 		sqlite3_close(s->rdb);
 	if (s->db)

@@ -71,8 +71,8 @@ int cat_study_place(struct store *s, int64_t study, char project[32], char parti
 		    char event[65])
 {
 	sqlite3_stmt *st = NULL;
-	int rc = cat_prepare(s, "SELECT project, participant, event FROM assignments WHERE study=?",
-			     &st);
+	int rc = cat_stmt(s, "SELECT project, participant, event FROM assignments WHERE study=?",
+			  &st);
 
 	project[0] = participant[0] = event[0] = '\0';
 	if (rc)
@@ -83,7 +83,7 @@ int cat_study_place(struct store *s, int64_t study, char project[32], char parti
 		store_col_text(st, 1, participant, 65);
 		store_col_text(st, 2, event, 65);
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return cat_errno(rc);
 }
 

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "anon/anon.h"
 #include "store/store_int.h"
@@ -21,7 +22,7 @@ static int64_t row_id(struct store *s, const char *sql, const char *a, const cha
 	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
 
-	if (cat_prepare(s, sql, &st))
+	if (cat_stmt(s, sql, &st))
 		return -1;
 	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
 	if (b)
@@ -30,7 +31,7 @@ static int64_t row_id(struct store *s, const char *sql, const char *a, const cha
 		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return id;
 }
 
@@ -113,26 +114,101 @@ static int queue_if_assigned(struct store *s, int64_t study, int64_t instance, b
 		       "itt", instance, project, p->destination ? p->destination : "");
 }
 
-static int ingest_catalog(struct store *s, const struct dcm_summary *m,
-			  const struct store_origin *o, const char *hash, uint64_t size,
-			  struct store_ingest_result *res)
+/* One instance waiting for the group commit: filled by its receiver thread, committed by
+ * whichever thread leads the batch it is in. */
+struct ingest_job {
+	struct dcm_summary m;
+	const struct store_origin *o;
+	char hash[33];
+	uint64_t size;
+	struct store_ingest_result *res;
+	int rc;
+	bool done;
+	struct ingest_job *next;
+};
+
+void ingest_init(struct store *s)
+{
+	pthread_mutex_init(&s->gc_lock, NULL);
+	pthread_cond_init(&s->gc_cond, NULL);
+	s->gc_tail = &s->gc_head;
+	s->objects_fd = -1;
+}
+
+void ingest_release(struct store *s)
+{
+	pthread_cond_destroy(&s->gc_cond);
+	pthread_mutex_destroy(&s->gc_lock);
+}
+
+/* One instance's rows, inside the batch's transaction (under s->lock). */
+static int ingest_catalog(struct store *s, struct ingest_job *j, int64_t now)
+{
+	struct store_ingest_result *res = j->res;
+	int rc = cat_run(s, "INSERT OR IGNORE INTO objects(hash, size, stored_at) VALUES(?,?,?)",
+			 "tii", j->hash, (int64_t)j->size, now);
+
+	rc = rc ? rc : catalog_patient_study(s, &j->m, j->o, now, &res->study_id);
+	rc = rc ? rc : catalog_instance(s, &j->m, res->study_id, j->hash, j->size, now, res);
+	return rc ? rc : queue_if_assigned(s, res->study_id, res->instance_id, !res->duplicate);
+}
+
+/* Makes a batch durable and cataloged: one syncfs for every object of the batch (their
+ * bytes and names), then one transaction (one fsync of the WAL) for all their rows. An
+ * instance whose rows fail is rolled back to its savepoint alone; the others commit. */
+static void commit_batch(struct store *s, struct ingest_job *batch)
 {
 	int64_t now = time(NULL);
-	int rc;
+	int rc = syncfs(s->objects_fd) != 0 ? -errno : 0;
 
 	pthread_mutex_lock(&s->lock);
-	rc = cat_exec(s, "BEGIN IMMEDIATE");
-	if (rc)
-		goto out;
-	rc = cat_run(s, "INSERT OR IGNORE INTO objects(hash, size, stored_at) VALUES(?,?,?)", "tii",
-		     hash, (int64_t)size, now);
-	rc = rc ? rc : catalog_patient_study(s, m, o, now, &res->study_id);
-	rc = rc ? rc : catalog_instance(s, m, res->study_id, hash, size, now, res);
-	rc = rc ? rc : queue_if_assigned(s, res->study_id, res->instance_id, !res->duplicate);
-	rc = cat_commit(s, rc);
-out:
+	if (!rc && !(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
+		for (struct ingest_job *j = batch; !rc && j; j = j->next) {
+			if ((rc = cat_exec(s, "SAVEPOINT one")))
+				break;
+			if ((j->rc = ingest_catalog(s, j, now)))
+				cat_exec(s, "ROLLBACK TO one");
+			rc = cat_exec(s, "RELEASE one");
+		}
+		rc = cat_commit(s, rc);
+	}
 	pthread_mutex_unlock(&s->lock);
-	return rc;
+	for (struct ingest_job *j = batch; j; j = j->next)
+		if (rc)
+			j->rc = rc;
+}
+
+/* Group commit: the first waiter leads and commits everything queued so far; instances
+ * arriving meanwhile form the next batch. Concurrent associations share one syncfs and
+ * one catalog fsync; a lone one pays the same two as before, never more. */
+static int ingest_commit(struct store *s, struct ingest_job *j)
+{
+	pthread_mutex_lock(&s->gc_lock);
+	*s->gc_tail = j;
+	s->gc_tail = &j->next;
+	while (!j->done) {
+		struct ingest_job *batch;
+
+		if (s->gc_busy) {
+			pthread_cond_wait(&s->gc_cond, &s->gc_lock);
+			continue;
+		}
+		s->gc_busy = true;
+		batch = s->gc_head;
+		s->gc_head = NULL;
+		s->gc_tail = &s->gc_head;
+		pthread_mutex_unlock(&s->gc_lock);
+		commit_batch(s, batch);
+		pthread_mutex_lock(&s->gc_lock);
+		for (struct ingest_job *b = batch, *next; b; b = next) {
+			next = b->next; /* b may be freed by its owner once done is seen */
+			b->done = true;
+		}
+		s->gc_busy = false;
+		pthread_cond_broadcast(&s->gc_cond);
+	}
+	pthread_mutex_unlock(&s->gc_lock);
+	return j->rc;
 }
 
 static bool summary_usable(const struct dcm_summary *m, struct fiona_err *err)
@@ -159,30 +235,28 @@ static bool summary_usable(const struct dcm_summary *m, struct fiona_err *err)
 int store_ingest(struct store *s, const char *path, const struct store_origin *o, bool move,
 		 struct store_ingest_result *res, struct fiona_err *err)
 {
-	struct dcm_summary m;
+	struct ingest_job j = {.o = o, .res = res};
 	struct core_map map;
-	char hash[33];
-	uint64_t size;
 	int rc = core_map_file(path, &map);
 
 	memset(res, 0, sizeof(*res));
 	if (rc)
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot read: %s",
 			       strerror(-rc));
-	rc = dcm_summary_read(map.p, map.len, &m, err);
-	if (!rc && !summary_usable(&m, err))
+	rc = dcm_summary_read(map.p, map.len, &j.m, err);
+	if (!rc && !summary_usable(&j.m, err))
 		rc = -EINVAL;
 	if (!rc) {
-		obj_hash(map.p, map.len, hash);
-		size = map.len;
-		if ((rc = obj_put(s, path, map.p, map.len, move, hash)))
+		obj_hash(map.p, map.len, j.hash);
+		j.size = map.len;
+		if ((rc = obj_put(s, path, map.p, map.len, move, j.hash)))
 			err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot keep the object: %s",
 				strerror(-rc));
 	}
 	core_map_release(&map);
 	if (rc)
 		return rc;
-	if ((rc = ingest_catalog(s, &m, o, hash, size, res)))
+	if ((rc = ingest_commit(s, &j)))
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot catalog: %s",
 			       strerror(-rc));
 	if (res->conflict)

@@ -5,10 +5,11 @@
  * The caller has the bytes mapped already (it parsed them): the hash and an import's copy
  * are made from that mapping, so an instance is read once.
  *
- * Durability: the bytes are fsynced under a temporary name in <data_dir>/tmp, renamed
- * (or hard-linked, for imports that copy) into place, and the directory is fsynced, all
- * before the catalog names the object. A temporary left by kill -9 was never named by
- * the catalog and is removed at the next start.
+ * Durability: the bytes are written under a temporary name in <data_dir>/tmp and renamed
+ * into place; the group commit (ingest.c) then makes the whole batch durable with one
+ * syncfs of this filesystem before the catalog names any object of it. A temporary left
+ * by kill -9 was never named by the catalog and is removed at the next start; an object
+ * renamed but never cataloged is an orphan that the same bytes sent again reuse.
  */
 #include "core/core.h"
 
@@ -20,19 +21,6 @@
 #include <xxhash.h>
 
 #include "store/store_int.h"
-
-static int fsync_path(const char *path, int flags)
-{
-	int fd = open(path, flags | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
 
 void obj_hash(const uint8_t *p, size_t n, char out[33])
 {
@@ -51,9 +39,7 @@ static int write_tmp(struct store *s, const uint8_t *p, size_t n, char *out, siz
 	fd = mkstemp(out);
 	if (fd < 0)
 		return -errno;
-	rc = core_write_all(fd, p, n);
-	if (!rc && fsync(fd) != 0)
-		rc = -errno;
+	rc = core_write_all(fd, p, n); /* made durable with its batch (ingest.c) */
 	close(fd);
 	if (rc)
 		unlink(out);
@@ -78,8 +64,6 @@ int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, b
 		if ((rc = write_tmp(s, p, n, copy, sizeof(copy))))
 			return rc;
 		src = copy;
-	} else if ((rc = fsync_path(src_path, O_RDONLY))) {
-		goto fail;
 	}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		rc = -errno;
@@ -89,7 +73,7 @@ int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, b
 		rc = -errno;
 		goto fail;
 	}
-	return fsync_path(dir, O_RDONLY | O_DIRECTORY);
+	return 0;
 fail:
 	unlink(src);
 	return rc;

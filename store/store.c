@@ -5,7 +5,9 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "store/store_int.h"
 
@@ -22,6 +24,7 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 	s->log = log;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->rlock, NULL);
+	ingest_init(s);
 	if ((rc = feed_init(s))) {
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "out of memory");
 		goto fail;
@@ -32,6 +35,11 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 	if ((rc = core_mkdir_p(s->objects, 0700)) || (rc = core_mkdir_p(s->tmp, 0700))) {
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: cannot create: %s",
 			cfg->data_dir, strerror(-rc));
+		goto fail;
+	}
+	if ((s->objects_fd = open(s->objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", s->objects, strerror(-rc));
 		goto fail;
 	}
 	if ((rc = cat_open(s, db, err)))
@@ -49,6 +57,9 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	cat_close(s);
+	if (s->objects_fd >= 0)
+		close(s->objects_fd);
+	ingest_release(s);
 	feed_release(s);
 	pthread_mutex_destroy(&s->rlock);
 	pthread_mutex_destroy(&s->lock);

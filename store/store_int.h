@@ -21,6 +21,17 @@ struct store {
 	sqlite3 *rdb;
 	pthread_mutex_t rlock;		    /* guards rdb */
 	const struct classify_rules *rules; /* borrowed; NULL: arrival does not classify */
+	struct cat_stmt_slot {
+		const char *sql; /* the literal it was prepared from (compared by address) */
+		sqlite3_stmt *st;
+	} stmts[64]; /* prepared statements of the writer connection (under lock) */
+	unsigned stmt_next;
+	/* group commit (ingest.c): instances waiting for the next durable batch */
+	int objects_fd;		 /* <data_dir>/objects, for syncfs */
+	pthread_mutex_t gc_lock; /* guards gc_* ; taken before lock */
+	pthread_cond_t gc_cond;	 /* a batch was committed */
+	struct ingest_job *gc_head, **gc_tail;
+	bool gc_busy; /* a leader is committing a batch */
 	/* the change feed (changes.c); lock order: lock, then feed_lock */
 	struct store_change *pending; /* this transaction's records (under lock) */
 	size_t n_pending, cap_pending;
@@ -36,6 +47,10 @@ int cat_open(struct store *s, const char *path, struct fiona_err *err);
 void cat_close(struct store *s);
 int cat_exec(struct store *s, const char *sql);
 int cat_prepare(struct store *s, const char *sql, sqlite3_stmt **st);
+/* A cached prepared statement of the writer connection for the string literal sql (under
+ * s->lock): reset and unbound, owned by the cache (never finalize it). */
+int cat_stmt(struct store *s, const char *sql, sqlite3_stmt **st);
+void cat_stmts_release(struct store *s);
 /* One statement; fmt letters: 't' const char *, 'i' int64_t. 0 or negative errno. */
 int cat_run(struct store *s, const char *sql, const char *fmt, ...);
 int cat_errno(int sqlite_rc);
@@ -59,12 +74,18 @@ void store_id_fill(sqlite3_stmt *st, void *row);
  * counts it in *n), or NULL when out of memory (*arr is then unchanged). */
 void *store_grow(void **arr, size_t *n, size_t *cap, size_t elem);
 
+/* ingest.c */
+struct ingest_job;
+void ingest_init(struct store *s);
+void ingest_release(struct store *s);
+
 /* objstore.c */
 /* XXH3-128 of n bytes at p as 32 hex digits: the object's name. */
 void obj_hash(const uint8_t *p, size_t n, char out[33]);
-/* Keeps the n bytes at p (the content of src_path) as object hash: move renames src_path
- * into place (receiver temporaries), otherwise the bytes are written to a temporary
- * first (imports). 0 once durable, or a negative errno. */
+/* Puts the n bytes at p (the content of src_path) in place as object hash: move renames
+ * src_path (receiver temporaries), otherwise the bytes are written to a temporary first
+ * (imports). Not yet durable: the group commit makes a whole batch durable with one
+ * syncfs before the catalog names any of it. 0 or a negative errno. */
 int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, bool move,
 	    const char hash[33]);
 void obj_clean_tmp(struct store *s);
