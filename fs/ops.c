@@ -26,15 +26,25 @@
 
 #include "fs/fs_int.h"
 
-#define DIR_TIMEOUT_S  1.0  /* folders and generated texts change with the catalog */
-#define FILE_TIMEOUT_S 10.0 /* an instance file's inode names its content */
+#define DIR_TIMEOUT_S 1.0 /* folders and generated texts change with the catalog */
+#define FILE_TIMEOUT_S                                                                             \
+	300.0 /* an instance file's inode names its content; a path that now                       \
+	       * means something else is reached through a folder whose entry                      \
+	       * expires after DIR_TIMEOUT_S or is invalidated at once */
 
+/* An open file. Instance files open their object and load their kept plan at the first
+ * read that reaches the daemon, not at open: a file whose pages are in the kernel's cache
+ * (keep_cache) is opened and read without a catalog lookup. */
 struct fs_fh {
+	pthread_mutex_t lock; /* guards fd and plan while they are being set up */
+	atomic_bool ready;    /* fd (and plan) set up; read without the lock from then on */
 	int fd;
 	struct deid_plan *plan; /* FS_DEID */
 	char *text;		/* FS_TEXT, FS_COUPLING: taken at open */
 	size_t text_len;
 	enum fs_role role;
+	int64_t instance;
+	const struct fs_place *place; /* the node's: the kernel keeps it while the file is open */
 	const struct fs_project *project;
 };
 
@@ -306,16 +316,16 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 }
 
 /* The object behind an instance file, and for a de-identified one its kept plan (built
- * from the object only when no plan is kept: too big to keep, or not ready yet). */
-static int open_object(struct fs_mount *m, const struct fs_node *n, struct fs_fh *fh)
+ * from the object only when no plan is kept: too big to keep, or a damaged row). */
+static int open_object(struct fs_mount *m, struct fs_fh *fh)
 {
-	const char *fp = n->role == FS_DEID ? fs_place_fp(n->place) : NULL;
+	const char *fp = fh->role == FS_DEID ? fs_place_fp(fh->place) : NULL;
 	uint8_t *saved = NULL;
 	size_t saved_len = 0;
 	int64_t size;
 	char hash[33], path[4200];
 	struct core_map map;
-	int rc = store_instance_open(m->store, n->id, fp, hash, &size, &saved, &saved_len);
+	int rc = store_instance_open(m->store, fh->instance, fp, hash, &size, &saved, &saved_len);
 
 	rc = rc ? rc : store_object_path(m->store, hash, path, sizeof(path));
 	if (rc)
@@ -324,19 +334,33 @@ static int open_object(struct fs_mount *m, const struct fs_node *n, struct fs_fh
 		rc = -errno;
 		goto out;
 	}
-	if (n->role != FS_DEID)
+	if (fh->role != FS_DEID)
 		goto out;
 	if (saved && deid_plan_load(saved, saved_len, &fh->plan) == 0)
 		goto out;
 	if (saved) /* a damaged row: computed again, never trusted */
 		log_msg(m->log, LOG_WARN, "mount", "instance %lld: kept header unreadable",
-			(long long)n->id);
+			(long long)fh->instance);
 	if ((rc = core_map_file(path, &map)))
 		goto out;
-	rc = fs_deid_plan(m, n->place, n->id, map.p, map.len, &fh->plan);
+	rc = fs_deid_plan(m, fh->place, fh->instance, map.p, map.len, &fh->plan);
 	core_map_release(&map);
 out:
 	free(saved);
+	return rc;
+}
+
+/* Sets up an instance file's object and plan once, at its first read. */
+static int fh_ready(struct fs_mount *m, struct fs_fh *fh)
+{
+	int rc = 0;
+
+	if (atomic_load_explicit(&fh->ready, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&fh->lock);
+	if (!atomic_load(&fh->ready) && (rc = open_object(m, fh)) == 0)
+		atomic_store_explicit(&fh->ready, true, memory_order_release);
+	pthread_mutex_unlock(&fh->lock);
 	return rc;
 }
 
@@ -387,6 +411,7 @@ static void fh_free(struct fs_fh *fh)
 		close(fh->fd);
 	deid_plan_free(fh->plan);
 	free(fh->text);
+	pthread_mutex_destroy(&fh->lock);
 	free(fh);
 }
 
@@ -408,12 +433,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	pthread_mutex_init(&fh->lock, NULL);
 	fh->fd = -1;
 	fh->role = n->role;
+	fh->instance = n->id;
+	fh->place = n->place;
 	fh->project = n->place ? n->place->project : NULL;
-	if (n->role == FS_ORIGINAL || n->role == FS_DEID)
-		rc = open_object(m, n, fh);
-	else
+	if (n->role != FS_ORIGINAL && n->role != FS_DEID)
 		rc = open_text(m, n, fh);
 	if (rc) {
 		fh_free(fh);
@@ -423,8 +449,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (n->role == FS_DEID)
 		audit_read(req, n);
 	fi->fh = (uint64_t)(uintptr_t)fh;
-	fi->keep_cache = fh->fd >= 0; /* an instance file's inode never changes content */
-	fi->direct_io = fh->fd < 0;   /* texts: always the size read now, not the cached one */
+	fi->keep_cache = !fh->text; /* an instance file's inode never changes content */
+	fi->direct_io = !!fh->text; /* texts: always the size read now, not the cached one */
 	fuse_reply_open(req, fi);
 }
 
@@ -438,6 +464,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)ino;
 	if (!p) {
 		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((fh->role == FS_ORIGINAL || fh->role == FS_DEID) && (n = fh_ready(mnt(req), fh))) {
+		fuse_reply_err(req, (int)-n);
 		return;
 	}
 	if (fh->role == FS_ORIGINAL) {

@@ -1,6 +1,6 @@
 /* Unit tests for anon/plan.c: plans with random segments over a temporary original;
  * size == materialized size, and every random range read equals the same range of the
- * materialized file. */
+ * materialized file; saved plans load to the same bytes and damaged ones are refused. */
 #include "core/core.h"
 #include "tests/unit/tt.h"
 
@@ -125,6 +125,57 @@ static void test_random_plans(struct tt *t)
 	unlink(path);
 }
 
+/* A saved plan loads into one that produces the same bytes; every damaged copy of it (a
+ * byte flipped, cut short, grown) is refused or still produces bytes of the right size:
+ * never a read outside its arena. */
+static void test_save_load(struct tt *t)
+{
+	char path[] = "/tmp/t_plan-src-XXXXXX";
+	uint8_t *src = NULL;
+	int fd = make_source(path, &src);
+	uint64_t s = 11;
+
+	TT_CHECK(t, fd >= 0);
+	for (int i = 0; i < 20 && !t->failed; i++) {
+		struct buf want, saved;
+		struct deid_plan *p, *q = NULL;
+
+		buf_init(&want, 1u << 30);
+		buf_init(&saved, 1u << 30);
+		p = random_plan(&s, src, &want);
+		TT_CHECK(t, p && deid_plan_save(p, &saved) == 0);
+		TT_CHECK(t, deid_plan_load(saved.data, saved.len, &q) == 0);
+		TT_CHECK(t, deid_plan_size(q) == deid_plan_size(p));
+		check_plan(t, q, fd, &want, &s);
+		deid_plan_free(q);
+		q = NULL;
+		TT_CHECK(t, deid_plan_load(saved.data, saved.len - 1, &q) == -EINVAL);
+		TT_CHECK(t, buf_append_u8(&saved, 0) == 0);
+		TT_CHECK(t, deid_plan_load(saved.data, saved.len, &q) == -EINVAL);
+		for (int k = 0; k < 50; k++) {
+			size_t at = (size_t)(rnd(&s) % (saved.len - 1));
+			uint8_t keep = saved.data[at];
+
+			saved.data[at] ^= (uint8_t)(1u << (rnd(&s) % 8));
+			if (deid_plan_load(saved.data, saved.len - 1, &q) == 0) {
+				uint8_t b[512];
+
+				deid_plan_read(q, fd, rnd(&s) % (deid_plan_size(q) + 1), b, sizeof(b));
+				deid_plan_free(q);
+				q = NULL;
+			}
+			saved.data[at] = keep;
+		}
+		deid_plan_free(p);
+		buf_release(&want);
+		buf_release(&saved);
+	}
+	free(src);
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+}
+
 static void test_edges(struct tt *t)
 {
 	struct deid_plan *p = NULL;
@@ -143,4 +194,4 @@ static void test_edges(struct tt *t)
 	close(fd);
 }
 
-TT_MAIN(TT_CASE(test_random_plans), TT_CASE(test_edges))
+TT_MAIN(TT_CASE(test_random_plans), TT_CASE(test_save_load), TT_CASE(test_edges))
