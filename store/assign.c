@@ -84,12 +84,13 @@ int assign_locked(struct store *s, int64_t study_id, const char *project, const 
 			  "DELETE FROM transfers WHERE instance IN (SELECT i.id FROM instances i"
 			  " JOIN series r ON i.series=r.id WHERE r.study=?)",
 			  "i", study_id);
-	rc = rc ? rc
-		: cat_run(s,
-			  "INSERT INTO transfers(instance, project, destination, state)"
-			  " SELECT i.id, ?, ?, 'queued' FROM instances i JOIN series r"
-			  " ON i.series=r.id WHERE r.study=?",
-			  "tti", project, p->destination ? p->destination : "", study_id);
+	/* a project without a destination is read through the mount only: nothing queued */
+	if (!rc && p->destination)
+		rc = cat_run(s,
+			     "INSERT INTO transfers(instance, project, destination, state)"
+			     " SELECT i.id, ?, ?, 'queued' FROM instances i JOIN series r"
+			     " ON i.series=r.id WHERE r.study=?",
+			     "tti", project, p->destination, study_id);
 	snprintf(detail, sizeof(detail), "study %lld -> %s/%s/%s (%s)", (long long)study_id,
 		 project, participant, event, how);
 	rc = rc ? rc

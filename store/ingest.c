@@ -106,12 +106,12 @@ static int queue_if_assigned(struct store *s, int64_t study, int64_t instance, b
 	/* even a duplicate makes a complete study arrive again (complete=0) */
 	note_at(s, study, added ? STORE_CHG_INSTANCES | STORE_CHG_STATE : STORE_CHG_STATE, project,
 		participant, event);
-	if (!added || !project[0] || !(p = config_project(s->cfg, project)))
+	if (!added || !project[0] || !(p = config_project(s->cfg, project)) || !p->destination)
 		return 0;
 	return cat_run(s,
 		       "INSERT OR IGNORE INTO transfers(instance, project, destination, state)"
 		       " VALUES(?,?,?,'queued')",
-		       "itt", instance, project, p->destination ? p->destination : "");
+		       "itt", instance, project, p->destination);
 }
 
 /* One instance waiting for the group commit: filled by its receiver thread, committed by

@@ -3,15 +3,15 @@
  * memory with anon's writer (64x64, 16 bit, 200 per study by default: what a department's
  * routine series look like to a catalog).
  *
- *   gen_scale files -o DIR [--first K] [--studies N] [--per-study M] [--seed S]
- *   gen_scale send [-j A] [--first K] [--studies N] [--per-study M] [--seed S] HOST PORT AET
+ *   gen_scale files -o DIR [--first K] [--studies N] [--per-study M] [--seed S] [--pid-prefix X]
+ *   gen_scale send [-j A] [--first K] [--studies N] ... HOST PORT AET
  *
  * `files` writes DIR/sNNNNNNN/NNNN.dcm; `send` sends them over A associations (C-STORE,
  * net_send_batch) without touching the disk, so a million instances cost no source files,
  * and prints "sent N failed F seconds T rate R/s". Study k (counting from --first) belongs
  * to patient SCALE-<k mod 100000> with PatientID PROJ01-<k mod 10000> (what routing rules
- * of project PROJ01 match), accession A<k>. The same seed and numbers give the same bytes.
- * Calling AE: GEN_SCALE, unless $NET_PROBE_AET is set.
+ * of project PROJ01 match; --pid-prefix X makes it X-<k mod 10000>), accession A<k>. The same seed
+ * and numbers give the same bytes. Calling AE: GEN_SCALE, unless $NET_PROBE_AET is set.
  */
 #include "core/core.h"
 
@@ -31,6 +31,7 @@
 
 struct scale {
 	long first, studies, per_study, seed;
+	const char *pid_prefix; /* PatientID is <prefix>-<k mod 10000> */
 };
 
 static int put_us(struct buf *b, uint32_t tag, uint16_t v)
@@ -52,7 +53,7 @@ static int make_instance(const struct scale *sc, long i, struct buf *b)
 	snprintf(st_uid, sizeof(st_uid), "1.3.6.1.4.1.99999.%ld.%ld", sc->seed, study);
 	snprintf(se_uid, sizeof(se_uid), "%s.1", st_uid);
 	snprintf(sop, sizeof(sop), "%s.1.%ld", st_uid, k + 1);
-	snprintf(pid, sizeof(pid), "PROJ01-%04ld", study % 10000);
+	snprintf(pid, sizeof(pid), "%.16s-%04ld", sc->pid_prefix, study % 10000);
 	snprintf(name, sizeof(name), "SCALE^PATIENT%ld", study % 100000);
 	snprintf(acc, sizeof(acc), "A%ld", study);
 	for (size_t p = 0; p < CORE_ARRAY_SIZE(px); p++) /* a gradient that differs per slice */
@@ -190,9 +191,9 @@ static int send_all(const struct scale *sc, const char *host, int port, const ch
 static int usage(void)
 {
 	fprintf(stderr, "usage: gen_scale files -o DIR [--first K] [--studies N] [--per-study M]"
-			" [--seed S]\n"
+			" [--seed S] [--pid-prefix X]\n"
 			"       gen_scale send [-j A] [--first K] [--studies N] [--per-study M]"
-			" [--seed S] HOST PORT AET\n");
+			" [--seed S] [--pid-prefix X] HOST PORT AET\n");
 	return 2;
 }
 
@@ -203,7 +204,7 @@ static int num(const char *s, long min, long max, long *out)
 
 int main(int argc, char **argv)
 {
-	struct scale sc = {0, 1, 200, 1};
+	struct scale sc = {0, 1, 200, 1, "PROJ01"};
 	const char *out = NULL, *pos[3];
 	long jobs = 1, port = 0;
 	int npos = 0;
@@ -226,6 +227,8 @@ int main(int argc, char **argv)
 			bad = num(argv[++i], 1, 9999, &sc.per_study);
 		else if (!strcmp(a, "--seed") && v)
 			bad = num(argv[++i], 0, 1L << 40, &sc.seed);
+		else if (!strcmp(a, "--pid-prefix") && v)
+			sc.pid_prefix = argv[++i];
 		else if (a[0] != '-' && npos < 3)
 			pos[npos++] = a;
 		else
