@@ -101,12 +101,14 @@ static void feed_apply(struct fs_mount *m, const struct store_change *c)
 void fs_feed_pump(struct fs_mount *m)
 {
 	struct store_change batch[64];
+	uint64_t hint = store_change_hint(m->store);
 	size_t n;
 	int rc;
 
-	if (store_change_seq(m->store) == m->cursor) /* a racy peek; the lock decides */
+	if (hint == atomic_load(&m->hint)) /* nothing committed anywhere since the last read */
 		return;
 	pthread_mutex_lock(&m->feed_lock);
+	atomic_store(&m->hint, hint); /* before reading: a commit after it is seen next time */
 	do {
 		rc = store_changes_read(m->store, &m->cursor, batch, CORE_ARRAY_SIZE(batch), &n);
 		if (rc == -ESTALE) {

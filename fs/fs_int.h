@@ -138,6 +138,7 @@ struct fs_mount {
 	/* the change feed: records after cursor bump scope slots (feed_lock) */
 	pthread_mutex_t feed_lock;
 	uint64_t cursor;
+	atomic_uint_fast64_t hint;  /* store_change_hint when the feed was last read */
 	atomic_uint_fast64_t epoch; /* bumped when the feed says forget everything */
 	atomic_uint_fast64_t *slots;
 

@@ -34,6 +34,7 @@ struct fs_prepare {
 	int64_t current; /* being prepared now (0: none) */
 	bool stop, rescan;
 	uint64_t cursor; /* the preparer's own place in the change feed */
+	uint64_t hint;	 /* store_change_hint when it was last read */
 };
 
 const char *fs_place_fp(const struct fs_place *pl)
@@ -246,10 +247,12 @@ static void prune_old(struct fs_mount *m)
 static void follow_feed(struct fs_prepare *pp)
 {
 	struct store_change c[64];
+	uint64_t hint = store_change_hint(pp->m->store);
 	size_t n;
 
-	if (store_change_seq(pp->m->store) == pp->cursor)
+	if (hint == pp->hint)
 		return;
+	pp->hint = hint;
 	do {
 		if (store_changes_read(pp->m->store, &pp->cursor, c, CORE_ARRAY_SIZE(c), &n) ==
 		    -ESTALE) {

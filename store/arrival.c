@@ -140,6 +140,10 @@ int store_arrival_tick(struct store *s, time_t now)
 	size_t n = 0;
 	int rc;
 
+	if (now - s->feed_pruned_at >= 60) { /* the change feed keeps its newest rows only */
+		s->feed_pruned_at = now;
+		feed_prune(s);
+	}
 	pthread_mutex_lock(&s->lock);
 	rc = collect_quiet(s, now, &v, &n); /* an index range: empty while nothing arrives */
 	if (rc || !n) {

@@ -165,15 +165,14 @@ int store_participant_add(struct store *s, const char *project, const char *id, 
 	rc = validate(s, project, id, NULL, &p, err);
 	if (!rc && participant_known(s, project, id))
 		rc = err_set(err, -EEXIST, CORE_NO_OFFSET, CORE_NO_TAG, "participant exists");
-	if (!rc)
+	if (!rc && !(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
 		rc = cat_run(
 			s,
 			"INSERT INTO participants(project, participant, created_by, created_at)"
 			" VALUES(?,?,?,?)",
 			"ttii", project, id, (int64_t)who, (int64_t)time(NULL));
-	if (!rc) {
 		note_at(s, 0, STORE_CHG_PARTICIPANTS, project, "", "");
-		note_commit(s); /* one statement: committed on its own */
+		rc = cat_commit(s, rc);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -190,14 +189,13 @@ int store_coupling_add(struct store *s, const char *project, const char *accessi
 			       "a coupling row needs an accession number or study UID");
 	pthread_mutex_lock(&s->lock);
 	rc = validate(s, project, participant, event, &p, err);
-	if (!rc)
+	if (!rc && !(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
 		rc = cat_run(s,
 			     "INSERT OR REPLACE INTO coupling(project, key, participant, event)"
 			     " VALUES(?,?,?,?)",
 			     "tttt", project, accession, participant, event);
-	if (!rc) {
 		note_at(s, 0, STORE_CHG_PARTICIPANTS, project, "", "");
-		note_commit(s);
+		rc = cat_commit(s, rc);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;

@@ -65,7 +65,9 @@ static const char *const migrations[] = {
 	"CREATE INDEX transfers_state ON transfers(state, next_try);"
 	"CREATE INDEX instances_hash ON instances(hash);"
 	"CREATE TABLE derived(instance INTEGER NOT NULL, profile TEXT NOT NULL,"
-	"  size INTEGER NOT NULL, plan BLOB, PRIMARY KEY(instance, profile));",
+	"  size INTEGER NOT NULL, plan BLOB, PRIMARY KEY(instance, profile));"
+	"CREATE TABLE changes(seq INTEGER PRIMARY KEY, study INTEGER NOT NULL,"
+	"  what INTEGER NOT NULL, project TEXT, participant TEXT, event TEXT);",
 };
 
 int cat_exec(struct store *s, const char *sql)
@@ -250,22 +252,13 @@ int cat_open(struct store *s, const char *path, struct fiona_err *err)
 void cat_close(struct store *s)
 {
 	cat_stmts_release(s);
+	sqlite3_finalize(s->dv);
+	s->dv = NULL;
 	if (s->rdb)
 		sqlite3_close(s->rdb);
 	if (s->db)
 		sqlite3_close(s->db);
 	s->db = s->rdb = NULL;
-}
-
-int cat_commit(struct store *s, int rc)
-{
-	if (!rc && (rc = cat_exec(s, "COMMIT")) == 0) {
-		note_commit(s);
-		return 0;
-	}
-	cat_exec(s, "ROLLBACK");
-	note_rollback(s);
-	return rc;
 }
 
 int cat_prepare_read(struct store *s, const char *sql, sqlite3_stmt **st)

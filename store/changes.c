@@ -1,18 +1,21 @@
 /*
- * changes: the catalog's change feed. Every committed change that the mount (or any other
- * reader that caches what it derived from the catalog) must see is noted as a record:
- * which study changed, what about it, and where it is (its project, participant and event,
- * or quarantine). A change of assignment is noted twice: where the study was and where it
- * is now. Readers keep a cursor and read the records after it, so the cost of a change is
- * one record, never a pass over the catalog.
+ * changes: the catalog's change feed. Every committed change that a reader caching what
+ * it derived from the catalog (the mount's listings, the preparer) must see is noted as a
+ * row of the `changes` table: which study changed, what about it, and where it is (its
+ * project, participant and event, or quarantine). A change of assignment is noted twice:
+ * where the study was and where it is now. Readers keep a cursor (a seq) and read the rows
+ * after it, so the cost of a change is one row, never a pass over the catalog.
+ *
+ * The rows are written in the transaction of the change itself (cat_commit), so a change is
+ * in the feed exactly when it is committed — whichever process made it: `fiona assign`
+ * from a script, `fiona import`, and later other gateways on a shared catalog reach the
+ * mount of `fiona serve` the same way its own receiver does. Readers learn that something
+ * may have been committed cheaply: from this process's commit counter, and from SQLite's
+ * data_version for every other connection. The table keeps the newest FEED_KEEP rows; a
+ * reader further behind gets -ESTALE and must forget what it derived.
  *
  * Records are collected while a transaction runs (under s->lock: the pending list belongs
- * to the lock holder) and published only after COMMIT returned, so a reader that sees a
- * record finds the change in the catalog. ROLLBACK drops them. Published records live in a
- * ring of CHANGE_RING entries; a reader that fell further behind gets -ESTALE and must
- * forget everything it derived (it then starts again from the newest record).
- *
- * Lock order: s->lock, then s->feed_lock.
+ * to the lock holder). Lock order: s->lock, then s->rlock, then s->feed_lock.
  */
 #include "core/core.h"
 
@@ -22,21 +25,19 @@
 
 #include "store/store_int.h"
 
-#define CHANGE_RING 8192
+#define FEED_KEEP 200000 /* rows kept: minutes of the busiest ingest */
 
 int feed_init(struct store *s)
 {
 	pthread_mutex_init(&s->feed_lock, NULL);
 	pthread_cond_init(&s->feed_cond, NULL);
-	s->ring = calloc(CHANGE_RING, sizeof(*s->ring));
-	return s->ring ? 0 : -ENOMEM;
+	return 0;
 }
 
 void feed_release(struct store *s)
 {
-	free(s->ring);
 	free(s->pending);
-	s->ring = s->pending = NULL;
+	s->pending = NULL;
 	pthread_cond_destroy(&s->feed_cond);
 	pthread_mutex_destroy(&s->feed_lock);
 }
@@ -95,66 +96,159 @@ void note_study(struct store *s, int64_t study, unsigned what)
 	note_at(s, study, what, project, participant, event);
 }
 
-void note_commit(struct store *s)
+/* The transaction's records as rows (inside it, before COMMIT). A record that could not be
+ * kept in memory becomes a row of what 0 and study -1: "forget everything". */
+static int note_write(struct store *s)
 {
-	pthread_mutex_lock(&s->feed_lock);
-	if (s->feed_lost) { /* a record could not be kept: every reader must start over */
-		s->feed_lost = false;
-		s->feed_epoch_seq = ++s->feed_seq;
-		s->ring[s->feed_seq % CHANGE_RING] = (struct store_change){.seq = s->feed_seq};
+	int rc = 0;
+
+	if (s->feed_lost)
+		rc = cat_run(s, "INSERT INTO changes(study, what) VALUES(-1, 0)", "");
+	for (size_t i = 0; !rc && i < s->n_pending; i++) {
+		const struct store_change *c = &s->pending[i];
+
+		rc = cat_run(s,
+			     "INSERT INTO changes(study, what, project, participant, event)"
+			     " VALUES(?,?,?,?,?)",
+			     "iittt", c->study, (int64_t)c->what, c->project, c->participant,
+			     c->event);
 	}
-	for (size_t i = 0; i < s->n_pending; i++) {
-		s->pending[i].seq = ++s->feed_seq;
-		s->ring[s->feed_seq % CHANGE_RING] = s->pending[i];
-	}
-	if (s->n_pending)
-		pthread_cond_broadcast(&s->feed_cond);
-	pthread_mutex_unlock(&s->feed_lock);
-	s->n_pending = 0;
+	return rc;
 }
 
-void note_rollback(struct store *s)
+static void note_done(struct store *s, bool committed)
 {
+	bool any = s->n_pending || s->feed_lost;
+
 	s->n_pending = 0;
+	s->feed_lost = false;
+	if (!committed || !any)
+		return;
+	pthread_mutex_lock(&s->feed_lock);
+	s->local_commits++;
+	pthread_cond_broadcast(&s->feed_cond);
+	pthread_mutex_unlock(&s->feed_lock);
+}
+
+int cat_commit(struct store *s, int rc)
+{
+	rc = rc ? rc : note_write(s);
+	if (!rc && (rc = cat_exec(s, "COMMIT")) == 0) {
+		note_done(s, true);
+		return 0;
+	}
+	cat_exec(s, "ROLLBACK");
+	note_done(s, false);
+	return rc;
+}
+
+/* The largest seq, from the reader connection (caller holds s->rlock). */
+static int feed_bounds(struct store *s, uint64_t *min, uint64_t *max)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = cat_prepare_read(
+		s, "SELECT coalesce(min(seq),0), coalesce(max(seq),0) FROM changes", &st);
+
+	if (rc)
+		return rc;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*min = (uint64_t)sqlite3_column_int64(st, 0);
+		*max = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return cat_errno(rc);
 }
 
 uint64_t store_change_seq(struct store *s)
 {
-	uint64_t v;
+	uint64_t min = 0, max = 0;
+
+	pthread_mutex_lock(&s->rlock);
+	feed_bounds(s, &min, &max);
+	pthread_mutex_unlock(&s->rlock);
+	return max;
+}
+
+uint64_t store_change_hint(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t dv = 0, local;
 
 	pthread_mutex_lock(&s->feed_lock);
-	v = s->feed_seq;
+	local = s->local_commits;
 	pthread_mutex_unlock(&s->feed_lock);
-	return v;
+	pthread_mutex_lock(&s->rlock);
+	if (!s->dv && cat_prepare_read(s, "PRAGMA data_version", &s->dv))
+		s->dv = NULL;
+	if ((st = s->dv) && sqlite3_step(st) == SQLITE_ROW)
+		dv = (uint64_t)sqlite3_column_int64(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	pthread_mutex_unlock(&s->rlock);
+	return local * 0x9E3779B97F4A7C15ull ^ dv;
+}
+
+static void change_fill(sqlite3_stmt *st, struct store_change *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->seq = (uint64_t)sqlite3_column_int64(st, 0);
+	c->study = sqlite3_column_int64(st, 1);
+	c->what = (unsigned)sqlite3_column_int64(st, 2);
+	store_col_text(st, 3, c->project, sizeof(c->project));
+	store_col_text(st, 4, c->participant, sizeof(c->participant));
+	store_col_text(st, 5, c->event, sizeof(c->event));
 }
 
 int store_changes_read(struct store *s, uint64_t *cursor, struct store_change *out, size_t cap,
 		       size_t *n)
 {
-	uint64_t from = *cursor, oldest;
+	uint64_t min = 0, max = 0;
+	sqlite3_stmt *st = NULL;
 	size_t k = 0;
-	int rc = 0;
+	int rc;
 
-	pthread_mutex_lock(&s->feed_lock);
-	oldest = s->feed_seq >= CHANGE_RING ? s->feed_seq - CHANGE_RING + 1 : 1;
-	if (from > s->feed_seq || from + 1 < oldest || from < s->feed_epoch_seq) {
-		*cursor = s->feed_seq; /* dropped records, or a cursor of another store */
+	*n = 0;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = feed_bounds(s, &min, &max)))
+		goto out;
+	if (*cursor > max || (min && *cursor + 1 < min)) {
+		*cursor = max; /* rows gone, or a cursor of another catalog: start over */
 		rc = -ESTALE;
-	} else {
-		for (uint64_t q = from + 1; q <= s->feed_seq && k < cap; q++)
-			out[k++] = s->ring[q % CHANGE_RING];
-		*cursor = from + k;
+		goto out;
 	}
-	pthread_mutex_unlock(&s->feed_lock);
-	*n = k;
+	if ((rc = cat_prepare_read(s,
+				   "SELECT seq, study, what, coalesce(project,''),"
+				   " coalesce(participant,''), coalesce(event,'') FROM changes"
+				   " WHERE seq>? ORDER BY seq LIMIT ?",
+				   &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, (int64_t)*cursor);
+	sqlite3_bind_int64(st, 2, (int64_t)cap);
+	while (k < cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		change_fill(st, &out[k]);
+		if (out[k].study < 0) { /* a record was lost: forget everything */
+			*cursor = out[k].seq;
+			rc = -ESTALE;
+			goto out;
+		}
+		*cursor = out[k++].seq;
+	}
+	rc = cat_errno(rc);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rlock);
+	if (rc != -ESTALE)
+		*n = rc ? 0 : k;
 	return rc;
 }
 
 bool store_changes_wait(struct store *s, uint64_t cursor, double seconds)
 {
 	struct timespec until;
-	bool more;
+	uint64_t seen;
 
+	if (store_change_seq(s) > cursor)
+		return true;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += (time_t)seconds;
 	until.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
@@ -163,10 +257,21 @@ bool store_changes_wait(struct store *s, uint64_t cursor, double seconds)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&s->feed_lock);
-	while (s->feed_seq <= cursor &&
+	seen = s->local_commits;
+	while (s->local_commits == seen &&
 	       pthread_cond_timedwait(&s->feed_cond, &s->feed_lock, &until) == 0)
 		;
-	more = s->feed_seq > cursor;
 	pthread_mutex_unlock(&s->feed_lock);
-	return more;
+	return store_change_seq(s) > cursor;
+}
+
+int feed_prune(struct store *s)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_run(s, "DELETE FROM changes WHERE seq < (SELECT max(seq) FROM changes) - ?", "i",
+		     (int64_t)FEED_KEEP);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }

@@ -79,10 +79,11 @@ static int series_label(struct store *s, const struct classify_rules *r,
 	if (rc)
 		goto done;
 	pthread_mutex_lock(&s->lock);
-	rc = cat_run(s, "UPDATE series SET labels=? WHERE id=?", "ti", labels, (int64_t)se->id);
-	if (rc == 0) {
+	if (!(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
+		rc = cat_run(s, "UPDATE series SET labels=? WHERE id=?", "ti", labels,
+			     (int64_t)se->id);
 		note_study(s, se->study_id, STORE_CHG_STATE);
-		note_commit(s);
+		rc = cat_commit(s, rc);
 	}
 	pthread_mutex_unlock(&s->lock);
 done:

@@ -158,7 +158,9 @@ int store_audit_many(struct store *s, const struct store_audit_row *rows, size_t
 
 /* ---- the change feed (store/changes.c) ----------------------------------------------
  * Every committed change a cache of catalog listings must see, as records readers follow
- * with a cursor: the cost of a change is one record, never a pass over the catalog. */
+ * with a cursor: the cost of a change is one record, never a pass over the catalog. The
+ * records are rows of the catalog written with the change, so changes made by other
+ * processes (`fiona assign`, `fiona import`, other gateways) are in the feed too. */
 enum {
 	STORE_CHG_INSTANCES = 1,    /* instances of the study were added or removed */
 	STORE_CHG_STATE = 2,	    /* arrival state, series labels, transfer states */
@@ -176,12 +178,18 @@ struct store_change {
 };
 /* The newest record's seq: a reader starting now begins its cursor here. */
 uint64_t store_change_seq(struct store *s);
+/* A value that changes whenever a change may have been committed, by this process or any
+ * other connection to the catalog: cheap (no table read), so a reader compares it before
+ * reading records. */
+uint64_t store_change_hint(struct store *s);
 /* Copies up to cap records after *cursor into out, oldest first, and advances *cursor.
  * 0 with *n records; -ESTALE when records after *cursor are gone (the reader fell more
- * than the ring behind): it must forget what it derived; *cursor is then the newest. */
+ * than the kept rows behind, or a record was lost): it must forget what it derived;
+ * *cursor is then past the gap. */
 int store_changes_read(struct store *s, uint64_t *cursor, struct store_change *out, size_t cap,
 		       size_t *n);
-/* Waits up to seconds for a record after cursor; true if there is one. */
+/* Waits up to seconds for a record after cursor (woken by this process's commits; other
+ * processes' are seen at the end of the wait); true if there is one. */
 bool store_changes_wait(struct store *s, uint64_t cursor, double seconds);
 
 /* ---- listings for the mount (store/listing.c): index lookups on one folder's rows ---- */

@@ -19,7 +19,8 @@ struct store {
 	/* A second connection for the listings the mount and status read, so that reading
 	 * never waits behind a writer's fsync (WAL readers see the last commit). */
 	sqlite3 *rdb;
-	pthread_mutex_t rlock;		    /* guards rdb */
+	pthread_mutex_t rlock; /* guards rdb and dv */
+	sqlite3_stmt *dv;      /* PRAGMA data_version on rdb, asked on every mount request */
 	const struct classify_rules *rules; /* borrowed; NULL: arrival does not classify */
 	struct cat_stmt_slot {
 		const char *sql; /* the literal it was prepared from (compared by address) */
@@ -32,14 +33,14 @@ struct store {
 	pthread_cond_t gc_cond;	 /* a batch was committed */
 	struct ingest_job *gc_head, **gc_tail;
 	bool gc_busy; /* a leader is committing a batch */
-	/* the change feed (changes.c); lock order: lock, then feed_lock */
+	/* the change feed (changes.c); lock order: lock, rlock, feed_lock */
 	struct store_change *pending; /* this transaction's records (under lock) */
 	size_t n_pending, cap_pending;
 	bool feed_lost;		   /* a pending record could not be kept (under lock) */
-	pthread_mutex_t feed_lock; /* guards ring, feed_seq, feed_epoch_seq */
-	pthread_cond_t feed_cond;
-	struct store_change *ring;
-	uint64_t feed_seq, feed_epoch_seq;
+	pthread_mutex_t feed_lock; /* guards local_commits */
+	pthread_cond_t feed_cond;  /* this process committed noted changes */
+	uint64_t local_commits;
+	int64_t feed_pruned_at;
 };
 
 /* catalog.c */
@@ -95,9 +96,11 @@ int assign_locked(struct store *s, int64_t study_id, const char *project, const 
 		  const char *event, uid_t who, const char *how, struct fiona_err *err);
 
 /* changes.c: the change feed. note_* record a change of the transaction in progress
- * (under s->lock); note_commit publishes them after COMMIT, note_rollback drops them. */
+ * (under s->lock); cat_commit writes them as rows of that transaction. */
 int feed_init(struct store *s);
 void feed_release(struct store *s);
+/* Keeps the newest rows of the feed only (called now and then by arrival). */
+int feed_prune(struct store *s);
 void note_at(struct store *s, int64_t study, unsigned what, const char *project,
 	     const char *participant, const char *event);
 /* Where a study is assigned ("" strings: quarantine). Under s->lock. */
@@ -105,9 +108,8 @@ int cat_study_place(struct store *s, int64_t study, char project[32], char parti
 		    char event[65]);
 /* note_at with the study's current assignment (quarantine when it has none). */
 void note_study(struct store *s, int64_t study, unsigned what);
-void note_commit(struct store *s);
-void note_rollback(struct store *s);
-/* COMMIT, then publish (0), or ROLLBACK and drop (the error). */
+/* With rc 0: writes the noted changes and COMMITs (0); otherwise, or when that fails,
+ * ROLLBACK and the error. Every transaction that notes changes ends here. */
 int cat_commit(struct store *s, int rc);
 
 /* transfers.c: the transfer queue in the catalog */

@@ -180,10 +180,10 @@ int xfer_verified(struct store *s, const struct xfer_verify *v, long count)
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = cat_run(s, sql, "iti", (int64_t)time(NULL), v->project, v->study);
-	if (!rc) {
+	if (!(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
+		rc = cat_run(s, sql, "iti", (int64_t)time(NULL), v->project, v->study);
 		note_study(s, v->study, STORE_CHG_STATE);
-		note_commit(s);
+		rc = cat_commit(s, rc);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -278,16 +278,16 @@ int xfer_requeue_series(struct store *s, int64_t study, const char *project, con
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = cat_run(
-		s,
-		"UPDATE transfers SET state='queued', next_try=0,"
-		" last_error='the destination holds fewer instances of a series than were sent'"
-		" WHERE state='sent' AND project=? AND instance IN (SELECT i.id FROM instances i"
-		" JOIN series r ON i.series=r.id WHERE r.series_uid=?)",
-		"tt", project, series_uid);
-	if (!rc) {
+	if (!(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
+		rc = cat_run(s,
+			     "UPDATE transfers SET state='queued', next_try=0,"
+			     " last_error='the destination holds fewer instances of a series than"
+			     " were sent' WHERE state='sent' AND project=? AND instance IN (SELECT"
+			     " i.id FROM instances i JOIN series r ON i.series=r.id WHERE"
+			     " r.series_uid=?)",
+			     "tt", project, series_uid);
 		note_study(s, study, STORE_CHG_STATE);
-		note_commit(s);
+		rc = cat_commit(s, rc);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;

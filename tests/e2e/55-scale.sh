@@ -4,7 +4,8 @@
 # the other and by 8 parallel readers, with no error and the same bytes as `fiona
 # anonymize`; exact sizes after a profile change (stat size == bytes read == anonymize
 # with the new profile); a differential test of the listings against catalog queries
-# while studies arrive, are assigned, re-assigned and un-assigned in random order.
+# while studies arrive, are assigned, re-assigned and un-assigned in random order; changes
+# by other processes (fiona import, fiona assign) reaching the running mount.
 . "$(dirname "$0")/lib/orthanc.sh"
 . "$(dirname "$0")/lib/fiona.sh"
 netns_reexec "$0" "$@"
@@ -183,4 +184,16 @@ else
 	fail differential "$bad_step $(head -n 2 "$T/mv.err" 2>/dev/null) (ops:$ops)"
 fi
 
+# Changes made by other processes reach the running mount too: `fiona import` of new
+# files and `fiona assign` from a script (the change feed is in the catalog).
+"$SCALE" files -o "$T/late" --first 900 --studies 1 --per-study 4 --pid-prefix LATE
+"$FIONA" import -c "$T/fiona.json" "$T/late" >/dev/null 2>>"$T/import.log"
+i=0; while ! ls "$Q" | grep -q "_A900_" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+s=$(ls "$Q" | grep "_A900_")
+if [ -n "$s" ] && "$FIONA" assign -c "$T/fiona.json" "${s##*_}" PROJ01 PROJ01-7000 followup 2>>"$T/mv.err" &&
+	agree && [ -d "$P/PROJ01-7000/followup" ] && ! ls "$Q" | grep -q "_A900_"; then
+	pass "fiona import and fiona assign from another process show in the mount"
+else
+	fail cross-process "import listed: ${s:-no}; $(diff "$T/ep" "$T/sp" | head -n 2)"
+fi
 exit $failed
