@@ -156,7 +156,7 @@ static void audit_flush(struct fs_mount *m)
 
 /* The notifier: kernel invalidations (never from inside a handler: that deadlocks the
  * kernel against libfuse), the audit rows of reads once a second, and the change feed
- * while no request comes (so the ring never overflows into a full rebuild). */
+ * while no request comes (so the mount never falls behind the kept rows into a full rebuild). */
 static void *notifier_main(void *arg)
 {
 	struct fs_mount *m = arg;

@@ -142,12 +142,16 @@ int cat_commit(struct store *s, int rc)
 	return rc;
 }
 
-/* The largest seq, from the reader connection (caller holds s->rlock). */
+/* The smallest and largest seq kept, from the reader connection (caller holds s->rlock). */
 static int feed_bounds(struct store *s, uint64_t *min, uint64_t *max)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = cat_prepare_read(
-		s, "SELECT coalesce(min(seq),0), coalesce(max(seq),0) FROM changes", &st);
+	/* two subqueries: SQLite answers a lone min() or max() from the end of the table's
+	 * b-tree, but min() and max() in one select scan every row */
+	int rc = cat_prepare_read(s,
+				  "SELECT coalesce((SELECT min(seq) FROM changes),0),"
+				  " coalesce((SELECT max(seq) FROM changes),0)",
+				  &st);
 
 	if (rc)
 		return rc;

@@ -8,7 +8,7 @@
 #   RSS (now and peak) with 1 M cataloged, CPU while nothing arrives;
 #   `ls` of a folder never listed, with the kernel's caches dropped;
 #   arrival-to-listing latency (beyond quiet_seconds) of a study while ingest runs;
-#   `find` of one participant's tree at 10 k and at 1 M (ratio);
+#   `find` of one participant's tree at 20 k and at 1 M (ratio);
 #   reads of 100,000 files through the mount under `ulimit -n 1024` (errors).
 # SCALE_N (default 1000000) sets the final size; SCALE_DIR (default ./var/bench-scale) where
 # the catalog and objects go (about 13 GB at 1 M). Takes about 25 minutes on 2 cores.
@@ -52,11 +52,11 @@ storescp +xa -aet PEER -od "$D/rx" 11190 2>/dev/null &
 PEER=$!
 sleep 0.5
 s1=$("$G" send --first 900000 --studies 20 127.0.0.1 11190 PEER | rate_of)
-s4=$("$G" send -j 4 --first 900020 --studies 20 127.0.0.1 11190 PEER | rate_of)
+s4=$("$G" send -j 4 --first 900020 --studies 50 127.0.0.1 11190 PEER | rate_of)
 kill $PEER; PEER=; rm -rf "$D/rx"
 orthanc_start "$D/orthanc" 4242 8042 ORTHANC GEN_SCALE 11191 >/dev/null || echo "Orthanc did not start"
-o1=$("$G" send --first 900040 --studies 20 127.0.0.1 4242 ORTHANC | rate_of)
-o4=$("$G" send -j 4 --first 900060 --studies 20 127.0.0.1 4242 ORTHANC | rate_of)
+o1=$("$G" send --first 900100 --studies 20 127.0.0.1 4242 ORTHANC | rate_of)
+o4=$("$G" send -j 4 --first 900120 --studies 50 127.0.0.1 4242 ORTHANC | rate_of)
 orthanc_stop; rm -rf "$D/orthanc"
 echo "storescp (no fsync): ${s1}/s with 1 association, ${s4}/s with 4"
 echo "Orthanc:             ${o1}/s with 1 association, ${o4}/s with 4"
@@ -67,9 +67,9 @@ i=0; while ! grep -q "mounted at" "$D/serve.log" && [ $i -lt 100 ]; do sleep 0.1
 M=$D/mnt
 P=$M/projects/PROJ01
 next=0 # the next study number gen_scale makes
-measure() { # label: 4,000 instances with 1, then 4,000 with 4 associations
+measure() { # label: 4,000 instances with 1, then 10,000 with 4 associations (~5 s each)
 	a=$("$G" send --first $next --studies 20 127.0.0.1 11112 FIONA | rate_of); next=$((next + 20))
-	b=$("$G" send -j 4 --first $next --studies 20 127.0.0.1 11112 FIONA | rate_of); next=$((next + 20))
+	b=$("$G" send -j 4 --first $next --studies 50 127.0.0.1 11112 FIONA | rate_of); next=$((next + 50))
 	echo "ingest at $1: ${a}/s (1 association; storescp ratio $(ratio "$a" "$s1"), Orthanc ratio $(ratio "$a" "$o1")), ${b}/s (4; storescp $(ratio "$b" "$s4"), Orthanc $(ratio "$b" "$o4"))"
 	eval "r1_$2=$a r4_$2=$b"
 }
@@ -94,11 +94,11 @@ wait_listed() { # participant: until its series folder lists its 200 files
 
 echo "== fiona serve (fsync + catalog per instance, routed to PROJ01)"
 measure "0 instances" 0
-fill 10000
+fill 20000
 p10=$(printf 'PROJ01-%04d' $((next - 1)))
 wait_listed "$p10"
 f10=$(tree_find "$p10")
-fill 100000
+fill 200000
 measure "100 k instances" 100k
 # Arrival to listing while ingest runs: a study no rule routes appears in quarantine/.
 "$G" send -j 4 --first $next --studies 50 127.0.0.1 11112 FIONA >/dev/null &
@@ -135,7 +135,7 @@ echo "RSS with $n cataloged: ${rss} MB (peak ${hwm} MB; target <= 200)"
 echo "CPU while nothing arrives: ${idle} % of a core (target < 2)"
 
 f1m=$(tree_find "$p1m")
-echo "find of one participant's tree (200 files, cold): ${f10}s at 10 k, ${f1m}s at $((N / 1000)) k: ratio $(ratio "$f1m" "$f10") (target <= 1.2)"
+echo "find of one participant's tree (200 files, cold): ${f10}s at 20 k, ${f1m}s at $((N / 1000)) k: ratio $(ratio "$f1m" "$f10") (target <= 1.2)"
 cold=$(printf 'PROJ01-%04d' $((next / 2 % 10000)))
 drop
 s=$(now); ls "$P/$cold/baseline/MR/1_MR" >/dev/null; e=$(now)
