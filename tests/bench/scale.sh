@@ -98,7 +98,7 @@ fill 20000
 p10=$(printf 'PROJ01-%04d' $((next - 1)))
 wait_listed "$p10"
 f10=$(tree_find "$p10")
-fill 200000
+fill 100000
 measure "100 k instances" 100k
 # Arrival to listing while ingest runs: a study no rule routes appears in quarantine/.
 "$G" send -j 4 --first $next --studies 50 127.0.0.1 11112 FIONA >/dev/null &
