@@ -238,6 +238,7 @@ static int session_start(struct fs_mount *m)
 	if (core_mkdir_p(dir, 0755) && errno != EEXIST)
 		return -errno;
 	m->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), m);
+	fuse_opt_free_args(&args); /* libfuse may have copied them (LeakSanitizer) */
 	if (!m->se)
 		return -EIO;
 	if (fuse_session_mount(m->se, dir) != 0) {

@@ -138,8 +138,9 @@ static void dest_of(const struct config_destination *d, struct net_dest *nd)
 				30};
 }
 
-/* Sends x[0..n), which share one destination, and records the outcomes. */
-static void send_group(struct store_forwarder *f, const struct xfer *x, size_t n)
+/* Sends x[0..n), which share one destination, and records the outcomes. Returns how
+ * many the destination took. */
+static size_t send_group(struct store_forwarder *f, const struct xfer *x, size_t n)
 {
 	const struct config_destination *d = config_destination(f->cfg, x[0].destination);
 	struct xfer_result *r = calloc(n, sizeof(*r));
@@ -171,6 +172,7 @@ static void send_group(struct store_forwarder *f, const struct xfer *x, size_t n
 out:
 	free(r);
 	free(items);
+	return stats.sent;
 }
 
 /* Series-level counts of one study; a short series is queued again. Returns the number
@@ -244,11 +246,13 @@ static int by_destination(const void *a, const void *b)
 	return c ? c : (x->instance > y->instance) - (x->instance < y->instance);
 }
 
-/* One round: everything due now, destination by destination. Returns how many went. */
+/* One round: everything due now, destination by destination. Returns how many the
+ * destinations took: a round that moved nothing (a destination down) waits before the
+ * next, instead of failing the next batch of a million queued rows at once. */
 static size_t forward_round(struct store_forwarder *f)
 {
 	struct xfer *x = NULL;
-	size_t n = 0, start = 0;
+	size_t n = 0, start = 0, sent = 0;
 
 	if (xfer_take_due(f->s, time(NULL), ROUND_LIMIT, &x, &n) || !n) {
 		free(x);
@@ -257,11 +261,11 @@ static size_t forward_round(struct store_forwarder *f)
 	qsort(x, n, sizeof(*x), by_destination);
 	for (size_t i = 1; i <= n; i++)
 		if (i == n || strcmp(x[i].destination, x[start].destination)) {
-			send_group(f, x + start, i - start);
+			sent += send_group(f, x + start, i - start);
 			start = i;
 		}
 	free(x);
-	return n;
+	return sent;
 }
 
 static void *forward_main(void *arg)
