@@ -252,7 +252,7 @@ static int build_event(struct fs_mount *m, const struct fs_node *n, struct fs_di
 	buf_init(&status, (size_t)1 << 24);
 	for (size_t i = 0; !rc && i < cnt; i++)
 		if (!i || se[i].study_id != se[i - 1].study_id)
-			rc = fs_text_status(m, se[i].study_id, &status);
+			rc = fs_text_status(m, n->place, se[i].study_id, &status);
 	rc = rc ? rc
 		: add_text(d, ".status", FS_TEXT, 0440, n->gid,
 			   status.data ? (const char *)status.data : "");

@@ -206,8 +206,8 @@ uint32_t fs_build_slot(const struct fs_mount *m, const struct fs_node *n);
 /* text.c: the small generated files (new strings, free()) */
 char *fs_text_study_json(const struct fs_mount *m, int64_t study);
 char *fs_text_project_json(const struct fs_project *p);
-/* Appends one study's .status lines to b. */
-int fs_text_status(struct fs_mount *m, int64_t study, struct buf *b);
+/* Appends one study's .status lines to b; pl: the event folder's place (which profile). */
+int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study, struct buf *b);
 
 /* prepare.c: de-identified headers computed in the background and kept in the catalog */
 int fs_prepare_start(struct fs_mount *m);

@@ -85,18 +85,21 @@ static int series_labels(struct buf *b, const struct store_series *se, size_t n)
 	return rc;
 }
 
-int fs_text_status(struct fs_mount *m, int64_t study, struct buf *b)
+int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study, struct buf *b)
 {
 	struct store_study_transfers tr;
 	struct store_series *se = NULL;
 	size_t nse = 0;
-	long n_instances = 0;
+	long n_instances = 0, ready = 0, failed = 0;
 	char when[32];
 	int rc;
 
 	if (store_study_transfers(m->store, study, &tr) ||
-	    store_list_series(m->store, study, &se, &nse))
+	    store_list_series(m->store, study, &se, &nse) ||
+	    store_derived_count(m->store, study, fs_place_fp(pl), &ready, &failed)) {
+		free(se);
 		return -EIO;
+	}
 	for (size_t i = 0; i < nse; i++)
 		n_instances += se[i].n_instances;
 	rc = buf_appendf(b,
@@ -108,6 +111,10 @@ int fs_text_status(struct fs_mount *m, int64_t study, struct buf *b)
 			 tr.sent, tr.verified, tr.failed, tr.last_error[0] ? "; last error: " : "",
 			 tr.last_error);
 	rc = rc ? rc : series_labels(b, se, nse);
+	/* what the folder shows: files appear once their de-identified header is kept */
+	rc = rc ? rc : buf_appendf(b, "\n  files: %ld of %ld de-identified", ready, n_instances);
+	if (!rc && failed)
+		rc = buf_appendf(b, "; %ld could not be and are held (see the log)", failed);
 	rc = rc ? rc : buf_appendf(b, "\n");
 	free(se);
 	return rc;

@@ -99,6 +99,33 @@ int store_derived_put(struct store *s, int64_t study, const char *project, const
 	return rc;
 }
 
+int store_derived_count(struct store *s, int64_t study, const char *profile, long *ready,
+			long *failed)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*ready = *failed = 0;
+	pthread_mutex_lock(&s->rlock);
+	rc = cat_prepare_read(s,
+			      "SELECT coalesce(sum(d.size >= 0),0), coalesce(sum(d.size < 0),0)"
+			      " FROM series r JOIN instances i ON i.series=r.id JOIN derived d"
+			      " ON d.instance=i.id AND d.profile=? WHERE r.study=?",
+			      &st);
+	if (!rc) {
+		sqlite3_bind_text(st, 1, profile, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, study);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			*ready = (long)sqlite3_column_int64(st, 0);
+			*failed = (long)sqlite3_column_int64(st, 1);
+		}
+		rc = cat_errno(rc);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rlock);
+	return rc;
+}
+
 int store_derived_studies_missing(struct store *s, const char *project, const char *profile,
 				  int64_t **out, size_t *n)
 {

@@ -245,6 +245,10 @@ struct store_derived_row {
 int store_derived_put(struct store *s, int64_t study, const char *project, const char *participant,
 		      const char *event, const char *profile, const struct store_derived_row *rows,
 		      size_t n);
+/* How many instances of a study have a kept header under profile (*ready) and how many
+ * could not be de-identified (*failed, included in *ready's complement). */
+int store_derived_count(struct store *s, int64_t study, const char *profile, long *ready,
+			long *failed);
 /* Studies assigned to project with an instance lacking a header under profile (once at
  * start: after a profile or secret change they are all computed again). New array. */
 int store_derived_studies_missing(struct store *s, const char *project, const char *profile,
