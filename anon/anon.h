@@ -162,6 +162,39 @@ struct dcm_summary {
 /* Scans one instance's top-level attributes. 0 or negative errno with err filled. */
 int dcm_summary_read(const uint8_t *p, size_t n, struct dcm_summary *s, struct fiona_err *err);
 
+/* ---- pixels: native frames for burned-in text removal (anon/pixel.c) ---------------- */
+
+enum pix_pi { PIX_MONO1, PIX_MONO2, PIX_RGB, PIX_YBR_FULL, PIX_YBR_422, PIX_PALETTE };
+/*
+ * An instance's image. data holds frames native frames of pix_frame_size() bytes each,
+ * little endian, in the instance's own layout (planar configuration kept); NULL for an
+ * encapsulated transfer syntax, which a codec decodes. Owned; release with
+ * pix_image_release().
+ */
+struct pix_image {
+	uint16_t rows, cols, spp, bits_alloc, bits_stored, planar;
+	bool is_signed, encapsulated;
+	enum pix_pi pi;
+	long frames;
+	uint32_t pal_entries; /* PALETTE COLOR: descriptor and little-endian channel data */
+	int32_t pal_first;
+	uint16_t pal_bits;
+	uint8_t *pal[3];
+	size_t pal_len[3];
+	uint8_t *data;
+	size_t data_len;
+};
+/* Reads the image of one instance (n bytes at p). 0, or -ENOTSUP for an image kind fiona
+ * cannot clean (1- or 32-bit, float, unknown photometric interpretation, 2 or 4 samples),
+ * -EINVAL / -ENOENT with err naming the tag and reason. */
+int pix_image_read(const uint8_t *p, size_t n, struct pix_image *im, struct fiona_err *err);
+void pix_image_release(struct pix_image *im);
+size_t pix_frame_size(const struct pix_image *im);
+/* Renders a frame to rows x cols bytes of 8-bit luminance (what OCR reads). */
+int pix_frame_gray8(const struct pix_image *im, const uint8_t *frame, uint8_t *out);
+/* Blanks the rectangle (clipped to the image) with the image's own black. */
+void pix_fill_rect(const struct pix_image *im, uint8_t *frame, int x, int y, int w, int h);
+
 /* ---- de-identification rules (anon/deid_rules.c, deid_profile.c, pseudo.c) ------------ */
 
 enum deid_opt { /* PS3.15 Table E.1-1 options (CID 7050) */
