@@ -195,6 +195,25 @@ int pix_frame_gray8(const struct pix_image *im, const uint8_t *frame, uint8_t *o
 /* Blanks the rectangle (clipped to the image) with the image's own black. */
 void pix_fill_rect(const struct pix_image *im, uint8_t *frame, int x, int y, int w, int h);
 
+/* ---- OCR of text lines (anon/ocr.c, tesseract) -------------------------------------- */
+struct ocr_engine; /* one per thread: not thread safe, reused across images */
+/* Returns a new engine (free with ocr_engine_free()); -ENOENT when the model is missing. */
+int ocr_engine_new(struct ocr_engine **out, struct fiona_err *err);
+void ocr_engine_free(struct ocr_engine *e);
+struct ocr_line {
+	int x0, y0, x1, y1; /* box in the image given (not the upscaled one) */
+	char text[512];	    /* identifying: never log */
+};
+struct ocr_lines {
+	struct ocr_line *v;
+	size_t n, cap;
+};
+/* Appends the text lines of a w x h 8-bit image read at scale (1, or 2 for small text)
+ * to out. 0, -EIO (tesseract failed), -ENOMEM. */
+int ocr_read(struct ocr_engine *e, const uint8_t *gray, int w, int h, int scale,
+	     struct ocr_lines *out);
+void ocr_lines_release(struct ocr_lines *l);
+
 /* ---- de-identification rules (anon/deid_rules.c, deid_profile.c, pseudo.c) ------------ */
 
 enum deid_opt { /* PS3.15 Table E.1-1 options (CID 7050) */

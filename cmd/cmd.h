@@ -17,6 +17,7 @@ int cmd_anonymize(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_assign(int argc, char **argv);
+int cmd_ocr(int argc, char **argv);
 
 /* cmd_common.c: configuration from -c PATH (NULL: the embedded default), printing the
  * error that names the key; a store opened on it with a log on stderr. */

@@ -5,7 +5,9 @@
 #include "core/core.h"
 #include "cmd/cmd.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FIONA_VERSION "0.1"
 
@@ -29,6 +31,7 @@ static const struct cmd commands[] = {
 	{"import", cmd_import, "import [-c CONFIG] PATH...  ingest files and folders"},
 	{"status", cmd_status, "status [-c CONFIG] [--json]  what is held, queue counts"},
 	{"assign", cmd_assign, "assign [-c CONFIG] STUDY PROJECT ID EVENT  what mv does"},
+	{"ocr", cmd_ocr, "ocr FILE...             text lines tesseract reads in DICOM images"},
 };
 
 static int usage(FILE *fp)
@@ -41,6 +44,10 @@ static int usage(FILE *fp)
 
 int main(int argc, char **argv)
 {
+	/* tesseract's OpenMP threads are slower on small machines; libgomp reads the limit
+	 * when it loads, before main: start again with it set (once) */
+	if (!getenv("OMP_THREAD_LIMIT") && setenv("OMP_THREAD_LIMIT", "1", 1) == 0)
+		execv("/proc/self/exe", argv);
 	if (argc < 2)
 		return usage(stderr);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
