@@ -183,6 +183,8 @@ struct pix_image {
 	size_t pal_len[3];
 	uint8_t *data;
 	size_t data_len;
+	uint64_t data_offset; /* native: where the pixel data's value starts in the input */
+	bool big_endian;      /* native: the input's pixel data is big endian */
 };
 /* Reads the image of one instance (n bytes at p). 0, or -ENOTSUP for an image kind fiona
  * cannot clean (1- or 32-bit, float, unknown photometric interpretation, 2 or 4 samples),
@@ -213,6 +215,29 @@ struct ocr_lines {
 int ocr_read(struct ocr_engine *e, const uint8_t *gray, int w, int h, int scale,
 	     struct ocr_lines *out);
 void ocr_lines_release(struct ocr_lines *l);
+
+/* ---- burned-in text (anon/burn.c) ------------------------------------------------- */
+/* The instance's own identifying header values, normalized for matching OCR text.
+ * Identifying: never log. Release with burn_terms_release(). */
+struct burn_terms {
+	char (*v)[72];
+	size_t n, cap;
+};
+int burn_terms_read(const uint8_t *p, size_t n, struct burn_terms *t, struct fiona_err *err);
+void burn_terms_release(struct burn_terms *t);
+/* True if an OCR line is to be removed: it holds a header value (approximately), a date,
+ * an identity number, a long digit run or an accession-like token; with all_text, any
+ * line of two or more letters or digits. */
+bool burn_line_identifying(const struct burn_terms *t, const char *text, bool all_text);
+struct burn_report {
+	long frames; /* distinct frames read */
+	long lines;  /* text lines removed */
+};
+/* Cleans every frame of im in place and checks the result by reading it again. 0, -EAGAIN
+ * when identifying text is still read after widening (the caller holds the instance),
+ * -ENOTSUP for compressed pixel data, -EIO when OCR failed. */
+int burn_clean(struct ocr_engine *e, struct pix_image *im, const struct burn_terms *t,
+	       bool all_text, struct burn_report *rep);
 
 /* ---- de-identification rules (anon/deid_rules.c, deid_profile.c, pseudo.c) ------------ */
 

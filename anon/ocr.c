@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <leptonica/allheaders.h>
 #include <tesseract/capi.h>
 
 #include "anon/anon.h"
@@ -30,8 +31,9 @@ int ocr_engine_new(struct ocr_engine **out, struct fiona_err *err)
 		free(e);
 		return err_set(err, -ENOMEM, CORE_NO_OFFSET, CORE_NO_TAG, "out of memory");
 	}
-	/* quiet: tesseract prints warnings about resolution and layout on stderr */
+	/* quiet: tesseract and leptonica print warnings about layout on stderr */
 	TessBaseAPISetVariable(e->api, "debug_file", "/dev/null");
+	setMsgSeverity(L_SEVERITY_NONE);
 	if (TessBaseAPIInit3(e->api, NULL, "eng") != 0) {
 		TessBaseAPIDelete(e->api);
 		free(e);

@@ -176,6 +176,8 @@ static int take_pixels(struct pix_image *im, const struct dcm_elem *e)
 		return -ENOMEM;
 	memcpy(im->data, e->value, need);
 	im->data_len = need;
+	im->data_offset = e->value_offset;
+	im->big_endian = e->big_endian;
 	if (e->big_endian && im->bits_alloc == 16)
 		for (size_t i = 0; i + 1 < need; i += 2) {
 			uint8_t t = im->data[i];

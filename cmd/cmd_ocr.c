@@ -3,6 +3,8 @@
  * native scale and at 2x, one line each: "FILE frame N x0 y0 x1 y1 TEXT". An
  * administrator's and the tests' tool to check what pixel cleaning left: it prints what it
  * reads to stdout only, never to a log. A file that cannot be read gets one error line.
+ * fiona ocr --clean DIR [--all-text] FILE...: cleans the pixels (anon/burn.c) and writes
+ * each file with its cleaned pixels into DIR (0600), header unchanged.
  */
 #include "core/core.h"
 
@@ -50,22 +52,75 @@ static int ocr_file(struct ocr_engine *e, const char *path)
 	return rc;
 }
 
+/* --clean DIR: the file with its pixels cleaned (header unchanged) goes to DIR. A file
+ * whose pixels cannot be cleaned is not written: its reason goes to stderr. */
+static int clean_file(struct ocr_engine *e, const char *path, const char *dir, bool all_text)
+{
+	struct fiona_err err = {0};
+	struct burn_terms t = {0};
+	struct burn_report rep;
+	struct pix_image im = {0};
+	struct core_map map;
+	char out[4200], line[400];
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	uint8_t *copy = NULL;
+	int rc = core_map_file(path, &map);
+
+	if (rc) {
+		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	rc = pix_image_read(map.p, map.len, &im, &err);
+	rc = rc ? rc : burn_terms_read(map.p, map.len, &t, &err);
+	if (!rc && (rc = burn_clean(e, &im, &t, all_text, &rep)))
+		err_set(&err, rc, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA, "%s",
+			rc == -EAGAIN ? "text is still read after cleaning: held"
+				      : "pixels cannot be cleaned");
+	if (!rc && (im.big_endian || !(copy = malloc(map.len))))
+		rc = err_set(&err, -ENOTSUP, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA,
+			     "big endian pixel data: not written back here");
+	if (!rc) {
+		memcpy(copy, map.p, map.len);
+		memcpy(copy + im.data_offset, im.data, im.data_len);
+		snprintf(out, sizeof(out), "%s/%s", dir, base);
+		rc = core_write_file_atomic(out, copy, map.len, 0600);
+		printf("%s: %ld frames read, %ld lines removed\n", path, rep.frames, rep.lines);
+	}
+	if (rc)
+		fprintf(stderr, "%s\n", err_format(&err, path, line, sizeof(line)));
+	free(copy);
+	core_map_release(&map);
+	burn_terms_release(&t);
+	pix_image_release(&im);
+	return rc;
+}
+
 int cmd_ocr(int argc, char **argv)
 {
 	struct ocr_engine *e = NULL;
 	struct fiona_err err = {0};
-	int bad = 0;
+	const char *clean = NULL;
+	bool all_text = false;
+	int bad = 0, i = 1;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: fiona ocr FILE...\n");
+	for (; i + 1 < argc && argv[i][0] == '-'; i++)
+		if (!strcmp(argv[i], "--clean"))
+			clean = argv[++i];
+		else if (!strcmp(argv[i], "--all-text"))
+			all_text = true;
+		else
+			break;
+	if (i >= argc || argv[i][0] == '-') {
+		fprintf(stderr, "usage: fiona ocr [--clean DIR [--all-text]] FILE...\n");
 		return 2;
 	}
 	if (ocr_engine_new(&e, &err)) {
 		fprintf(stderr, "fiona ocr: %s\n", err.reason);
 		return 1;
 	}
-	for (int i = 1; i < argc; i++)
-		bad |= ocr_file(e, argv[i]) != 0;
+	for (; i < argc; i++)
+		bad |= (clean ? clean_file(e, argv[i], clean, all_text) : ocr_file(e, argv[i])) !=
+		       0;
 	ocr_engine_free(e);
 	return bad;
 }

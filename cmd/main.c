@@ -31,7 +31,8 @@ static const struct cmd commands[] = {
 	{"import", cmd_import, "import [-c CONFIG] PATH...  ingest files and folders"},
 	{"status", cmd_status, "status [-c CONFIG] [--json]  what is held, queue counts"},
 	{"assign", cmd_assign, "assign [-c CONFIG] STUDY PROJECT ID EVENT  what mv does"},
-	{"ocr", cmd_ocr, "ocr FILE...             text lines tesseract reads in DICOM images"},
+	{"ocr", cmd_ocr,
+	 "ocr [--clean DIR [--all-text]] FILE...  text lines read in DICOM images; clean them"},
 };
 
 static int usage(FILE *fp)

@@ -1,0 +1,376 @@
+/*
+ * burn: burned-in text found and removed from an image's frames. Each frame is rendered
+ * to 8-bit luminance and read by OCR at native scale and at 2x; a text line is
+ * identifying when
+ *   1. it holds one of the instance's own identifying header values (name parts, IDs,
+ *      birth date in its common written forms, accession, institution), matched
+ *      approximately: both sides upper-cased, reduced to letters and digits, with the
+ *      letters OCR confuses with digits (O I L S B Z) folded into them, and an edit
+ *      distance of at most len/5 anywhere in the line;
+ *   2. or it has a pattern that needs no header: a date, an 11-digit national identity
+ *      number, a run of 6+ digits, an accession-like token (6+ characters, letters and
+ *      4+ digits);
+ * or, in all-text mode, whenever it holds two letters or digits. Each such line's box,
+ * enlarged by max(3 px, 20 % of its height), is filled with the image's own black. Then
+ * the frame is read again: if anything identifying is still read, the boxes grow and the
+ * frame is cleaned once more; if that fails too the image cannot be cleaned (-EAGAIN)
+ * and the caller holds the instance. Identical frames (a cine loop's still banner) are
+ * read once. Nothing read leaves this file: no log line carries OCR text.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <xxhash.h>
+
+#include "anon/anon.h"
+
+#define TERM_MIN 3 /* shorter header values match by accident */
+
+void burn_terms_release(struct burn_terms *t)
+{
+	if (t->v)
+		explicit_bzero(t->v, t->n * sizeof(*t->v));
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Upper case, letters and digits only, confusable letters folded into digits. */
+static size_t normalize(const char *in, char *out, size_t cap)
+{
+	static const char from[] = "OILSBZ", to[] = "011582";
+	size_t o = 0;
+
+	for (const unsigned char *c = (const unsigned char *)in; *c && o + 1 < cap; c++) {
+		int u = *c >= 'a' && *c <= 'z' ? *c - 32 : *c;
+		const char *k;
+
+		if (!((u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9')))
+			continue;
+		if ((k = strchr(from, u)))
+			u = to[k - from];
+		out[o++] = (char)u;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static int add_term(struct burn_terms *t, const char *raw)
+{
+	char norm[72];
+
+	if (normalize(raw, norm, sizeof(norm)) < TERM_MIN)
+		return 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->v[i], norm))
+			return 0;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		char(*v)[72] = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	memcpy(t->v[t->n++], norm, sizeof(norm));
+	return 0;
+}
+
+/* A person name: the whole and each component ('^' and spaces separate them). */
+static int add_name(struct burn_terms *t, const char *pn)
+{
+	char part[72];
+	size_t k = 0;
+	int rc = add_term(t, pn);
+
+	for (const char *c = pn;; c++) {
+		if (*c && *c != '^' && *c != ' ' && *c != '=' && k + 1 < sizeof(part)) {
+			part[k++] = *c;
+			continue;
+		}
+		part[k] = '\0';
+		rc = rc ? rc : add_term(t, part);
+		k = 0;
+		if (!*c)
+			break;
+	}
+	return rc;
+}
+
+/* A DA value YYYYMMDD in the forms it is written on screens. */
+static int add_date(struct burn_terms *t, const char *da)
+{
+	char v[16];
+	int rc = add_term(t, da);
+
+	if (strlen(da) != 8)
+		return rc;
+	snprintf(v, sizeof(v), "%.2s%.2s%.4s", da + 6, da + 4, da); /* DD.MM.YYYY */
+	rc = rc ? rc : add_term(t, v);
+	snprintf(v, sizeof(v), "%.2s%.2s%.4s", da + 4, da + 6, da); /* MM/DD/YYYY */
+	rc = rc ? rc : add_term(t, v);
+	snprintf(v, sizeof(v), "%.2s%.2s%.2s", da + 6, da + 4, da + 2); /* DD.MM.YY */
+	return rc ? rc : add_term(t, v);
+}
+
+static const struct {
+	uint32_t tag;
+	char kind; /* n name, d date, v value */
+} term_tags[] = {
+	{DCM_TAG(0x0008, 0x0050), 'v'}, /* AccessionNumber */
+	{DCM_TAG(0x0008, 0x0080), 'v'}, /* InstitutionName */
+	{DCM_TAG(0x0008, 0x0090), 'n'}, /* ReferringPhysicianName */
+	{DCM_TAG(0x0008, 0x1050), 'n'}, /* PerformingPhysicianName */
+	{DCM_TAG(0x0008, 0x1070), 'n'}, /* OperatorsName */
+	{DCM_TAG(0x0010, 0x0010), 'n'}, /* PatientName */
+	{DCM_TAG(0x0010, 0x0020), 'v'}, /* PatientID */
+	{DCM_TAG(0x0010, 0x0030), 'd'}, /* PatientBirthDate */
+	{DCM_TAG(0x0010, 0x1000), 'v'}, /* OtherPatientIDs */
+	{DCM_TAG(0x0010, 0x1001), 'n'}, /* OtherPatientNames */
+	{DCM_TAG(0x0020, 0x0010), 'v'}, /* StudyID */
+};
+
+int burn_terms_read(const uint8_t *p, size_t n, struct burn_terms *t, struct fiona_err *err)
+{
+	struct dcm_reader *r = NULL;
+	struct dcm_elem e;
+	char v[400];
+	int rc = dcm_reader_new(p, n, &r, err), k = 0;
+
+	memset(t, 0, sizeof(*t));
+	while (!rc && (k = dcm_reader_next(r, &e)) > 0) {
+		if (e.kind != DCM_ELEMENT || e.depth || e.in_meta)
+			continue;
+		if (e.tag == DCM_TAG_PIXEL_DATA)
+			break;
+		for (size_t i = 0; !rc && i < CORE_ARRAY_SIZE(term_tags); i++) {
+			if (term_tags[i].tag != e.tag)
+				continue;
+			dcm_value_str(&e, v, sizeof(v));
+			rc = term_tags[i].kind == 'n'	? add_name(t, v)
+			     : term_tags[i].kind == 'd' ? add_date(t, v)
+							: add_term(t, v);
+		}
+	}
+	if (!rc && k < 0) { /* a header that does not parse: nothing can be matched */
+		rc = k;
+		*err = *dcm_reader_error(r);
+	}
+	explicit_bzero(v, sizeof(v));
+	dcm_reader_free(r);
+	if (rc)
+		burn_terms_release(t);
+	return rc;
+}
+
+/* Smallest edit distance of needle against any substring of hay (Sellers). */
+static size_t approx_distance(const char *needle, const char *hay)
+{
+	size_t m = strlen(needle), best = m, col[80];
+
+	if (m >= CORE_ARRAY_SIZE(col))
+		return m;
+	for (size_t i = 0; i <= m; i++)
+		col[i] = i;
+	for (const char *h = hay; *h; h++) {
+		size_t diag = 0; /* a match may start anywhere: row 0 stays 0 */
+
+		for (size_t i = 1; i <= m; i++) {
+			size_t up = col[i], cost = needle[i - 1] != *h;
+			size_t v = diag + cost;
+
+			v = col[i - 1] + 1 < v ? col[i - 1] + 1 : v;
+			v = up + 1 < v ? up + 1 : v;
+			diag = up;
+			col[i] = v;
+		}
+		best = col[m] < best ? col[m] : best;
+	}
+	return best;
+}
+
+static bool header_match(const struct burn_terms *t, const char *norm)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		size_t len = strlen(t->v[i]), allow = len <= 4 ? 0 : len / 5;
+
+		if (approx_distance(t->v[i], norm) <= allow)
+			return true;
+	}
+	return false;
+}
+
+/* Dates, national identity numbers, long digit runs and accession-like tokens, in the
+ * raw text (token by token; digit-like letters count as digits). */
+static bool pattern_match(const char *text)
+{
+	int digits = 0, run = 0, letters = 0, len = 0, seps = 0;
+
+	for (const char *c = text;; c++) {
+		bool alnum = (*c >= '0' && *c <= '9') || (*c >= 'A' && *c <= 'Z') ||
+			     (*c >= 'a' && *c <= 'z');
+		bool digit = (*c >= '0' && *c <= '9') || (*c && strchr("OoIlSB", *c));
+		bool sep = *c == '-' || *c == '.' || *c == '/';
+
+		if (digit) {
+			run++;
+			digits++;
+			if (run >= 6)
+				return true; /* 6+ digits: an ID, a date without separators */
+		} else if (!sep) {
+			run = 0;
+		}
+		if (alnum || sep) {
+			len++;
+			letters += alnum && !digit;
+			seps += sep;
+			continue;
+		}
+		/* end of a token: a separated date (8+ digits, 2 separators) or an accession */
+		if ((digits >= 6 && seps >= 2) || (len >= 6 && digits >= 4 && letters >= 1))
+			return true;
+		digits = letters = len = seps = run = 0;
+		if (!*c)
+			return false;
+	}
+}
+
+bool burn_line_identifying(const struct burn_terms *t, const char *text, bool all_text)
+{
+	char norm[600];
+	size_t n = normalize(text, norm, sizeof(norm));
+
+	if (n < 2)
+		return false;
+	if (all_text)
+		return true;
+	return header_match(t, norm) || pattern_match(text);
+}
+
+/* Reads a frame (both scales) and appends the boxes of its identifying lines to found
+ * (their text is not kept). */
+static int find_boxes(struct ocr_engine *e, const struct pix_image *im, const uint8_t *frame,
+		      uint8_t *gray, const struct burn_terms *t, bool all_text,
+		      struct ocr_lines *found)
+{
+	struct ocr_lines l = {0};
+	int rc = 0;
+
+	pix_frame_gray8(im, frame, gray);
+	for (int scale = 1; !rc && scale <= 2; scale++)
+		rc = ocr_read(e, gray, im->cols, im->rows, scale, &l);
+	for (size_t i = 0; !rc && i < l.n; i++) {
+		struct ocr_line *b;
+
+		if (!burn_line_identifying(t, l.v[i].text, all_text))
+			continue;
+		if (found->n == found->cap) {
+			size_t cap = found->cap ? found->cap * 2 : 16;
+			struct ocr_line *v = realloc(found->v, cap * sizeof(*v));
+
+			if (!v) {
+				rc = -ENOMEM;
+				break;
+			}
+			found->v = v;
+			found->cap = cap;
+		}
+		b = &found->v[found->n++];
+		*b = l.v[i];
+		b->text[0] = '\0';
+	}
+	if (l.v)
+		explicit_bzero(l.v, l.n * sizeof(*l.v));
+	ocr_lines_release(&l);
+	return rc;
+}
+
+/* Appends the boxes of found, each enlarged by max(3 px, grow % of its height), to
+ * applied, and fills them. */
+static int fill_grown(const struct pix_image *im, uint8_t *frame, const struct ocr_lines *found,
+		      int grow, struct ocr_lines *applied)
+{
+	for (size_t i = 0; i < found->n; i++) {
+		const struct ocr_line *f = &found->v[i];
+		int m = (f->y1 - f->y0) * grow / 100;
+		struct ocr_line *a;
+
+		m = m < 3 ? 3 : m;
+		if (applied->n == applied->cap) {
+			size_t cap = applied->cap ? applied->cap * 2 : 16;
+			struct ocr_line *v = realloc(applied->v, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			applied->v = v;
+			applied->cap = cap;
+		}
+		a = &applied->v[applied->n++];
+		*a = (struct ocr_line){f->x0 - m, f->y0 - m, f->x1 + m, f->y1 + m, ""};
+		pix_fill_rect(im, frame, a->x0, a->y0, a->x1 - a->x0, a->y1 - a->y0);
+	}
+	return 0;
+}
+
+/* Cleans one frame and checks it: what is found filled, the frame read again, what is
+ * still read filled wider (twice at most), read once more. -EAGAIN when identifying text
+ * is still read then: the image cannot be cleaned. applied gets every filled rectangle. */
+static int clean_frame(struct ocr_engine *e, const struct pix_image *im, uint8_t *frame,
+		       uint8_t *gray, const struct burn_terms *t, bool all_text,
+		       struct ocr_lines *applied, struct burn_report *rep)
+{
+	struct ocr_lines found = {0};
+	int rc = find_boxes(e, im, frame, gray, t, all_text, &found);
+
+	rep->lines += found.n;
+	for (int pass = 0; !rc && found.n; pass++) {
+		if (pass == 3) {
+			rc = -EAGAIN;
+			break;
+		}
+		rc = fill_grown(im, frame, &found, pass ? 60 : 20, applied);
+		found.n = 0;
+		rc = rc ? rc : find_boxes(e, im, frame, gray, t, all_text, &found);
+	}
+	ocr_lines_release(&found);
+	return rc;
+}
+
+int burn_clean(struct ocr_engine *e, struct pix_image *im, const struct burn_terms *t,
+	       bool all_text, struct burn_report *rep)
+{
+	size_t fs = pix_frame_size(im);
+	uint8_t *gray = malloc((size_t)im->rows * im->cols);
+	struct ocr_lines boxes = {0};
+	uint64_t prev = 0;
+	int rc = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	if (!gray)
+		return -ENOMEM;
+	if (!im->data) {
+		free(gray);
+		return -ENOTSUP; /* compressed pixel data: the codec decodes it first */
+	}
+	for (long f = 0; !rc && f < im->frames; f++) {
+		uint8_t *frame = im->data + (size_t)f * fs;
+		uint64_t h = XXH3_64bits(frame, fs);
+
+		if (f && h == prev) { /* the same frame again: the same boxes, already checked */
+			for (size_t i = 0; i < boxes.n; i++)
+				pix_fill_rect(im, frame, boxes.v[i].x0, boxes.v[i].y0,
+					      boxes.v[i].x1 - boxes.v[i].x0,
+					      boxes.v[i].y1 - boxes.v[i].y0);
+			continue;
+		}
+		prev = h;
+		boxes.n = 0;
+		rc = clean_frame(e, im, frame, gray, t, all_text, &boxes, rep);
+		rep->frames++;
+	}
+	explicit_bzero(gray, (size_t)im->rows * im->cols);
+	free(gray);
+	ocr_lines_release(&boxes);
+	return rc;
+}

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Burned-in text (anon/burn.c through `fiona ocr --clean`): ultrasound-like images of every
+# photometric interpretation (MONOCHROME1/2 8 and 16 bit, signed, RGB planar 0 and 1,
+# YBR_FULL, YBR_FULL_422, PALETTE COLOR, a 3-frame cine) with the patient's name, ID,
+# birth date and accession drawn by FreeType at 10 and 14 px. OCR must read at least 90 %
+# of the planted tokens in the input (else the test measures nothing); after cleaning it
+# must read none of them, and dcmdump must read every output.
+BUILD=${BUILD:-build}
+FIONA=${FIONA:-$(pwd)/$BUILD/fiona}
+GEN=$(pwd)/$BUILD/tools/gen_burned
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+failed=0
+pass() { echo "PASS burn/$1"; }
+fail() { echo "FAIL burn/$1: $2"; failed=1; }
+command -v tesseract >/dev/null 2>&1 || [ -d /usr/share/tesseract-ocr ] ||
+	{ echo "SKIP burn: tesseract's data is not installed (make deps)"; exit 0; }
+# What OCR reads of each planted token (a fragment long enough to identify it).
+FRAGS="NORDMANN 0101701 1970-01 20240315"
+found() { # ocr-output file: how many (file, fragment) pairs are read
+	n=0
+	for f in "$T"/in/*.dcm; do
+		b=$(basename "$f")
+		for t in $FRAGS; do grep -F "$b" "$1" | grep -qiF "$t" && n=$((n + 1)); done
+	done
+	echo $n
+}
+for px in 14 10; do
+	rm -rf "$T/in" "$T/out" && mkdir -p "$T/out"
+	"$GEN" -o "$T/in" --px $px || { fail "gen-$px" "gen_burned failed"; continue; }
+	files=$(ls "$T"/in/*.dcm | wc -l)
+	want=$((files * 4))
+	(cd "$T/in" && "$FIONA" ocr *.dcm) >"$T/in.ocr" 2>"$T/ocr.err"
+	got=$(found "$T/in.ocr")
+	if [ $((got * 100)) -ge $((want * 90)) ]; then pass "$px px: OCR reads $got of $want planted tokens in the input"
+	else fail "input-$px" "OCR reads only $got of $want planted tokens: the test would measure nothing"; fi
+	"$FIONA" ocr --clean "$T/out" "$T"/in/*.dcm >"$T/clean.out" 2>"$T/clean.err"
+	[ "$(ls "$T"/out/*.dcm 2>/dev/null | wc -l)" -eq "$files" ] && pass "$px px: all $files images cleaned" ||
+		fail "clean-$px" "$(head -n 2 "$T/clean.err")"
+	(cd "$T/out" && "$FIONA" ocr *.dcm) >"$T/out.ocr" 2>>"$T/ocr.err"
+	left=$(found "$T/out.ocr")
+	[ "$left" -eq 0 ] && pass "$px px: OCR of the cleaned images reads none of the planted tokens" ||
+		fail "left-$px" "$left planted tokens still read"
+	bad=0
+	for f in "$T"/out/*.dcm; do dcmdump -q "$f" >/dev/null 2>&1 || bad=$((bad + 1)); done
+	[ $bad -eq 0 ] && pass "$px px: dcmdump reads every cleaned image" || fail "dcmdump-$px" "$bad files"
+done
+exit $failed
