@@ -2,7 +2,7 @@
 #
 # Sources are picked up by wildcard per module so adding a file needs no edit here:
 #   core/ anon/ store/ fs/ net/ redcap/   -> build/libfiona.a
-#   net/*.cc (the only C++: dcmtk)        -> build/libfiona.a
+#   net/*.cc, anon/*.cc (the C++: dcmtk)  -> build/libfiona.a
 #   cmd/*.c                               -> build/fiona
 #   tests/unit/t_*.c                      -> build/tests/t_*   (one binary each)
 #   tests/fuzz/fuzz_*.c                   -> build/fuzz-replay/fuzz_* (corpus replay, gcc)
@@ -21,7 +21,8 @@ OPT      ?= -O2
 PKGS       := fuse3 sqlite3 jansson libxxhash libcrypto zlib libcurl tesseract lept freetype2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-DCMTK_LIBS := -ldcmnet -ldcmdata -loflog -lofstd
+DCMTK_LIBS := -ldcmnet -ldcmjpeg -ldcmjpls -ldcmtkcharls -lijg8 -lijg12 -lijg16 -ldcmimgle \
+              -ldcmdata -loflog -lofstd
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wno-missing-field-initializers
 CFLAGS   := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(SAN)
@@ -31,7 +32,7 @@ LDLIBS   := $(PKG_LIBS) $(DCMTK_LIBS) -lpthread -lm
 
 MODULES  := core anon store fs net redcap
 LIB_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
-LIB_CXX  := $(wildcard net/*.cc)
+LIB_CXX  := $(wildcard net/*.cc anon/*.cc)
 GEN_C    := $(BUILD)/gen/dict_table.c $(BUILD)/gen/annexe_table.c
 CMD_C    := $(wildcard cmd/*.c)
 UNIT_C   := $(wildcard tests/unit/t_*.c)

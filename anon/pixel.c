@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "anon/anon.h"
+#include "anon/codec_int.h"
 
 #define PIX_MAX_FRAME_BYTES ((size_t)256 << 20)
 
@@ -40,6 +41,7 @@ void pix_image_release(struct pix_image *im)
 	if (!im)
 		return;
 	free(im->data);
+	free(im->decoded);
 	for (int c = 0; c < 3; c++)
 		free(im->pal[c]);
 	memset(im, 0, sizeof(*im));
@@ -188,6 +190,26 @@ static int take_pixels(struct pix_image *im, const struct dcm_elem *e)
 	return 0;
 }
 
+/* Compressed pixel data: decoded to a native instance, which is read instead. */
+static int read_decoded(const uint8_t *p, size_t n, struct pix_image *im, struct fiona_err *err)
+{
+	uint8_t *dec = NULL;
+	size_t len = 0;
+	int rc = codec_decode(p, n, &dec, &len, err);
+
+	if (rc)
+		return rc;
+	if ((rc = pix_image_read(dec, len, im, err)) || im->encapsulated) {
+		free(dec);
+		return rc ? rc
+			  : err_set(err, -ENOTSUP, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA,
+				    "pixel data still compressed after decoding");
+	}
+	im->decoded = dec;
+	im->decoded_len = len;
+	return 0;
+}
+
 int pix_image_read(const uint8_t *p, size_t n, struct pix_image *im, struct fiona_err *err)
 {
 	struct dcm_reader *r = NULL;
@@ -220,14 +242,15 @@ int pix_image_read(const uint8_t *p, size_t n, struct pix_image *im, struct fion
 		rc = err_set(err, -ENOENT, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA, "no pixel data");
 		goto out;
 	}
+	if (im->encapsulated) { /* the decoded instance describes itself */
+		dcm_reader_free(r);
+		pix_image_release(im);
+		return read_decoded(p, n, im, err);
+	}
 	if ((rc = check(im))) {
 		rc = err_set(err, rc, CORE_NO_OFFSET, DCM_TAG(0x0028, 0x0004),
 			     "image kind not supported (%u x %u, %u samples of %u bits)", im->cols,
 			     im->rows, im->spp, im->bits_alloc);
-		goto out;
-	}
-	if (im->encapsulated) { /* decoded elsewhere (codec); nothing read here */
-		rc = 0;
 		goto out;
 	}
 	if ((rc = take_pixels(im, &e)))

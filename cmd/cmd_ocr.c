@@ -29,9 +29,6 @@ static int ocr_file(struct ocr_engine *e, const char *path)
 	}
 	rc = pix_image_read(map.p, map.len, &im, &err);
 	core_map_release(&map);
-	if (!rc && im.encapsulated)
-		rc = err_set(&err, -ENOTSUP, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA,
-			     "compressed pixel data: not decoded yet");
 	if (!rc && !(gray = malloc((size_t)im.rows * im.cols)))
 		rc = -ENOMEM;
 	for (long f = 0; !rc && f < im.frames; f++) {
@@ -64,6 +61,8 @@ static int clean_file(struct ocr_engine *e, const char *path, const char *dir, b
 	char out[4200], line[400];
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	uint8_t *copy = NULL;
+	const uint8_t *src;
+	size_t len;
 	int rc = core_map_file(path, &map);
 
 	if (rc) {
@@ -76,14 +75,17 @@ static int clean_file(struct ocr_engine *e, const char *path, const char *dir, b
 		err_set(&err, rc, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA, "%s",
 			rc == -EAGAIN ? "text is still read after cleaning: held"
 				      : "pixels cannot be cleaned");
-	if (!rc && (im.big_endian || !(copy = malloc(map.len))))
+	/* compressed input is written as the decoded instance (explicit VR little endian) */
+	src = im.decoded ? im.decoded : map.p;
+	len = im.decoded ? im.decoded_len : map.len;
+	if (!rc && (im.big_endian || !(copy = malloc(len))))
 		rc = err_set(&err, -ENOTSUP, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA,
 			     "big endian pixel data: not written back here");
 	if (!rc) {
-		memcpy(copy, map.p, map.len);
+		memcpy(copy, src, len);
 		memcpy(copy + im.data_offset, im.data, im.data_len);
 		snprintf(out, sizeof(out), "%s/%s", dir, base);
-		rc = core_write_file_atomic(out, copy, map.len, 0600);
+		rc = core_write_file_atomic(out, copy, len, 0600);
 		printf("%s: %ld frames read, %ld lines removed\n", path, rep.frames, rep.lines);
 	}
 	if (rc)

@@ -4,7 +4,8 @@
 # YBR_FULL, YBR_FULL_422, PALETTE COLOR, a 3-frame cine) with the patient's name, ID,
 # birth date and accession drawn by FreeType at 10 and 14 px. OCR must read at least 90 %
 # of the planted tokens in the input (else the test measures nothing); after cleaning it
-# must read none of them, and dcmdump must read every output.
+# must read none of them, and dcmdump must read every output. The same for compressed
+# input (JPEG baseline and lossless, JPEG-LS, RLE), which comes out uncompressed.
 BUILD=${BUILD:-build}
 FIONA=${FIONA:-$(pwd)/$BUILD/fiona}
 GEN=$(pwd)/$BUILD/tools/gen_burned
@@ -45,4 +46,29 @@ for px in 14 10; do
 	for f in "$T"/out/*.dcm; do dcmdump -q "$f" >/dev/null 2>&1 || bad=$((bad + 1)); done
 	[ $bad -eq 0 ] && pass "$px px: dcmdump reads every cleaned image" || fail "dcmdump-$px" "$bad files"
 done
+# Compressed input, decoded by dcmtk's codecs and written uncompressed: JPEG baseline,
+# JPEG lossless, JPEG-LS and RLE, made by dcmtk's own encoders from the 14 px images.
+rm -rf "$T/in" "$T/out" "$T/src" && mkdir -p "$T/in" "$T/out"
+"$GEN" -o "$T/src" --px 14
+for k in mono2-8 rgb ybr-full; do
+	dcmcjpeg "$T/src/$k.dcm" "$T/in/$k-jpeg.dcm" 2>/dev/null
+	dcmcjpls "$T/src/$k.dcm" "$T/in/$k-jpegls.dcm" 2>/dev/null
+	dcmcrle "$T/src/$k.dcm" "$T/in/$k-rle.dcm" 2>/dev/null
+done
+dcmcjpeg +e1 "$T/src/mono2-16.dcm" "$T/in/mono2-16-jpeg-lossless.dcm" 2>/dev/null
+files=$(ls "$T"/in/*.dcm | wc -l)
+(cd "$T/in" && "$FIONA" ocr *.dcm) >"$T/in.ocr" 2>"$T/ocr.err"
+got=$(found "$T/in.ocr"); want=$((files * 4))
+"$FIONA" ocr --clean "$T/out" "$T"/in/*.dcm >"$T/clean.out" 2>"$T/clean.err"
+(cd "$T/out" && "$FIONA" ocr *.dcm) >"$T/out.ocr" 2>>"$T/ocr.err"
+left=$(found "$T/out.ocr")
+native=0
+for f in "$T"/out/*.dcm; do
+	dcmdump -q +P 0002,0010 "$f" 2>/dev/null | grep -q LittleEndianExplicit && native=$((native + 1))
+done
+if [ "$files" -eq 10 ] && [ $((got * 100)) -ge $((want * 90)) ] && [ "$left" -eq 0 ] && [ $native -eq 10 ]; then
+	pass "compressed input (JPEG, JPEG lossless, JPEG-LS, RLE): $got of $want tokens read before, none after, written uncompressed"
+else
+	fail compressed "$files inputs, $got of $want read before, $left after, $native uncompressed ($(head -n 1 "$T/clean.err"))"
+fi
 exit $failed
