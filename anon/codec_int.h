@@ -11,7 +11,6 @@
  * in explicit VR little endian with native pixel data (*out: new buffer, free()). 0,
  * -ENOTSUP when no decoder handles its transfer syntax (JPEG 2000 is not dcmtk's),
  * -EINVAL when it does not parse, -EIO when decoding fails; err names the reason. */
-int codec_decode(const uint8_t *p, size_t n, uint8_t **out, size_t *out_len,
-		 struct fiona_err *err);
+int codec_decode(const uint8_t *p, size_t n, uint8_t **out, size_t *out_len, struct fiona_err *err);
 
 #endif
