@@ -238,11 +238,24 @@ struct burn_report {
 	long frames; /* distinct frames read */
 	long lines;  /* text lines removed */
 };
-/* Cleans every frame of im in place and checks the result by reading it again. 0, -EAGAIN
- * when identifying text is still read after widening (the caller holds the instance),
- * -ENOTSUP for compressed pixel data, -EIO when OCR failed. */
+/* Cleans every frame of im in place — the regions (may be NULL: device rules) always, then
+ * what OCR finds — and checks the result by reading it again. 0, -EAGAIN when identifying
+ * text is still read after widening (the caller holds the instance), -EIO when OCR
+ * failed. */
 int burn_clean(struct ocr_engine *e, struct pix_image *im, const struct burn_terms *t,
-	       bool all_text, struct burn_report *rep);
+	       bool all_text, const struct ocr_lines *regions, struct burn_report *rep);
+
+/* Per-device rectangles that always hold text (anon/burn_rules.c; docs/burn.md). */
+struct burn_rules;
+/* Returns new rules (free with burn_rules_free()); -EINVAL with err naming the rule index
+ * and key, or the line and column of a JSON error. */
+int burn_rules_parse(const char *json, size_t n, struct burn_rules **out, struct fiona_err *err);
+int burn_rules_load(const char *path, struct burn_rules **out, struct fiona_err *err);
+void burn_rules_free(struct burn_rules *r);
+/* Appends the rectangles of every rule the instance (n bytes at p, rows x cols) matches
+ * to out. 0, or the reader's error. */
+int burn_rules_regions(const struct burn_rules *r, const uint8_t *p, size_t n, int rows, int cols,
+		       struct ocr_lines *out, struct fiona_err *err);
 
 /* ---- de-identification rules (anon/deid_rules.c, deid_profile.c, pseudo.c) ------------ */
 

@@ -338,7 +338,7 @@ static int clean_frame(struct ocr_engine *e, const struct pix_image *im, uint8_t
 }
 
 int burn_clean(struct ocr_engine *e, struct pix_image *im, const struct burn_terms *t,
-	       bool all_text, struct burn_report *rep)
+	       bool all_text, const struct ocr_lines *regions, struct burn_report *rep)
 {
 	size_t fs = pix_frame_size(im);
 	uint8_t *gray = malloc((size_t)im->rows * im->cols);
@@ -358,6 +358,10 @@ int burn_clean(struct ocr_engine *e, struct pix_image *im, const struct burn_ter
 		uint64_t h = XXH3_64bits(frame, fs);
 
 		if (f && h == prev) { /* the same frame again: the same boxes, already checked */
+			for (size_t i = 0; regions && i < regions->n; i++)
+				pix_fill_rect(im, frame, regions->v[i].x0, regions->v[i].y0,
+					      regions->v[i].x1 - regions->v[i].x0,
+					      regions->v[i].y1 - regions->v[i].y0);
 			for (size_t i = 0; i < boxes.n; i++)
 				pix_fill_rect(im, frame, boxes.v[i].x0, boxes.v[i].y0,
 					      boxes.v[i].x1 - boxes.v[i].x0,
@@ -366,6 +370,10 @@ int burn_clean(struct ocr_engine *e, struct pix_image *im, const struct burn_ter
 		}
 		prev = h;
 		boxes.n = 0;
+		for (size_t i = 0; regions && i < regions->n; i++) /* device rules: always */
+			pix_fill_rect(im, frame, regions->v[i].x0, regions->v[i].y0,
+				      regions->v[i].x1 - regions->v[i].x0,
+				      regions->v[i].y1 - regions->v[i].y0);
 		rc = clean_frame(e, im, frame, gray, t, all_text, &boxes, rep);
 		rep->frames++;
 	}

@@ -51,8 +51,10 @@ static int ocr_file(struct ocr_engine *e, const char *path)
 
 /* --clean DIR: the file with its pixels cleaned (header unchanged) goes to DIR. A file
  * whose pixels cannot be cleaned is not written: its reason goes to stderr. */
-static int clean_file(struct ocr_engine *e, const char *path, const char *dir, bool all_text)
+static int clean_file(struct ocr_engine *e, const char *path, const char *dir, bool all_text,
+		      const struct burn_rules *rules)
 {
+	struct ocr_lines regions = {0};
 	struct fiona_err err = {0};
 	struct burn_terms t = {0};
 	struct burn_report rep;
@@ -71,7 +73,9 @@ static int clean_file(struct ocr_engine *e, const char *path, const char *dir, b
 	}
 	rc = pix_image_read(map.p, map.len, &im, &err);
 	rc = rc ? rc : burn_terms_read(map.p, map.len, &t, &err);
-	if (!rc && (rc = burn_clean(e, &im, &t, all_text, &rep)))
+	if (!rc && rules)
+		rc = burn_rules_regions(rules, map.p, map.len, im.rows, im.cols, &regions, &err);
+	if (!rc && (rc = burn_clean(e, &im, &t, all_text, &regions, &rep)))
 		err_set(&err, rc, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA, "%s",
 			rc == -EAGAIN ? "text is still read after cleaning: held"
 				      : "pixels cannot be cleaned");
@@ -91,6 +95,7 @@ static int clean_file(struct ocr_engine *e, const char *path, const char *dir, b
 	if (rc)
 		fprintf(stderr, "%s\n", err_format(&err, path, line, sizeof(line)));
 	free(copy);
+	ocr_lines_release(&regions);
 	core_map_release(&map);
 	burn_terms_release(&t);
 	pix_image_release(&im);
@@ -100,29 +105,39 @@ static int clean_file(struct ocr_engine *e, const char *path, const char *dir, b
 int cmd_ocr(int argc, char **argv)
 {
 	struct ocr_engine *e = NULL;
+	struct burn_rules *rules = NULL;
 	struct fiona_err err = {0};
-	const char *clean = NULL;
+	const char *clean = NULL, *rules_path = NULL;
 	bool all_text = false;
 	int bad = 0, i = 1;
 
 	for (; i + 1 < argc && argv[i][0] == '-'; i++)
 		if (!strcmp(argv[i], "--clean"))
 			clean = argv[++i];
+		else if (!strcmp(argv[i], "--rules"))
+			rules_path = argv[++i];
 		else if (!strcmp(argv[i], "--all-text"))
 			all_text = true;
 		else
 			break;
 	if (i >= argc || argv[i][0] == '-') {
-		fprintf(stderr, "usage: fiona ocr [--clean DIR [--all-text]] FILE...\n");
+		fprintf(stderr,
+			"usage: fiona ocr [--clean DIR [--all-text] [--rules FILE]] FILE...\n");
 		return 2;
 	}
-	if (ocr_engine_new(&e, &err)) {
+	if (rules_path && burn_rules_load(rules_path, &rules, &err)) {
 		fprintf(stderr, "fiona ocr: %s\n", err.reason);
 		return 1;
 	}
+	if (ocr_engine_new(&e, &err)) {
+		fprintf(stderr, "fiona ocr: %s\n", err.reason);
+		burn_rules_free(rules);
+		return 1;
+	}
 	for (; i < argc; i++)
-		bad |= (clean ? clean_file(e, argv[i], clean, all_text) : ocr_file(e, argv[i])) !=
-		       0;
+		bad |= (clean ? clean_file(e, argv[i], clean, all_text, rules)
+			      : ocr_file(e, argv[i])) != 0;
 	ocr_engine_free(e);
+	burn_rules_free(rules);
 	return bad;
 }
