@@ -245,8 +245,18 @@ struct burn_report {
 int burn_clean(struct ocr_engine *e, struct pix_image *im, const struct burn_terms *t,
 	       bool all_text, const struct ocr_lines *regions, struct burn_report *rep);
 
-/* Per-device rectangles that always hold text (anon/burn_rules.c; docs/burn.md). */
 struct burn_rules;
+/* Cleans the pixels of an instance (n bytes at p) and checks them: *out gets a new copy of
+ * the instance (free()) with the cleaned pixel data, explicit VR little endian when the
+ * input was compressed; the header is unchanged (de-identification comes next, with
+ * deid_job.pixels_cleaned). rules (may be NULL) adds device regions. 0, or a negative
+ * errno with err saying why the instance must be held (-EAGAIN: text still read;
+ * -ENOTSUP: a kind or transfer syntax fiona cannot read; -EIO: OCR failed). */
+int burn_clean_instance(struct ocr_engine *e, const struct burn_rules *rules, bool all_text,
+			const uint8_t *p, size_t n, uint8_t **out, size_t *out_len,
+			struct burn_report *rep, struct fiona_err *err);
+
+/* Per-device rectangles that always hold text (anon/burn_rules.c; docs/burn.md). */
 /* Returns new rules (free with burn_rules_free()); -EINVAL with err naming the rule index
  * and key, or the line and column of a JSON error. */
 int burn_rules_parse(const char *json, size_t n, struct burn_rules **out, struct fiona_err *err);
@@ -366,6 +376,9 @@ struct deid_job {
 	const struct deid_secret *secret;	   /* borrowed */
 	const char *project, *participant, *event; /* borrowed; event may be NULL */
 	int date_offset_days, time_offset_seconds; /* 0 when dates are not shifted */
+	/* The instance given is the one whose pixels anon/burn.c cleaned and checked: the
+	 * output says so (BurnedInAnnotation NO, code 113101, the method text). */
+	bool pixels_cleaned;
 	/* Optional: called for every UID replaced (old, new), from the calling thread. */
 	void (*on_uid)(void *opaque, const char *old_uid, const char *new_uid);
 	void *opaque;

@@ -382,3 +382,60 @@ int burn_clean(struct ocr_engine *e, struct pix_image *im, const struct burn_ter
 	ocr_lines_release(&boxes);
 	return rc;
 }
+
+/* Puts the cleaned frames back into a copy of the instance: the decoded one for compressed
+ * input, the original otherwise (big endian pixel data swapped back). */
+static int write_back(const struct pix_image *im, const uint8_t *p, size_t n, uint8_t **out,
+		      size_t *out_len)
+{
+	const uint8_t *src = im->decoded ? im->decoded : p;
+	size_t len = im->decoded ? im->decoded_len : n;
+	uint8_t *copy;
+
+	if (im->data_offset > len || im->data_len > len - im->data_offset)
+		return -EINVAL;
+	if (!(copy = malloc(len)))
+		return -ENOMEM;
+	memcpy(copy, src, len);
+	memcpy(copy + im->data_offset, im->data, im->data_len);
+	if (im->big_endian && im->bits_alloc == 16)
+		for (size_t i = 0; i + 1 < im->data_len; i += 2) {
+			uint8_t t = copy[im->data_offset + i];
+
+			copy[im->data_offset + i] = copy[im->data_offset + i + 1];
+			copy[im->data_offset + i + 1] = t;
+		}
+	*out = copy;
+	*out_len = len;
+	return 0;
+}
+
+int burn_clean_instance(struct ocr_engine *e, const struct burn_rules *rules, bool all_text,
+			const uint8_t *p, size_t n, uint8_t **out, size_t *out_len,
+			struct burn_report *rep, struct fiona_err *err)
+{
+	struct ocr_lines regions = {0};
+	struct burn_terms t = {0};
+	struct pix_image im;
+	int rc = pix_image_read(p, n, &im, err);
+
+	memset(rep, 0, sizeof(*rep));
+	if (rc)
+		return rc;
+	rc = burn_terms_read(p, n, &t, err);
+	if (!rc && rules)
+		rc = burn_rules_regions(rules, p, n, im.rows, im.cols, &regions, err);
+	if (!rc && (rc = burn_clean(e, &im, &t, all_text, &regions, rep)))
+		err_set(err, rc, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA, "%s",
+			rc == -EAGAIN ? "burned-in text is still read after cleaning"
+				      : "the pixels could not be read for burned-in text");
+	if (!rc && (rc = write_back(&im, p, n, out, out_len)))
+		err_set(err, rc, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA,
+			"cannot write the cleaned pixels");
+	ocr_lines_release(&regions);
+	burn_terms_release(&t);
+	if (im.data)
+		explicit_bzero(im.data, im.data_len);
+	pix_image_release(&im);
+	return rc;
+}

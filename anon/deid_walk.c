@@ -87,11 +87,14 @@ static const uint32_t own_tags[] = {
 	DCM_TAG(0x0012, 0x0062), /* PatientIdentityRemoved */
 	DCM_TAG(0x0012, 0x0063), /* DeidentificationMethod */
 	DCM_TAG(0x0012, 0x0064), /* DeidentificationMethodCodeSequence */
+	DCM_TAG(0x0028, 0x0301), /* BurnedInAnnotation: fiona's only once pixels are cleaned */
 	DCM_TAG(0x0028, 0x0303), /* LongitudinalTemporalInformationModified */
 };
 
-static bool is_own_tag(uint32_t tag)
+static bool is_own_tag(const struct deid_walk *w, uint32_t tag)
 {
+	if (tag == own_tags[3])
+		return w->job->pixels_cleaned;
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(own_tags); i++)
 		if (own_tags[i] == tag)
 			return true;
@@ -100,9 +103,12 @@ static bool is_own_tag(uint32_t tag)
 
 static int write_method_codes(struct deid_walk *w)
 {
-	struct deid_code codes[DEID_NOPT + 1];
-	size_t n = deid_method_codes(w->job->profile, codes, CORE_ARRAY_SIZE(codes));
+	struct deid_code codes[DEID_NOPT + 2];
+	size_t n = deid_method_codes(w->job->profile, codes, CORE_ARRAY_SIZE(codes) - 1);
 	int rc = dcm_write_seq_begin(&w->out, own_tags[2]);
+
+	if (w->job->pixels_cleaned) /* the burned-in text check passed (anon/burn.c) */
+		codes[n++] = (struct deid_code){"113101", "DCM", "Clean Pixel Data Option"};
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		rc = dcm_write_item_begin(&w->out);
@@ -133,16 +139,23 @@ static const char *temporal_state(const struct deid_job *j)
 
 static int write_own(struct deid_walk *w, unsigned which)
 {
+	char text[512];
+
 	switch (which) {
 	case 0:
 		return dcm_write_str(&w->out, own_tags[0], DCM_VR('C', 'S'), "YES");
 	case 1:
-		return dcm_write_str(&w->out, own_tags[1], DCM_VR('L', 'O'),
-				     deid_method_text(w->job->profile));
+		snprintf(text, sizeof(text), "%s%s", deid_method_text(w->job->profile),
+			 w->job->pixels_cleaned ? "\\Clean Pixel Data Option" : "");
+		return dcm_write_str(&w->out, own_tags[1], DCM_VR('L', 'O'), text);
 	case 2:
 		return write_method_codes(w);
+	case 3: /* NO only after the cleaned pixels were read again and found clean */
+		return w->job->pixels_cleaned
+			       ? dcm_write_str(&w->out, own_tags[3], DCM_VR('C', 'S'), "NO")
+			       : 0;
 	default:
-		return dcm_write_str(&w->out, own_tags[3], DCM_VR('C', 'S'),
+		return dcm_write_str(&w->out, own_tags[4], DCM_VR('C', 'S'),
 				     temporal_state(w->job));
 	}
 }
@@ -254,7 +267,7 @@ int walk_element(struct deid_walk *w, const struct dcm_elem *e)
 	struct deid_decision d;
 	int rc;
 
-	if (e->depth == 0 && is_own_tag(e->tag))
+	if (e->depth == 0 && is_own_tag(w, e->tag))
 		return 0;
 	if ((rc = decide(w, e, &d)))
 		return rc;
@@ -282,7 +295,7 @@ int walk_seq_begin(struct deid_walk *w, const struct dcm_elem *e)
 	struct deid_decision d;
 	int rc;
 
-	if (e->depth == 0 && is_own_tag(e->tag)) {
+	if (e->depth == 0 && is_own_tag(w, e->tag)) {
 		w->skip_depth = e->depth;
 		return 0;
 	}

@@ -54,51 +54,29 @@ static int ocr_file(struct ocr_engine *e, const char *path)
 static int clean_file(struct ocr_engine *e, const char *path, const char *dir, bool all_text,
 		      const struct burn_rules *rules)
 {
-	struct ocr_lines regions = {0};
-	struct fiona_err err = {0};
-	struct burn_terms t = {0};
-	struct burn_report rep;
-	struct pix_image im = {0};
-	struct core_map map;
-	char out[4200], line[400];
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	uint8_t *copy = NULL;
-	const uint8_t *src;
-	size_t len;
+	struct fiona_err err = {0};
+	struct burn_report rep;
+	struct core_map map;
+	uint8_t *clean = NULL;
+	size_t len = 0;
+	char out[4200], line[400];
 	int rc = core_map_file(path, &map);
 
 	if (rc) {
 		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(-rc));
 		return rc;
 	}
-	rc = pix_image_read(map.p, map.len, &im, &err);
-	rc = rc ? rc : burn_terms_read(map.p, map.len, &t, &err);
-	if (!rc && rules)
-		rc = burn_rules_regions(rules, map.p, map.len, im.rows, im.cols, &regions, &err);
-	if (!rc && (rc = burn_clean(e, &im, &t, all_text, &regions, &rep)))
-		err_set(&err, rc, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA, "%s",
-			rc == -EAGAIN ? "text is still read after cleaning: held"
-				      : "pixels cannot be cleaned");
-	/* compressed input is written as the decoded instance (explicit VR little endian) */
-	src = im.decoded ? im.decoded : map.p;
-	len = im.decoded ? im.decoded_len : map.len;
-	if (!rc && (im.big_endian || !(copy = malloc(len))))
-		rc = err_set(&err, -ENOTSUP, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA,
-			     "big endian pixel data: not written back here");
+	rc = burn_clean_instance(e, rules, all_text, map.p, map.len, &clean, &len, &rep, &err);
+	core_map_release(&map);
 	if (!rc) {
-		memcpy(copy, src, len);
-		memcpy(copy + im.data_offset, im.data, im.data_len);
 		snprintf(out, sizeof(out), "%s/%s", dir, base);
-		rc = core_write_file_atomic(out, copy, len, 0600);
+		rc = core_write_file_atomic(out, clean, len, 0600);
 		printf("%s: %ld frames read, %ld lines removed\n", path, rep.frames, rep.lines);
 	}
 	if (rc)
 		fprintf(stderr, "%s\n", err_format(&err, path, line, sizeof(line)));
-	free(copy);
-	ocr_lines_release(&regions);
-	core_map_release(&map);
-	burn_terms_release(&t);
-	pix_image_release(&im);
+	free(clean);
 	return rc;
 }
 
