@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,8 +28,9 @@
 
 struct anon_worker {
 	struct anon_run *run;
-	struct buf uids;     /* "old,new\n" lines */
-	struct buf patients; /* "old,new\n" lines */
+	struct buf uids;	/* "old,new\n" lines */
+	struct buf patients;	/* "old,new\n" lines */
+	struct ocr_engine *ocr; /* made at the worker's first candidate; owned */
 	pthread_t thread;
 };
 
@@ -36,7 +38,9 @@ struct anon_run {
 	struct deid_job job;
 	struct anon_files files;
 	const char *outdir;
-	atomic_size_t next, done, failed, burned_in;
+	bool keep_pixels, all_text;	/* --keep-pixels, --all-text */
+	const struct burn_rules *rules; /* --pixel-rules; borrowed */
+	atomic_size_t next, done, failed, burned_in, cleaned, held;
 	pthread_mutex_t err_lock; /* one error line at a time on stderr */
 };
 
@@ -78,6 +82,28 @@ static int write_output(const struct deid_plan *plan, int src_fd, const char *ou
 	return rc;
 }
 
+/* A candidate for burned-in text: its pixels cleaned and checked (anon/burn.c) into an
+ * anonymous memory file (nothing identifying touches a filesystem), which the plan then
+ * reads from. A candidate that cannot be cleaned is held: not written, named with why. */
+static int clean_candidate(struct anon_worker *w, const struct core_map *m, int *fd,
+			   uint8_t **clean, size_t *len, struct fiona_err *err)
+{
+	struct burn_report rep;
+	int rc = w->ocr ? 0 : ocr_engine_new(&w->ocr, err);
+
+	rc = rc ? rc
+		: burn_clean_instance(w->ocr, w->run->rules, w->run->all_text, m->p, m->len, clean,
+				      len, &rep, err);
+	if (!rc && (*fd = memfd_create("fiona-clean", MFD_CLOEXEC)) < 0)
+		rc = err_set(err, -errno, CORE_NO_OFFSET, CORE_NO_TAG, "memfd: %s",
+			     strerror(errno));
+	if (!rc && (rc = core_write_all(*fd, *clean, *len)))
+		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "memfd: %s", strerror(-rc));
+	if (rc && rc != -ENOMEM)
+		atomic_fetch_add(&w->run->held, 1);
+	return rc;
+}
+
 static int anonymize_one(struct anon_worker *w, const struct anon_file *f, struct deid_job *job)
 {
 	struct deid_outcome o;
@@ -85,17 +111,30 @@ static int anonymize_one(struct anon_worker *w, const struct anon_file *f, struc
 	struct fiona_err err = {0};
 	struct core_map m;
 	char out_path[4200];
-	int rc = core_map_file(f->path, &m);
+	uint8_t *clean = NULL;
+	size_t clean_len = 0;
+	int rc = core_map_file(f->path, &m), src = m.fd, cfd = -1;
 
 	if (rc) {
 		err_set(&err, rc, 0, 0, "cannot read: %s", strerror(-rc));
 		goto fail;
 	}
+	job->pixels_cleaned = false;
 	rc = deid_instance_plan(job, m.p, m.len, &plan, &o, &err);
+	if (!rc && o.burned_in && !w->run->keep_pixels) {
+		deid_plan_free(plan);
+		plan = NULL;
+		rc = clean_candidate(w, &m, &cfd, &clean, &clean_len, &err);
+		job->pixels_cleaned = true;
+		rc = rc ? rc : deid_instance_plan(job, clean, clean_len, &plan, &o, &err);
+		src = cfd;
+		if (!rc)
+			atomic_fetch_add(&w->run->cleaned, 1);
+	}
 	if (!rc) {
 		snprintf(out_path, sizeof(out_path), "%s/%s", w->run->outdir, f->rel);
 		rc = anon_files_mkdir_for(out_path);
-		rc = rc ? rc : write_output(plan, m.fd, out_path);
+		rc = rc ? rc : write_output(plan, src, out_path);
 		if (rc)
 			err_set(&err, rc, 0, 0, "cannot write %s: %s", out_path, strerror(-rc));
 	}
@@ -104,6 +143,11 @@ static int anonymize_one(struct anon_worker *w, const struct anon_file *f, struc
 	if (!rc && o.burned_in)
 		atomic_fetch_add(&w->run->burned_in, 1);
 	deid_plan_free(plan);
+	if (cfd >= 0)
+		close(cfd);
+	if (clean)
+		explicit_bzero(clean, clean_len);
+	free(clean);
 	core_map_release(&m);
 fail:
 	if (rc)
@@ -212,8 +256,9 @@ static int write_map(const char *outdir, const char *name, const char *header,
 }
 
 struct anon_opts {
-	const char *outdir, *project, *participant, *event, *profile, *secret;
+	const char *outdir, *project, *participant, *event, *profile, *secret, *pixel_rules;
 	int jobs;
+	bool keep_pixels, all_text;
 };
 
 static int parse_opts(int argc, char **argv, struct anon_opts *o)
@@ -225,6 +270,9 @@ static int parse_opts(int argc, char **argv, struct anon_opts *o)
 		{"profile", required_argument, NULL, 'f'},
 		{"secret", required_argument, NULL, 's'},
 		{"jobs", required_argument, NULL, 'j'},
+		{"keep-pixels", no_argument, NULL, 'K'},
+		{"all-text", no_argument, NULL, 'A'},
+		{"pixel-rules", required_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
 	long n;
@@ -255,6 +303,15 @@ static int parse_opts(int argc, char **argv, struct anon_opts *o)
 			if (core_parse_long(optarg, 1, 64, &n))
 				return -EINVAL;
 			o->jobs = (int)n;
+			break;
+		case 'K':
+			o->keep_pixels = true;
+			break;
+		case 'A':
+			o->all_text = true;
+			break;
+		case 'R':
+			o->pixel_rules = optarg;
 			break;
 		default:
 			return -EINVAL;
@@ -295,11 +352,15 @@ int cmd_anonymize(int argc, char **argv)
 	struct deid_secret secret;
 	struct anon_run run = {0};
 	struct anon_worker *ws = NULL;
+	struct burn_rules *rules = NULL;
+	struct fiona_err err = {0};
 	int rc, status = 1;
 
 	if (parse_opts(argc, argv, &o)) {
-		fprintf(stderr, "usage: fiona anonymize -o OUTDIR --project P --participant ID "
-				"[--event E] [--profile FILE] [--secret FILE] [-j N] INPUT...\n");
+		fprintf(stderr,
+			"usage: fiona anonymize -o OUTDIR --project P --participant ID "
+			"[--event E] [--profile FILE] [--secret FILE] [-j N] [--keep-pixels | "
+			"--all-text] [--pixel-rules FILE] INPUT...\n");
 		return 2;
 	}
 	if (load_keys(&o, &prof, &secret))
@@ -309,6 +370,13 @@ int cmd_anonymize(int argc, char **argv)
 		goto out;
 	}
 	run.outdir = o.outdir;
+	run.keep_pixels = o.keep_pixels;
+	run.all_text = o.all_text;
+	if (o.pixel_rules && burn_rules_load(o.pixel_rules, &rules, &err)) {
+		fprintf(stderr, "fiona anonymize: %s\n", err.reason);
+		goto out;
+	}
+	run.rules = rules;
 	pthread_mutex_init(&run.err_lock, NULL);
 	if (core_mkdir_p(o.outdir, 0755) ||
 	    anon_files_collect(&run.files, argv + optind, argc - optind) || !run.files.n) {
@@ -323,16 +391,25 @@ int cmd_anonymize(int argc, char **argv)
 	if (write_map(o.outdir, "uid-map.csv", "id_old,id_new\n", ws, o.jobs, false) ||
 	    write_map(o.outdir, "patient-map.csv", "id_old,id_new\n", ws, o.jobs, true))
 		goto out;
-	fprintf(stderr,
-		"fiona anonymize: %zu files, %zu failed, %zu may carry burned-in text "
-		"(pixels not cleaned)\n",
-		run.files.n, atomic_load(&run.failed), atomic_load(&run.burned_in));
+	if (o.keep_pixels)
+		fprintf(stderr,
+			"fiona anonymize: %zu files, %zu failed, %zu may carry burned-in text "
+			"(pixels not cleaned: --keep-pixels)\n",
+			run.files.n, atomic_load(&run.failed), atomic_load(&run.burned_in));
+	else
+		fprintf(stderr,
+			"fiona anonymize: %zu files, %zu failed; %zu burned-in text candidates "
+			"cleaned, %zu held (not written)\n",
+			run.files.n, atomic_load(&run.failed), atomic_load(&run.cleaned),
+			atomic_load(&run.held));
 	status = atomic_load(&run.failed) ? 1 : 0;
 out:
 	for (int i = 0; ws && i < o.jobs; i++) {
 		buf_release(&ws[i].uids);
 		buf_release(&ws[i].patients);
+		ocr_engine_free(ws[i].ocr);
 	}
+	burn_rules_free(rules);
 	free(ws);
 	anon_files_release(&run.files);
 	deid_profile_free(prof);

@@ -78,18 +78,33 @@ done <"$T/files"
 if [ $bad -eq 0 ]; then pass dcmdump; else fail dcmdump "$bad outputs not read cleanly by dcmdump"; fi
 if [ $newerr -eq 0 ]; then pass dciodvfy; else fail dciodvfy "$newerr outputs with new errors"; fi
 
-# Pixel data equals the input's in every transfer syntax (big endian swapped, deflated inflated).
+# Pixel data equals the input's in every transfer syntax (big endian swapped, deflated
+# inflated), but for burned-in text candidates (the secondary-capture dose pages): their
+# pixels are cleaned, and the output says so (BurnedInAnnotation NO, code 113101).
 pixels() { # file -> checksum of its pixel data as dcmdump writes it out
 	rm -rf "$T/px"; mkdir -p "$T/px"
 	dcmdump -q +W "$T/px" "$1" >/dev/null 2>&1
 	cat "$T/px"/* 2>/dev/null | cksum
 }
 bad=0
+cleaned=0
 while read -r f; do
 	dcmconv +te "$T/in/$f" "$T/le.dcm" 2>/dev/null || cp "$T/in/$f" "$T/le.dcm"
+	if dcmdump -q +P 0008,0016 +P 0028,0301 "$T/in/$f" 2>/dev/null |
+		grep -qE '=SecondaryCaptureImageStorage|\[YES\]'; then
+		if [ "$(pixels "$T/le.dcm")" != "$(pixels "$T/out/$f")" ] &&
+			dcmdump -q +P 0028,0301 "$T/out/$f" | grep -q '\[NO\]' &&
+			dcmdump -q "$T/out/$f" | grep -q '\[113101\]'; then
+			cleaned=$((cleaned + 1))
+		else
+			bad=$((bad + 1)); echo "  $f: a candidate not cleaned or not marked"
+		fi
+		continue
+	fi
 	[ "$(pixels "$T/le.dcm")" = "$(pixels "$T/out/$f")" ] || { bad=$((bad + 1)); echo "  $f: pixel data differs"; }
 done <"$T/files"
-if [ $bad -eq 0 ]; then pass pixel-data; else fail pixel-data "$bad files"; fi
+if [ $bad -eq 0 ] && [ $cleaned -gt 0 ]; then pass "pixel data (equal; $cleaned burned-in candidates cleaned and marked)"
+else fail pixel-data "$bad files ($cleaned cleaned)"; fi
 
 # Same input, same secret: byte-identical output, maps included.
 anonymize_all "$T/again" && diff -r "$T/out" "$T/again" >/dev/null

@@ -71,4 +71,20 @@ if [ "$files" -eq 10 ] && [ $((got * 100)) -ge $((want * 90)) ] && [ "$left" -eq
 else
 	fail compressed "$files inputs, $got of $want read before, $left after, $native uncompressed ($(head -n 1 "$T/clean.err"))"
 fi
+# Through fiona anonymize (what de-identification does with candidates): the cleaned
+# output's OCR reads none of the planted tokens and its header says the pixels were cleaned.
+(umask 077; head -c 32 /dev/urandom >"$T/secret")
+rm -rf "$T/in" && mv "$T/src" "$T/in"
+"$FIONA" anonymize -o "$T/anon" --project PROJ01 --participant PROJ01-0001 --secret "$T/secret" \
+	"$T"/in/*.dcm >/dev/null 2>"$T/anon.err"
+(cd "$T/anon" && "$FIONA" ocr $(ls "$T/in" | grep '\.dcm$')) >"$T/anon.ocr" 2>>"$T/ocr.err"
+left=$(found "$T/anon.ocr")
+marked=0
+for f in "$T"/anon/*.dcm; do
+	dcmdump -q +P 0028,0301 "$f" | grep -q '\[NO\]' && dcmdump -q "$f" | grep -q '\[113101\]' &&
+		marked=$((marked + 1))
+done
+[ "$left" -eq 0 ] && [ "$marked" -eq "$(ls "$T"/in/*.dcm | wc -l)" ] &&
+	pass "fiona anonymize cleans every candidate: none of the planted tokens read, $marked marked NO/113101" ||
+	fail anonymize "$left tokens read, $marked marked ($(tail -n 1 "$T/anon.err"))"
 exit $failed
