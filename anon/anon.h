@@ -405,6 +405,9 @@ struct deid_outcome {
  */
 int deid_instance_plan(const struct deid_job *j, const uint8_t *p, size_t n, struct deid_plan **out,
 		       struct deid_outcome *o, struct fiona_err *err);
+/* Whether an instance of this kind often carries burned-in text (deid_outcome.burned_in
+ * is this of the instance's own SOPClassUID, Modality and BurnedInAnnotation == YES). */
+bool deid_burned_in_kind(const char *sop_class, const char *modality, bool annotation_yes);
 
 /* ---- writer: explicit VR little endian Part-10 (anon/writer.c) --------------------- */
 

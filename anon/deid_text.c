@@ -193,7 +193,7 @@ size_t deid_text_clean(const struct deid_idents *ids, const char *in, size_t len
 	return o;
 }
 
-bool deid_idents_burned_in(const struct deid_idents *ids)
+bool deid_burned_in_kind(const char *sop_class, const char *modality, bool annotation_yes)
 {
 	static const char *const classes[] = {
 		"1.2.840.10008.5.1.4.1.1.7",	    /* secondary capture (and .7.x) */
@@ -205,11 +205,16 @@ bool deid_idents_burned_in(const struct deid_idents *ids)
 		"1.2.840.10008.5.1.4.1.1.104.",	    /* encapsulated documents */
 	};
 
-	if (ids->burned_in_yes)
+	if (annotation_yes)
 		return true;
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(classes); i++)
-		if (!strncmp(ids->sop_class, classes[i], strlen(classes[i])))
+		if (!strncmp(sop_class, classes[i], strlen(classes[i])))
 			return true;
-	return !strcmp(ids->modality, "US") || !strcmp(ids->modality, "XC") ||
-	       !strcmp(ids->modality, "ES") || !strcmp(ids->modality, "OT");
+	return !strcmp(modality, "US") || !strcmp(modality, "XC") || !strcmp(modality, "ES") ||
+	       !strcmp(modality, "OT");
+}
+
+bool deid_idents_burned_in(const struct deid_idents *ids)
+{
+	return deid_burned_in_kind(ids->sop_class, ids->modality, ids->burned_in_yes);
 }

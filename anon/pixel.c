@@ -150,6 +150,9 @@ static int check(const struct pix_image *im)
 		return -ENOTSUP;
 	if (im->spp == 3 && im->bits_alloc != 8)
 		return -ENOTSUP;
+	/* a stored depth the allocation cannot hold: the values' meaning is unknown */
+	if (im->bits_stored > im->bits_alloc)
+		return -EINVAL;
 	if (im->pi == PIX_YBR_422 && im->cols % 2)
 		return -ENOTSUP;
 	if (im->pi == PIX_PALETTE && (!im->pal[0] || !im->pal[1] || !im->pal[2]))
@@ -227,7 +230,9 @@ int pix_image_read(const uint8_t *p, size_t n, struct pix_image *im, struct fion
 		if (e.kind == DCM_PIXEL_BEGIN ||
 		    (e.kind == DCM_ELEMENT && e.tag == DCM_TAG_PIXEL_DATA))
 			break;
-		if (e.kind == DCM_ELEMENT && (rc = take(im, &e))) {
+		/* compressed: the description is read from the decoded instance, which may
+		 * differ (JPEG 2000's YBR_RCT and YBR_ICT, JPEG's YBR_FULL_422 come out RGB) */
+		if (e.kind == DCM_ELEMENT && !im->encapsulated && (rc = take(im, &e))) {
 			rc = err_set(err, rc, e.offset, e.tag,
 				     rc == -ENOTSUP ? "image kind not supported" : "bad value");
 			goto out;
@@ -243,6 +248,15 @@ int pix_image_read(const uint8_t *p, size_t n, struct pix_image *im, struct fion
 		goto out;
 	}
 	if (im->encapsulated) { /* the decoded instance describes itself */
+		/* every length checked here first: dcmtk allocates what an item claims before
+		 * it finds the bytes missing (a fuzzed 3 GB fragment length) */
+		while ((k = dcm_reader_next(r, &e)) > 0)
+			;
+		if (k < 0) {
+			rc = k;
+			*err = *dcm_reader_error(r);
+			goto out;
+		}
 		dcm_reader_free(r);
 		pix_image_release(im);
 		return read_decoded(p, n, im, err);

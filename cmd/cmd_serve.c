@@ -180,6 +180,7 @@ int cmd_serve(int argc, char **argv)
 	struct net_scp *scp = NULL;
 	struct fs_mount *mnt = NULL;
 	struct store_forwarder *fwd = NULL;
+	struct store_cleaner *cleaner = NULL;
 	struct classify_rules *rules = NULL;
 	struct fiona_err err = {0};
 	const char *config = NULL;
@@ -211,6 +212,9 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	if (pthread_create(&arrival, NULL, arrival_main, &ctx))
 		goto out_scp;
+	if (store_cleaner_start(ctx.env.store, &ctx.env.log, &cleaner, &err))
+		log_msg(&ctx.env.log, LOG_ERROR, "serve",
+			"burned-in text cleaning: %s (candidates wait)", err.reason);
 	start_forwarder(&ctx, &fwd);
 	if (fs_mount_start(ctx.env.cfg, ctx.env.store, &ctx.env.log, &mnt))
 		log_msg(&ctx.env.log, LOG_WARN, "serve", "running without the mount");
@@ -218,6 +222,7 @@ int cmd_serve(int argc, char **argv)
 	status = 0;
 	fs_mount_stop(mnt);
 	store_forwarder_stop(fwd);
+	store_cleaner_stop(cleaner);
 	atomic_store(&ctx.stopping, true);
 	pthread_join(arrival, NULL);
 out_scp:

@@ -58,19 +58,54 @@ static void print_counts(const struct store_counts *c, const struct statvfs *fs,
 		       "%ld, "
 		       "\"instances\": %ld, \"objects\": %ld, \"object_bytes\": %llu, "
 		       "\"conflicts\": %ld, \"transfers\": {\"queued\": %ld, \"sent\": %ld, "
-		       "\"verified\": %ld, \"failed\": %ld}, \"disk_used\": %.3f, ",
+		       "\"verified\": %ld, \"failed\": %ld, \"held\": %ld}, \"burned_in_text\": "
+		       "{\"cleaned\": %ld, \"held\": %ld, \"skipped\": %ld}, \"disk_used\": %.3f, ",
 		       c->studies, c->quarantine, c->assigned, c->series, c->instances, c->objects,
 		       (unsigned long long)c->object_bytes, c->conflicts, c->queued, c->sent,
-		       c->verified, c->failed, used);
+		       c->verified, c->failed, c->held, c->px_cleaned, c->px_held, c->px_skipped,
+		       used);
 		return;
 	}
 	printf("studies     %ld (%ld in quarantine, %ld assigned)\n", c->studies, c->quarantine,
 	       c->assigned);
 	printf("series      %ld\ninstances   %ld (%ld objects, %.1f MB; %ld conflicting UIDs)\n",
 	       c->series, c->instances, c->objects, (double)c->object_bytes / 1e6, c->conflicts);
-	printf("transfers   %ld queued, %ld sent, %ld verified, %ld failed\n", c->queued, c->sent,
-	       c->verified, c->failed);
+	printf("transfers   %ld queued, %ld sent, %ld verified, %ld failed, %ld held\n", c->queued,
+	       c->sent, c->verified, c->failed, c->held);
+	printf("pixels      %ld cleaned of burned-in text, %ld held, %ld skipped\n", c->px_cleaned,
+	       c->px_held, c->px_skipped);
 	printf("disk        %.0f %% used\n", used * 100);
+}
+
+/* Which instances are held for burned-in text, and why (numbers, never values). */
+static void print_held(struct store *s, const struct fiona_config *cfg, bool json)
+{
+	bool first = true;
+
+	printf(json ? "\"held\": [" : "");
+	for (size_t p = 0; p < cfg->n_projects; p++) {
+		struct store_held *h = NULL;
+		size_t n = 0;
+
+		if (store_list_held(s, 0, cfg->projects[p].name, &h, &n))
+			continue;
+		for (size_t i = 0; i < n; i++, first = false) {
+			if (!json && first)
+				printf("held for burned-in text:\n");
+			if (json)
+				printf("%s{\"project\": \"%s\", \"study\": %lld, \"series\": %ld, "
+				       "\"instance\": %ld, \"reason\": \"%s\"}",
+				       first ? "" : ", ", cfg->projects[p].name,
+				       (long long)h[i].instance, h[i].series, h[i].number,
+				       h[i].reason);
+			else
+				printf("  %s study %lld series %ld instance %ld: %s\n",
+				       cfg->projects[p].name, (long long)h[i].instance, h[i].series,
+				       h[i].number, h[i].reason);
+		}
+		free(h);
+	}
+	printf(json ? "], " : "");
 }
 
 int cmd_status(int argc, char **argv)
@@ -104,6 +139,7 @@ int cmd_status(int argc, char **argv)
 		size_t nq = 0;
 
 		print_counts(&counts, &fs, json);
+		print_held(env.store, env.cfg, json);
 		printf(json ? "\"last_heartbeat\": \"%s\", " : "heartbeat   %s\n", heartbeat);
 		rc = store_queue_by_destination(env.store, &q, &nq);
 		printf(json ? "\"destinations\": [" : "per destination:\n");

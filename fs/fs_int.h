@@ -219,8 +219,8 @@ int fs_prepare_wait(struct fs_mount *m, int64_t study, double seconds);
 const char *fs_place_fp(const struct fs_place *pl);
 /* Builds the plan of instance (bytes p/len of its object) for place: the slow path of an
  * open when no plan is kept (new plan: free with deid_plan_free()). */
-int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance, const uint8_t *p,
-		 size_t len, struct deid_plan **out);
+int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance, bool cleaned,
+		 const uint8_t *p, size_t len, struct deid_plan **out);
 
 /* ops_write.c: the writes that mean something */
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

@@ -40,9 +40,11 @@ static int load_profile(struct fs_mount *m, const char *path, struct deid_profil
 	return rc;
 }
 
-/* The key de-identified headers are kept under: the engine version, the profile's bytes
- * and the site secret. A change of any of them is a new key, so nothing stale is read. */
-static int profile_fingerprint(const struct fs_mount *m, const char *path, char out[33])
+/* The key de-identified headers are kept under: the engine version, the profile's bytes,
+ * the site secret and the project's pixel settings (a header made over a cleaned copy
+ * names that copy). A change of any of them is a new key, so nothing stale is read. */
+static int profile_fingerprint(const struct fs_mount *m, const char *path, const char *pixels,
+			       char out[33])
 {
 	char *bytes = NULL;
 	size_t len = 0;
@@ -56,6 +58,7 @@ static int profile_fingerprint(const struct fs_mount *m, const char *path, char 
 	rc = buf_appendf(&key, "fiona-plan %d ", DEID_ENGINE_VERSION);
 	rc = rc ? rc : buf_append(&key, path ? bytes : "default", path ? len : 7);
 	rc = rc ? rc : buf_append(&key, m->secret.key, m->have_secret ? m->secret.len : 0);
+	rc = rc ? rc : buf_appendf(&key, " pixels %s", pixels ? pixels : "");
 	if (!rc) {
 		h = XXH3_128bits(key.data, key.len);
 		snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
@@ -77,15 +80,16 @@ static int mount_projects(struct fs_mount *m)
 		return -ENOMEM;
 	for (size_t i = 0; !rc && i < c->n_projects; i++) {
 		struct fs_project *p = &m->projects[m->n_projects++];
-		const char *ep;
+		const char *ep, *px;
 
 		p->cfg = &c->projects[i];
 		ep = p->cfg->export_profile ? p->cfg->export_profile : p->cfg->profile;
 		p->gid = group_gid(m, p->cfg->group);
 		rc = load_profile(m, p->cfg->profile, &p->profile);
 		rc = rc ? rc : load_profile(m, ep, &p->export_profile);
-		rc = rc ? rc : profile_fingerprint(m, p->cfg->profile, p->fp);
-		rc = rc ? rc : profile_fingerprint(m, ep, p->fp_export);
+		px = store_pixel_fp(m->store, p->cfg->name);
+		rc = rc ? rc : profile_fingerprint(m, p->cfg->profile, px, p->fp);
+		rc = rc ? rc : profile_fingerprint(m, ep, px, p->fp_export);
 	}
 	return rc;
 }

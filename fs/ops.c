@@ -315,6 +315,35 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
+/* Without a kept plan (too big to keep, or not kept yet) an open builds one: only over
+ * what may leave fiona — a held or dropped instance, or a candidate not cleaned yet, is
+ * not there (the listing does not show them; an inode the kernel kept may still ask). */
+static int fs_open_allowed(struct fs_mount *m, struct fs_fh *fh, int64_t size, bool *cleaned,
+			   char hash[33], char *path, size_t cap)
+{
+	struct store_px_state px;
+	int rc;
+
+	if (size >= 0)
+		return 0;
+	if (size != STORE_DERIVED_MISSING ||
+	    store_pixel_state(m->store, fh->instance, fh->place->project->cfg->name, &px))
+		return -ENOENT;
+	if (px.state != STORE_PX_ORIGINAL && px.state != STORE_PX_SKIPPED &&
+	    px.state != STORE_PX_CLEANED)
+		return -ENOENT;
+	*cleaned = px.state == STORE_PX_CLEANED;
+	if (!strcmp(hash, px.source))
+		return 0;
+	memcpy(hash, px.source, 33);
+	close(fh->fd);
+	fh->fd = -1;
+	rc = store_object_path(m->store, hash, path, cap);
+	if (!rc && (fh->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		rc = -errno;
+	return rc;
+}
+
 /* The object behind an instance file, and for a de-identified one its kept plan (built
  * from the object only when no plan is kept: too big to keep, or a damaged row). */
 static int open_object(struct fs_mount *m, struct fs_fh *fh)
@@ -325,7 +354,9 @@ static int open_object(struct fs_mount *m, struct fs_fh *fh)
 	int64_t size;
 	char hash[33], path[4200];
 	struct core_map map;
-	int rc = store_instance_open(m->store, fh->instance, fp, hash, &size, &saved, &saved_len);
+	bool cleaned;
+	int rc = store_instance_open(m->store, fh->instance, fp, hash, &cleaned, &size, &saved,
+				     &saved_len);
 
 	rc = rc ? rc : store_object_path(m->store, hash, path, sizeof(path));
 	if (rc)
@@ -338,12 +369,14 @@ static int open_object(struct fs_mount *m, struct fs_fh *fh)
 		goto out;
 	if (saved && deid_plan_load(saved, saved_len, &fh->plan) == 0)
 		goto out;
+	if ((rc = fs_open_allowed(m, fh, size, &cleaned, hash, path, sizeof(path))))
+		goto out;
 	if (saved) /* a damaged row: computed again, never trusted */
 		log_msg(m->log, LOG_WARN, "mount", "instance %lld: kept header unreadable",
 			(long long)fh->instance);
 	if ((rc = core_map_file(path, &map)))
 		goto out;
-	rc = fs_deid_plan(m, fh->place, fh->instance, map.p, map.len, &fh->plan);
+	rc = fs_deid_plan(m, fh->place, fh->instance, cleaned, map.p, map.len, &fh->plan);
 	core_map_release(&map);
 out:
 	free(saved);

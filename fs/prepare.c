@@ -48,8 +48,8 @@ static const struct deid_profile *fp_profile(const struct fs_project *p, const c
 }
 
 static int plan_for(struct fs_mount *m, const struct fs_project *p, const struct deid_profile *prof,
-		    const char *participant, const char *event, int64_t instance, const uint8_t *b,
-		    size_t len, struct deid_plan **out)
+		    const char *participant, const char *event, int64_t instance, bool cleaned,
+		    const uint8_t *b, size_t len, struct deid_plan **out)
 {
 	struct deid_outcome o;
 	struct deid_job job;
@@ -59,6 +59,7 @@ static int plan_for(struct fs_mount *m, const struct fs_project *p, const struct
 	if (!m->have_secret)
 		return -EACCES;
 	rc = deid_job_init(&job, prof, &m->secret, p->cfg->name, participant, event);
+	job.pixels_cleaned = cleaned;
 	rc = rc ? rc : deid_instance_plan(&job, b, len, out, &o, &err);
 	if (rc)
 		log_msg(m->log, LOG_ERROR, "mount", "instance %lld: cannot de-identify: %s",
@@ -66,41 +67,81 @@ static int plan_for(struct fs_mount *m, const struct fs_project *p, const struct
 	return rc;
 }
 
-int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance, const uint8_t *p,
-		 size_t len, struct deid_plan **out)
+int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance, bool cleaned,
+		 const uint8_t *p, size_t len, struct deid_plan **out)
 {
 	const struct fs_project *pr = pl ? pl->project : NULL;
 
 	if (!pr || pl->event < 0)
 		return -EACCES;
 	return plan_for(m, pr, pl->export_tree ? pr->export_profile : pr->profile, pl->participant,
-			pr->cfg->events[pl->event], instance, p, len, out);
+			pr->cfg->events[pl->event], instance, cleaned, p, len, out);
+}
+
+/* What the cleaner decided of an instance's pixels (store/pixels.c): the object to
+ * de-identify, or a row without a header (held, dropped); false while a candidate waits
+ * for its cleaning, which notes the study again when it is done. */
+static bool pixel_source(struct fs_mount *m, const struct fs_project *p,
+			 const struct store_derived_todo *t, struct store_derived_row *row,
+			 char source[33], bool *cleaned)
+{
+	struct store_px_state px;
+
+	memcpy(source, t->hash, 33);
+	*cleaned = false;
+	if (store_pixel_state(m->store, t->instance, p->cfg->name, &px))
+		return true; /* the instance is gone: FAILED, never shown */
+	switch (px.state) {
+	case STORE_PX_PENDING:
+		return false;
+	case STORE_PX_HELD:
+		row->size = STORE_DERIVED_HELD;
+		break;
+	case STORE_PX_DROPPED:
+		row->size = STORE_DERIVED_DROPPED;
+		break;
+	case STORE_PX_CLEANED:
+		*cleaned = true;
+		row->source = t->hash; /* replaced by the caller's copy */
+				       /* fall through */
+	default:
+		memcpy(source, px.source, 33);
+		break;
+	}
+	return true;
 }
 
 /* One row: the plan of one instance, saved into keep (appended); row->plan points into
- * keep only after the batch is complete (keep may move while it grows). */
-static void prepare_one(struct fs_mount *m, const struct fs_project *p, const char *fp,
+ * keep only after the batch is complete (keep may move while it grows). false when the
+ * instance waits for its pixels to be cleaned (no row). */
+static bool prepare_one(struct fs_mount *m, const struct fs_project *p, const char *fp,
 			const struct store_study *st, const struct store_derived_todo *t,
-			struct store_derived_row *row, struct buf *keep, size_t *at)
+			struct store_derived_row *row, char source[33], struct buf *keep,
+			size_t *at)
 {
 	struct deid_plan *plan = NULL;
 	struct core_map map;
 	char path[4200];
+	bool cleaned;
 	int rc;
 
-	*row = (struct store_derived_row){t->instance, STORE_DERIVED_FAILED, NULL, 0};
+	*row = (struct store_derived_row){t->instance, STORE_DERIVED_FAILED, NULL, 0, NULL};
 	*at = SIZE_MAX;
-	if ((rc = store_object_path(m->store, t->hash, path, sizeof(path))) ||
+	if (!pixel_source(m, p, t, row, source, &cleaned))
+		return false;
+	if (row->size != STORE_DERIVED_FAILED)
+		return true; /* held or dropped */
+	if ((rc = store_object_path(m->store, source, path, sizeof(path))) ||
 	    (rc = core_map_file(path, &map))) {
 		log_msg(m->log, LOG_ERROR, "mount", "instance %lld: object unreadable: %s",
 			(long long)t->instance, strerror(-rc));
-		return;
+		return true;
 	}
-	rc = plan_for(m, p, fp_profile(p, fp), st->participant, st->event, t->instance, map.p,
-		      map.len, &plan);
+	rc = plan_for(m, p, fp_profile(p, fp), st->participant, st->event, t->instance, cleaned,
+		      map.p, map.len, &plan);
 	core_map_release(&map);
 	if (rc)
-		return;
+		return true;
 	row->size = (int64_t)deid_plan_size(plan);
 	if (deid_plan_size(plan) - deid_plan_copied_bytes(plan) <= PLAN_KEEP_MAX) {
 		size_t before = keep->len;
@@ -111,24 +152,31 @@ static void prepare_one(struct fs_mount *m, const struct fs_project *p, const ch
 		}
 	}
 	deid_plan_free(plan);
+	return true;
 }
 
 static int prepare_batch(struct fs_mount *m, const struct fs_project *p, const char *fp,
 			 const struct store_study *st, const struct store_derived_todo *t, size_t n)
 {
 	struct store_derived_row rows[PUT_BATCH];
-	size_t at[PUT_BATCH];
+	char sources[PUT_BATCH][33];
+	size_t at[PUT_BATCH], k = 0;
 	struct buf keep;
 	int rc;
 
 	buf_init(&keep, (size_t)1 << 30);
 	for (size_t i = 0; i < n; i++)
-		prepare_one(m, p, fp, st, &t[i], &rows[i], &keep, &at[i]);
-	for (size_t i = 0; i < n; i++)
+		if (prepare_one(m, p, fp, st, &t[i], &rows[k], sources[k], &keep, &at[k]))
+			k++;
+	for (size_t i = 0; i < k; i++) {
 		if (at[i] != SIZE_MAX)
 			rows[i].plan = keep.data + at[i];
-	rc = store_derived_put(m->store, st->id, p->cfg->name, st->participant, st->event, fp, rows,
-			       n);
+		if (rows[i].source)
+			rows[i].source = sources[i];
+	}
+	rc = k ? store_derived_put(m->store, st->id, p->cfg->name, st->participant, st->event, fp,
+				   rows, k)
+	       : 0;
 	buf_release(&keep);
 	return rc;
 }
@@ -262,7 +310,8 @@ static void follow_feed(struct fs_prepare *pp)
 		pthread_mutex_lock(&pp->lock);
 		for (size_t i = 0; i < n; i++)
 			if (c[i].study && c[i].project[0] &&
-			    (c[i].what & (STORE_CHG_ASSIGN | STORE_CHG_INSTANCES)))
+			    (c[i].what &
+			     (STORE_CHG_ASSIGN | STORE_CHG_INSTANCES | STORE_CHG_PIXELS)))
 				enqueue(pp, c[i].study, false);
 		pthread_mutex_unlock(&pp->lock);
 	} while (n == CORE_ARRAY_SIZE(c));

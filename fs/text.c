@@ -85,18 +85,37 @@ static int series_labels(struct buf *b, const struct store_series *se, size_t n)
 	return rc;
 }
 
+/* Held and skipped candidates for burned-in text, one line each (numbers, never
+ * values), at most a screenful: the rest are counted. */
+static int pixel_lines(struct fs_mount *m, const struct fs_place *pl, int64_t study, struct buf *b)
+{
+	struct store_held *h = NULL;
+	size_t n = 0;
+	int rc = store_list_held(m->store, study, pl->project->cfg->name, &h, &n);
+
+	for (size_t i = 0; !rc && i < n && i < 50; i++)
+		rc = buf_appendf(b, "  %s: series %ld instance %ld: %s\n",
+				 h[i].skipped ? "skipped" : "held", h[i].series, h[i].number,
+				 h[i].reason);
+	if (!rc && n > 50)
+		rc = buf_appendf(b, "  ... and %zu more\n", n - 50);
+	free(h);
+	return rc;
+}
+
 int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study, struct buf *b)
 {
 	struct store_study_transfers tr;
+	struct store_derived_counts dc;
 	struct store_series *se = NULL;
 	size_t nse = 0;
-	long n_instances = 0, ready = 0, failed = 0;
+	long n_instances = 0, waiting;
 	char when[32];
 	int rc;
 
 	if (store_study_transfers(m->store, study, &tr) ||
 	    store_list_series(m->store, study, &se, &nse) ||
-	    store_derived_count(m->store, study, fs_place_fp(pl), &ready, &failed)) {
+	    store_derived_count(m->store, study, fs_place_fp(pl), &dc)) {
 		free(se);
 		return -EIO;
 	}
@@ -104,18 +123,28 @@ int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study,
 		n_instances += se[i].n_instances;
 	rc = buf_appendf(b,
 			 "study %lld: assigned %s by %s%ld (%s); %ld instances: %ld queued, %ld "
-			 "sent, %ld verified, %ld failed%s%s\n  series: ",
+			 "sent, %ld verified, %ld failed, %ld held%s%s\n  series: ",
 			 (long long)study, core_time_iso(tr.assigned_at, when, sizeof(when)),
 			 tr.assigned_by >= 0 ? "uid " : "",
 			 tr.assigned_by >= 0 ? tr.assigned_by : 0, tr.how, n_instances, tr.queued,
-			 tr.sent, tr.verified, tr.failed, tr.last_error[0] ? "; last error: " : "",
-			 tr.last_error);
+			 tr.sent, tr.verified, tr.failed, tr.held,
+			 tr.last_error[0] ? "; last error: " : "", tr.last_error);
 	rc = rc ? rc : series_labels(b, se, nse);
 	/* what the folder shows: files appear once their de-identified header is kept */
-	rc = rc ? rc : buf_appendf(b, "\n  files: %ld of %ld de-identified", ready, n_instances);
-	if (!rc && failed)
-		rc = buf_appendf(b, "; %ld could not be and are held (see the log)", failed);
+	rc = rc ? rc : buf_appendf(b, "\n  files: %ld of %ld de-identified", dc.ready, n_instances);
+	waiting = n_instances - dc.ready - dc.failed - dc.held - dc.dropped;
+	if (!rc && dc.held)
+		rc = buf_appendf(b, "; %ld held for burned-in text (below)", dc.held);
+	if (!rc && dc.dropped)
+		rc = buf_appendf(b, "; %ld dropped by the project's pixel settings", dc.dropped);
+	if (!rc && dc.failed)
+		rc = buf_appendf(b, "; %ld could not be de-identified and are held (see the log)",
+				 dc.failed);
+	if (!rc && waiting > 0)
+		rc = buf_appendf(b, "; %ld not ready yet (burned-in text cleaning, or waiting)",
+				 waiting);
 	rc = rc ? rc : buf_appendf(b, "\n");
+	rc = rc ? rc : pixel_lines(m, pl, study, b);
 	free(se);
 	return rc;
 }

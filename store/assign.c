@@ -130,7 +130,8 @@ int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_er
 		note_at(s, study_id, STORE_CHG_ASSIGN, "", "", "");
 		body = cat_run(
 			s,
-			"DELETE FROM transfers WHERE state IN ('queued','failed') AND instance"
+			"DELETE FROM transfers WHERE state IN ('queued','failed','waiting','held',"
+			"'dropped') AND instance"
 			" IN (SELECT i.id FROM instances i JOIN series r ON i.series=r.id"
 			" WHERE r.study=?)",
 			"i", study_id);

@@ -68,6 +68,14 @@ static const char *const migrations[] = {
 	"  size INTEGER NOT NULL, plan BLOB, PRIMARY KEY(instance, profile));"
 	"CREATE TABLE changes(seq INTEGER PRIMARY KEY, study INTEGER NOT NULL,"
 	"  what INTEGER NOT NULL, project TEXT, participant TEXT, event TEXT);",
+	/* 2 -> 3: burned-in text (docs/burn.md): the outcome of cleaning each candidate under
+	 * a project's pixel settings, the cleaned copy an object of its own; the object a
+	 * kept header was made from */
+	"CREATE TABLE cleaned(instance INTEGER NOT NULL, settings TEXT NOT NULL,"
+	"  state TEXT NOT NULL, hash TEXT, reason TEXT, regions INTEGER NOT NULL DEFAULT 0,"
+	"  at INTEGER NOT NULL, PRIMARY KEY(instance, settings));"
+	"CREATE INDEX cleaned_hash ON cleaned(hash);"
+	"ALTER TABLE derived ADD COLUMN source TEXT;",
 };
 
 int cat_exec(struct store *s, const char *sql)

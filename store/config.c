@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <jansson.h>
 
-#include "store/store.h"
+#include "store/config_int.h"
 
 static const char default_json[] =
 	"{ \"data_dir\": \"./var\", \"mount_point\": \"./mnt\",\n"
@@ -39,12 +39,15 @@ static struct kpath kp(const char *parent, const char *key)
 	return k;
 }
 
-static int bad(struct fiona_err *err, const char *path, const char *why)
+int config_bad(struct fiona_err *err, const char *path, const char *why)
 {
 	return err_set(err, -EINVAL, 0, 0, "%s: %s", path, why);
 }
 
-static int take_str(json_t *v, const char *path, char **out, struct fiona_err *err)
+#define bad	 config_bad
+#define take_str config_take_str
+
+int config_take_str(json_t *v, const char *path, char **out, struct fiona_err *err)
 {
 	if (!json_is_string(v) || !json_string_length(v))
 		return bad(err, path, "must be a non-empty string");
@@ -52,6 +55,14 @@ static int take_str(json_t *v, const char *path, char **out, struct fiona_err *e
 		return bad(err, path, "must not contain NUL");
 	*out = strdup(json_string_value(v));
 	return *out ? 0 : -ENOMEM;
+}
+
+int config_take_bool(json_t *v, const char *path, bool *out, struct fiona_err *err)
+{
+	if (!json_is_boolean(v))
+		return bad(err, path, "must be true or false");
+	*out = json_is_true(v);
+	return 0;
 }
 
 static int take_long(json_t *v, const char *path, long min, long max, long *out,
@@ -304,6 +315,8 @@ static int project_key(json_t *v, const char *k, const char *path, struct config
 		return parse_events(v, path, p, err);
 	if (!strcmp(k, "routing"))
 		return parse_routing(v, path, p, err);
+	if (!strcmp(k, "pixels"))
+		return config_parse_pixels(v, path, &p->pixels, err);
 	return bad(err, path, "unknown key");
 }
 
@@ -420,6 +433,8 @@ static int parse_root_key(const char *k, json_t *v, struct fiona_config *c, stru
 		return take_str(v, k, &c->admin_group, err);
 	if (!strcmp(k, "classify_rules"))
 		return take_str(v, k, &c->classify_rules, err);
+	if (!strcmp(k, "pixel_rules"))
+		return take_str(v, k, &c->pixel_rules, err);
 	if (!strcmp(k, "quiet_seconds"))
 		return take_long(v, k, 1, 86400, &c->quiet_seconds, err);
 	if (!strcmp(k, "quarantine_days"))
@@ -525,6 +540,7 @@ static void project_free(struct config_project *p)
 	free(p->events), free(p->routing), free(p->name), free(p->group);
 	free(p->participant_pattern), free(p->destination), free(p->profile);
 	free(p->export_profile);
+	config_pixels_free(&p->pixels);
 }
 
 void config_free(struct fiona_config *c)
@@ -541,7 +557,7 @@ void config_free(struct fiona_config *c)
 		project_free(&c->projects[i]);
 	free(c->allowed_callers), free(c->destinations), free(c->projects);
 	free(c->data_dir), free(c->mount_point), free(c->secret_file), free(c->admin_group);
-	free(c->classify_rules), free(c->aet), free(c->bind);
+	free(c->classify_rules), free(c->pixel_rules), free(c->aet), free(c->bind);
 	free(c->redcap_url), free(c->redcap_token_file);
 	free(c);
 }

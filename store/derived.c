@@ -56,8 +56,8 @@ static int put_rows(struct store *s, const char *profile, const struct store_der
 {
 	sqlite3_stmt *st = NULL;
 	int rc = cat_prepare(s,
-			     "INSERT OR REPLACE INTO derived(instance, profile, size, plan)"
-			     " VALUES(?,?,?,?)",
+			     "INSERT OR REPLACE INTO derived(instance, profile, size, plan,"
+			     " source) VALUES(?,?,?,?,?)",
 			     &st);
 
 	for (size_t i = 0; !rc && i < n; i++) {
@@ -69,6 +69,10 @@ static int put_rows(struct store *s, const char *profile, const struct store_der
 					  SQLITE_STATIC);
 		else
 			sqlite3_bind_null(st, 4);
+		if (rows[i].source)
+			sqlite3_bind_text(st, 5, rows[i].source, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 5);
 		rc = cat_errno(sqlite3_step(st));
 		sqlite3_reset(st);
 	}
@@ -99,25 +103,31 @@ int store_derived_put(struct store *s, int64_t study, const char *project, const
 	return rc;
 }
 
-int store_derived_count(struct store *s, int64_t study, const char *profile, long *ready,
-			long *failed)
+int store_derived_count(struct store *s, int64_t study, const char *profile,
+			struct store_derived_counts *out)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	*ready = *failed = 0;
+	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&s->rlock);
 	rc = cat_prepare_read(s,
-			      "SELECT coalesce(sum(d.size >= 0),0), coalesce(sum(d.size < 0),0)"
+			      "SELECT coalesce(sum(d.size >= 0),0), coalesce(sum(d.size = ?3),0),"
+			      " coalesce(sum(d.size = ?4),0), coalesce(sum(d.size = ?5),0)"
 			      " FROM series r JOIN instances i ON i.series=r.id JOIN derived d"
-			      " ON d.instance=i.id AND d.profile=? WHERE r.study=?",
+			      " ON d.instance=i.id AND d.profile=?1 WHERE r.study=?2",
 			      &st);
 	if (!rc) {
 		sqlite3_bind_text(st, 1, profile, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, study);
+		sqlite3_bind_int64(st, 3, STORE_DERIVED_FAILED);
+		sqlite3_bind_int64(st, 4, STORE_DERIVED_HELD);
+		sqlite3_bind_int64(st, 5, STORE_DERIVED_DROPPED);
 		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			*ready = (long)sqlite3_column_int64(st, 0);
-			*failed = (long)sqlite3_column_int64(st, 1);
+			out->ready = (long)sqlite3_column_int64(st, 0);
+			out->failed = (long)sqlite3_column_int64(st, 1);
+			out->held = (long)sqlite3_column_int64(st, 2);
+			out->dropped = (long)sqlite3_column_int64(st, 3);
 		}
 		rc = cat_errno(rc);
 	}

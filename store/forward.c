@@ -68,6 +68,7 @@ static int deid_bytes(struct store_forwarder *f, const struct xfer *x, uint8_t *
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "object unreadable: %s",
 			       strerror(-rc));
 	rc = deid_job_init(&job, prof, &f->secret, x->project, x->participant, x->event);
+	job.pixels_cleaned = x->cleaned;
 	rc = rc ? rc : deid_instance_plan(&job, m.p, m.len, &plan, &o, err);
 	if (!rc && !(*p = malloc(deid_plan_size(plan) + 1)))
 		rc = -ENOMEM;
@@ -136,6 +137,62 @@ static void dest_of(const struct config_destination *d, struct net_dest *nd)
 {
 	*nd = (struct net_dest){d->aet, d->host, d->port, d->calling_aet ? d->calling_aet : "FIONA",
 				30};
+}
+
+/* What of x may leave (store/pixels.c): the cleaned copy of a candidate's pixels, or the
+ * object. A candidate not cleaned yet waits; held and dropped ones are never sent.
+ * Returns true when x is to be sent (its hash and transfer syntax then name what). */
+static bool pixels_sendable(struct store_forwarder *f, struct xfer *x, struct xfer_result *r)
+{
+	struct store_px_state px;
+	int rc = store_pixel_state(f->s, x->instance, x->project, &px);
+
+	if (!rc && (px.state == STORE_PX_ORIGINAL || px.state == STORE_PX_SKIPPED ||
+		    px.state == STORE_PX_CLEANED)) {
+		x->cleaned = px.state == STORE_PX_CLEANED;
+		memcpy(x->hash, px.source, sizeof(x->hash));
+		if (x->cleaned) /* a cleaned copy is never compressed */
+			snprintf(x->ts, sizeof(x->ts), "1.2.840.10008.1.2.1");
+		return true;
+	}
+	*r = (struct xfer_result){XFER_WAIT, "waiting for burned-in text cleaning", time(NULL) + 3};
+	if (rc)
+		snprintf(r->error, sizeof(r->error), "not in the catalog");
+	else if (px.state == STORE_PX_HELD || px.state == STORE_PX_DROPPED)
+		*r = (struct xfer_result){px.state == STORE_PX_HELD ? XFER_HELD : XFER_DROPPED, "",
+					  0};
+	if (!rc && r->state != XFER_WAIT)
+		snprintf(r->error, sizeof(r->error), "%s: %.200s",
+			 r->state == XFER_HELD ? "held" : "dropped", px.reason);
+	return false;
+}
+
+/* Moves the transfers that may be sent to the front of x and records the others.
+ * Returns how many are to be sent. */
+static size_t sort_out(struct store_forwarder *f, struct xfer *x, size_t n)
+{
+	struct xfer_result *r = calloc(n ? n : 1, sizeof(*r));
+	struct xfer *rest = calloc(n ? n : 1, sizeof(*rest));
+	size_t k = 0, m = 0;
+
+	if (!r || !rest) {
+		free(r);
+		free(rest);
+		return 0; /* taken again after a restart's reset; nothing sent unchecked */
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct xfer cur = x[i];
+
+		if (pixels_sendable(f, &cur, &r[m]))
+			x[k++] = cur;
+		else
+			rest[m++] = cur;
+	}
+	if (m && xfer_record(f->s, rest, r, m))
+		log_msg(f->log, LOG_ERROR, "forward", "cannot record %zu transfer outcomes", m);
+	free(r);
+	free(rest);
+	return k;
 }
 
 /* Sends x[0..n), which share one destination, and records the outcomes. Returns how
@@ -258,6 +315,7 @@ static size_t forward_round(struct store_forwarder *f)
 		free(x);
 		return 0;
 	}
+	n = sort_out(f, x, n);
 	qsort(x, n, sizeof(*x), by_destination);
 	for (size_t i = 1; i <= n; i++)
 		if (i == n || strcmp(x[i].destination, x[start].destination)) {

@@ -57,7 +57,8 @@ static int64_t next_candidate(struct store *s, int64_t now, const char **why)
 	return id;
 }
 
-/* Hashes of the study's objects that no instance of another study shares. */
+/* Hashes of the study's objects — received, and cleaned copies of their pixels — that
+ * nothing of another study shares (an instance, or the cleaned copy of one). */
 static char **private_hashes(struct store *s, int64_t study)
 {
 	sqlite3_stmt *st = NULL;
@@ -65,9 +66,15 @@ static char **private_hashes(struct store *s, int64_t study)
 	size_t n = 0, cap = 0;
 
 	if (cat_prepare(s,
-			"SELECT DISTINCT i.hash FROM instances i JOIN series r ON i.series=r.id"
-			" WHERE r.study=?1 AND NOT EXISTS (SELECT 1 FROM instances j JOIN series q"
-			" ON j.series=q.id WHERE j.hash=i.hash AND q.study!=?1)",
+			"WITH mine(hash) AS (SELECT i.hash FROM instances i JOIN series r"
+			" ON i.series=r.id WHERE r.study=?1 UNION SELECT c.hash FROM cleaned c"
+			" JOIN instances i ON c.instance=i.id JOIN series r ON i.series=r.id"
+			" WHERE r.study=?1 AND c.hash IS NOT NULL)"
+			"SELECT m.hash FROM mine m WHERE NOT EXISTS (SELECT 1 FROM instances j"
+			" JOIN series q ON j.series=q.id WHERE j.hash=m.hash AND q.study!=?1)"
+			" AND NOT EXISTS (SELECT 1 FROM cleaned d JOIN instances j ON"
+			" d.instance=j.id JOIN series q ON j.series=q.id WHERE d.hash=m.hash"
+			" AND q.study!=?1)",
 			&st))
 		return NULL;
 	sqlite3_bind_int64(st, 1, study);
@@ -98,6 +105,11 @@ static int remove_rows(struct store *s, int64_t study, char **hashes, const char
 		     "DELETE FROM derived WHERE instance IN (SELECT i.id FROM"
 		     " instances i JOIN series r ON i.series=r.id WHERE r.study=?)",
 		     "i", study);
+	rc = rc ? rc
+		: cat_run(s,
+			  "DELETE FROM cleaned WHERE instance IN (SELECT i.id FROM"
+			  " instances i JOIN series r ON i.series=r.id WHERE r.study=?)",
+			  "i", study);
 	rc = rc ? rc
 		: cat_run(s,
 			  "DELETE FROM transfers WHERE instance IN (SELECT i.id FROM"

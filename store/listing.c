@@ -137,17 +137,19 @@ int store_list_deid_files(struct store *s, int64_t series_id, const char *profil
 }
 
 int store_instance_open(struct store *s, int64_t instance, const char *profile, char hash[33],
-			int64_t *size, uint8_t **plan, size_t *plan_len)
+			bool *cleaned, int64_t *size, uint8_t **plan, size_t *plan_len)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
 	*plan = NULL;
+	*cleaned = false;
 	*plan_len = 0;
 	*size = STORE_DERIVED_MISSING;
 	pthread_mutex_lock(&s->rlock);
 	rc = cat_prepare_read(s,
-			      "SELECT i.hash, coalesce(d.size, -1), d.plan FROM instances i"
+			      "SELECT coalesce(d.source, i.hash), coalesce(d.size, -1), d.plan,"
+			      " d.source IS NOT NULL FROM instances i"
 			      " LEFT JOIN derived d ON d.instance=i.id AND d.profile=?"
 			      " WHERE i.id=?",
 			      &st);
@@ -161,6 +163,7 @@ int store_instance_open(struct store *s, int64_t instance, const char *profile, 
 
 			store_col_text(st, 0, hash, 33);
 			*size = sqlite3_column_int64(st, 1);
+			*cleaned = sqlite3_column_int(st, 3) == 1;
 			rc = 0;
 			if (b && len && (*plan = malloc(len))) {
 				memcpy(*plan, b, len);

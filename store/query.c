@@ -237,14 +237,15 @@ int store_study_transfers(struct store *s, int64_t study_id, struct store_study_
 	pthread_mutex_lock(&s->rlock);
 	rc = cat_prepare_read(
 		s,
-		"SELECT sum(t.state IN ('queued','sending')), sum(t.state='sent'),"
+		"SELECT sum(t.state IN ('queued','sending','waiting')), sum(t.state='sent'),"
 		" sum(t.state='verified'), sum(t.state='failed'),"
 		" (SELECT last_error FROM transfers t2 JOIN instances i2 ON t2.instance=i2.id"
 		"  JOIN series r2 ON i2.series=r2.id WHERE r2.study=?1 AND last_error IS NOT NULL"
 		"  ORDER BY t2.next_try DESC LIMIT 1),"
 		" (SELECT at FROM assignments WHERE study=?1),"
 		" (SELECT who FROM assignments WHERE study=?1),"
-		" (SELECT how FROM assignments WHERE study=?1)"
+		" (SELECT how FROM assignments WHERE study=?1),"
+		" sum(t.state IN ('held','dropped'))"
 		" FROM transfers t JOIN instances i ON t.instance=i.id"
 		" JOIN series r ON i.series=r.id WHERE r.study=?1",
 		&st);
@@ -264,6 +265,7 @@ int store_study_transfers(struct store *s, int64_t study_id, struct store_study_
 				   "manual") == 0)
 				t->assigned_by = (long)sqlite3_column_int64(st, 6);
 			store_col_text(st, 7, t->how, sizeof(t->how));
+			t->held = (long)sqlite3_column_int64(st, 8);
 		}
 		rc = cat_errno(rc);
 	}

@@ -42,7 +42,7 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", s->objects, strerror(-rc));
 		goto fail;
 	}
-	if ((rc = cat_open(s, db, err)))
+	if ((rc = cat_open(s, db, err)) || (rc = pixels_init(s, err)))
 		goto fail;
 	obj_clean_tmp(s);
 	*out = s;
@@ -61,6 +61,7 @@ void store_close(struct store *s)
 		close(s->objects_fd);
 	ingest_release(s);
 	feed_release(s);
+	free(s->pixel_fp);
 	pthread_mutex_destroy(&s->rlock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -105,11 +106,15 @@ int store_counts(struct store *s, struct store_counts *c)
 	c->object_bytes = (uint64_t)count_of(s, "SELECT coalesce(sum(size),0) FROM objects");
 	c->conflicts = count_of(s, "SELECT count(*) FROM (SELECT sop_uid FROM instances"
 				   " GROUP BY sop_uid HAVING count(*) > 1)");
-	c->queued =
-		count_of(s, "SELECT count(*) FROM transfers WHERE state IN ('queued','sending')");
+	c->queued = count_of(s, "SELECT count(*) FROM transfers WHERE state IN ('queued','sending',"
+				"'waiting')");
 	c->sent = count_of(s, "SELECT count(*) FROM transfers WHERE state='sent'");
 	c->verified = count_of(s, "SELECT count(*) FROM transfers WHERE state='verified'");
 	c->failed = count_of(s, "SELECT count(*) FROM transfers WHERE state='failed'");
+	c->held = count_of(s, "SELECT count(*) FROM transfers WHERE state IN ('held','dropped')");
+	c->px_cleaned = count_of(s, "SELECT count(*) FROM cleaned WHERE state='cleaned'");
+	c->px_held = count_of(s, "SELECT count(*) FROM cleaned WHERE state='held'");
+	c->px_skipped = count_of(s, "SELECT count(*) FROM cleaned WHERE state='skipped'");
 	pthread_mutex_unlock(&s->lock);
 	return c->studies < 0 ? -EIO : 0;
 }

@@ -27,8 +27,27 @@ struct config_route {
 	char *event;
 };
 
+/* A series a project marks as safe to skip for burned-in text (the original's exclusion
+ * list): a top-level attribute whose value matches a regular expression. */
+struct config_pixel_skip {
+	char *tag_name, *pattern; /* as written */
+	uint32_t tag;
+	regex_t re;
+	bool re_ok;
+};
+/* A project's burned-in text settings ("pixels" in the configuration; docs/burn.md). */
+struct config_pixels {
+	bool keep;	   /* "clean": false — candidates are flagged, never cleaned or held */
+	bool all_text;	   /* every text line read is removed, not only identifying ones */
+	bool every_series; /* every instance is a candidate, not only the flagged kinds */
+	bool drop_sc, drop_pr; /* secondary captures / presentation states never leave */
+	struct config_pixel_skip *skip;
+	size_t n_skip;
+};
+
 struct config_project {
 	char *name, *group, *participant_pattern, *destination, *profile, *export_profile;
+	struct config_pixels pixels;
 	regex_t participant_re; /* compiled participant_pattern (anchored as written) */
 	bool participant_re_ok;
 	char **events;
@@ -39,7 +58,8 @@ struct config_project {
 
 struct fiona_config {
 	char *data_dir, *mount_point, *secret_file, *admin_group, *classify_rules;
-	char *aet, *bind; /* "dicom" */
+	char *pixel_rules; /* per-device regions with burned-in text (NULL: none) */
+	char *aet, *bind;  /* "dicom" */
 	int port;
 	struct config_caller *allowed_callers;
 	size_t n_allowed_callers;
@@ -167,6 +187,7 @@ enum {
 	STORE_CHG_ASSIGN = 4,	    /* the study came to or left this place */
 	STORE_CHG_PARTICIPANTS = 8, /* study 0: the project's participants or coupling rows */
 	STORE_CHG_DERIVED = 16,	    /* kept de-identified headers of the study were added */
+	STORE_CHG_PIXELS = 32,	    /* burned-in text outcomes of the study were kept */
 };
 struct store_change {
 	uint64_t seq;
@@ -211,6 +232,8 @@ int store_list_event_studies(struct store *s, const char *project, const char *p
  * (STORE_DERIVED_MISSING) or de-identification failed (STORE_DERIVED_FAILED). */
 #define STORE_DERIVED_MISSING (-1)
 #define STORE_DERIVED_FAILED  (-2)
+#define STORE_DERIVED_HELD    (-3) /* burned-in text could not be cleaned and checked */
+#define STORE_DERIVED_DROPPED (-4) /* the project drops this kind */
 struct store_deid_file {
 	int64_t id;
 	long number;
@@ -220,10 +243,11 @@ struct store_deid_file {
 int store_list_deid_files(struct store *s, int64_t series_id, const char *profile,
 			  struct store_deid_file **out, size_t *n);
 /* The object of an instance (its hash) and, when kept under profile, the size and saved
- * plan (*plan: new buffer, free(); NULL when not kept or too big to keep). -ENOENT if the
- * instance is gone. */
+ * plan (*plan: new buffer, free(); NULL when not kept or too big to keep). A header kept
+ * over a cleaned copy of the pixels names that copy: hash is then the copy's and *cleaned
+ * is set. -ENOENT if the instance is gone. */
 int store_instance_open(struct store *s, int64_t instance, const char *profile, char hash[33],
-			int64_t *size, uint8_t **plan, size_t *plan_len);
+			bool *cleaned, int64_t *size, uint8_t **plan, size_t *plan_len);
 
 /* ---- kept de-identified headers (store/derived.c) ------------------------------------ */
 struct store_derived_todo {
@@ -235,9 +259,10 @@ int store_derived_missing(struct store *s, int64_t study, const char *profile,
 			  struct store_derived_todo **out, size_t *n);
 struct store_derived_row {
 	int64_t instance;
-	int64_t size;	     /* STORE_DERIVED_FAILED: de-identification failed */
+	int64_t size;	     /* < 0: STORE_DERIVED_FAILED, _HELD or _DROPPED */
 	const uint8_t *plan; /* borrowed; NULL: not kept (too big), opened by building it */
 	size_t plan_len;
+	const char *source; /* the cleaned copy the plan reads (borrowed); NULL: the object */
 };
 /* Keeps the rows in one transaction, only if the study is still assigned to (project,
  * participant, event): a re-assignment while they were computed makes them worthless
@@ -245,10 +270,13 @@ struct store_derived_row {
 int store_derived_put(struct store *s, int64_t study, const char *project, const char *participant,
 		      const char *event, const char *profile, const struct store_derived_row *rows,
 		      size_t n);
-/* How many instances of a study have a kept header under profile (*ready) and how many
- * could not be de-identified (*failed, included in *ready's complement). */
-int store_derived_count(struct store *s, int64_t study, const char *profile, long *ready,
-			long *failed);
+/* How many instances of a study have a kept header under profile, and of those without
+ * one: could not be de-identified, held for burned-in text, dropped by the project. */
+struct store_derived_counts {
+	long ready, failed, held, dropped;
+};
+int store_derived_count(struct store *s, int64_t study, const char *profile,
+			struct store_derived_counts *out);
 /* Studies assigned to project with an instance lacking a header under profile (once at
  * start: after a profile or secret change they are all computed again). New array. */
 int store_derived_studies_missing(struct store *s, const char *project, const char *profile,
@@ -256,6 +284,43 @@ int store_derived_studies_missing(struct store *s, const char *project, const ch
 /* Removes up to limit kept headers whose profile is none of keep[0..n): returns how many
  * (call again until 0). */
 int store_derived_prune(struct store *s, const char *const *keep, size_t n, int limit);
+/* ---- burned-in text (store/pixels.c, store/cleaner.c; docs/burn.md) ------------------ */
+enum store_px {
+	STORE_PX_ORIGINAL, /* not a candidate (or the project keeps pixels): as received */
+	STORE_PX_PENDING,  /* a candidate whose pixels are not cleaned yet: wait */
+	STORE_PX_CLEANED,  /* de-identify source, the cleaned copy (deid_job.pixels_cleaned) */
+	STORE_PX_SKIPPED,  /* a candidate the project marks safe: as received */
+	STORE_PX_HELD,	   /* could not be cleaned and checked: never shown nor sent */
+	STORE_PX_DROPPED,  /* the project drops this kind (secondary capture, presentation) */
+};
+struct store_px_state {
+	enum store_px state;
+	char source[33];  /* the object to de-identify (ORIGINAL, SKIPPED, CLEANED) */
+	char reason[200]; /* SKIPPED, HELD, DROPPED: why, without patient data */
+};
+/* What of an instance may leave fiona for project. -ENOENT if either is unknown. */
+int store_pixel_state(struct store *s, int64_t instance, const char *project,
+		      struct store_px_state *out);
+/* The fingerprint of a project's pixel settings (engine, rules file, options): kept
+ * headers made over a cleaned copy depend on it. Borrowed; NULL for an unknown project. */
+const char *store_pixel_fp(const struct store *s, const char *project);
+struct store_held {
+	int64_t instance;
+	long series, number; /* SeriesNumber, InstanceNumber (-1 when absent) */
+	bool skipped;	     /* skipped (the project marks it safe), else held */
+	char reason[200];
+};
+/* The held and skipped candidates of a study under project's settings (new array,
+ * free()), held first. study 0: the held ones of every study assigned to project, up to
+ * 100, with their study in .instance's place (fiona status). */
+int store_list_held(struct store *s, int64_t study, const char *project, struct store_held **out,
+		    size_t *n);
+/* The thread that cleans the candidates of assigned studies (one OCR engine, reused). */
+struct store_cleaner;
+int store_cleaner_start(struct store *s, struct fiona_log *log, struct store_cleaner **out,
+			struct fiona_err *err);
+void store_cleaner_stop(struct store_cleaner *c);
+
 /* Arrival: studies quiet for quiet_seconds become complete, then coupling rows, then the
  * projects' routing rules assign them; the rest wait in quarantine. Returns the number of
  * studies completed, or a negative errno. */
@@ -270,6 +335,9 @@ int store_housekeeping(struct store *s, time_t now);
 struct store_counts {
 	long studies, quarantine, assigned, series, instances, objects, conflicts;
 	long queued, sent, verified, failed;
+	long held; /* transfers held for burned-in text or dropped: never sent */
+	/* burned-in text outcomes kept (under any settings) */
+	long px_cleaned, px_held, px_skipped;
 	uint64_t object_bytes;
 };
 int store_counts(struct store *s, struct store_counts *c);
@@ -286,6 +354,7 @@ int store_queue_by_destination(struct store *s, struct store_dest_queue **out, s
 /* Transfer state of one study's instances (for .status). */
 struct store_study_transfers {
 	long queued, sent, verified, failed;
+	long held; /* held for burned-in text, or dropped: never sent */
 	char last_error[256];
 	int64_t assigned_at;
 	long assigned_by; /* uid, -1 when arrival rules assigned it */

@@ -41,6 +41,7 @@ struct store {
 	pthread_cond_t feed_cond;  /* this process committed noted changes */
 	uint64_t local_commits;
 	int64_t feed_pruned_at;
+	char (*pixel_fp)[33]; /* per configured project: its pixel settings (pixels.c) */
 };
 
 /* catalog.c */
@@ -112,14 +113,41 @@ void note_study(struct store *s, int64_t study, unsigned what);
  * ROLLBACK and the error. Every transaction that notes changes ends here. */
 int cat_commit(struct store *s, int rc);
 
+/* pixels.c: candidates for burned-in text and their kept outcomes */
+int pixels_init(struct store *s, struct fiona_err *err);
+enum store_px pixel_disposition(const struct config_project *p, const char *sop_class,
+				const char *modality, bool annotation_yes, const char *labels);
+struct pixel_todo {
+	int64_t instance;
+	char hash[33], sop_class[65], modality[17], labels[128];
+	bool annotation_yes;
+};
+/* Instances of a study without an outcome under fp (new array, free()). */
+int pixel_todo_list(struct store *s, int64_t study, const char *fp, struct pixel_todo **out,
+		    size_t *n);
+struct pixel_outcome {
+	int64_t instance;
+	const char *state; /* "cleaned", "skipped", "held" */
+	char hash[33];	   /* the cleaned copy ("" for none) */
+	int64_t size, regions;
+	char reason[200]; /* skipped or held: why, without patient data */
+};
+/* Every assigned study (new array, free()). */
+int pixel_assigned_studies(struct store *s, int64_t **out, size_t *n);
+/* Keeps one outcome (and the cleaned copy's object row); notes STORE_CHG_PIXELS. */
+int pixel_put(struct store *s, int64_t study, const char *fp, const struct pixel_outcome *o);
+
 /* transfers.c: the transfer queue in the catalog */
 struct xfer {
 	int64_t instance, study;
 	char project[32], participant[65], event[65], destination[64];
 	char hash[33], sop_class[65], ts[65], study_uid[65];
 	long attempts;
+	bool cleaned; /* hash is the cleaned copy of the pixels (forward.c sets it) */
 };
-enum xfer_state { XFER_SENT, XFER_RETRY, XFER_GIVE_UP };
+/* WAIT: a candidate for burned-in text not cleaned yet (tried again at next_try, not
+ * counted as an attempt); HELD and DROPPED: never sent, error says why. */
+enum xfer_state { XFER_SENT, XFER_RETRY, XFER_GIVE_UP, XFER_WAIT, XFER_HELD, XFER_DROPPED };
 struct xfer_result {
 	enum xfer_state state;
 	char error[300];

@@ -40,6 +40,8 @@ static int take_rows(struct store *s, int64_t now, size_t limit, struct xfer **o
 		" SELECT * FROM (SELECT instance, project FROM transfers WHERE state='queued'"
 		"  ORDER BY next_try LIMIT ?2) UNION ALL"
 		" SELECT * FROM (SELECT instance, project FROM transfers WHERE state='failed'"
+		"  AND next_try<=?1 ORDER BY next_try LIMIT ?2) UNION ALL"
+		" SELECT * FROM (SELECT instance, project FROM transfers WHERE state='waiting'"
 		"  AND next_try<=?1 ORDER BY next_try LIMIT ?2))"
 		"SELECT t.instance, r.study, t.project, a.participant, a.event, t.destination,"
 		" i.hash, coalesce(i.sop_class_uid,''), coalesce(i.ts_uid,''), s.study_uid,"
@@ -105,6 +107,15 @@ int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result 
 				"UPDATE transfers SET state='sent', sent_at=?, last_error=NULL,"
 				" attempts=attempts+1 WHERE instance=? AND project=?",
 				"iit", now, x[i].instance, x[i].project);
+		else if (r[i].state >= XFER_WAIT)
+			rc = cat_run(s,
+				     "UPDATE transfers SET state=?, last_error=?, next_try=?"
+				     " WHERE instance=? AND project=?",
+				     "ttiit",
+				     r[i].state == XFER_WAIT   ? "waiting"
+				     : r[i].state == XFER_HELD ? "held"
+							       : "dropped",
+				     r[i].error, r[i].next_try, x[i].instance, x[i].project);
 		else
 			rc = cat_run(
 				s,
@@ -138,8 +149,8 @@ int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n)
 		" sum(t.state IN ('sent','verified')) FROM c JOIN studies s ON s.id=c.study"
 		" JOIN series r ON r.study=c.study JOIN instances i ON i.series=r.id"
 		" JOIN transfers t ON t.instance=i.id AND t.project=c.project"
-		" GROUP BY c.study, c.project"
-		" HAVING sum(t.state IN ('sent','verified')) = count(*)",
+		" GROUP BY c.study, c.project" /* held and dropped ones never go */
+		" HAVING sum(t.state IN ('sent','verified','held','dropped')) = count(*)",
 		&st);
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		struct xfer_verify *r = store_grow((void **)&v, &k, &cap, sizeof(*v));
@@ -199,7 +210,8 @@ int store_queue_by_destination(struct store *s, struct store_dest_queue **out, s
 	pthread_mutex_lock(&s->lock);
 	rc = cat_prepare(
 		s,
-		"SELECT t.destination, sum(t.state IN ('queued','sending')), sum(t.state='sent'),"
+		"SELECT t.destination, sum(t.state IN ('queued','sending','waiting')),"
+		" sum(t.state='sent'),"
 		" sum(t.state='verified'), sum(t.state='failed'),"
 		" coalesce(min(CASE WHEN t.state IN ('queued','sending','failed') THEN a.at "
 		"END),0),"

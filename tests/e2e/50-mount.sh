@@ -63,8 +63,11 @@ mv "$Q/$S2" "$P/PROJ01-0001/followup/" && pass "mv (trailing slash) assigns" || 
 mv "$Q/$S3" "$P/PROJ01-0001/baseline" && pass "mv into an existing event" || fail mv-into "mv failed"
 [ ! -e "$Q/$S1" ] && [ ! -e "$Q/$S2" ] && [ ! -e "$Q/$S3" ] && [ "$(ls "$Q" | wc -l)" -eq 3 ] &&
 	pass "assigned studies leave quarantine" || fail leave-quarantine "$(ls "$Q" | wc -l) left"
-i=0; while ! grep -q "files: \([0-9]*\) of \1 de-identified" "$P/PROJ01-0001/baseline/.status" &&
-	[ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+# Files appear once de-identified; candidates for burned-in text (the dose pages) once
+# their pixels are cleaned, which takes OCR a second or two each.
+ready() { grep -q "files: \([0-9]*\) of \1 de-identified" "$1/.status"; }
+i=0; while ! { ready "$P/PROJ01-0001/baseline" && ready "$P/PROJ01-0001/followup"; } &&
+	[ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q "instances: [0-9]* queued" "$P/PROJ01-0001/baseline/.status" &&
 	grep -q "series: 1 " "$P/PROJ01-0001/baseline/.status" &&
 	grep -q "files: \([0-9]*\) of \1 de-identified" "$P/PROJ01-0001/baseline/.status" &&

@@ -96,4 +96,53 @@ static void test_errors_name_the_key(struct tt *t)
 	}
 }
 
-TT_MAIN(TT_CASE(test_default_and_spec), TT_CASE(test_errors_name_the_key))
+/* A project's "pixels" settings (burned-in text) and the global rules file. */
+static void test_pixels(struct tt *t)
+{
+	static const char *const bad[][2] = {
+		{"\"clean\": 1", "projects.PROJ01.pixels.clean: must be true or false"},
+		{"\"skip\": [ { \"tag\": \"NoSuchKeyword\", \"matches\": \"x\" } ]",
+		 "projects.PROJ01.pixels.skip[0].tag: not a DICOM keyword"},
+		{"\"skip\": [ { \"tag\": \"ImageComments\", \"matches\": \"(\" } ]",
+		 "projects.PROJ01.pixels.skip[0].matches: not a valid regular expression"},
+		{"\"skip\": [ { \"tag\": \"ImageComments\" } ]",
+		 "projects.PROJ01.pixels.skip[0]: needs \"tag\" and \"matches\""},
+		{"\"drop\": [ \"structured_report\" ]", "projects.PROJ01.pixels.drop: holds"},
+		{"\"all_txt\": true", "projects.PROJ01.pixels.all_txt: unknown key"},
+	};
+	const char *good = "\"all_text\": true, \"every_series\": true, \"skip\": [ { \"tag\":"
+			   " \"SeriesDescription\", \"matches\": \"^SAFE\" }, { \"tag\":"
+			   " \"0020,4000\", \"matches\": \"no text\" } ], \"drop\": ["
+			   " \"secondary_capture\", \"presentation_state\" ]";
+	const char *at = strstr(spec_example, "\"routing\"");
+	char buf[4096];
+	struct fiona_config *c = NULL;
+	struct fiona_err err = {0};
+	const struct config_pixels *px;
+
+	snprintf(buf, sizeof(buf), "%.*s\"pixels\": { %s }, %s", (int)(at - spec_example),
+		 spec_example, good, at);
+	TT_CHECK_MSG(t, config_parse(buf, strlen(buf), &c, &err) == 0, "%s", err.reason);
+	px = &c->projects[0].pixels;
+	TT_CHECK(t, !px->keep && px->all_text && px->every_series && px->drop_sc && px->drop_pr);
+	TT_CHECK(t,
+		 px->n_skip == 2 && px->skip[0].tag == 0x0008103E && px->skip[1].tag == 0x00204000);
+	TT_CHECK(t, regexec(&px->skip[0].re, "SAFE overlay", 0, NULL, 0) == 0);
+	config_free(c);
+	c = NULL;
+	snprintf(buf, sizeof(buf), "%.*s\"pixels\": { \"clean\": false }, %s",
+		 (int)(at - spec_example), spec_example, at);
+	TT_CHECK(t, config_parse(buf, strlen(buf), &c, &err) == 0 && c->projects[0].pixels.keep);
+	config_free(c);
+	for (size_t i = 0; i < CORE_ARRAY_SIZE(bad); i++) {
+		c = NULL;
+		snprintf(buf, sizeof(buf), "%.*s\"pixels\": { %s }, %s", (int)(at - spec_example),
+			 spec_example, bad[i][0], at);
+		TT_CHECK_MSG(t, config_parse(buf, strlen(buf), &c, &err) == -EINVAL, "case %zu", i);
+		TT_CHECK_MSG(t, strstr(err.reason, bad[i][1]) != NULL, "case %zu: %s", i,
+			     err.reason);
+		config_free(c);
+	}
+}
+
+TT_MAIN(TT_CASE(test_default_and_spec), TT_CASE(test_errors_name_the_key), TT_CASE(test_pixels))

@@ -220,8 +220,8 @@ static void test_migration_from_zero(struct tt *t)
 	TT_CHECK(t, core_mkdir_p(path, 0700) == 0);
 	snprintf(path, sizeof(path), "%s/var/catalog.db", f.dir);
 	TT_CHECK(t, sqlite3_open(path, &db) == SQLITE_OK);
-	TT_CHECK(t, sqlite3_exec(db, "CREATE TABLE unrelated(x); PRAGMA user_version=0", NULL,
-				 NULL, NULL) == SQLITE_OK);
+	TT_CHECK(t, sqlite3_exec(db, "CREATE TABLE unrelated(x); PRAGMA user_version=0", NULL, NULL,
+				 NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	TT_CHECK(t, fx_open(&f) == 0);
 	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
@@ -257,10 +257,10 @@ static void test_mode_move_and_bytes(struct tt *t)
 	TT_CHECK(t, stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	snprintf(path, sizeof(path), "%s/rx.dcm", f.dir);
 	snprintf(copy, sizeof(copy), "%s/copy.dcm", f.dir);
-	TT_CHECK(t, write_instance(path, "MRN1", "A1", "1.2.3.1", "1.2.3.1.9", "1.2.3.1.9.1", 5) ==
-			    0);
-	TT_CHECK(t, write_instance(copy, "MRN1", "A1", "1.2.3.1", "1.2.3.1.9", "1.2.3.1.9.1", 5) ==
-			    0);
+	TT_CHECK(t,
+		 write_instance(path, "MRN1", "A1", "1.2.3.1", "1.2.3.1.9", "1.2.3.1.9.1", 5) == 0);
+	TT_CHECK(t,
+		 write_instance(copy, "MRN1", "A1", "1.2.3.1", "1.2.3.1.9", "1.2.3.1.9.1", 5) == 0);
 	TT_CHECK(t, store_ingest(f.s, path, NULL, true, &r, &err) == 0);
 	TT_CHECK(t, access(path, F_OK) != 0);
 	TT_CHECK(t, store_list_series(f.s, r.study_id, &se, &ns) == 0 && ns == 1);
@@ -319,8 +319,8 @@ static void test_change_feed(struct tt *t)
 	cur = store_change_seq(f.s);
 	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
 	TT_CHECK(t, store_changes_read(f.s, &cur, c, 16, &n) == 0 && n == 1);
-	TT_CHECK(t, c[0].study == r.study_id && (c[0].what & STORE_CHG_INSTANCES) &&
-			    !c[0].project[0]);
+	TT_CHECK(t,
+		 c[0].study == r.study_id && (c[0].what & STORE_CHG_INSTANCES) && !c[0].project[0]);
 	TT_CHECK(t, store_assign(f.s, r.study_id, "PROJ01", "PROJ01-0001", "later", 0, &err) < 0);
 	TT_CHECK(t, store_changes_read(f.s, &cur, c, 16, &n) == 0 && n == 0);
 	TT_CHECK(t,
@@ -353,6 +353,7 @@ static void test_derived(struct tt *t)
 	size_t n, ns, plen;
 	int64_t size;
 	char hash[33];
+	bool cleaned;
 	const char *keep[] = {"fp"};
 
 	TT_CHECK(t, fx_setup(&f) == 0);
@@ -368,8 +369,9 @@ static void test_derived(struct tt *t)
 				      rows, 2) == 0);
 	TT_CHECK(t, store_list_deid_files(f.s, se[0].id, "fp", &df, &n) == 0 && n == 2);
 	TT_CHECK(t, df[0].size == 100 && df[1].size == STORE_DERIVED_FAILED);
-	TT_CHECK(t, store_instance_open(f.s, todo[0].instance, "fp", hash, &size, &plan, &plen) == 0);
-	TT_CHECK(t, size == 100 && plen == 3 && !memcmp(plan, "abc", 3) && hash[0]);
+	TT_CHECK(t, store_instance_open(f.s, todo[0].instance, "fp", hash, &cleaned, &size, &plan,
+					&plen) == 0);
+	TT_CHECK(t, size == 100 && plen == 3 && !memcmp(plan, "abc", 3) && hash[0] && !cleaned);
 	free(plan);
 	free(df);
 	TT_CHECK(t, store_derived_put(f.s, r.study_id, "PROJ01", "PROJ01-0002", "baseline", "fp",

@@ -1,0 +1,21 @@
+/* Private to store/config*.c: the helpers every section parser uses. */
+#ifndef FIONA_CONFIG_INT_H
+#define FIONA_CONFIG_INT_H
+
+#include <jansson.h>
+
+#include "store/store.h"
+
+/* -EINVAL with "path: why" in err. */
+int config_bad(struct fiona_err *err, const char *path, const char *why);
+/* A non-empty string without NUL, copied into *out (strdup). */
+int config_take_str(json_t *v, const char *path, char **out, struct fiona_err *err);
+/* A JSON boolean into *out. */
+int config_take_bool(json_t *v, const char *path, bool *out, struct fiona_err *err);
+
+/* config_pixels.c: a project's "pixels" object. */
+int config_parse_pixels(json_t *o, const char *path, struct config_pixels *px,
+			struct fiona_err *err);
+void config_pixels_free(struct config_pixels *px);
+
+#endif
