@@ -7,7 +7,8 @@
 # An instance that cannot be cleaned (an encapsulated document; unreadable pixels) is held:
 # never in Orthanc, not on the mount, named with its reason in .status and fiona status.
 # A series the project marks safe is skipped and a secondary capture the project drops is
-# neither shown nor sent; both are recorded.
+# neither shown nor sent; both are recorded. dciodvfy finds no new error in what was cleaned
+# and dcm2niix converts it as it did the input.
 . "$(dirname "$0")/lib/orthanc.sh"
 . "$(dirname "$0")/lib/fiona.sh"
 netns_reexec "$0" "$@"
@@ -132,4 +133,11 @@ for f in "$T"/out4/*.dcm; do
 	[ -s "$T/vfy.new" ] && { bad=$((bad + 1)); cat "$T/vfy.new" >>"$T/vfy.txt"; }
 done
 [ $bad -eq 0 ] && pass "dciodvfy: no new errors in the cleaned output" || fail dciodvfy "$(head -n 3 "$T/vfy.txt")"
+# dcm2niix converts each cleaned image it converted before (one NIfTI per input).
+nii() { rm -rf "$T/nii" && mkdir -p "$T/nii" && dcm2niix -o "$T/nii" "$1" >/dev/null 2>&1; ls "$T/nii" | grep -c '\.nii$'; }
+if command -v dcm2niix >/dev/null; then
+	a=$(nii "$T/in4"); b=$(nii "$T/out4")
+	[ "$a" -gt 0 ] && [ "$b" -eq "$a" ] && pass "dcm2niix converts the cleaned images ($b of $a as before)" ||
+		fail dcm2niix "$b converted after cleaning, $a before"
+fi
 exit $failed
