@@ -7,7 +7,6 @@
  * each file with its cleaned pixels into DIR (0600), header unchanged.
  */
 #include "core/core.h"
-
 #include <errno.h>
 #include <stdlib.h>
 
@@ -71,11 +70,14 @@ static int clean_file(struct ocr_engine *e, const char *path, const char *dir, b
 	core_map_release(&map);
 	if (!rc) {
 		snprintf(out, sizeof(out), "%s/%s", dir, base);
-		rc = core_write_file_atomic(out, clean, len, 0600);
-		printf("%s: %ld frames read, %ld lines removed\n", path, rep.frames, rep.lines);
-	}
-	if (rc)
+		if ((rc = core_write_file_atomic(out, clean, len, 0600)))
+			fprintf(stderr, "%s: cannot write %s: %s\n", path, out, strerror(-rc));
+		else
+			printf("%s: %ld frames read, %ld lines removed\n", path, rep.frames,
+			       rep.lines);
+	} else {
 		fprintf(stderr, "%s\n", err_format(&err, path, line, sizeof(line)));
+	}
 	free(clean);
 	return rc;
 }
@@ -105,6 +107,11 @@ int cmd_ocr(int argc, char **argv)
 	}
 	if (rules_path && burn_rules_load(rules_path, &rules, &err)) {
 		fprintf(stderr, "fiona ocr: %s\n", err.reason);
+		return 1;
+	}
+	if (clean && (bad = core_mkdir_p(clean, 0700))) { /* copies still hold the header */
+		fprintf(stderr, "fiona ocr: cannot create %s: %s\n", clean, strerror(-bad));
+		burn_rules_free(rules);
 		return 1;
 	}
 	if (ocr_engine_new(&e, &err)) {
