@@ -248,18 +248,126 @@ bool burn_line_identifying(const struct burn_terms *t, const char *text, bool al
 	return header_match(t, norm) || pattern_match(text);
 }
 
-/* Reads a frame (both scales) and appends the boxes of its identifying lines to found
+static int lines_add(struct ocr_lines *l, const struct ocr_line *x)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct ocr_line *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *x;
+	return 0;
+}
+
+/* The parts of a frame OCR reads again on their own: each box grown by its own height (at
+ * least AROUND_MIN_PX) on every side, clipped to the frame, overlapping ones merged. */
+#define AROUND_MIN_PX 16
+static bool overlap(const struct ocr_line *a, const struct ocr_line *b)
+{
+	return a->x0 <= b->x1 && b->x0 <= a->x1 && a->y0 <= b->y1 && b->y0 <= a->y1;
+}
+
+static int around(const struct ocr_lines *boxes, int w, int h, struct ocr_lines *out)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < boxes->n; i++) {
+		const struct ocr_line *b = &boxes->v[i];
+		int g = b->y1 - b->y0 < AROUND_MIN_PX ? AROUND_MIN_PX : b->y1 - b->y0;
+		struct ocr_line r = {b->x0 - g, b->y0 - g, b->x1 + g, b->y1 + g, ""};
+
+		r.x0 = r.x0 < 0 ? 0 : r.x0, r.y0 = r.y0 < 0 ? 0 : r.y0;
+		r.x1 = r.x1 > w ? w : r.x1, r.y1 = r.y1 > h ? h : r.y1;
+		if (r.x1 > r.x0 && r.y1 > r.y0)
+			rc = lines_add(out, &r);
+	}
+	for (bool merged = true; !rc && merged;) { /* a handful of boxes per frame */
+		merged = false;
+		for (size_t i = 0; i < out->n; i++)
+			for (size_t j = i + 1; j < out->n; j++) {
+				struct ocr_line *a = &out->v[i], *b = &out->v[j];
+
+				if (!overlap(a, b))
+					continue;
+				a->x0 = b->x0 < a->x0 ? b->x0 : a->x0,
+				a->y0 = b->y0 < a->y0 ? b->y0 : a->y0;
+				a->x1 = b->x1 > a->x1 ? b->x1 : a->x1,
+				a->y1 = b->y1 > a->y1 ? b->y1 : a->y1;
+				*b = out->v[--out->n];
+				merged = true;
+				j--;
+			}
+	}
+	return rc;
+}
+
+/* Reads each part at scale; the lines' boxes are put back in frame coordinates. */
+static int read_parts(struct ocr_engine *e, const uint8_t *gray, int w,
+		      const struct ocr_lines *parts, int scale, struct ocr_lines *l)
+{
+	const struct ocr_line *p;
+	uint8_t *crop;
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < parts->n; i++) {
+		size_t before = l->n;
+		int pw, ph;
+
+		p = &parts->v[i];
+		pw = p->x1 - p->x0, ph = p->y1 - p->y0;
+		if (!(crop = malloc((size_t)pw * ph)))
+			return -ENOMEM;
+		for (int y = 0; y < ph; y++)
+			memcpy(crop + (size_t)y * pw, gray + (size_t)(p->y0 + y) * w + p->x0, pw);
+		rc = ocr_read(e, crop, pw, ph, scale, l);
+		explicit_bzero(crop, (size_t)pw * ph);
+		free(crop);
+		for (size_t j = before; !rc && j < l->n; j++) {
+			l->v[j].x0 += p->x0, l->v[j].x1 += p->x0;
+			l->v[j].y0 += p->y0, l->v[j].y1 += p->y0;
+		}
+	}
+	return rc;
+}
+
+/* What OCR reads of a frame. The first look (near NULL) reads the whole frame natively,
+ * then at 2x the parts around every line that read found (small text is found as a line
+ * natively even where its letters are not read) — the whole frame at 2x when it found
+ * none. A check after cleaning (near: the boxes just filled) reads the parts around them
+ * at both scales: the rest of the frame is unchanged since the first look. */
+static int read_frame(struct ocr_engine *e, const struct pix_image *im, const uint8_t *gray,
+		      const struct ocr_lines *near, struct ocr_lines *l)
+{
+	struct ocr_lines parts = {0};
+	int rc = 0;
+
+	if (!near) {
+		rc = ocr_read(e, gray, im->cols, im->rows, 1, l);
+		if (!rc && !l->n)
+			return ocr_read(e, gray, im->cols, im->rows, 2, l);
+	}
+	rc = rc ? rc : around(near ? near : l, im->cols, im->rows, &parts);
+	for (int scale = near ? 1 : 2; !rc && scale <= 2; scale++)
+		rc = read_parts(e, gray, im->cols, &parts, scale, l);
+	ocr_lines_release(&parts);
+	return rc;
+}
+
+/* Reads a frame (read_frame) and appends the boxes of its identifying lines to found
  * (their text is not kept). */
 static int find_boxes(struct ocr_engine *e, const struct pix_image *im, const uint8_t *frame,
 		      uint8_t *gray, const struct burn_terms *t, bool all_text,
-		      struct ocr_lines *found)
+		      const struct ocr_lines *near, struct ocr_lines *found)
 {
 	struct ocr_lines l = {0};
-	int rc = 0;
+	int rc;
 
 	pix_frame_gray8(im, frame, gray);
-	for (int scale = 1; !rc && scale <= 2; scale++)
-		rc = ocr_read(e, gray, im->cols, im->rows, scale, &l);
+	rc = read_frame(e, im, gray, near, &l);
 	for (size_t i = 0; !rc && i < l.n; i++) {
 		struct ocr_line *b;
 
@@ -320,20 +428,26 @@ static int clean_frame(struct ocr_engine *e, const struct pix_image *im, uint8_t
 		       uint8_t *gray, const struct burn_terms *t, bool all_text,
 		       struct ocr_lines *applied, struct burn_report *rep)
 {
-	struct ocr_lines found = {0};
-	int rc = find_boxes(e, im, frame, gray, t, all_text, &found);
+	struct ocr_lines found = {0}, filled = {0};
+	int rc = find_boxes(e, im, frame, gray, t, all_text, NULL, &found);
 
 	rep->lines += found.n;
 	for (int pass = 0; !rc && found.n; pass++) {
+		size_t first = applied->n;
+
 		if (pass == 3) {
 			rc = -EAGAIN;
 			break;
 		}
 		rc = fill_grown(im, frame, &found, pass ? 60 : 20, applied);
+		filled.n = 0;
+		for (size_t i = first; !rc && i < applied->n; i++)
+			rc = lines_add(&filled, &applied->v[i]);
 		found.n = 0;
-		rc = rc ? rc : find_boxes(e, im, frame, gray, t, all_text, &found);
+		rc = rc ? rc : find_boxes(e, im, frame, gray, t, all_text, &filled, &found);
 	}
 	ocr_lines_release(&found);
+	ocr_lines_release(&filled);
 	return rc;
 }
 
