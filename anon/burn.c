@@ -20,6 +20,7 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <xxhash.h>
 
@@ -266,17 +267,22 @@ static int lines_add(struct ocr_lines *l, const struct ocr_line *x)
 /* The parts of a frame OCR reads again on their own: each box grown by its own height (at
  * least AROUND_MIN_PX) on every side, clipped to the frame, overlapping ones merged. */
 #define AROUND_MIN_PX 16
+#define SMALL_TEXT_PX 24
 static bool overlap(const struct ocr_line *a, const struct ocr_line *b)
 {
 	return a->x0 <= b->x1 && b->x0 <= a->x1 && a->y0 <= b->y1 && b->y0 <= a->y1;
 }
 
-static int around(const struct ocr_lines *boxes, int w, int h, struct ocr_lines *out)
+static int around(const struct ocr_lines *boxes, int w, int h, int max_h, struct ocr_lines *out)
 {
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < boxes->n; i++) {
 		const struct ocr_line *b = &boxes->v[i];
+
+		if (b->y1 - b->y0 > max_h && b->y1 - b->y0 <= 3 * max_h)
+			continue; /* a line of large text; a taller "line" is what layout could not
+				   * split, read again */
 		int g = b->y1 - b->y0 < AROUND_MIN_PX ? AROUND_MIN_PX : b->y1 - b->y0;
 		struct ocr_line r = {b->x0 - g, b->y0 - g, b->x1 + g, b->y1 + g, ""};
 
@@ -350,7 +356,11 @@ static int read_frame(struct ocr_engine *e, const struct pix_image *im, const ui
 		if (!rc && !l->n)
 			return ocr_read(e, gray, im->cols, im->rows, 2, l);
 	}
-	rc = rc ? rc : around(near ? near : l, im->cols, im->rows, &parts);
+	/* the 2x look is for small text: a line of large text (taller than SMALL_TEXT_PX)
+	 * reads well natively */
+	rc = rc ? rc
+		: around(near ? near : l, im->cols, im->rows, near ? INT_MAX : SMALL_TEXT_PX,
+			 &parts);
 	for (int scale = near ? 1 : 2; !rc && scale <= 2; scale++)
 		rc = read_parts(e, gray, im->cols, &parts, scale, l);
 	ocr_lines_release(&parts);

@@ -4,7 +4,7 @@
 # targets are printed next to the ratios for a human to judge.
 #   BENCH_DIR   where the generated corpus is cached (default ./var/bench)
 #   BENCH_PRESET  corpus preset (default large; "small" for a quick look)
-#   BENCH_ONLY    run one part: receive, dump, anonymize
+#   BENCH_ONLY    run one part: receive, dump, anonymize, burn
 # Each part is a function; a part whose fiona side does not exist yet says so.
 set -u
 BUILD=${BUILD:-build}
@@ -117,6 +117,52 @@ bench_anonymize() {
 	fi
 }
 
+# Burned-in text (issue 12): seconds per distinct frame that `fiona ocr --clean` spends
+# (two OCR scales, the check, on one core) at 640x480 and 1024x768, next to one pass of
+# the tesseract command line over the same frame as PNG (what the original FIONA ran,
+# first frame only); and what the feature costs a study without candidates: fiona
+# anonymize of MR files only, default vs --keep-pixels.
+bench_burn() {
+	echo "== burned-in text (fiona ocr --clean vs one tesseract pass)"
+	command -v tesseract >/dev/null && command -v dcmscale >/dev/null ||
+		{ echo "tesseract or dcmscale missing: skipped"; return 0; }
+	mkdir -p "$T/b640" "$T/b1024"
+	for seed in 1 2; do
+		"$BUILD/tools/gen_burned" -o "$T/g$seed" --px 14 --seed $seed >/dev/null || return 1
+		for k in mono2-8 mono2-16 rgb palette ybr-full; do
+			cp "$T/g$seed/$k.dcm" "$T/b640/$k-$seed.dcm"
+			dcmscale --scale-x-size 1024 --scale-y-size 768 "$T/g$seed/$k.dcm" \
+				"$T/b1024/$k-$seed.dcm" 2>/dev/null
+		done
+	done
+	for d in b640 b1024; do
+		n=$(ls "$T/$d" | wc -l)
+		rm -rf "$T/clean"
+		s=$(now); OMP_THREAD_LIMIT=1 "$BUILD/fiona" ocr --clean "$T/clean" "$T/$d"/*.dcm >/dev/null 2>&1
+		e=$(now); f=$(secs "$s" "$e")
+		for x in "$T/$d"/*.dcm; do dcmj2pnm +on "$x" "$x.png" 2>/dev/null; done
+		s=$(now)
+		for x in "$T/$d"/*.png; do OMP_THREAD_LIMIT=1 tesseract "$x" - >/dev/null 2>&1; done
+		e=$(now); p=$(secs "$s" "$e")
+		echo "${d#b}: $n frames; fiona $(echo "$f $n" | awk '{printf "%.3f", $1 / $2}') s/frame," \
+			"tesseract one pass $(echo "$p $n" | awk '{printf "%.3f", $1 / $2}') s/frame," \
+			"ratio $(ratio "$f" "$p") (target: at most 0.25 s/frame)"
+	done
+	(umask 077; head -c 32 /dev/urandom >"$T/secret")
+	awk -v c="$CORPUS" '$2 == "1.2.840.10008.5.1.4.1.1.4" { print c "/" $1 }' "$CORPUS/index.tsv" |
+		head -n 3000 >"$T/mr"
+	mkdir -p "$T/mrin" && i=0 && while read -r x; do i=$((i + 1)); cp "$x" "$T/mrin/$i.dcm"; done <"$T/mr"
+	for opt in --keep-pixels ""; do
+		sync; s=$(now)
+		"$BUILD/fiona" anonymize -o "$T/mro" --project BENCH1 --participant BENCH1-0001 \
+			--secret "$T/secret" -j 1 $opt "$T/mrin" 2>"$T/mr.err"
+		e=$(now); eval "t_${opt#--keep-}=$(secs "$s" "$e")"
+		rm -rf "$T/mro"
+	done
+	echo "no candidates ($(wc -l <"$T/mr") files, $(tail -n 1 "$T/mr.err" | sed 's/.*; //')):" \
+		"with cleaning ${t_}s, --keep-pixels ${t_pixels}s, ratio $(ratio "$t_" "$t_pixels") (target: 1.00)"
+}
+
 corpus
 if [ -n "${BENCH_ONLY:-}" ]; then # one part, e.g. BENCH_ONLY=anonymize
 	"bench_$BENCH_ONLY"
@@ -125,6 +171,7 @@ fi
 bench_receive || echo "receive benchmark failed"
 bench_dump
 bench_anonymize || echo "anonymize benchmark failed"
+bench_burn || echo "burned-in text benchmark failed"
 if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && unshare -n true 2>/dev/null; then
 	unshare -n sh -c 'ip link set lo up && sh tests/bench/gateway.sh "$1"' sh "$CORPUS" ||
 		echo "gateway benchmark failed"
