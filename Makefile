@@ -8,7 +8,9 @@
 #   tests/fuzz/fuzz_*.c                   -> build/fuzz-replay/fuzz_* (corpus replay, gcc)
 #                                            build-fuzz/fuzz_*       (libFuzzer, clang)
 #   tests/gen/*.c                         -> build/tools/<name>   (test tools, e.g. corpus generator)
-#   tests/gen/lib/*.c                     -> linked into every test tool (e.g. DICOM encoder)
+#   tests/gen/lib/*.c                     -> linked into every test tool (e.g. DICOM encoder), and
+#                                            as build/libtestgen.a into unit tests (JPEG 2000
+#                                            encoder for t_j2k)
 
 BUILD    ?= build
 CC       ?= cc
@@ -18,7 +20,8 @@ OPT      ?= -O2
 
 # dcmtk's pkg-config file is unusable on Debian 12 (it requires sndfile.pc, which is
 # not installed with libdcmtk-dev), so dcmtk is linked by library name.
-PKGS       := fuse3 sqlite3 jansson libxxhash libcrypto zlib libcurl tesseract lept freetype2
+PKGS       := fuse3 sqlite3 jansson libxxhash libcrypto zlib libcurl tesseract lept freetype2 \
+              libopenjp2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DCMTK_LIBS := -ldcmnet -ldcmjpeg -ldcmjpls -ldcmtkcharls -lijg8 -lijg12 -lijg16 -ldcmimgle \
@@ -84,10 +87,14 @@ $(BUILD)/libfiona.a: $(LIB_OBJ)
 $(BUILD)/fiona: $(CMD_OBJ) $(BUILD)/libfiona.a
 	$(CXX) $(LDFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libfiona.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/tt.h $(BUILD)/libfiona.a
+$(BUILD)/libtestgen.a: $(TOOL_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/tt.h $(BUILD)/libtestgen.a $(BUILD)/libfiona.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@.o
-	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/libfiona.a $(LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/libtestgen.a $(BUILD)/libfiona.a $(LDLIBS)
 
 $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(BUILD)/libfiona.a
 	@mkdir -p $(@D)

@@ -185,13 +185,13 @@ struct pix_image {
 	size_t data_len;
 	uint64_t data_offset; /* native: where the pixel data's value starts in the input */
 	bool big_endian;      /* native: the input's pixel data is big endian */
-	/* compressed input: the instance decoded by dcmtk to explicit VR little endian with
-	 * native pixel data (owned); data_offset then counts in it */
+	/* compressed input: the instance decoded (dcmtk; OpenJPEG for JPEG 2000) to explicit
+	 * VR little endian with native pixel data (owned); data_offset then counts in it */
 	uint8_t *decoded;
 	size_t decoded_len;
 };
 /* Reads the image of one instance (n bytes at p); compressed pixel data (JPEG, JPEG-LS,
- * RLE) is decoded first (decoded). 0, or -ENOTSUP for an image kind fiona cannot clean
+ * RLE, JPEG 2000) is decoded first (decoded). 0, or -ENOTSUP for an image kind fiona cannot clean
  * (1- or 32-bit, float, unknown photometric interpretation, 2 or 4 samples, a transfer
  * syntax without a decoder), -EINVAL / -ENOENT / -EIO with err naming the tag and reason. */
 int pix_image_read(const uint8_t *p, size_t n, struct pix_image *im, struct fiona_err *err);

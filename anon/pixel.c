@@ -193,7 +193,11 @@ static int take_pixels(struct pix_image *im, const struct dcm_elem *e)
 	return 0;
 }
 
-/* Compressed pixel data: decoded to a native instance, which is read instead. */
+static int image_read(const uint8_t *p, size_t n, struct pix_image *im, bool decoded,
+		      struct fiona_err *err);
+
+/* Compressed pixel data: decoded to a native instance, which is read instead (once: an
+ * instance whose decoded copy still reads as compressed is refused, not decoded again). */
 static int read_decoded(const uint8_t *p, size_t n, struct pix_image *im, struct fiona_err *err)
 {
 	uint8_t *dec = NULL;
@@ -202,18 +206,17 @@ static int read_decoded(const uint8_t *p, size_t n, struct pix_image *im, struct
 
 	if (rc)
 		return rc;
-	if ((rc = pix_image_read(dec, len, im, err)) || im->encapsulated) {
+	if ((rc = image_read(dec, len, im, true, err))) {
 		free(dec);
-		return rc ? rc
-			  : err_set(err, -ENOTSUP, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA,
-				    "pixel data still compressed after decoding");
+		return rc;
 	}
 	im->decoded = dec;
 	im->decoded_len = len;
 	return 0;
 }
 
-int pix_image_read(const uint8_t *p, size_t n, struct pix_image *im, struct fiona_err *err)
+static int image_read(const uint8_t *p, size_t n, struct pix_image *im, bool decoded,
+		      struct fiona_err *err)
 {
 	struct dcm_reader *r = NULL;
 	struct dcm_elem e;
@@ -247,6 +250,11 @@ int pix_image_read(const uint8_t *p, size_t n, struct pix_image *im, struct fion
 		rc = err_set(err, -ENOENT, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA, "no pixel data");
 		goto out;
 	}
+	if (im->encapsulated && decoded) {
+		rc = err_set(err, -ENOTSUP, CORE_NO_OFFSET, DCM_TAG_PIXEL_DATA,
+			     "pixel data still compressed after decoding");
+		goto out;
+	}
 	if (im->encapsulated) { /* the decoded instance describes itself */
 		/* every length checked here first: dcmtk allocates what an item claims before
 		 * it finds the bytes missing (a fuzzed 3 GB fragment length) */
@@ -276,6 +284,11 @@ out:
 	if (rc)
 		pix_image_release(im);
 	return rc;
+}
+
+int pix_image_read(const uint8_t *p, size_t n, struct pix_image *im, struct fiona_err *err)
+{
+	return image_read(p, n, im, false, err);
 }
 
 /* Stored value of pixel i of a 1-sample frame, sign-extended from bits_stored. */

@@ -10,11 +10,11 @@ SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer"
 make --no-print-directory BUILD=$B CC=clang CXX=clang++ OPT=-O1 SAN="$SAN" $B/libfiona.a
 for src in tests/fuzz/fuzz_*.c; do
 	n=$(basename "$src" .c)
-	# the library holds C++ (dcmtk codecs, networking) and tesseract: link like fiona
+	# the library holds C++ (dcmtk codecs, networking), tesseract and OpenJPEG: link like fiona
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -I. -I$B/gen $(pkg-config --cflags tesseract) \
 		-fsanitize=fuzzer,address,undefined -c "$src" -o $B/$n.o
 	clang++ -fsanitize=fuzzer,address,undefined $B/$n.o $B/libfiona.a \
-		$(pkg-config --libs fuse3 sqlite3 jansson libxxhash libcrypto zlib libcurl tesseract lept freetype2) \
+		$(pkg-config --libs fuse3 sqlite3 jansson libxxhash libcrypto zlib libcurl tesseract lept freetype2 libopenjp2) \
 		-ldcmnet -ldcmjpeg -ldcmjpls -ldcmtkcharls -lijg8 -lijg12 -lijg16 -ldcmimgle \
 		-ldcmdata -loflog -lofstd -lpthread -lm -o $B/$n
 	mkdir -p "$B/corpus-${n#fuzz_}"
