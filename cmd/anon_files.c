@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fts.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -160,5 +162,113 @@ int anon_files_sort_unique_lines(struct buf *b, size_t skip)
 				break;
 	free(lines);
 	free(copy);
+	return 0;
+}
+
+/* Appends "/" and the cl bytes at c to the len bytes of name (cap PATH_MAX). */
+static int path_append(char *name, size_t *len, const char *c, size_t cl)
+{
+	if (*len == 1) /* "/": no second slash */
+		*len = 0;
+	if (*len + 1 + cl >= PATH_MAX)
+		return -ENAMETOOLONG;
+	name[(*len)++] = '/';
+	memcpy(name + *len, c, cl);
+	*len += cl;
+	name[*len] = '\0';
+	return 0;
+}
+
+/* One component onto name. While name exists (len == *real) the kernel resolves it, so a
+ * symlink or ".." means what it will mean to mkdir; past that, by name. */
+static int canon_step(char *name, size_t *len, size_t *real, const char *c, size_t cl)
+{
+	char next[PATH_MAX], res[PATH_MAX];
+	size_t nl = *len;
+	int rc;
+
+	if (*len == *real) {
+		memcpy(next, name, *len + 1);
+		if ((rc = path_append(next, &nl, c, cl)))
+			return rc;
+		if (realpath(next, res)) {
+			*len = *real = strlen(res);
+			memcpy(name, res, *len + 1);
+			return 0;
+		}
+		if (errno != ENOENT)
+			return -errno;
+	}
+	if (cl == 2 && c[0] == '.' && c[1] == '.') {
+		while (*len > *real && name[*len - 1] != '/')
+			(*len)--;
+		if (*len > *real)
+			(*len)--;
+		name[*len] = '\0';
+		return 0;
+	}
+	return path_append(name, len, c, cl);
+}
+
+int anon_files_path_canon(const char *path, char *out, size_t cap)
+{
+	char name[PATH_MAX];
+	size_t len, real, cl;
+	int rc = 0;
+
+	if (!*path)
+		return -ENOENT;
+	if (!realpath(*path == '/' ? "/" : ".", name))
+		return -errno;
+	len = real = strlen(name);
+	for (const char *c = path; *c && !rc; c += cl) {
+		while (*c == '/')
+			c++;
+		cl = strcspn(c, "/");
+		if (cl && !(cl == 1 && *c == '.'))
+			rc = canon_step(name, &len, &real, c, cl);
+	}
+	if (!rc && len + 1 > cap)
+		rc = -ENAMETOOLONG;
+	if (!rc)
+		memcpy(out, name, len + 1);
+	return rc;
+}
+
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1) /* "/" */
+		return true;
+	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+int anon_files_maps_dir(const char *outdir, const char *maps, char *out, size_t cap)
+{
+	char o[PATH_MAX], m[PATH_MAX];
+	const char *bad = maps ? maps : outdir;
+	int rc = anon_files_path_canon(outdir, o, sizeof(o));
+
+	if (!rc && maps)
+		rc = anon_files_path_canon(maps, m, sizeof(m));
+	else if (!rc && snprintf(m, sizeof(m), "%s.maps", o) >= (int)sizeof(m))
+		rc = -ENAMETOOLONG;
+	if (rc) {
+		fprintf(stderr, "fiona anonymize: %s: %s\n", bad, strerror(-rc));
+		return rc;
+	}
+	/* scp -r OUTDIR must not ship the coupling list with the data */
+	if (path_within(m, o)) {
+		fprintf(stderr,
+			"fiona anonymize: the maps folder %s is inside the output %s; the "
+			"maps link pseudonyms to patients and must be kept apart from the "
+			"data: choose --maps outside it\n",
+			m, o);
+		return -EINVAL;
+	}
+	if (strlen(m) + 1 > cap)
+		return -ENAMETOOLONG;
+	memcpy(out, m, strlen(m) + 1);
 	return 0;
 }

@@ -24,5 +24,13 @@ void anon_files_release(struct anon_files *fs);
 int anon_files_mkdir_for(const char *path);
 /* Sorts the lines of b after its first skip bytes and drops repeated lines. */
 int anon_files_sort_unique_lines(struct buf *b, size_t skip);
+/* path as an absolute name: the part that exists resolved by realpath(3), the part that
+ * does not (what mkdir -p would create) appended with "." and ".." applied by name.
+ * 0, -ENAMETOOLONG, or the errno of a component that cannot be looked up. */
+int anon_files_path_canon(const char *path, char *out, size_t cap);
+/* The folder for the coupling maps, as an absolute name: maps, or by default OUTDIR.maps
+ * beside outdir. -EINVAL, after printing why, if it is outdir or inside it; creates
+ * nothing. */
+int anon_files_maps_dir(const char *outdir, const char *maps, char *out, size_t cap);
 
 #endif

@@ -6,8 +6,11 @@
  * argument keep their paths relative to that folder. Each output is written under a
  * temporary name and renamed, so OUTDIR never holds half a file. Workers (-j) take files
  * from a shared counter; every file that fails is reported as FILE: offset: tag: reason
- * and the others go on. uid-map.csv and patient-map.csv are sorted, so two runs over the
- * same input with the same secret give byte-identical output directories.
+ * and the others go on. uid-map.csv and patient-map.csv (the coupling list: original
+ * identifiers next to pseudonyms) go to a separate 0700 folder, --maps or OUTDIR.maps
+ * beside OUTDIR, never into OUTDIR: whoever copies OUTDIR to a collaborator must not ship
+ * them. They are sorted, so two runs over the same input with the same secret give
+ * byte-identical output and maps.
  */
 #include "core/core.h"
 
@@ -15,6 +18,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -211,8 +215,8 @@ static int run_workers(struct anon_run *run, struct anon_worker *ws, int jobs)
 	return 0;
 }
 
-/* Runs into the same OUTDIR (one per participant) add to its maps instead of replacing
- * them: the lines of an existing map, without its header, join the new ones. */
+/* Runs into the same maps folder (one per participant) add to its maps instead of
+ * replacing them: the lines of an existing map, without its header, join the new ones. */
 static int append_existing(struct buf *all, const char *path, size_t header_len)
 {
 	char *old = NULL;
@@ -228,8 +232,8 @@ static int append_existing(struct buf *all, const char *path, size_t header_len)
 }
 
 /* Concatenates the workers' lines, sorts them and writes each distinct line once. */
-static int write_map(const char *outdir, const char *name, const char *header,
-		     struct anon_worker *ws, int jobs, bool patients)
+static int write_map(const char *dir, const char *name, const char *header, struct anon_worker *ws,
+		     int jobs, bool patients)
 {
 	struct buf all;
 	char path[4200];
@@ -237,7 +241,7 @@ static int write_map(const char *outdir, const char *name, const char *header,
 
 	buf_init(&all, (size_t)1 << 32);
 	rc = buf_append(&all, header, strlen(header));
-	snprintf(path, sizeof(path), "%s/%s", outdir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (!rc)
 		rc = append_existing(&all, path, strlen(header));
 	for (int i = 0; i < jobs && !rc; i++) {
@@ -256,7 +260,7 @@ static int write_map(const char *outdir, const char *name, const char *header,
 }
 
 struct anon_opts {
-	const char *outdir, *project, *participant, *event, *profile, *secret, *pixel_rules;
+	const char *outdir, *maps, *project, *participant, *event, *profile, *secret, *pixel_rules;
 	int jobs;
 	bool keep_pixels, all_text;
 };
@@ -273,6 +277,7 @@ static int parse_opts(int argc, char **argv, struct anon_opts *o)
 		{"keep-pixels", no_argument, NULL, 'K'},
 		{"all-text", no_argument, NULL, 'A'},
 		{"pixel-rules", required_argument, NULL, 'R'},
+		{"maps", required_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
 	long n;
@@ -313,6 +318,9 @@ static int parse_opts(int argc, char **argv, struct anon_opts *o)
 		case 'R':
 			o->pixel_rules = optarg;
 			break;
+		case 'M':
+			o->maps = optarg;
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -345,8 +353,54 @@ static int load_keys(const struct anon_opts *o, struct deid_profile **prof, stru
 	return rc;
 }
 
+/* The maps folder: made 0700 when new. One that exists and that others can open is
+ * refused, not changed: it is the user's folder, and an earlier run's maps may be in it. */
+static int maps_dir_make(const char *dir)
+{
+	struct stat st;
+	int rc = core_mkdir_p(dir, 0700);
+
+	if (!rc && stat(dir, &st) != 0)
+		rc = -errno;
+	if (!rc && !S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	if (rc) {
+		fprintf(stderr, "fiona anonymize: cannot make the maps folder %s: %s\n", dir,
+			strerror(-rc));
+		return rc;
+	}
+	if (st.st_mode & 077) {
+		fprintf(stderr,
+			"fiona anonymize: the maps folder %s can be opened by others, and the maps "
+			"hold original identifiers: chmod 700 %s\n",
+			dir, dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static void summary(const struct anon_run *run, const struct anon_opts *o, const char *maps)
+{
+	fprintf(stderr,
+		"fiona anonymize: maps (original identifiers) in %s, outside the output: keep "
+		"them apart from the data\n",
+		maps);
+	if (o->keep_pixels)
+		fprintf(stderr,
+			"fiona anonymize: %zu files, %zu failed, %zu may carry burned-in text "
+			"(pixels not cleaned: --keep-pixels)\n",
+			run->files.n, atomic_load(&run->failed), atomic_load(&run->burned_in));
+	else
+		fprintf(stderr,
+			"fiona anonymize: %zu files, %zu failed; %zu burned-in text candidates "
+			"cleaned, %zu held (not written)\n",
+			run->files.n, atomic_load(&run->failed), atomic_load(&run->cleaned),
+			atomic_load(&run->held));
+}
+
 int cmd_anonymize(int argc, char **argv)
 {
+	char maps[PATH_MAX];
 	struct anon_opts o;
 	struct deid_profile *prof = NULL;
 	struct deid_secret secret;
@@ -358,9 +412,9 @@ int cmd_anonymize(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &o)) {
 		fprintf(stderr,
-			"usage: fiona anonymize -o OUTDIR --project P --participant ID "
-			"[--event E] [--profile FILE] [--secret FILE] [-j N] [--keep-pixels | "
-			"--all-text] [--pixel-rules FILE] INPUT...\n");
+			"usage: fiona anonymize -o OUTDIR [--maps DIR (default OUTDIR.maps)] "
+			"--project P --participant ID [--event E] [--profile FILE] [--secret FILE] "
+			"[-j N] [--keep-pixels | --all-text] [--pixel-rules FILE] INPUT...\n");
 		return 2;
 	}
 	if (load_keys(&o, &prof, &secret))
@@ -378,6 +432,8 @@ int cmd_anonymize(int argc, char **argv)
 	}
 	run.rules = rules;
 	pthread_mutex_init(&run.err_lock, NULL);
+	if (anon_files_maps_dir(o.outdir, o.maps, maps, sizeof(maps)) || maps_dir_make(maps))
+		goto out;
 	if (core_mkdir_p(o.outdir, 0755) ||
 	    anon_files_collect(&run.files, argv + optind, argc - optind) || !run.files.n) {
 		fprintf(stderr, "fiona anonymize: nothing to do (no files, or %s cannot be made)\n",
@@ -388,20 +444,10 @@ int cmd_anonymize(int argc, char **argv)
 	if (!ws)
 		goto out;
 	run_workers(&run, ws, o.jobs);
-	if (write_map(o.outdir, "uid-map.csv", "id_old,id_new\n", ws, o.jobs, false) ||
-	    write_map(o.outdir, "patient-map.csv", "id_old,id_new\n", ws, o.jobs, true))
+	if (write_map(maps, "uid-map.csv", "id_old,id_new\n", ws, o.jobs, false) ||
+	    write_map(maps, "patient-map.csv", "id_old,id_new\n", ws, o.jobs, true))
 		goto out;
-	if (o.keep_pixels)
-		fprintf(stderr,
-			"fiona anonymize: %zu files, %zu failed, %zu may carry burned-in text "
-			"(pixels not cleaned: --keep-pixels)\n",
-			run.files.n, atomic_load(&run.failed), atomic_load(&run.burned_in));
-	else
-		fprintf(stderr,
-			"fiona anonymize: %zu files, %zu failed; %zu burned-in text candidates "
-			"cleaned, %zu held (not written)\n",
-			run.files.n, atomic_load(&run.failed), atomic_load(&run.cleaned),
-			atomic_load(&run.held));
+	summary(&run, &o, maps);
 	status = atomic_load(&run.failed) ? 1 : 0;
 out:
 	for (int i = 0; ws && i < o.jobs; i++) {

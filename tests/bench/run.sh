@@ -86,7 +86,7 @@ bench_anonymize() {
 		"$BUILD/fiona" anonymize -o "$T/anon$j" --project BENCH1 --participant BENCH1-0001 \
 			--secret "$T/secret" -j $j "$@" 2>"$T/anon.err" || { tail -n 2 "$T/anon.err"; return 1; }
 		e=$(now); eval "f$j=$(secs "$s" "$e")"
-		rm -rf "$T/anon$j"
+		rm -rf "$T/anon$j" "$T/anon$j.maps"
 	done
 	echo "cp -r ${c}s, fiona -j1 ${f1}s (ratio $(ratio "$f1" "$c")), fiona -j2 ${f2}s (ratio $(ratio "$f2" "$c"); target <= 1.25)"
 	if command -v gdcmanon >/dev/null && command -v openssl >/dev/null; then
@@ -157,7 +157,7 @@ bench_burn() {
 		"$BUILD/fiona" anonymize -o "$T/mro" --project BENCH1 --participant BENCH1-0001 \
 			--secret "$T/secret" -j 1 $opt "$T/mrin" 2>"$T/mr.err"
 		e=$(now); eval "t_${opt#--keep-}=$(secs "$s" "$e")"
-		rm -rf "$T/mro"
+		rm -rf "$T/mro" "$T/mro.maps"
 	done
 	echo "no candidates ($(wc -l <"$T/mr") files, $(tail -n 1 "$T/mr.err" | sed 's/.*; //')):" \
 		"with cleaning ${t_}s, --keep-pixels ${t_pixels}s, ratio $(ratio "$t_" "$t_pixels") (target: 1.00)"

@@ -4,7 +4,8 @@
 # output reads back with dcmdump and fiona dump, dciodvfy finds no error the input did not
 # have, pixel data is unchanged, two runs are byte-identical, UIDs and references stay
 # consistent, dates move by one offset per participant, bad files are reported by name
-# while the rest is done, and a secret others can read is refused.
+# while the rest is done, a secret others can read is refused, and the coupling maps go to
+# a 0700 folder outside the output (OUT.maps, or --maps; one inside OUT is refused).
 set -u
 BUILD=${BUILD:-build}
 FIONA=$BUILD/fiona
@@ -34,8 +35,8 @@ if anonymize_all "$T/out"; then pass run; else fail run "$(tail -n 3 "$T/anon.lo
 if cmp -s "$T/files" "$T/outfiles"; then pass layout
 else fail layout "output files differ from input files"; fi
 
-# Leak test: no planted string anywhere in the output files (the maps hold originals by
-# design: they are for validation and readable by their owner only). fiona's own UIDs
+# Leak test: no planted string anywhere in the output files (the maps, outside OUT, hold
+# originals by design: they are for validation and readable by their owner only). fiona's own UIDs
 # (2.25.<39 decimal digits of an HMAC>) are cut out first: a planted 6-digit time can
 # occur inside one by chance (about once in three runs over this corpus), which is not a
 # leak.
@@ -107,7 +108,8 @@ if [ $bad -eq 0 ] && [ $cleaned -gt 0 ]; then pass "pixel data (equal; $cleaned 
 else fail pixel-data "$bad files ($cleaned cleaned)"; fi
 
 # Same input, same secret: byte-identical output, maps included.
-anonymize_all "$T/again" && diff -r "$T/out" "$T/again" >/dev/null
+anonymize_all "$T/again" && diff -r "$T/out" "$T/again" >/dev/null &&
+	diff -r "$T/out.maps" "$T/again.maps" >/dev/null
 if [ $? -eq 0 ]; then pass deterministic; else fail deterministic "second run differs"; fi
 
 # UIDs: one new StudyInstanceUID per study, MediaStorageSOPInstanceUID follows
@@ -137,7 +139,7 @@ for f in $(cd "$T/in" && find P01 -name '*.dcm' | sort); do
 	[ -s "$T/r.in" ] || continue
 	paste -d, "$T/r.in" "$T/r.out" >"$T/r.pairs"
 	nref=$((nref + $(wc -l <"$T/r.pairs")))
-	while read -r pair; do grep -qx "$pair" "$T/rout/uid-map.csv" || bad=$((bad + 1)); done <"$T/r.pairs"
+	while read -r pair; do grep -qx "$pair" "$T/rout.maps/uid-map.csv" || bad=$((bad + 1)); done <"$T/r.pairs"
 done
 n_new=$(cd "$T/rout" && for f in $(find P01 -name '*.dcm'); do tag "$f" 0008,1155; done | sort -u | wc -l)
 n_old=$(cd "$T/in" && for f in $(find P01 -name '*.dcm'); do tag "$f" 0008,1155; done | sort -u | wc -l)
@@ -145,12 +147,42 @@ if [ "$nref" -gt 0 ] && [ $bad -eq 0 ] && [ "$n_new" -eq "$n_old" ]; then
 	pass "references ($nref references, $n_old distinct, all mapped consistently)"
 else fail references "$bad of $nref references not mapped like uid-map.csv, $n_old -> $n_new distinct"; fi
 
-# uid-map.csv maps each original UID to the one in the output.
+# The maps are not in OUT (scp -r OUT must not ship the coupling list) but in OUT.maps
+# (0700, files 0600), and the terminal says where; uid-map.csv maps each original UID to
+# the one in the output.
 orig=$(tag "$T/in/$(head -n 1 "$T/files")" 0008,0018)
 new=$(tag "$T/out/$(head -n 1 "$T/files")" 0008,0018)
-if grep -qx "$orig,$new" "$T/out/uid-map.csv" && head -n 1 "$T/out/patient-map.csv" | grep -qx 'id_old,id_new' &&
-	[ "$(stat -c %a "$T/out/uid-map.csv")" = 600 ]; then pass maps
-else fail maps "uid-map.csv lacks $orig or the maps are wrong"; fi
+extra=$(find "$T/out" -type f ! -name '*.dcm' | head -n 1)
+if [ -z "$extra" ] && grep -qx "$orig,$new" "$T/out.maps/uid-map.csv" &&
+	head -n 1 "$T/out.maps/patient-map.csv" | grep -qx 'id_old,id_new' &&
+	grep -q ',PROJ01-0001$' "$T/out.maps/patient-map.csv" &&
+	[ "$(stat -c %a "$T/out.maps")" = 700 ] && [ "$(stat -c %a "$T/out.maps/uid-map.csv")" = 600 ] &&
+	[ "$(stat -c %a "$T/out.maps/patient-map.csv")" = 600 ] &&
+	grep -q "maps (original identifiers) in $(cd "$T" && pwd -P)/out.maps" "$T/anon.log"; then
+	pass "maps (in OUT.maps 0700, files 0600, none in OUT)"
+else fail maps "in OUT: ${extra:-nothing}; OUT.maps: $(ls -ld "$T/out.maps" 2>&1)"; fi
+
+# --maps DIR puts them there (and makes no OUT.maps); a DIR inside OUT is refused before
+# anything is written.
+one=$(head -n 1 "$T/files")
+"$FIONA" anonymize -o "$T/mo" --maps "$T/keys/p1" --project PROJ01 --participant PROJ01-0001 \
+	--secret "$T/secret" "$T/in/$one" 2>"$T/mo.err"
+rc=$?
+if [ $rc -eq 0 ] && [ -s "$T/keys/p1/uid-map.csv" ] && [ -s "$T/keys/p1/patient-map.csv" ] &&
+	[ "$(stat -c %a "$T/keys/p1")" = 700 ] && [ ! -e "$T/mo.maps" ] &&
+	[ -z "$(find "$T/mo" -type f ! -name '*.dcm')" ]; then pass "--maps DIR"
+else fail --maps "exit $rc; $(tail -n 2 "$T/mo.err" | tr '\n' ' ')"; fi
+"$FIONA" anonymize -o "$T/mi" --maps "$T/mi/sub/../maps" --project PROJ01 --participant PROJ01-0001 \
+	--secret "$T/secret" "$T/in/$one" 2>"$T/mi.err"
+rc=$?
+if [ $rc -ne 0 ] && grep -q 'inside the output' "$T/mi.err" && [ -z "$(find "$T/mi" -type f 2>/dev/null)" ]; then
+	pass "--maps inside OUT refused"
+else fail --maps-inside "exit $rc; $(head -n 1 "$T/mi.err"); $(find "$T/mi" -type f 2>/dev/null | head -n 2)"; fi
+mkdir -m 755 "$T/openmaps"
+if "$FIONA" anonymize -o "$T/mp" --maps "$T/openmaps" --project PROJ01 --participant PROJ01-0001 \
+	--secret "$T/secret" "$T/in/$one" 2>"$T/mp.err" || ! grep -q 'chmod 700' "$T/mp.err"; then
+	fail --maps-mode "a maps folder others can open was used ($(head -n 1 "$T/mp.err"))"
+else pass "--maps folder others can open refused"; fi
 
 # Dates: one offset per participant, 1-10 years into the past.
 days() { echo $((($(date -u -d "$2" +%s) - $(date -u -d "$1" +%s)) / 86400)); }
