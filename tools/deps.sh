@@ -7,7 +7,7 @@ set -eu
 PKGS="gcc g++ make pkg-config clang libclang-rt-14-dev
 libfuse3-dev fuse3 libsqlite3-dev sqlite3 libjansson-dev libxxhash-dev libssl-dev zlib1g-dev
 libcurl4-openssl-dev libdcmtk-dev dcmtk libtesseract-dev libleptonica-dev tesseract-ocr-eng
-tesseract-ocr-nor libopenjp2-7-dev libfreetype-dev fonts-dejavu-core
+tesseract-ocr-nor tesseract-ocr libopenjp2-7-dev libfreetype-dev fonts-dejavu-core
 orthanc dcm2niix dicom3tools libgdcm-tools curl util-linux iproute2 procps"
 
 missing=""
@@ -35,7 +35,16 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends$missing >/dev/null
 [ "$made_policy" -eq 1 ] && rm -f "$policy"
-# The package's own service must not hold the DICOM/HTTP ports the tests use.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now orthanc >/dev/null 2>&1 || true; fi
-pkill -x Orthanc 2>/dev/null || true
+# The package's own service must not hold the DICOM/HTTP ports the tests use: stop that
+# service only (never every Orthanc on the machine: a site's own may be running), and only
+# when this install is what brought it.
+case "$missing" in
+*" orthanc"*)
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		systemctl disable --now orthanc >/dev/null 2>&1 || true
+	elif [ -x /etc/init.d/orthanc ]; then
+		/etc/init.d/orthanc stop >/dev/null 2>&1 || true
+	fi
+	;;
+esac
 exit 0
