@@ -37,6 +37,19 @@ static bool meta_looks_explicit(const uint8_t *p, size_t n)
 	return dcm_vr_is_known(DCM_VR(p[4], p[5]));
 }
 
+/* A bare explicit dataset in big endian, as dcmtk decides it: the first group read little
+ * endian is large (0x0800 for 0x0008) while read big endian it is a small group. */
+static bool meta_looks_big_endian(const uint8_t *p, size_t n)
+{
+	unsigned le, be;
+
+	if (n < 2)
+		return false;
+	le = p[0] | (unsigned)p[1] << 8;
+	be = (unsigned)p[0] << 8 | p[1];
+	return le > 0xff && be <= 0xff;
+}
+
 static int meta_copy_uid(const uint8_t *v, uint32_t len, char *out, size_t cap)
 {
 	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\0'))
@@ -100,8 +113,9 @@ int reader_meta_scan(struct dcm_reader *r, struct fiona_err *err)
 		r->meta_start = 0; /* meta header without preamble */
 	} else {
 		r->meta_start = r->meta_end = 0;
-		meta_ts_set(&r->ts,
-			    meta_looks_explicit(r->in, r->in_n) ? TS_EXPLICIT_LE : TS_IMPLICIT_LE);
+		meta_ts_set(&r->ts, !meta_looks_explicit(r->in, r->in_n)    ? TS_IMPLICIT_LE
+				    : meta_looks_big_endian(r->in, r->in_n) ? TS_EXPLICIT_BE
+									    : TS_EXPLICIT_LE);
 		return 0;
 	}
 	rc = meta_walk(r, uid, sizeof(uid), err);

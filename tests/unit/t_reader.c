@@ -12,7 +12,7 @@
 
 static void put16(struct buf *b, uint16_t v, int be)
 {
-	uint8_t x[2] = { be ? v >> 8 : v & 0xff, be ? v & 0xff : v >> 8 };
+	uint8_t x[2] = {be ? v >> 8 : v & 0xff, be ? v & 0xff : v >> 8};
 	buf_append(b, x, 2);
 }
 
@@ -173,6 +173,33 @@ static void t_implicit_le_bare(struct tt *t)
 	buf_release(&b);
 }
 
+/* A bare dataset in explicit VR big endian (no meta header) is detected as dcmtk does. */
+static void t_explicit_be_bare(struct tt *t)
+{
+	struct buf b;
+	struct dcm_elem ev[8];
+	struct fiona_err err;
+	struct dcm_reader *r;
+	char s[64];
+	uint32_t u;
+	int n;
+
+	buf_init(&b, 1 << 20);
+	ex_str(&b, DCM_TAG(0x0008, 0x0060), "CS", "US", 1);
+	ex_str(&b, DCM_TAG(0x0010, 0x0010), "PN", "Doe^J", 1);
+	ex(&b, DCM_TAG(0x0028, 0x0010), "US", 2, 1);
+	put16(&b, 0x0102, 1);
+	n = walk(&b, ev, 8, &err);
+	TT_CHECK_MSG(t, n == 3, "n=%d %s", n, err.reason);
+	TT_CHECK(t, ev[0].tag == DCM_TAG(0x0008, 0x0060) && ev[0].big_endian);
+	TT_CHECK(t, dcm_value_str(&ev[1], s, sizeof(s)) == 5 && !strcmp(s, "Doe^J"));
+	TT_CHECK(t, dcm_value_u32(&ev[2], &u) == 0 && u == 0x0102);
+	TT_CHECK(t, dcm_reader_new(b.data, b.len, &r, &err) == 0);
+	TT_CHECK(t, !strcmp(dcm_reader_ts(r)->uid, "1.2.840.10008.1.2.2"));
+	dcm_reader_free(r);
+	buf_release(&b);
+}
+
 static void t_part10_big_endian(struct tt *t)
 {
 	struct buf b;
@@ -261,10 +288,11 @@ static void t_deflated(struct tt *t)
 static void t_nested(struct tt *t)
 {
 	static const enum dcm_kind want[] = {
-		DCM_SEQ_BEGIN, DCM_ITEM_BEGIN, DCM_ELEMENT, DCM_SEQ_BEGIN, DCM_ITEM_BEGIN,
-		DCM_ELEMENT,   DCM_ITEM_END,   DCM_SEQ_END, DCM_ITEM_END,  DCM_SEQ_END, DCM_ELEMENT,
+		DCM_SEQ_BEGIN,	DCM_ITEM_BEGIN, DCM_ELEMENT,  DCM_SEQ_BEGIN,
+		DCM_ITEM_BEGIN, DCM_ELEMENT,	DCM_ITEM_END, DCM_SEQ_END,
+		DCM_ITEM_END,	DCM_SEQ_END,	DCM_ELEMENT,
 	};
-	static const int depth[] = { 0, 1, 1, 1, 2, 2, 2, 1, 1, 0, 0 };
+	static const int depth[] = {0, 1, 1, 1, 2, 2, 2, 1, 1, 0, 0};
 	struct buf b;
 	struct dcm_elem ev[16];
 	struct fiona_err err;
@@ -321,8 +349,8 @@ static void t_un_undefined(struct tt *t)
 
 static void t_encapsulated(struct tt *t)
 {
-	static const enum dcm_kind want[] = { DCM_ELEMENT, DCM_PIXEL_BEGIN, DCM_FRAGMENT,
-					      DCM_FRAGMENT, DCM_PIXEL_END };
+	static const enum dcm_kind want[] = {DCM_ELEMENT, DCM_PIXEL_BEGIN, DCM_FRAGMENT,
+					     DCM_FRAGMENT, DCM_PIXEL_END};
 	struct buf b;
 	struct dcm_elem ev[16];
 	struct fiona_err err;
@@ -503,7 +531,8 @@ static void t_summary(struct tt *t)
 	ex_str(&b, DCM_TAG(0xFFFA, 0xFFFA), "zz", "x", 0); /* garbage after pixel data */
 	TT_CHECK_MSG(t, dcm_summary_read(b.data, b.len, &s, &err) == 0, "%s", err.reason);
 	TT_CHECK(t, !strcmp(s.sop_class_uid, "1.2.840.10008.5.1.4.1.1.7"));
-	TT_CHECK_MSG(t, !strcmp(s.modality, "OT") && !strcmp(s.patient_name, "Doe^Jane"), "[%s] [%s]", s.modality, s.patient_name);
+	TT_CHECK_MSG(t, !strcmp(s.modality, "OT") && !strcmp(s.patient_name, "Doe^Jane"),
+		     "[%s] [%s]", s.modality, s.patient_name);
 	TT_CHECK(t, s.patient_id[0] == '\0' && s.series_number == -1 && s.instance_number == 7);
 	TT_CHECK(t, s.rows == 64 && s.columns == 0 && s.burned_in_annotation);
 	TT_CHECK(t, !strcmp(s.transfer_syntax, "1.2.840.10008.1.2.1"));
@@ -514,7 +543,7 @@ static void t_summary(struct tt *t)
 	buf_release(&b);
 }
 
-TT_MAIN(TT_CASE(t_explicit_le_bare), TT_CASE(t_implicit_le_bare), TT_CASE(t_part10_big_endian),
-	TT_CASE(t_deflated), TT_CASE(t_nested), TT_CASE(t_un_undefined), TT_CASE(t_encapsulated),
-	TT_CASE(t_errors), TT_CASE(t_depth_bound), TT_CASE(t_garbage), TT_CASE(t_values),
-	TT_CASE(t_summary))
+TT_MAIN(TT_CASE(t_explicit_le_bare), TT_CASE(t_implicit_le_bare), TT_CASE(t_explicit_be_bare),
+	TT_CASE(t_part10_big_endian), TT_CASE(t_deflated), TT_CASE(t_nested),
+	TT_CASE(t_un_undefined), TT_CASE(t_encapsulated), TT_CASE(t_errors), TT_CASE(t_depth_bound),
+	TT_CASE(t_garbage), TT_CASE(t_values), TT_CASE(t_summary))
