@@ -1,7 +1,8 @@
 #!/bin/sh
 # fiona dump against dcmtk's dcmdump on the synthetic tiny corpus (every transfer syntax,
 # defined and undefined lengths, nested sequences, UN of undefined length) and on dcmconv
-# re-encodings of one file (+ti implicit LE, +tb explicit BE, +td deflated). Both dumps are
+# re-encodings of one file (+ti implicit LE, +tb explicit BE, +td deflated; and bare datasets
+# without a meta header in the first three). Both dumps are
 # normalised to "depth tag VR value" lines for string, integer and AT elements (OB/OW/UN
 # values, FL/FD whose formatting differs, and pixel data are skipped) and must be
 # identical. A truncated file must be rejected with an offset.
@@ -71,6 +72,14 @@ for opt in +te +ti +tb +td; do
 		compare "dcmconv$opt" "$tmp/conv$opt.dcm"
 	else
 		fail "dcmconv$opt" "dcmconv failed"
+	fi
+done
+# The same as bare datasets (no meta header): the reader detects the encoding.
+for opt in +te +ti +tb; do
+	if dcmconv -F $opt "$src" "$tmp/bare$opt.dcm" 2>/dev/null; then
+		compare "bare-dataset$opt" "$tmp/bare$opt.dcm"
+	else
+		fail "bare-dataset$opt" "dcmconv failed"
 	fi
 done
 
