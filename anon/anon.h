@@ -478,7 +478,7 @@ int deid_plan_save(const struct deid_plan *p, struct buf *out);
 int deid_plan_load(const uint8_t *b, size_t n, struct deid_plan **out);
 /* Bumped whenever the bytes fiona writes for the same input, profile and secret change, so
  * that kept plans of an older engine are computed again. */
-#define DEID_ENGINE_VERSION 1
+#define DEID_ENGINE_VERSION 2 /* 2: free text about the patient removed */
 /*
  * Copies up to len bytes of the output starting at off into dst, reading ranges from
  * src_fd with pread. Returns the number of bytes produced (0 at or past the end) or a

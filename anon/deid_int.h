@@ -12,7 +12,7 @@
 
 struct deid_tag_rule {
 	uint32_t tag;
-	enum deid_action action; /* KEEP REMOVE EMPTY SET CAPTURE (DUMMY, UID, SHIFT, HASH too) */
+	enum deid_action action; /* KEEP REMOVE EMPTY CLEAN SET CAPTURE (DUMMY UID SHIFT HASH) */
 	char *arg;		 /* owned: SET template or CAPTURE regex; NULL otherwise */
 	regex_t *rx;		 /* owned: compiled CAPTURE regex (regexec is thread safe) */
 };

@@ -43,6 +43,7 @@ static const struct {
 	{"keep", DEID_KEEP},   {"remove", DEID_REMOVE},	  {"empty", DEID_EMPTY},
 	{"dummy", DEID_DUMMY}, {"uid", DEID_UID},	  {"shift", DEID_SHIFT},
 	{"set", DEID_SET},     {"capture", DEID_CAPTURE}, {"hash", DEID_HASH},
+	{"clean", DEID_CLEAN}, /* a project's way back to cleaned patient text */
 };
 
 void deid_profile_free(struct deid_profile *p)

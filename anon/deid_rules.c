@@ -7,9 +7,10 @@
  *   3. private tags: kept only when the profile's keep list (or, with Retain Safe Private,
  *      the built-in safe list) names their (group, creator, element); else removed;
  *   4. PatientName/PatientID -> participant, AccessionNumber/StudyID -> keyed hash;
- *   5. PS3.15 Table E.1-1: basic code, overridden by the column of every option that is on;
+ *   5. free text about the patient (patient_text[] below) -> removed, whatever the options;
+ *   6. PS3.15 Table E.1-1: basic code, overridden by the column of every option that is on;
  *      combined codes resolved by the attribute's type in the IOD (table below);
- *   6. anything else public is kept.
+ *   7. anything else public is kept.
  * Invariants: pure (no allocation, no state), so it is thread safe and cheap per element.
  */
 #include "core/core.h"
@@ -132,6 +133,47 @@ static const struct {
 	{0x2001, 0x03, "Philips Imaging DD 001"}, /* Diffusion B-Factor */
 	{0x2001, 0x04, "Philips Imaging DD 001"}, /* Diffusion Direction */
 };
+
+/*
+ * Free text about the patient — Patient, Patient Study, Patient Medical and Visit modules —
+ * is removed even where Clean Descriptors or Retain Patient Characteristics give it C.
+ * Cleaning removes only the identifying words the scan found in this instance (names,
+ * IDs, dates, addresses of its header); text people write about a person names relatives,
+ * places, employers and events that no header holds. Study, series and protocol
+ * descriptions are written about the examination, and researchers need them: they stay
+ * cleaned. Every row here has basic code X, so removal is always a valid output.
+ * Sorted by tag (binary search); the reasons per attribute are in docs/deid.md.
+ */
+static const uint32_t patient_text[] = {
+	DCM_TAG(0x0008, 0x1080), /* Admitting Diagnoses Description */
+	DCM_TAG(0x0010, 0x2000), /* Medical Alerts */
+	DCM_TAG(0x0010, 0x2110), /* Allergies */
+	DCM_TAG(0x0010, 0x2180), /* Occupation */
+	DCM_TAG(0x0010, 0x21B0), /* Additional Patient History */
+	DCM_TAG(0x0010, 0x4000), /* Patient Comments */
+	DCM_TAG(0x0032, 0x1066), /* Reason for Visit */
+	DCM_TAG(0x0038, 0x0040), /* Discharge Diagnosis Description */
+	DCM_TAG(0x0038, 0x0050), /* Special Needs */
+	DCM_TAG(0x0038, 0x0062), /* Service Episode Description */
+	DCM_TAG(0x0038, 0x0500), /* Patient State */
+	DCM_TAG(0x0038, 0x4000), /* Visit Comments */
+};
+
+static bool is_patient_text(uint32_t tag)
+{
+	size_t lo = 0, hi = CORE_ARRAY_SIZE(patient_text);
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (patient_text[mid] == tag)
+			return true;
+		if (patient_text[mid] < tag)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
 
 static bool vr_is_seq(uint16_t vr)
 {
@@ -291,6 +333,8 @@ int deid_decide(const struct deid_profile *p, uint32_t tag, uint16_t vr, const c
 	case DCM_TAG(0x0020, 0x0010):
 		return set(out, DEID_HASH, NULL, false);
 	}
+	if (is_patient_text(tag))
+		return set(out, DEID_REMOVE, NULL, false);
 	row = annexe_find(tag);
 	if (!row)
 		return set(out, DEID_KEEP, NULL, vr_is_seq(vr));

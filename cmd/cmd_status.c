@@ -108,6 +108,34 @@ static void print_held(struct store *s, const struct fiona_config *cfg, bool jso
 	printf(json ? "], " : "");
 }
 
+/* Projects without a destination keep their studies for the mount only: name them, so
+ * that an empty queue does not read as transfers that never started. */
+static void print_unforwarded(struct store *s, const struct fiona_config *cfg, bool json)
+{
+	bool first = true;
+
+	printf(json ? "\"not_forwarded\": [" : "");
+	for (size_t p = 0; p < cfg->n_projects; p++) {
+		long studies = 0, instances = 0;
+
+		if (cfg->projects[p].destination ||
+		    store_project_counts(s, cfg->projects[p].name, &studies, &instances))
+			continue;
+		if (json)
+			printf("%s{\"project\": \"%s\", \"assigned_studies\": %ld, "
+			       "\"assigned_instances\": %ld, "
+			       "\"reason\": \"no destination configured: not forwarded\"}",
+			       first ? "" : ", ", cfg->projects[p].name, studies, instances);
+		else
+			printf("%s  %-12s %ld studies, %ld instances: no destination configured: "
+			       "not forwarded\n",
+			       first ? "per project without a destination:\n" : "",
+			       cfg->projects[p].name, studies, instances);
+		first = false;
+	}
+	printf(json ? "]" : "");
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const struct option longs[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
@@ -145,7 +173,11 @@ int cmd_status(int argc, char **argv)
 		printf(json ? "\"destinations\": [" : "per destination:\n");
 		if (!rc)
 			print_queues(q, nq, json);
-		printf(json ? "]}\n" : "");
+		if (!rc && !json && !env.cfg->n_destinations)
+			printf("  none configured\n");
+		printf(json ? "], " : "");
+		print_unforwarded(env.store, env.cfg, json);
+		printf(json ? "}\n" : "");
 		free(q);
 	}
 	if (rc)

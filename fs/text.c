@@ -103,6 +103,26 @@ static int pixel_lines(struct fs_mount *m, const struct fs_place *pl, int64_t st
 	return rc;
 }
 
+/* Where the study's transfers stand. A project without a destination queues nothing
+ * (store_assign), so zero counts would read as "stuck": say it is not forwarded instead,
+ * with any rows left from a configuration that had a destination. */
+static int transfer_counts(struct buf *b, const struct config_project *p,
+			   const struct store_study_transfers *tr)
+{
+	bool rows = tr->queued || tr->sent || tr->verified || tr->failed || tr->held;
+	int rc = 0;
+
+	if (!p->destination)
+		rc = buf_appendf(b, "; no destination configured: not forwarded");
+	if (!rc && (p->destination || rows))
+		rc = buf_appendf(b,
+				 "%s %ld queued, %ld sent, %ld verified, %ld failed, %ld held%s%s",
+				 p->destination ? ":" : "; earlier transfers:", tr->queued,
+				 tr->sent, tr->verified, tr->failed, tr->held,
+				 tr->last_error[0] ? "; last error: " : "", tr->last_error);
+	return rc;
+}
+
 int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study, struct buf *b)
 {
 	struct store_study_transfers tr;
@@ -121,14 +141,12 @@ int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study,
 	}
 	for (size_t i = 0; i < nse; i++)
 		n_instances += se[i].n_instances;
-	rc = buf_appendf(b,
-			 "study %lld: assigned %s by %s%ld (%s); %ld instances: %ld queued, %ld "
-			 "sent, %ld verified, %ld failed, %ld held%s%s\n  series: ",
+	rc = buf_appendf(b, "study %lld: assigned %s by %s%ld (%s); %ld instances",
 			 (long long)study, core_time_iso(tr.assigned_at, when, sizeof(when)),
 			 tr.assigned_by >= 0 ? "uid " : "",
-			 tr.assigned_by >= 0 ? tr.assigned_by : 0, tr.how, n_instances, tr.queued,
-			 tr.sent, tr.verified, tr.failed, tr.held,
-			 tr.last_error[0] ? "; last error: " : "", tr.last_error);
+			 tr.assigned_by >= 0 ? tr.assigned_by : 0, tr.how, n_instances);
+	rc = rc ? rc : transfer_counts(b, pl->project->cfg, &tr);
+	rc = rc ? rc : buf_appendf(b, "\n  series: ");
 	rc = rc ? rc : series_labels(b, se, nse);
 	/* what the folder shows: files appear once their de-identified header is kept */
 	rc = rc ? rc : buf_appendf(b, "\n  files: %ld of %ld de-identified", dc.ready, n_instances);

@@ -13,13 +13,20 @@
 
 #include "store/config_int.h"
 
+/* What `make run` starts on without -c. DEMO01 lets a newcomer try the workflow (mkdir a
+ * participant, mv a study) at once; its group is the admin group so whoever may see the
+ * quarantine may also assign. It has no destination because no research PACS is known
+ * here: its studies are read through the mount only, and .status says so. */
 static const char default_json[] =
 	"{ \"data_dir\": \"./var\", \"mount_point\": \"./mnt\",\n"
 	"  \"secret_file\": \"./var/secret\", \"admin_group\": \"root\",\n"
 	"  \"dicom\": { \"aet\": \"FIONA\", \"bind\": \"127.0.0.1\", \"port\": 11112,\n"
 	"             \"allowed_callers\": [] },\n"
 	"  \"quiet_seconds\": 15, \"quarantine_days\": 7, \"disk_high_watermark\": 0.80,\n"
-	"  \"destinations\": {}, \"projects\": {} }\n";
+	"  \"destinations\": {},\n"
+	"  \"projects\": { \"DEMO01\": { \"group\": \"root\",\n"
+	"                           \"participant_pattern\": \"^DEMO01-[0-9]{4}$\",\n"
+	"                           \"events\": [ \"baseline\", \"followup\" ] } } }\n";
 
 const char *config_default_json(void)
 {

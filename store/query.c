@@ -274,6 +274,32 @@ int store_study_transfers(struct store *s, int64_t study_id, struct store_study_
 	return rc;
 }
 
+int store_project_counts(struct store *s, const char *project, long *studies, long *instances)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->rlock);
+	rc = cat_prepare_read(
+		s,
+		"SELECT (SELECT count(*) FROM assignments WHERE project=?1),"
+		" (SELECT count(*) FROM assignments a JOIN series r ON r.study=a.study"
+		"  JOIN instances i ON i.series=r.id WHERE a.project=?1)",
+		&st);
+	if (!rc) {
+		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*studies = (long)sqlite3_column_int64(st, 0);
+			*instances = (long)sqlite3_column_int64(st, 1);
+		}
+		rc = rc == SQLITE_DONE ? -EIO : cat_errno(rc);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rlock);
+	return rc;
+}
+
 int store_coupling_csv(struct store *s, const char *project, char **out)
 {
 	sqlite3_stmt *st = NULL;

@@ -361,6 +361,9 @@ struct store_study_transfers {
 	char how[16];	  /* manual, coupling, routing */
 };
 int store_study_transfers(struct store *s, int64_t study_id, struct store_study_transfers *t);
+/* How many studies are assigned to project and how many instances they hold (fiona
+ * status names what a project without a destination keeps but never forwards). */
+int store_project_counts(struct store *s, const char *project, long *studies, long *instances);
 /* The coupling rows of a project as CSV lines "key,participant,event\n" (a new string,
  * free with free()). */
 int store_coupling_csv(struct store *s, const char *project, char **out);

@@ -4,8 +4,9 @@
 # output reads back with dcmdump and fiona dump, dciodvfy finds no error the input did not
 # have, pixel data is unchanged, two runs are byte-identical, UIDs and references stay
 # consistent, dates move by one offset per participant, bad files are reported by name
-# while the rest is done, a secret others can read is refused, and the coupling maps go to
-# a 0700 folder outside the output (OUT.maps, or --maps; one inside OUT is refused).
+# while the rest is done, a secret others can read is refused, the coupling maps go to
+# a 0700 folder outside the output (OUT.maps, or --maps; one inside OUT is refused), and
+# free text about the patient is removed while the descriptions of the examination stay.
 set -u
 BUILD=${BUILD:-build}
 FIONA=$BUILD/fiona
@@ -65,6 +66,22 @@ while read -r f; do
 	echo "$d" | grep -q '(0010,0020) LO \[PROJ01-000[12]\]' || bad=$((bad + 1))
 done <"$T/files"
 if [ $bad -eq 0 ]; then pass attributes; else fail attributes "$bad files lack fiona's attributes or keep private tags"; fi
+
+# Free text about the patient (every corpus file has PatientComments and
+# AdditionalPatientHistory) is removed by the default profile although Clean Descriptors
+# is on; the study and series descriptions and the protocol name stay, cleaned, non-empty.
+bad=0; kept=0
+desc='^(\(0008,1030\)|\(0008,103e\)|\(0018,1030\)) .. \[.'
+while read -r f; do
+	"$FIONA" dump "$T/out/$f" >"$T/d.out" 2>/dev/null || { bad=$((bad + 1)); continue; }
+	grep -qiE '^ *\((0010,4000|0010,21b0)\)' "$T/d.out" && { bad=$((bad + 1)); echo "  $f: patient free text kept"; }
+	want=$("$FIONA" dump "$T/in/$f" 2>/dev/null | grep -ciE "$desc")
+	got=$(grep -ciE "$desc" "$T/d.out")
+	[ "$got" -eq "$want" ] || { bad=$((bad + 1)); echo "  $f: $got of $want descriptions kept"; }
+	kept=$((kept + got))
+done <"$T/files"
+if [ $bad -eq 0 ] && [ $kept -gt 0 ]; then pass "patient free text removed ($kept study/series/protocol descriptions kept)"
+else fail patient-text "$bad files ($kept descriptions kept)"; fi
 
 # dcmdump reads every output without a warning; dciodvfy adds no error.
 bad=0; newerr=0

@@ -35,7 +35,12 @@ static void test_default_and_spec(struct tt *t)
 
 	TT_CHECK_MSG(t, config_parse(d, strlen(d), &c, &err) == 0, "%s", err.reason);
 	TT_CHECK(t, !strcmp(c->data_dir, "./var") && !strcmp(c->mount_point, "./mnt"));
-	TT_CHECK(t, c->port == 11112 && !strcmp(c->bind, "127.0.0.1") && c->n_projects == 0);
+	TT_CHECK(t, c->port == 11112 && !strcmp(c->bind, "127.0.0.1") && c->n_destinations == 0);
+	/* the demo project of `make run`: assignable by the admin group, never forwarded */
+	p = config_project(c, "DEMO01");
+	TT_CHECK(t, c->n_projects == 1 && p && !strcmp(p->group, c->admin_group));
+	TT_CHECK(t, p && !p->destination && p->n_events == 2 && !strcmp(p->events[0], "baseline"));
+	TT_CHECK(t, p && regexec(&p->participant_re, "DEMO01-0001", 0, NULL, 0) == 0);
 	config_free(c);
 	c = NULL;
 	TT_CHECK_MSG(t, config_parse(spec_example, strlen(spec_example), &c, &err) == 0, "%s",

@@ -41,6 +41,8 @@ static int build_instance(struct buf *b)
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0008, 0x0050), DCM_VR('S', 'H'), "A235431555");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0008, 0x0060), DCM_VR('C', 'S'), "MR");
 	rc = rc ? rc
+		: dcm_write_str(b, DCM_TAG(0x0008, 0x1030), DCM_VR('L', 'O'), "Brain MR for Doe");
+	rc = rc ? rc
 		: dcm_write_str(b, DCM_TAG(0x0008, 0x103E), DCM_VR('L', 'O'), "T1 for Doe 1234567");
 	rc = rc ? rc
 		: dcm_write_seq_begin(b, DCM_TAG(0x0008, 0x1140)); /* ReferencedImageSequence */
@@ -52,6 +54,14 @@ static int build_instance(struct buf *b)
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0010, 0x0010), DCM_VR('P', 'N'), "Doe^Jane");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0010, 0x0020), DCM_VR('L', 'O'), "MRN-0042");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0010, 0x0030), DCM_VR('D', 'A'), "19760727");
+	/* free text about the patient naming what no header holds: cleaning would keep it */
+	rc = rc ? rc
+		: dcm_write_str(b, DCM_TAG(0x0010, 0x21B0), DCM_VR('L', 'T'),
+				"Headaches since the fall at Fjordvik harbour");
+	rc = rc ? rc
+		: dcm_write_str(b, DCM_TAG(0x0010, 0x4000), DCM_VR('L', 'T'),
+				"Lives with her son Peter, ask for him");
+	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0018, 0x1030), DCM_VR('L', 'O'), "t1_mprage Doe");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0020, 0x000D), DCM_VR('U', 'I'), "1.2.3.4.1");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0020, 0x000E), DCM_VR('U', 'I'), "1.2.3.4.2");
 	rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0029, 0x0010), DCM_VR('L', 'O'), "ACME 1.0");
@@ -175,6 +185,19 @@ static void test_values(struct tt *t)
 		     value_of(&f.out, DCM_TAG(0x0008, 0x103E), 0, v, sizeof(v)) == 0 &&
 			     !strcmp(v, "T1 for"),
 		     "SeriesDescription [%s]", v);
+	TT_CHECK_MSG(t,
+		     value_of(&f.out, DCM_TAG(0x0008, 0x1030), 0, v, sizeof(v)) == 0 &&
+			     !strcmp(v, "Brain MR for"),
+		     "StudyDescription [%s]", v);
+	TT_CHECK_MSG(t,
+		     value_of(&f.out, DCM_TAG(0x0018, 0x1030), 0, v, sizeof(v)) == 0 &&
+			     !strcmp(v, "t1_mprage"),
+		     "ProtocolName [%s]", v);
+	/* ... but free text about the patient goes, even with Clean Descriptors on */
+	TT_CHECK(t, value_of(&f.out, DCM_TAG(0x0010, 0x4000), 0, v, sizeof(v)) == -ENOENT);
+	TT_CHECK(t, value_of(&f.out, DCM_TAG(0x0010, 0x21B0), 0, v, sizeof(v)) == -ENOENT);
+	TT_CHECK(t, !memmem(f.out.data, f.out.len, "Peter", 5));
+	TT_CHECK(t, !memmem(f.out.data, f.out.len, "Fjordvik", 8));
 	TT_CHECK(t, value_of(&f.out, DCM_TAG(0x0010, 0x0030), 0, v, sizeof(v)) != 0 || !v[0]);
 	TT_CHECK(t, !has_odd_group(&f.out));
 	TT_CHECK(t, value_of(&f.out, DCM_TAG(0x0012, 0x0062), 0, v, sizeof(v)) == 0 &&

@@ -1,10 +1,12 @@
 /*
  * deid_decide() on known rows of Table E.1-1 under different profiles, the project
- * profile's overrides, private tags, ranges, combined codes by IOD type, and the profile
- * parser's errors (each naming its key).
+ * profile's overrides, private tags, ranges, combined codes by IOD type, free text about
+ * the patient (removed even where an option gives C), and the profile parser's errors
+ * (each naming its key).
  */
 #include "core/core.h"
 #include "anon/anon.h"
+#include "anon/annexe_int.h"
 #include "tests/unit/tt.h"
 
 #include <errno.h>
@@ -174,6 +176,54 @@ static void t_project_rules(struct tt *t)
 	deid_profile_free(p);
 }
 
+/* Patient-level free text: removed under the default profile although Clean Descriptors
+ * (and for some Retain Patient Characteristics) gives it C; the examination's descriptions
+ * stay cleaned; a project rule "clean" brings one back. */
+static void t_patient_text(struct tt *t)
+{
+	static const uint32_t text[] = {
+		DCM_TAG(0x0010, 0x4000), DCM_TAG(0x0010, 0x21B0), DCM_TAG(0x0010, 0x2000),
+		DCM_TAG(0x0010, 0x2110), DCM_TAG(0x0010, 0x2180), DCM_TAG(0x0038, 0x0500),
+		DCM_TAG(0x0038, 0x0050), DCM_TAG(0x0008, 0x1080), DCM_TAG(0x0038, 0x0040),
+		DCM_TAG(0x0032, 0x1066), DCM_TAG(0x0038, 0x4000), DCM_TAG(0x0038, 0x0062),
+	};
+	static const uint32_t exam[] = {
+		DCM_TAG(0x0008, 0x1030), DCM_TAG(0x0008, 0x103E), DCM_TAG(0x0018, 0x1030),
+		DCM_TAG(0x0020, 0x4000), DCM_TAG(0x0032, 0x1060), DCM_TAG(0x0040, 0x1002),
+	};
+	struct deid_profile *def = NULL, *cd, *back;
+
+	cd = parse("{\"options\":[\"CleanDescriptors\",\"RetainPatientChars\"]}", NULL);
+	back = parse("{\"options\":[\"CleanDescriptors\"],"
+		     "\"tags\":{\"(0010,4000)\":{\"action\":\"clean\"}}}",
+		     NULL);
+	TT_CHECK(t, deid_profile_new_default(&def) == 0 && cd && back);
+	for (size_t i = 0; def && cd && i < CORE_ARRAY_SIZE(text); i++) {
+		const struct annexe_row *r = annexe_find(text[i]);
+
+		/* the table would clean it (opt[6] cleanDescOpt, opt[2] rtnPatCharsOpt), so this
+		 * is the engine's rule, not the table's; its basic code X makes removal valid */
+		TT_CHECK_MSG(t, r && r->basic == AX_X && (r->opt[6] == AX_C || r->opt[2] == AX_C),
+			     "row of (%04x,%04x)", DCM_GROUP(text[i]), DCM_ELEM(text[i]));
+		TT_CHECK_MSG(t, act(def, text[i], VR('L', 'T'), NULL, CT) == DEID_REMOVE,
+			     "default keeps (%04x,%04x)", DCM_GROUP(text[i]), DCM_ELEM(text[i]));
+		TT_CHECK(t, act(cd, text[i], VR('L', 'O'), NULL, NULL) == DEID_REMOVE);
+	}
+	for (size_t i = 0; def && i < CORE_ARRAY_SIZE(exam); i++)
+		TT_CHECK_MSG(t, act(def, exam[i], VR('L', 'O'), NULL, CT) == DEID_CLEAN,
+			     "default does not clean (%04x,%04x)", DCM_GROUP(exam[i]),
+			     DCM_ELEM(exam[i]));
+	/* ProtocolName is X/D: C under Clean Descriptors whatever the IOD */
+	TT_CHECK(t, def && act(def, DCM_TAG(0x0018, 0x1030), VR('L', 'O'), NULL, EMR) == DEID_CLEAN);
+	/* coded diagnoses are not prose: kept, their items processed */
+	TT_CHECK(t, def && act(def, DCM_TAG(0x0008, 0x1084), DCM_VR_SQ, NULL, CT) == DEID_KEEP);
+	TT_CHECK(t, back && act(back, DCM_TAG(0x0010, 0x4000), VR('L', 'T'), NULL, CT) == DEID_CLEAN);
+	TT_CHECK(t, back && act(back, DCM_TAG(0x0010, 0x21B0), VR('L', 'T'), NULL, CT) == DEID_REMOVE);
+	deid_profile_free(def);
+	deid_profile_free(cd);
+	deid_profile_free(back);
+}
+
 static void t_profile_errors(struct tt *t)
 {
 	static const struct {
@@ -238,4 +288,5 @@ static void t_values(struct tt *t)
 }
 
 TT_MAIN(TT_CASE(t_default_profile), TT_CASE(t_options_switch), TT_CASE(t_combined_by_type),
-	TT_CASE(t_project_rules), TT_CASE(t_profile_errors), TT_CASE(t_values))
+	TT_CASE(t_project_rules), TT_CASE(t_patient_text), TT_CASE(t_profile_errors),
+	TT_CASE(t_values))
