@@ -57,19 +57,22 @@ static void print_counts(const struct store_counts *c, const struct statvfs *fs,
 		printf("{\"studies\": %ld, \"quarantine\": %ld, \"assigned\": %ld, \"series\": "
 		       "%ld, "
 		       "\"instances\": %ld, \"objects\": %ld, \"object_bytes\": %llu, "
-		       "\"conflicts\": %ld, \"transfers\": {\"queued\": %ld, \"sent\": %ld, "
+		       "\"conflicts\": %ld, \"versions\": %ld, \"transfers\": {\"queued\": %ld, "
+		       "\"sent\": %ld, "
 		       "\"verified\": %ld, \"failed\": %ld, \"held\": %ld}, \"burned_in_text\": "
 		       "{\"cleaned\": %ld, \"held\": %ld, \"skipped\": %ld}, \"disk_used\": %.3f, ",
 		       c->studies, c->quarantine, c->assigned, c->series, c->instances, c->objects,
-		       (unsigned long long)c->object_bytes, c->conflicts, c->queued, c->sent,
-		       c->verified, c->failed, c->held, c->px_cleaned, c->px_held, c->px_skipped,
-		       used);
+		       (unsigned long long)c->object_bytes, c->conflicts, c->versions, c->queued,
+		       c->sent, c->verified, c->failed, c->held, c->px_cleaned, c->px_held,
+		       c->px_skipped, used);
 		return;
 	}
 	printf("studies     %ld (%ld in quarantine, %ld assigned)\n", c->studies, c->quarantine,
 	       c->assigned);
-	printf("series      %ld\ninstances   %ld (%ld objects, %.1f MB; %ld conflicting UIDs)\n",
-	       c->series, c->instances, c->objects, (double)c->object_bytes / 1e6, c->conflicts);
+	printf("series      %ld\ninstances   %ld (%ld objects, %.1f MB; %ld earlier versions of "
+	       "re-sent instances kept; %ld conflicting UIDs)\n",
+	       c->series, c->instances, c->objects, (double)c->object_bytes / 1e6, c->versions,
+	       c->conflicts);
 	printf("transfers   %ld queued, %ld sent, %ld verified, %ld failed, %ld held\n", c->queued,
 	       c->sent, c->verified, c->failed, c->held);
 	printf("pixels      %ld cleaned of burned-in text, %ld held, %ld skipped\n", c->px_cleaned,

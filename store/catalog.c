@@ -76,6 +76,13 @@ static const char *const migrations[] = {
 	"  at INTEGER NOT NULL, PRIMARY KEY(instance, settings));"
 	"CREATE INDEX cleaned_hash ON cleaned(hash);"
 	"ALTER TABLE derived ADD COLUMN source TEXT;",
+	/* 3 -> 4: one logical instance per SOPInstanceUID (docs/store.md "Re-sent
+	 * instances"): a new version takes the row over, earlier ones are kept here */
+	"CREATE TABLE instance_versions(instance INTEGER NOT NULL, hash TEXT NOT NULL,"
+	"  size INTEGER NOT NULL, ts_uid TEXT, received_at INTEGER NOT NULL,"
+	"  replaced_at INTEGER NOT NULL);"
+	"CREATE INDEX instance_versions_instance ON instance_versions(instance);"
+	"CREATE INDEX instance_versions_hash ON instance_versions(hash);",
 };
 
 int cat_exec(struct store *s, const char *sql)

@@ -57,8 +57,8 @@ static int64_t next_candidate(struct store *s, int64_t now, const char **why)
 	return id;
 }
 
-/* Hashes of the study's objects — received, and cleaned copies of their pixels — that
- * nothing of another study shares (an instance, or the cleaned copy of one). */
+/* Hashes of the study's objects — received (current and earlier versions), and cleaned
+ * copies of their pixels — that nothing of another study shares. */
 static char **private_hashes(struct store *s, int64_t study)
 {
 	sqlite3_stmt *st = NULL;
@@ -69,12 +69,16 @@ static char **private_hashes(struct store *s, int64_t study)
 			"WITH mine(hash) AS (SELECT i.hash FROM instances i JOIN series r"
 			" ON i.series=r.id WHERE r.study=?1 UNION SELECT c.hash FROM cleaned c"
 			" JOIN instances i ON c.instance=i.id JOIN series r ON i.series=r.id"
-			" WHERE r.study=?1 AND c.hash IS NOT NULL)"
+			" WHERE r.study=?1 AND c.hash IS NOT NULL UNION SELECT v.hash FROM"
+			" instance_versions v JOIN instances i ON v.instance=i.id JOIN series r"
+			" ON i.series=r.id WHERE r.study=?1)"
 			"SELECT m.hash FROM mine m WHERE NOT EXISTS (SELECT 1 FROM instances j"
 			" JOIN series q ON j.series=q.id WHERE j.hash=m.hash AND q.study!=?1)"
 			" AND NOT EXISTS (SELECT 1 FROM cleaned d JOIN instances j ON"
 			" d.instance=j.id JOIN series q ON j.series=q.id WHERE d.hash=m.hash"
-			" AND q.study!=?1)",
+			" AND q.study!=?1) AND NOT EXISTS (SELECT 1 FROM instance_versions w"
+			" JOIN instances j ON w.instance=j.id JOIN series q ON j.series=q.id"
+			" WHERE w.hash=m.hash AND q.study!=?1)",
 			&st))
 		return NULL;
 	sqlite3_bind_int64(st, 1, study);
@@ -108,6 +112,11 @@ static int remove_rows(struct store *s, int64_t study, char **hashes, const char
 	rc = rc ? rc
 		: cat_run(s,
 			  "DELETE FROM cleaned WHERE instance IN (SELECT i.id FROM"
+			  " instances i JOIN series r ON i.series=r.id WHERE r.study=?)",
+			  "i", study);
+	rc = rc ? rc
+		: cat_run(s,
+			  "DELETE FROM instance_versions WHERE instance IN (SELECT i.id FROM"
 			  " instances i JOIN series r ON i.series=r.id WHERE r.study=?)",
 			  "i", study);
 	rc = rc ? rc

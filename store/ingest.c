@@ -61,6 +61,38 @@ static int catalog_patient_study(struct store *s, const struct dcm_summary *m,
 	return rc ? rc : *study > 0 ? 0 : -EIO;
 }
 
+/* A re-sent instance with other bytes (another transfer syntax, re-encoded lengths, an
+ * import after its C-STORE): one logical instance per SOPInstanceUID. The newest version
+ * takes the row over — same id, so the inode, the transfer row and the place stay — and
+ * the earlier one is kept in instance_versions (its object too) for the audit trail until
+ * housekeeping removes the study. What was derived from the old bytes goes; the transfer
+ * is queued again, which replaces the destination's copy. */
+static int replace_version(struct store *s, const struct dcm_summary *m, int64_t series, int64_t id,
+			   const char *hash, uint64_t size, int64_t now)
+{
+	int rc =
+		cat_run(s,
+			"INSERT INTO instance_versions(instance, hash, size, ts_uid, received_at,"
+			" replaced_at) SELECT id, hash, size, ts_uid, received_at, ? FROM instances"
+			" WHERE id=?",
+			"ii", now, id);
+
+	rc = rc ? rc
+		: cat_run(s,
+			  "UPDATE instances SET series=?, sop_class_uid=?, ts_uid=?, number=?,"
+			  " hash=?, size=?, burned_in=?, received_at=? WHERE id=?",
+			  "ittitiiii", series, m->sop_class_uid, m->transfer_syntax,
+			  (int64_t)m->instance_number, hash, (int64_t)size,
+			  (int64_t)m->burned_in_annotation, now, id);
+	rc = rc ? rc : cat_run(s, "DELETE FROM derived WHERE instance=?", "i", id);
+	rc = rc ? rc : cat_run(s, "DELETE FROM cleaned WHERE instance=?", "i", id);
+	return rc ? rc
+		  : cat_run(s,
+			    "UPDATE transfers SET state='queued', next_try=0,"
+			    " last_error=NULL WHERE instance=?",
+			    "i", id);
+}
+
 static int catalog_instance(struct store *s, const struct dcm_summary *m, int64_t study,
 			    const char *hash, uint64_t size, int64_t now,
 			    struct store_ingest_result *res)
@@ -82,7 +114,11 @@ static int catalog_instance(struct store *s, const struct dcm_summary *m, int64_
 		return 0;
 	}
 	other = row_id(s, "SELECT id FROM instances WHERE sop_uid=?", m->sop_uid, NULL, NULL);
-	res->conflict = other > 0;
+	if (other > 0) {
+		res->instance_id = other;
+		res->replaced = true;
+		return replace_version(s, m, series, other, hash, size, now);
+	}
 	rc = cat_run(s,
 		     "INSERT INTO instances(series, sop_uid, sop_class_uid, ts_uid, number, hash,"
 		     " size, burned_in, received_at) VALUES(?,?,?,?,?,?,?,?,?)",
@@ -259,10 +295,10 @@ int store_ingest(struct store *s, const char *path, const struct store_origin *o
 	if ((rc = ingest_commit(s, &j)))
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot catalog: %s",
 			       strerror(-rc));
-	if (res->conflict)
-		log_msg(s->log, LOG_WARN, "store",
-			"instance %lld: another object with the same SOPInstanceUID is already "
-			"kept; both are kept (study %lld)",
+	if (res->replaced)
+		log_msg(s->log, LOG_INFO, "store",
+			"instance %lld received again with other bytes: the new version replaces "
+			"it (the earlier one is kept as a version; study %lld)",
 			(long long)res->instance_id, (long long)res->study_id);
 	return 0;
 }

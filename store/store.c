@@ -104,6 +104,7 @@ int store_counts(struct store *s, struct store_counts *c)
 	c->instances = count_of(s, "SELECT count(*) FROM instances");
 	c->objects = count_of(s, "SELECT count(*) FROM objects");
 	c->object_bytes = (uint64_t)count_of(s, "SELECT coalesce(sum(size),0) FROM objects");
+	c->versions = count_of(s, "SELECT count(*) FROM instance_versions");
 	c->conflicts = count_of(s, "SELECT count(*) FROM (SELECT sop_uid FROM instances"
 				   " GROUP BY sop_uid HAVING count(*) > 1)");
 	c->queued = count_of(s, "SELECT count(*) FROM transfers WHERE state IN ('queued','sending',"

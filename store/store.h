@@ -111,7 +111,11 @@ struct store_origin {
 };
 struct store_ingest_result {
 	int64_t study_id, instance_id;
-	bool duplicate, conflict;
+	bool duplicate; /* the same bytes were kept already: nothing changed */
+	/* the SOPInstanceUID was kept with other bytes: this version replaced it (same
+	 * instance id; the earlier one is kept as a version, the new one sent again) */
+	bool replaced;
+	bool conflict; /* legacy rows of a catalog from before versions: both kept */
 };
 /* Keeps one instance: parsed (a file that is not DICOM is refused with the reader's
  * error), stored by content hash and fsynced, then cataloged in one transaction.
@@ -334,6 +338,7 @@ int store_housekeeping(struct store *s, time_t now);
 
 struct store_counts {
 	long studies, quarantine, assigned, series, instances, objects, conflicts;
+	long versions; /* earlier versions of re-sent instances, kept for the audit trail */
 	long queued, sent, verified, failed;
 	long held; /* transfers held for burned-in text or dropped: never sent */
 	/* burned-in text outcomes kept (under any settings) */

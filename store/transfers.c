@@ -105,12 +105,13 @@ int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result 
 			rc = cat_run(
 				s,
 				"UPDATE transfers SET state='sent', sent_at=?, last_error=NULL,"
-				" attempts=attempts+1 WHERE instance=? AND project=?",
+				" attempts=attempts+1 WHERE instance=? AND project=?"
+				" AND state='sending'", /* queued again meanwhile: a new version */
 				"iit", now, x[i].instance, x[i].project);
 		else if (r[i].state >= XFER_WAIT)
 			rc = cat_run(s,
 				     "UPDATE transfers SET state=?, last_error=?, next_try=?"
-				     " WHERE instance=? AND project=?",
+				     " WHERE instance=? AND project=? AND state='sending'",
 				     "ttiit",
 				     r[i].state == XFER_WAIT   ? "waiting"
 				     : r[i].state == XFER_HELD ? "held"
@@ -120,7 +121,8 @@ int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result 
 			rc = cat_run(
 				s,
 				"UPDATE transfers SET state='failed', last_error=?, next_try=?,"
-				" attempts=attempts+1 WHERE instance=? AND project=?",
+				" attempts=attempts+1 WHERE instance=? AND project=? AND "
+				"state='sending'",
 				"tiit", r[i].error, r[i].next_try, x[i].instance, x[i].project);
 		note_at(s, x[i].study, STORE_CHG_STATE, x[i].project, x[i].participant,
 			x[i].event); /* one record per study of the batch */

@@ -15,21 +15,7 @@
 netns_reexec "$0" "$@"
 BUILD=${BUILD:-build}
 GENB=$(pwd)/$BUILD/tools/gen_burned
-T=$(mktemp -d)
-M=$T/mnt
-PID=
-cleanup() {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-	orthanc_stop
-	fusermount3 -uz "$M" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-export LC_ALL=C
-failed=0
-pass() { echo "PASS burn-forward/$1"; }
-fail() { echo "FAIL burn-forward/$1: $2"; failed=1; }
+e2e_gateway_init burn-forward
 [ -x "$ORTHANC_BIN" ] || { echo "SKIP burn-forward: Orthanc missing"; exit 0; }
 [ -e /dev/fuse ] && [ "$(id -u)" = 0 ] || { echo "SKIP burn-forward: needs /dev/fuse and root"; exit 0; }
 [ -d /usr/share/tesseract-ocr ] || { echo "SKIP burn-forward: tesseract's data missing (make deps)"; exit 0; }
@@ -60,6 +46,7 @@ put mono2-16 6 -i "(0028,0101)=20"                                 # held: unrea
 put ybr-full 7 -i "(0008,103E)=SAFE overlay only"                  # skipped
 put mono1-16s 8 -i "(0008,0016)=1.2.840.10008.5.1.4.1.1.7"         # dropped
 put mono2-16 9 -i "(0008,0016)=1.2.840.10008.5.1.4.1.1.4" -i "(0008,0060)=MR" \
+	-i "(0008,0018)=1.3.6.1.4.1.99998.9.9" -i "(0020,000E)=1.3.6.1.4.1.99998.9" \
 	-i "(0008,103E)=Patient Protocol"                              # labelled: cleaned
 FRAGS="NORDMANN 0101701 1970-01 20240315"
 ocr_found() { # dir-of-dcm: planted (file, fragment) pairs OCR reads

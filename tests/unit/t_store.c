@@ -114,21 +114,28 @@ static void test_ingest(struct tt *t)
 	struct store_counts c;
 	struct fiona_err err = {0};
 	char path[128];
+	int64_t id;
 
 	TT_CHECK(t, fx_setup(&f) == 0);
 	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0 && !r.duplicate);
 	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0 && r.duplicate);
-	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 2, &r) == 0 && r.conflict);
+	id = r.instance_id;
+	/* the same SOPInstanceUID with other bytes: one logical instance, newest wins */
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 2, &r) == 0 && r.replaced &&
+			    !r.duplicate && r.instance_id == id);
 	TT_CHECK(t, store_counts(f.s, &c) == 0);
-	TT_CHECK(t, c.instances == 2 && c.objects == 2 && c.conflicts == 1 && c.studies == 1);
+	TT_CHECK(t, c.instances == 1 && c.objects == 2 && c.versions == 1 && c.conflicts == 0 &&
+			    c.studies == 1);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 2, &r) == 0 && r.duplicate);
 	snprintf(path, sizeof(path), "%s/bad.dcm", f.dir);
 	TT_CHECK(t, core_write_file_atomic(path, "not dicom at all, sorry", 23, 0600) == 0);
 	TT_CHECK(t, store_ingest(f.s, path, NULL, false, &r, &err) < 0 && err.reason[0]);
-	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.instances == 2);
+	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.instances == 1);
 	/* reopen: everything is still there */
 	fx_close(&f);
 	TT_CHECK(t, fx_open(&f) == 0);
-	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.instances == 2 && c.objects == 2);
+	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.instances == 1 && c.objects == 2 &&
+			    c.versions == 1);
 	fx_teardown(&f);
 }
 
@@ -158,6 +165,34 @@ static void test_assign(struct tt *t)
 	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.queued == 2);
 	TT_CHECK(t, store_unassign(f.s, r.study_id, 7, &err) == 0);
 	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.queued == 0 && c.assigned == 0);
+	fx_teardown(&f);
+}
+
+/* A version sent already: an identical re-send changes nothing, other bytes queue the
+ * instance again (it replaces the destination's copy); housekeeping's objects stay. */
+static void test_resend(struct tt *t)
+{
+	struct fx f;
+	struct store_ingest_result r;
+	struct store_counts c;
+	struct fiona_err err = {0};
+	char path[160];
+	sqlite3 *db = NULL;
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
+	TT_CHECK(t,
+		 store_assign(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", 7, &err) == 0);
+	snprintf(path, sizeof(path), "%s/var/catalog.db", f.dir);
+	TT_CHECK(t, sqlite3_open(path, &db) == SQLITE_OK);
+	TT_CHECK(t, sqlite3_exec(db, "UPDATE transfers SET state='sent', attempts=1", NULL, NULL,
+				 NULL) == SQLITE_OK);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0 && r.duplicate);
+	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.sent == 1 && c.queued == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 4, &r) == 0 && r.replaced);
+	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.sent == 0 && c.queued == 1 &&
+			    c.instances == 1 && c.versions == 1 && c.objects == 2);
+	sqlite3_close(db);
 	fx_teardown(&f);
 }
 
@@ -388,7 +423,7 @@ static void test_derived(struct tt *t)
 	fx_teardown(&f);
 }
 
-TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_assign), TT_CASE(test_arrival),
+TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_arrival),
 	TT_CASE(test_newer_schema_refused), TT_CASE(test_migration_from_zero),
 	TT_CASE(test_mode_move_and_bytes), TT_CASE(test_late_series_keeps_assignment),
 	TT_CASE(test_change_feed), TT_CASE(test_derived))

@@ -24,6 +24,7 @@ JSON
 }
 
 fiona_start() { # dir
+	touch "$1/serve.log"
 	"$FIONA" serve -c "$1/fiona.json" 2>>"$1/serve.log" &
 	PID=$!
 	i=0
@@ -36,3 +37,26 @@ fiona_wait_quarantine() { # dir count: until quarantine/ lists count studies (up
 		sleep 0.1; i=$((i + 1))
 	done
 }
+
+# The common start of a gateway test: T (temporary), M (its mount point), PID (fiona
+# serve), cleanup at exit (fiona, Orthanc if started, the mount, T), pass/fail lines as
+# "PASS name/what" and $failed for the exit status.
+#   e2e_gateway_init NAME
+e2e_gateway_init() {
+	E2E_NAME=$1
+	T=$(mktemp -d)
+	M=$T/mnt
+	PID=
+	trap e2e_cleanup EXIT
+	trap 'exit 1' INT TERM
+	export LC_ALL=C
+	failed=0
+}
+e2e_cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	command -v orthanc_stop >/dev/null 2>&1 && orthanc_stop
+	fusermount3 -uz "$M" 2>/dev/null
+	rm -rf "$T"
+}
+pass() { echo "PASS $E2E_NAME/$1"; }
+fail() { echo "FAIL $E2E_NAME/$1: $2"; failed=1; }

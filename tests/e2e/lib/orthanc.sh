@@ -38,6 +38,7 @@ orthanc_start() { # dir dicom_port http_port aet caller_aet caller_port
   "DicomAlwaysAllowFind": true,
   "DicomModalities": { "caller": [ "$5", "127.0.0.1", $6 ] },
   "StorageCompression": false,
+  "OverwriteInstances": true,
   "HttpTimeout": 30,
   "StableAge": 1
 }
