@@ -35,7 +35,7 @@ sed -n '/^## Try it$/,/^## /p' README.md | sed -n 's/^    //p' | grep -v '^make 
 [ "$(wc -l <"$T/try.sh")" -ge 8 ] && pass "README has the Try it commands" ||
 	{ fail readme "$(wc -l <"$T/try.sh") commands found in README.md's Try it"; exit 1; }
 
-mkdir -p "$R" && ln -s "$TOP/$BUILD" "$R/build"
+mkdir -p "$R" && ln -s "$TOP/$BUILD" "$R/build" && : >"$T/serve.log"
 (cd "$R" && exec sh "$TOP/tools/run.sh") >"$T/serve.log" 2>&1 &
 PID=$!
 i=0; while ! grep -q "mounted at" "$T/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
