@@ -232,7 +232,8 @@ static int cat_migrate(struct store *s)
  * in WAL mode it never waits for a writer. */
 static int cat_open_reader(struct store *s, const char *path)
 {
-	int rc = sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL);
+	int rc = sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX,
+				 fault_vfs(s));
 
 	if (rc != SQLITE_OK)
 		return cat_errno(rc) ? cat_errno(rc) : -EIO;
@@ -245,7 +246,7 @@ int cat_open(struct store *s, const char *path, struct fiona_err *err)
 {
 	int rc = sqlite3_open_v2(path, &s->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-				 NULL);
+				 fault_vfs(s));
 
 	if (rc != SQLITE_OK)
 		return err_set(err, cat_errno(rc), CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", path,

@@ -84,6 +84,8 @@ static int keep_copy(struct store_cleaner *c, const uint8_t *p, size_t n, struct
 	if ((rc = obj_put(c->s, NULL, p, n, false, o->hash)))
 		return rc;
 	o->size = (int64_t)n;
+	if ((rc = fault_hit(c->s, FAULT_SYNCFS)))
+		return rc;
 	return syncfs(c->s->objects_fd) ? -errno : 0;
 }
 

@@ -195,8 +195,9 @@ static int ingest_catalog(struct store *s, struct ingest_job *j, int64_t now)
 static void commit_batch(struct store *s, struct ingest_job *batch)
 {
 	int64_t now = time(NULL);
-	int rc = syncfs(s->objects_fd) != 0 ? -errno : 0;
+	int rc = fault_hit(s, FAULT_SYNCFS);
 
+	rc = rc ? rc : syncfs(s->objects_fd) != 0 ? -errno : 0;
 	pthread_mutex_lock(&s->lock);
 	if (!rc && !(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
 		for (struct ingest_job *j = batch; !rc && j; j = j->next) {

@@ -39,7 +39,8 @@ static int write_tmp(struct store *s, const uint8_t *p, size_t n, char *out, siz
 	fd = mkstemp(out);
 	if (fd < 0)
 		return -errno;
-	rc = core_write_all(fd, p, n); /* made durable with its batch (ingest.c) */
+	rc = fault_hit(s, FAULT_OBJ_WRITE);
+	rc = rc ? rc : core_write_all(fd, p, n); /* made durable with its batch (ingest.c) */
 	close(fd);
 	if (rc)
 		unlink(out);
@@ -69,6 +70,8 @@ int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, b
 		rc = -errno;
 		goto fail;
 	}
+	if ((rc = fault_hit(s, FAULT_OBJ_RENAME)))
+		goto fail;
 	if (rename(src, path) != 0) {
 		rc = -errno;
 		goto fail;

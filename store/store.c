@@ -42,9 +42,10 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", s->objects, strerror(-rc));
 		goto fail;
 	}
-	if ((rc = cat_open(s, db, err)) || (rc = pixels_init(s, err)))
+	if ((rc = fault_init(s, err)) || (rc = cat_open(s, db, err)) || (rc = pixels_init(s, err)))
 		goto fail;
 	obj_clean_tmp(s);
+	s->fault.armed = s->fault.on;
 	*out = s;
 	return 0;
 fail:
@@ -57,6 +58,7 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	cat_close(s);
+	fault_release(s);
 	if (s->objects_fd >= 0)
 		close(s->objects_fd);
 	ingest_release(s);

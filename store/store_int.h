@@ -9,6 +9,25 @@
 
 #include "store/store.h"
 
+/* fault.c: injected failures for tests (FIONA_FAULT); off otherwise */
+enum fault_point {
+	FAULT_OBJ_WRITE,
+	FAULT_OBJ_RENAME,
+	FAULT_SYNCFS,
+	FAULT_DB_WRITE,
+	FAULT_DB_SYNC,
+	FAULT_N
+};
+struct store_fault {
+	bool on, sticky, vfs_registered;
+	bool armed; /* set once the store is open */
+	int point, err;
+	long nth;
+	atomic_long seen;
+	sqlite3_vfs vfs, *real_vfs; /* the shim for db- points, and SQLite's own */
+	char vfs_name[48];
+};
+
 struct store {
 	const struct fiona_config *cfg; /* borrowed */
 	struct fiona_log *log;		/* borrowed */
@@ -42,7 +61,15 @@ struct store {
 	uint64_t local_commits;
 	int64_t feed_pruned_at;
 	char (*pixel_fp)[33]; /* per configured project: its pixel settings (pixels.c) */
+	struct store_fault fault;
 };
+
+int fault_init(struct store *s, struct fiona_err *err);
+/* 0, or the injected -errno when this is the failing time at point p. */
+int fault_hit(struct store *s, enum fault_point p);
+/* The VFS name the catalog is opened with (NULL: SQLite's own). */
+const char *fault_vfs(struct store *s);
+void fault_release(struct store *s);
 
 /* catalog.c */
 int cat_open(struct store *s, const char *path, struct fiona_err *err);
