@@ -1,7 +1,7 @@
 #!/bin/sh
-# Faults on the ingest paths (docs/store.md "Faults"): FIONA_FAULT makes the Nth write,
+# Faults on the ingest and assignment paths (docs/store.md "Faults"): FIONA_FAULT makes the Nth write,
 # rename, syncfs, SQLite write or SQLite fsync fail with ENOSPC or EIO. For each point and
-# a few N, during `fiona import` and during C-STORE into `fiona serve`: every instance that
+# a few N, during `fiona import`, `fiona assign` and C-STORE into `fiona serve`: every instance that
 # was acknowledged (import said so / storescu got success) is in the catalog and its
 # object is whole; nothing unacknowledged is half-visible (no catalog row without its
 # whole object); the catalog passes PRAGMA integrity_check; the daemon keeps serving (the
@@ -50,6 +50,26 @@ for spec in obj-write:3:ENOSPC obj-rename:2:EIO syncfs:4:EIO db-write:6:ENOSPC d
 		fail "import $spec" "no failure reported (rc 0)"
 	else
 		check "import $spec: the failing file named, exit $rc, $(wc -l <"$T/acked") others in, catalog whole"
+	fi
+done
+
+# fiona assign: a failing catalog write or fsync refuses the assignment whole (exit 1,
+# the reason said): the study stays in quarantine with nothing queued; then it works.
+for spec in db-write:1:ENOSPC db-write:3:EIO db-sync:1:EIO; do
+	fresh
+	"$FIONA" import -c "$T/fiona.json" $(cat "$T/files") >/dev/null 2>&1
+	st=$(sqlite3 "$T/var/catalog.db" "SELECT min(id) FROM studies")
+	FIONA_FAULT=$spec "$FIONA" assign -c "$T/fiona.json" "$st" PROJ01 PROJ01-0001 baseline 2>"$T/as.err"
+	rc=$?
+	n=$(sqlite3 "$T/var/catalog.db" "SELECT (SELECT count(*) FROM assignments) + (SELECT count(*) FROM transfers)")
+	"$FIONA" assign -c "$T/fiona.json" "$st" PROJ01 PROJ01-0001 baseline 2>/dev/null
+	m=$(sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM assignments")
+	cp /dev/null "$T/acked"
+	why=$(grep -v " fault: " "$T/as.err" | tail -n 1)
+	if [ $rc -ne 0 ] && [ -n "$why" ] && [ "$n" = 0 ] && [ "$m" = 1 ]; then
+		check "assign $spec: refused whole ($why), then assigned"
+	else
+		fail "assign $spec" "rc=$rc, $n rows after the failure, $m assignments after the retry"
 	fi
 done
 
