@@ -1,4 +1,5 @@
-# fiona — plain Makefile. Targets: all test asan fuzz bench bench-scale lint run deps clean.
+# fiona — plain Makefile. Targets: all test asan fuzz bench bench-scale bench-crash lint run deps
+# clean.
 #
 # Sources are picked up by wildcard per module so adding a file needs no edit here:
 #   core/ anon/ store/ fs/ net/ redcap/   -> build/libfiona.a
@@ -54,7 +55,7 @@ TOOL_LIB_OBJ := $(TOOL_LIB_C:%.c=$(BUILD)/obj/%.o)
 
 DICOM_DIC ?= $(firstword $(wildcard /usr/share/libdcmtk*/dicom.dic))
 
-.PHONY: all test asan fuzz bench bench-scale lint run deps clean test-build
+.PHONY: all test asan fuzz bench bench-scale bench-crash lint run deps clean test-build
 all: $(BUILD)/fiona $(TOOL_BIN)
 
 deps:
@@ -122,6 +123,10 @@ fuzz: deps
 
 bench: deps all
 	@sh tests/bench/run.sh
+
+# kill -9 during ingest and forwarding, 20 times in a row (issue 13): a few minutes.
+bench-crash: deps all
+	@unshare -n sh -c 'ip link set lo up && sh tests/bench/crash.sh'
 
 # A million instances (issue 11): about 25 minutes and 13 GB under ./var/bench-scale.
 bench-scale: deps all
