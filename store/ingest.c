@@ -53,7 +53,7 @@ static int catalog_patient_study(struct store *s, const struct dcm_summary *m,
 		     "INSERT INTO studies(patient, study_uid, study_date, study_time, accession,"
 		     " description, calling_aet, called_aet, first_arrival, last_arrival)"
 		     " VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(study_uid) DO UPDATE SET"
-		     " last_arrival=excluded.last_arrival, complete=0", /* arrives again */
+		     " last_arrival=excluded.last_arrival", /* complete=0: ingest_catalog */
 		     "ittttttiii", pat, m->study_uid, m->study_date, m->study_time, m->accession,
 		     m->study_description, o && o->calling_aet ? o->calling_aet : "",
 		     o && o->called_aet ? o->called_aet : "", now, now);
@@ -139,7 +139,7 @@ static int queue_if_assigned(struct store *s, int64_t study, int64_t instance, b
 
 	if (rc)
 		return rc;
-	/* even a duplicate makes a complete study arrive again (complete=0) */
+	/* a duplicate is noted too (last_arrival moved), though nothing else changed */
 	note_at(s, study, added ? STORE_CHG_INSTANCES | STORE_CHG_STATE : STORE_CHG_STATE, project,
 		participant, event);
 	if (!added || !project[0] || !(p = config_project(s->cfg, project)) || !p->destination)
@@ -186,6 +186,11 @@ static int ingest_catalog(struct store *s, struct ingest_job *j, int64_t now)
 
 	rc = rc ? rc : catalog_patient_study(s, &j->m, j->o, now, &res->study_id);
 	rc = rc ? rc : catalog_instance(s, &j->m, res->study_id, j->hash, j->size, now, res);
+	/* a new or changed instance makes the study arrive again (quiet time, classification,
+	 * routing); the same bytes again change nothing, so the study stays where it is */
+	if (!rc && !res->duplicate)
+		rc = cat_run(s, "UPDATE studies SET complete=0 WHERE id=? AND complete=1", "i",
+			     res->study_id);
 	return rc ? rc : queue_if_assigned(s, res->study_id, res->instance_id, !res->duplicate);
 }
 

@@ -30,10 +30,12 @@ export TCP_NODELAY=1
 instances() { (cd "$T/run" && "$FIONA" status --json 2>/dev/null) | sed -n 's/.*"instances": \([0-9]*\).*/\1/p'; }
 objects() { find "$T/run/var/objects" -name '*.dcm' 2>/dev/null; }
 ds_sum() { echo "$(dcmdump -q +P 0008,0018 "$1" 2>/dev/null) $(tail -c 65536 "$1" | cksum)"; }
-start() {
+start() { # the log is kept across restarts: wait for this start's line
+	touch "$T/serve.log"
+	from=$(($(wc -l <"$T/serve.log") + 1))
 	(cd "$T/run" && exec "$FIONA" serve) 2>>"$T/serve.log" &
 	PID=$!
-	i=0; while ! grep -q "C-STORE SCP" "$T/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+	i=0; while ! tail -n +"$from" "$T/serve.log" | grep -q "C-STORE SCP" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 }
 
 "$GEN" --preset tiny --seed 3 -o "$T/c" >/dev/null || { fail generate "gen_corpus failed"; exit 1; }

@@ -46,10 +46,14 @@ write_config() {
 JSON
 }
 start() { # under ulimit -n 1024, soft and hard: the daemon cannot raise it
+	touch "$T/serve.log"
+	from=$(($(wc -l <"$T/serve.log") + 1)) # kept across restarts: this start's line
 	(ulimit -n 1024 && exec "$FIONA" serve -c "$T/fiona.json") 2>>"$T/serve.log" &
 	PID=$!
 	i=0
-	while ! grep -q "mounted at" "$T/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	while ! tail -n +"$from" "$T/serve.log" | grep -q "mounted at" && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null; PID=; }
 mkdir -p "$T/var" && (umask 077; head -c 32 /dev/urandom >"$T/var/secret")

@@ -25,10 +25,14 @@ JSON
 
 fiona_start() { # dir
 	touch "$1/serve.log"
+	# the log is kept across restarts: wait for this start's line, not an earlier one's
+	from=$(($(wc -l <"$1/serve.log") + 1))
 	"$FIONA" serve -c "$1/fiona.json" 2>>"$1/serve.log" &
 	PID=$!
 	i=0
-	while ! grep -q "mounted at" "$1/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	while ! tail -n +"$from" "$1/serve.log" | grep -q "mounted at" && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
 }
 
 fiona_wait_quarantine() { # dir count: until quarantine/ lists count studies (up to 10 s)
