@@ -314,6 +314,31 @@ static void rd_enter_dataset(struct dcm_reader *r)
 	}
 }
 
+/* An item of a defined-length sequence may claim more bytes than the sequence has left:
+ * dcmtk reads such a file (the item's length wins, the sequence's is taken as wrong), and
+ * so does fiona — the writer encodes every sequence it writes again, so the wrong length
+ * never leaves. The item is checked against what encloses the sequence instead. */
+static size_t rd_seq_item_limit(struct dcm_reader *r, const struct reader_frame *f)
+{
+	const struct reader_frame *parent = r->nframes > 1 ? &r->frames[r->nframes - 2] : NULL;
+
+	(void)f;
+	return parent ? parent->limit : r->n;
+}
+
+static int rd_seq_overrun(struct dcm_reader *r, struct reader_frame *f, const struct hdr *h)
+{
+	size_t end = r->pos + h->hlen + (h->len == DCM_UNDEFINED_LENGTH ? 0 : h->len);
+
+	if (end <= f->limit)
+		return 0;
+	if (h->tag != DCM_TAG_ITEM || h->len == DCM_UNDEFINED_LENGTH)
+		return rd_fail(r, r->pos, h->tag, "value length exceeds its sequence");
+	f->end = f->limit = end; /* the sequence ends with this item */
+	r->recovered++;
+	return 0;
+}
+
 static int rd_step(struct dcm_reader *r, struct dcm_elem *e)
 {
 	struct reader_frame *f = rd_top(r);
@@ -332,7 +357,11 @@ static int rd_step(struct dcm_reader *r, struct dcm_elem *e)
 		r->done = true;
 		return 0;
 	}
+	if (f && f->kind == FRAME_SEQ && f->end != READER_NO_END)
+		limit = rd_seq_item_limit(r, f);
 	if (rd_header(r, limit, &h) < 0)
+		return r->failed;
+	if (f && f->kind == FRAME_SEQ && f->end != READER_NO_END && rd_seq_overrun(r, f, &h) < 0)
 		return r->failed;
 	if (f && f->kind != FRAME_ITEM)
 		return rd_in_sequence(r, f, &h, e);

@@ -32,7 +32,8 @@ struct dcm_reader {
 	bool in_meta, done;
 	struct reader_frame frames[2 * DCM_READ_MAX_DEPTH + 2];
 	int nframes, nseq;
-	int failed; /* sticky error code */
+	int failed;	/* sticky error code */
+	long recovered; /* items that overran their sequence's length, read anyway */
 	struct fiona_err err;
 };
 

@@ -173,6 +173,40 @@ static void t_implicit_le_bare(struct tt *t)
 	buf_release(&b);
 }
 
+/* An item claiming more than its defined-length sequence has left is read as dcmtk reads
+ * it (the item's length wins) and the dataset goes on after it; an element overrunning
+ * its item is still refused. */
+static void t_item_overruns_sequence(struct tt *t)
+{
+	struct buf b;
+	struct dcm_elem ev[12];
+	struct fiona_err err;
+	char s[64];
+	int n;
+
+	buf_init(&b, 1 << 20);
+	ex_str(&b, DCM_TAG(0x0008, 0x0060), "CS", "MR", 0);
+	ex(&b, DCM_TAG(0x0008, 0x1140), "SQ", 20, 0); /* 20: the item below needs 34 */
+	im(&b, DCM_TAG_ITEM, 26, 0);
+	ex_str(&b, DCM_TAG(0x0008, 0x1150), "UI", "1.2.840.10008.5.1", 0);
+	ex_str(&b, DCM_TAG(0x0010, 0x0010), "PN", "Doe^J", 0);
+	n = walk(&b, ev, 12, &err);
+	TT_CHECK_MSG(t, n == 7, "n=%d %s", n, err.reason);
+	TT_CHECK(t, ev[1].kind == DCM_SEQ_BEGIN && ev[2].kind == DCM_ITEM_BEGIN);
+	TT_CHECK(t, ev[3].tag == DCM_TAG(0x0008, 0x1150) && ev[3].depth == 1);
+	TT_CHECK(t, ev[4].kind == DCM_ITEM_END && ev[5].kind == DCM_SEQ_END);
+	TT_CHECK(t, ev[6].tag == DCM_TAG(0x0010, 0x0010) && ev[6].depth == 0);
+	TT_CHECK(t, dcm_value_str(&ev[6], s, sizeof(s)) == 5 && !strcmp(s, "Doe^J"));
+	buf_release(&b);
+	/* an element longer than its item: refused with the offset */
+	buf_init(&b, 1 << 20);
+	ex(&b, DCM_TAG(0x0008, 0x1140), "SQ", 34, 0);
+	im(&b, DCM_TAG_ITEM, 10, 0);
+	ex_str(&b, DCM_TAG(0x0008, 0x1150), "UI", "1.2.840.10008.5.1", 0);
+	TT_CHECK(t, walk(&b, ev, 12, &err) < 0 && err.reason[0]);
+	buf_release(&b);
+}
+
 /* A bare dataset in explicit VR big endian (no meta header) is detected as dcmtk does. */
 static void t_explicit_be_bare(struct tt *t)
 {
@@ -544,6 +578,6 @@ static void t_summary(struct tt *t)
 }
 
 TT_MAIN(TT_CASE(t_explicit_le_bare), TT_CASE(t_implicit_le_bare), TT_CASE(t_explicit_be_bare),
-	TT_CASE(t_part10_big_endian), TT_CASE(t_deflated), TT_CASE(t_nested),
-	TT_CASE(t_un_undefined), TT_CASE(t_encapsulated), TT_CASE(t_errors), TT_CASE(t_depth_bound),
-	TT_CASE(t_garbage), TT_CASE(t_values), TT_CASE(t_summary))
+	TT_CASE(t_item_overruns_sequence), TT_CASE(t_part10_big_endian), TT_CASE(t_deflated),
+	TT_CASE(t_nested), TT_CASE(t_un_undefined), TT_CASE(t_encapsulated), TT_CASE(t_errors),
+	TT_CASE(t_depth_bound), TT_CASE(t_garbage), TT_CASE(t_values), TT_CASE(t_summary))
