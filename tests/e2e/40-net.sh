@@ -143,7 +143,9 @@ i=0; while ! grep -q listening "$T/sa.out" 2>/dev/null && [ $i -lt 50 ]; do slee
 (cd "$T/in" && seq 8000 | sed 's/.*/el.dcm/' |
 	xargs -x -n 8000 -s 100000 "$PROBE" send -j 2 127.0.0.1 11117 FIONA) >"$T/re.out" 2>"$T/re.err" &
 ps=$!
-sleep 0.3; kill -9 $pa; wait $pa 2>/dev/null
+# killed once it has taken some (not after a fixed time: a fast run could be over by then)
+i=0; while [ "$(ls "$T/rxa" | wc -l)" -lt 200 ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done
+kill -9 $pa; wait $pa 2>/dev/null
 "$PROBE" scp 11117 "$T/rxb" FIONA >"$T/sb.out" 2>&1 &
 pb=$!
 wait $ps; rs=$?
