@@ -32,6 +32,9 @@ struct store_forwarder {
 	pthread_mutex_t lock; /* guards stop, kicked */
 	pthread_cond_t cond;
 	bool stop, kicked, started;
+	/* an outcome could not be recorded (a catalog write failed): its rows are still
+	 * 'sending'; the next round queues them again (the thread's own; no lock) */
+	bool unrecorded;
 };
 
 struct batch {
@@ -178,7 +181,8 @@ static size_t sort_out(struct store_forwarder *f, struct xfer *x, size_t n)
 	if (!r || !rest) {
 		free(r);
 		free(rest);
-		return 0; /* taken again after a restart's reset; nothing sent unchecked */
+		f->unrecorded = true; /* queued again next round; nothing sent unchecked */
+		return 0;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct xfer cur = x[i];
@@ -188,8 +192,10 @@ static size_t sort_out(struct store_forwarder *f, struct xfer *x, size_t n)
 		else
 			rest[m++] = cur;
 	}
-	if (m && xfer_record(f->s, rest, r, m))
+	if (m && xfer_record(f->s, rest, r, m)) {
 		log_msg(f->log, LOG_ERROR, "forward", "cannot record %zu transfer outcomes", m);
+		f->unrecorded = true;
+	}
 	free(r);
 	free(rest);
 	return k;
@@ -224,8 +230,10 @@ static size_t send_group(struct store_forwarder *f, const struct xfer *x, size_t
 		log_msg(f->log, LOG_INFO, "forward", "%s: %zu sent, %zu not yet (%zu associations)",
 			d->name, stats.sent, stats.failed, stats.assocs);
 	}
-	if (xfer_record(f->s, x, r, n))
+	if (xfer_record(f->s, x, r, n)) {
 		log_msg(f->log, LOG_ERROR, "forward", "cannot record %zu transfer outcomes", n);
+		f->unrecorded = true;
+	}
 out:
 	free(r);
 	free(items);
@@ -311,6 +319,12 @@ static size_t forward_round(struct store_forwarder *f)
 	struct xfer *x = NULL;
 	size_t n = 0, start = 0, sent = 0;
 
+	/* no batch is in flight between rounds: rows still 'sending' lost their outcome, and
+	 * are sent again (an unknown outcome is retried, as after a crash) */
+	if (f->unrecorded && xfer_reset_sending(f->s) == 0) {
+		f->unrecorded = false;
+		log_msg(f->log, LOG_WARN, "forward", "unrecorded transfers queued again");
+	}
 	if (xfer_take_due(f->s, time(NULL), ROUND_LIMIT, &x, &n) || !n) {
 		free(x);
 		return 0;
