@@ -283,7 +283,12 @@ static int around(const struct ocr_lines *boxes, int w, int h, int max_h, struct
 		if (b->y1 - b->y0 > max_h && b->y1 - b->y0 <= 3 * max_h)
 			continue; /* a line of large text; a taller "line" is what layout could not
 				   * split, read again */
-		int g = b->y1 - b->y0 < AROUND_MIN_PX ? AROUND_MIN_PX : b->y1 - b->y0;
+		int g = b->y1 - b->y0;
+
+		/* a line's own height around it, within bounds: a tall block needs no more */
+		g = g < AROUND_MIN_PX	    ? AROUND_MIN_PX
+		    : g > 2 * AROUND_MIN_PX ? 2 * AROUND_MIN_PX
+					    : g;
 		struct ocr_line r = {b->x0 - g, b->y0 - g, b->x1 + g, b->y1 + g, ""};
 
 		r.x0 = r.x0 < 0 ? 0 : r.x0, r.y0 = r.y0 < 0 ? 0 : r.y0;
