@@ -7,6 +7,7 @@
 
 /* System headers that declare banned functions come before banned.h (as in git). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -123,8 +124,23 @@ int core_write_file_atomic(const char *path, const void *p, size_t n, unsigned m
 int core_mkdir_p(const char *path, unsigned mode);
 /* Monotonic and wall clock helpers. */
 double core_now_mono(void);
+/* The CLOCK_REALTIME moment seconds from now, for pthread_cond_timedwait. */
+struct timespec core_deadline(double seconds);
 int64_t core_now_wall(void);
 /* ISO-8601 UTC "YYYY-MM-DDTHH:MM:SSZ" of t into out (cap >= 21). */
 const char *core_time_iso(int64_t t, char *out, size_t cap);
+
+/* A queue of ids, each at most once (core/idq.c); the owner locks around it. */
+struct core_idq {
+	int64_t *v;
+	size_t n, cap;
+};
+/* Adds id at the back (nothing if queued), or when urgent at the front (moved there if
+ * queued). 0, or -ENOMEM with the queue unchanged. */
+int core_idq_push(struct core_idq *q, int64_t id, bool urgent);
+bool core_idq_has(const struct core_idq *q, int64_t id);
+/* Takes the first id; false when empty. */
+bool core_idq_pop(struct core_idq *q, int64_t *id);
+void core_idq_release(struct core_idq *q);
 
 #endif

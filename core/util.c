@@ -213,6 +213,21 @@ double core_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+struct timespec core_deadline(double seconds)
+{
+	struct timespec t;
+	time_t whole = (time_t)seconds;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += whole;
+	t.tv_nsec += (long)((seconds - (double)whole) * 1e9);
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
 int64_t core_now_wall(void)
 {
 	return (int64_t)time(NULL);

@@ -27,11 +27,10 @@ struct fs_prepare {
 	struct fs_mount *m;
 	pthread_t th;
 	bool started;
-	pthread_mutex_t lock; /* guards everything below */
-	pthread_cond_t cond;  /* work came, or a study was done */
-	int64_t *queue;	      /* studies to prepare; urgent ones are put first */
-	size_t n, cap;
-	int64_t current; /* being prepared now (0: none) */
+	pthread_mutex_t lock;  /* guards everything below */
+	pthread_cond_t cond;   /* work came, or a study was done */
+	struct core_idq queue; /* studies to prepare; urgent ones are put first */
+	int64_t current;       /* being prepared now (0: none) */
 	bool stop, rescan;
 	uint64_t cursor; /* the preparer's own place in the change feed */
 	uint64_t hint;	 /* store_change_hint when it was last read */
@@ -215,37 +214,12 @@ static void prepare_study(struct fs_mount *m, int64_t study)
 	explicit_bzero(&st, sizeof(st));
 }
 
-/* Adds study to the queue (first when urgent); caller holds the lock. */
+/* Adds study to the queue (first when urgent); caller holds the lock. Out of memory it
+ * is found again by the next scan or listing. */
 static void enqueue(struct fs_prepare *pp, int64_t study, bool urgent)
 {
-	size_t at = pp->n;
-
-	for (size_t i = 0; i < pp->n; i++)
-		if (pp->queue[i] == study) {
-			if (!urgent)
-				return;
-			at = i;
-			break;
-		}
-	if (at == pp->n) {
-		if (pp->n == pp->cap) {
-			size_t cap = pp->cap ? pp->cap * 2 : 64;
-			int64_t *v = realloc(pp->queue, cap * sizeof(*v));
-
-			if (!v)
-				return; /* found again by the next scan or listing */
-			pp->queue = v;
-			pp->cap = cap;
-		}
-		pp->n++;
-	}
-	if (urgent) {
-		memmove(pp->queue + 1, pp->queue, at * sizeof(*pp->queue));
-		pp->queue[0] = study;
-	} else {
-		pp->queue[pp->n - 1] = study;
-	}
-	pthread_cond_broadcast(&pp->cond);
+	if (core_idq_push(&pp->queue, study, urgent) == 0)
+		pthread_cond_broadcast(&pp->cond);
 }
 
 /* Every assigned study that lacks a header under one of the current fingerprints. */
@@ -320,7 +294,6 @@ static void follow_feed(struct fs_prepare *pp)
 static void *prepare_main(void *arg)
 {
 	struct fs_prepare *pp = arg;
-	struct timespec until;
 
 	prune_old(pp->m);
 	scan_all(pp);
@@ -333,18 +306,12 @@ static void *prepare_main(void *arg)
 			scan_all(pp);
 		}
 		pthread_mutex_lock(&pp->lock);
-		if (!pp->n) {
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += 200 * 1000 * 1000;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+		if (!core_idq_pop(&pp->queue, &pp->current)) {
+			struct timespec until = core_deadline(0.2);
+
 			pthread_cond_timedwait(&pp->cond, &pp->lock, &until);
 			continue;
 		}
-		pp->current = pp->queue[0];
-		memmove(pp->queue, pp->queue + 1, --pp->n * sizeof(*pp->queue));
 		pthread_mutex_unlock(&pp->lock);
 		prepare_study(pp->m, pp->current);
 		pthread_mutex_lock(&pp->lock);
@@ -358,20 +325,16 @@ static void *prepare_main(void *arg)
 int fs_prepare_wait(struct fs_mount *m, int64_t study, double seconds)
 {
 	struct fs_prepare *pp = m->prep;
-	struct timespec until;
+	struct timespec until = core_deadline(seconds);
 	bool pending = true;
 
 	if (!pp || !pp->started)
 		return -ETIMEDOUT;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)seconds;
 	pthread_mutex_lock(&pp->lock);
 	if (pp->current != study)
 		enqueue(pp, study, true);
 	while (pending && !pp->stop) {
-		pending = pp->current == study;
-		for (size_t i = 0; !pending && i < pp->n; i++)
-			pending = pp->queue[i] == study;
+		pending = pp->current == study || core_idq_has(&pp->queue, study);
 		if (pending && pthread_cond_timedwait(&pp->cond, &pp->lock, &until) != 0)
 			break;
 	}
@@ -411,7 +374,7 @@ void fs_prepare_stop(struct fs_mount *m)
 		pthread_join(pp->th, NULL);
 	pthread_cond_destroy(&pp->cond);
 	pthread_mutex_destroy(&pp->lock);
-	free(pp->queue);
+	core_idq_release(&pp->queue);
 	free(pp);
 	m->prep = NULL;
 }

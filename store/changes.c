@@ -253,13 +253,7 @@ bool store_changes_wait(struct store *s, uint64_t cursor, double seconds)
 
 	if (store_change_seq(s) > cursor)
 		return true;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)seconds;
-	until.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = core_deadline(seconds);
 	pthread_mutex_lock(&s->feed_lock);
 	seen = s->local_commits;
 	while (s->local_commits == seen &&

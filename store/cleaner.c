@@ -33,8 +33,7 @@ struct store_cleaner {
 	pthread_mutex_t lock; /* guards stop, queue */
 	pthread_cond_t cond;
 	bool stop, rescan;
-	int64_t *queue;
-	size_t n, cap;
+	struct core_idq queue; /* studies to look at */
 	uint64_t cursor, hint;
 };
 
@@ -223,22 +222,10 @@ out:
 /* Adds study to the queue once; caller holds the lock. */
 static void enqueue(struct store_cleaner *c, int64_t study)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (c->queue[i] == study)
-			return;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		int64_t *v = realloc(c->queue, cap * sizeof(*v));
-
-		if (!v) { /* found again by the next scan */
-			c->rescan = true;
-			return;
-		}
-		c->queue = v;
-		c->cap = cap;
-	}
-	c->queue[c->n++] = study;
-	pthread_cond_broadcast(&c->cond);
+	if (core_idq_push(&c->queue, study, false))
+		c->rescan = true; /* out of memory: found again by the next scan */
+	else
+		pthread_cond_broadcast(&c->cond);
 }
 
 static void scan_all(struct store_cleaner *c)
@@ -294,20 +281,12 @@ static void *cleaner_main(void *arg)
 			scan_all(c);
 		}
 		pthread_mutex_lock(&c->lock);
-		if (!c->n) {
-			struct timespec until;
+		if (!core_idq_pop(&c->queue, &study)) {
+			struct timespec until = core_deadline(0.2);
 
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += 200 * 1000 * 1000;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
 			pthread_cond_timedwait(&c->cond, &c->lock, &until);
 			continue;
 		}
-		study = c->queue[0];
-		memmove(c->queue, c->queue + 1, --c->n * sizeof(*c->queue));
 		pthread_mutex_unlock(&c->lock);
 		clean_study(c, study);
 		pthread_mutex_lock(&c->lock);
@@ -368,6 +347,6 @@ void store_cleaner_stop(struct store_cleaner *c)
 	pthread_mutex_destroy(&c->lock);
 	ocr_engine_free(c->ocr);
 	burn_rules_free(c->rules);
-	free(c->queue);
+	core_idq_release(&c->queue);
 	free(c);
 }

@@ -71,5 +71,25 @@ static void test_atomic_write(struct tt *t)
 	unlink(path);
 }
 
+/* Each id waits once; an urgent one goes (or moves) to the front. */
+static void test_idq(struct tt *t)
+{
+	struct core_idq q = {0};
+	int64_t id;
+
+	for (int64_t i = 1; i <= 100; i++)
+		TT_CHECK(t, core_idq_push(&q, i, false) == 0);
+	TT_CHECK(t, core_idq_push(&q, 7, false) == 0 && q.n == 100);
+	TT_CHECK(t, core_idq_push(&q, 50, true) == 0 && q.n == 100 && q.v[0] == 50);
+	TT_CHECK(t, core_idq_push(&q, 500, true) == 0 && q.n == 101 && q.v[0] == 500);
+	TT_CHECK(t, core_idq_has(&q, 99) && !core_idq_has(&q, 1000));
+	TT_CHECK(t, core_idq_pop(&q, &id) && id == 500 && core_idq_pop(&q, &id) && id == 50);
+	TT_CHECK(t, core_idq_pop(&q, &id) && id == 1 && !core_idq_has(&q, 50));
+	while (core_idq_pop(&q, &id))
+		;
+	TT_CHECK(t, q.n == 0 && id == 100);
+	core_idq_release(&q);
+}
+
 TT_MAIN(TT_CASE(test_buf_bounded), TT_CASE(test_parse_long), TT_CASE(test_size_overflow),
-	TT_CASE(test_err_format), TT_CASE(test_atomic_write))
+	TT_CASE(test_err_format), TT_CASE(test_atomic_write), TT_CASE(test_idq))
