@@ -329,8 +329,7 @@ static int fs_open_allowed(struct fs_mount *m, struct fs_fh *fh, int64_t size, b
 	if (size != STORE_DERIVED_MISSING ||
 	    store_pixel_state(m->store, fh->instance, fh->place->project->cfg->name, &px))
 		return -ENOENT;
-	if (px.state != STORE_PX_ORIGINAL && px.state != STORE_PX_SKIPPED &&
-	    px.state != STORE_PX_CLEANED)
+	if (!store_px_may_leave(&px))
 		return -ENOENT;
 	*cleaned = px.state == STORE_PX_CLEANED;
 	if (!strcmp(hash, px.source))

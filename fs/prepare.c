@@ -78,8 +78,9 @@ int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance
 }
 
 /* What the cleaner decided of an instance's pixels (store/pixels.c): the object to
- * de-identify, or a row without a header (held, dropped); false while a candidate waits
- * for its cleaning, which notes the study again when it is done. */
+ * de-identify (source; *cleaned when it is the cleaned copy), or a row without a header
+ * (held, dropped); false while a candidate waits for its cleaning, which notes the study
+ * again when it is done. */
 static bool pixel_source(struct fs_mount *m, const struct fs_project *p,
 			 const struct store_derived_todo *t, struct store_derived_row *row,
 			 char source[33], bool *cleaned)
@@ -90,23 +91,14 @@ static bool pixel_source(struct fs_mount *m, const struct fs_project *p,
 	*cleaned = false;
 	if (store_pixel_state(m->store, t->instance, p->cfg->name, &px))
 		return true; /* the instance is gone: FAILED, never shown */
-	switch (px.state) {
-	case STORE_PX_PENDING:
+	if (px.state == STORE_PX_PENDING)
 		return false;
-	case STORE_PX_HELD:
-		row->size = STORE_DERIVED_HELD;
-		break;
-	case STORE_PX_DROPPED:
-		row->size = STORE_DERIVED_DROPPED;
-		break;
-	case STORE_PX_CLEANED:
-		*cleaned = true;
-		row->source = t->hash; /* replaced by the caller's copy */
-				       /* fall through */
-	default:
-		memcpy(source, px.source, 33);
-		break;
+	if (px.state == STORE_PX_HELD || px.state == STORE_PX_DROPPED) {
+		row->size = px.state == STORE_PX_HELD ? STORE_DERIVED_HELD : STORE_DERIVED_DROPPED;
+		return true;
 	}
+	*cleaned = px.state == STORE_PX_CLEANED;
+	memcpy(source, px.source, 33);
 	return true;
 }
 
@@ -115,18 +107,17 @@ static bool pixel_source(struct fs_mount *m, const struct fs_project *p,
  * instance waits for its pixels to be cleaned (no row). */
 static bool prepare_one(struct fs_mount *m, const struct fs_project *p, const char *fp,
 			const struct store_study *st, const struct store_derived_todo *t,
-			struct store_derived_row *row, char source[33], struct buf *keep,
-			size_t *at)
+			struct store_derived_row *row, char source[33], bool *cleaned,
+			struct buf *keep, size_t *at)
 {
 	struct deid_plan *plan = NULL;
 	struct core_map map;
 	char path[4200];
-	bool cleaned;
 	int rc;
 
 	*row = (struct store_derived_row){t->instance, STORE_DERIVED_FAILED, NULL, 0, NULL};
 	*at = SIZE_MAX;
-	if (!pixel_source(m, p, t, row, source, &cleaned))
+	if (!pixel_source(m, p, t, row, source, cleaned))
 		return false;
 	if (row->size != STORE_DERIVED_FAILED)
 		return true; /* held or dropped */
@@ -136,7 +127,7 @@ static bool prepare_one(struct fs_mount *m, const struct fs_project *p, const ch
 			(long long)t->instance, strerror(-rc));
 		return true;
 	}
-	rc = plan_for(m, p, fp_profile(p, fp), st->participant, st->event, t->instance, cleaned,
+	rc = plan_for(m, p, fp_profile(p, fp), st->participant, st->event, t->instance, *cleaned,
 		      map.p, map.len, &plan);
 	core_map_release(&map);
 	if (rc)
@@ -159,19 +150,20 @@ static int prepare_batch(struct fs_mount *m, const struct fs_project *p, const c
 {
 	struct store_derived_row rows[PUT_BATCH];
 	char sources[PUT_BATCH][33];
+	bool cleaned[PUT_BATCH];
 	size_t at[PUT_BATCH], k = 0;
 	struct buf keep;
 	int rc;
 
 	buf_init(&keep, (size_t)1 << 30);
 	for (size_t i = 0; i < n; i++)
-		if (prepare_one(m, p, fp, st, &t[i], &rows[k], sources[k], &keep, &at[k]))
+		if (prepare_one(m, p, fp, st, &t[i], &rows[k], sources[k], &cleaned[k], &keep,
+				&at[k]))
 			k++;
 	for (size_t i = 0; i < k; i++) {
 		if (at[i] != SIZE_MAX)
 			rows[i].plan = keep.data + at[i];
-		if (rows[i].source)
-			rows[i].source = sources[i];
+		rows[i].source = cleaned[i] ? sources[i] : NULL;
 	}
 	rc = k ? store_derived_put(m->store, st->id, p->cfg->name, st->participant, st->event, fp,
 				   rows, k)

@@ -150,8 +150,7 @@ static bool pixels_sendable(struct store_forwarder *f, struct xfer *x, struct xf
 	struct store_px_state px;
 	int rc = store_pixel_state(f->s, x->instance, x->project, &px);
 
-	if (!rc && (px.state == STORE_PX_ORIGINAL || px.state == STORE_PX_SKIPPED ||
-		    px.state == STORE_PX_CLEANED)) {
+	if (!rc && store_px_may_leave(&px)) {
 		x->cleaned = px.state == STORE_PX_CLEANED;
 		memcpy(x->hash, px.source, sizeof(x->hash));
 		if (x->cleaned) /* a cleaned copy is never compressed */

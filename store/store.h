@@ -302,6 +302,12 @@ struct store_px_state {
 	char source[33];  /* the object to de-identify (ORIGINAL, SKIPPED, CLEANED) */
 	char reason[200]; /* SKIPPED, HELD, DROPPED: why, without patient data */
 };
+/* Whether source may be de-identified and leave (not pending, held or dropped). */
+static inline bool store_px_may_leave(const struct store_px_state *px)
+{
+	return px->state == STORE_PX_ORIGINAL || px->state == STORE_PX_SKIPPED ||
+	       px->state == STORE_PX_CLEANED;
+}
 /* What of an instance may leave fiona for project. -ENOENT if either is unknown. */
 int store_pixel_state(struct store *s, int64_t instance, const char *project,
 		      struct store_px_state *out);
