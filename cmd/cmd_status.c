@@ -99,11 +99,11 @@ static void print_held(struct store *s, const struct fiona_config *cfg, bool jso
 				printf("%s{\"project\": \"%s\", \"study\": %lld, \"series\": %ld, "
 				       "\"instance\": %ld, \"reason\": \"%s\"}",
 				       first ? "" : ", ", cfg->projects[p].name,
-				       (long long)h[i].instance, h[i].series, h[i].number,
+				       (long long)h[i].study, h[i].series, h[i].number,
 				       h[i].reason);
 			else
 				printf("  %s study %lld series %ld instance %ld: %s\n",
-				       cfg->projects[p].name, (long long)h[i].instance, h[i].series,
+				       cfg->projects[p].name, (long long)h[i].study, h[i].series,
 				       h[i].number, h[i].reason);
 		}
 		free(h);

@@ -173,11 +173,12 @@ static void held_fill(sqlite3_stmt *st, void *row)
 {
 	struct store_held *o = row;
 
-	o->instance = sqlite3_column_int64(st, 0);
-	o->series = (long)sqlite3_column_int64(st, 1);
-	o->number = (long)sqlite3_column_int64(st, 2);
-	store_col_text(st, 3, o->reason, sizeof(o->reason));
-	o->skipped = sqlite3_column_int(st, 4) == 1;
+	o->study = sqlite3_column_int64(st, 0);
+	o->instance = sqlite3_column_int64(st, 1);
+	o->series = (long)sqlite3_column_int64(st, 2);
+	o->number = (long)sqlite3_column_int64(st, 3);
+	store_col_text(st, 4, o->reason, sizeof(o->reason));
+	o->skipped = sqlite3_column_int(st, 5) == 1;
 }
 
 int store_list_held(struct store *s, int64_t study, const char *project, struct store_held **out,
@@ -192,7 +193,7 @@ int store_list_held(struct store *s, int64_t study, const char *project, struct 
 	if (!study)
 		return store_read_rows(
 			s,
-			"SELECT r.study, coalesce(r.number,-1), coalesce(i.number,-1),"
+			"SELECT r.study, i.id, coalesce(r.number,-1), coalesce(i.number,-1),"
 			" c.reason, 0 FROM cleaned c JOIN instances i ON c.instance=i.id"
 			" JOIN series r ON i.series=r.id JOIN assignments a ON"
 			" a.study=r.study AND a.project=? WHERE c.settings=? AND"
@@ -200,8 +201,8 @@ int store_list_held(struct store *s, int64_t study, const char *project, struct 
 			sizeof(**out), held_fill, (void **)out, n, "tt", project, fp);
 	return store_read_rows(
 		s,
-		"SELECT i.id, coalesce(r.number,-1), coalesce(i.number,-1), c.reason,"
-		" c.state='skipped' FROM series r JOIN instances i ON i.series=r.id"
+		"SELECT r.study, i.id, coalesce(r.number,-1), coalesce(i.number,-1),"
+		" c.reason, c.state='skipped' FROM series r JOIN instances i ON i.series=r.id"
 		" JOIN cleaned c ON c.instance=i.id AND c.settings=? AND c.state IN"
 		" ('held','skipped') WHERE r.study=?"
 		" ORDER BY c.state, r.number, i.number",

@@ -315,14 +315,14 @@ int store_pixel_state(struct store *s, int64_t instance, const char *project,
  * headers made over a cleaned copy depend on it. Borrowed; NULL for an unknown project. */
 const char *store_pixel_fp(const struct store *s, const char *project);
 struct store_held {
-	int64_t instance;
+	int64_t study, instance;
 	long series, number; /* SeriesNumber, InstanceNumber (-1 when absent) */
 	bool skipped;	     /* skipped (the project marks it safe), else held */
 	char reason[200];
 };
 /* The held and skipped candidates of a study under project's settings (new array,
  * free()), held first. study 0: the held ones of every study assigned to project, up to
- * 100, with their study in .instance's place (fiona status). */
+ * 100 (fiona status). */
 int store_list_held(struct store *s, int64_t study, const char *project, struct store_held **out,
 		    size_t *n);
 /* The thread that cleans the candidates of assigned studies (one OCR engine, reused). */
