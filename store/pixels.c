@@ -95,12 +95,21 @@ static bool has_label(const char *labels, const char *want)
 	return false;
 }
 
+/* uid is root itself or one of the classes under it ("root.x"), not a sibling that only
+ * starts with the same digits (VL's 1.1.77.x is not secondary capture's 1.1.7). */
+static bool uid_under(const char *uid, const char *root)
+{
+	size_t n = strlen(root);
+
+	return !strncmp(uid, root, n) && (uid[n] == '\0' || uid[n] == '.');
+}
+
 enum store_px pixel_disposition(const struct config_project *p, const char *sop_class,
 				const char *modality, bool annotation_yes, const char *labels)
 {
-	if (p->pixels.drop_sc && !strncmp(sop_class, "1.2.840.10008.5.1.4.1.1.7", 25))
+	if (p->pixels.drop_sc && uid_under(sop_class, "1.2.840.10008.5.1.4.1.1.7"))
 		return STORE_PX_DROPPED;
-	if (p->pixels.drop_pr && !strncmp(sop_class, "1.2.840.10008.5.1.4.1.1.11.", 27))
+	if (p->pixels.drop_pr && uid_under(sop_class, "1.2.840.10008.5.1.4.1.1.11"))
 		return STORE_PX_DROPPED;
 	if (p->pixels.keep)
 		return STORE_PX_ORIGINAL;

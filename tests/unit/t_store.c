@@ -33,7 +33,8 @@ static int fx_open(struct fx *f)
 		 "\"port\": 4242, \"calling_aet\": \"FIONA\", \"associations\": 1}}, "
 		 "\"projects\": {\"PROJ01\": {\"group\": \"root\", \"participant_pattern\": "
 		 "\"^PROJ01-[0-9]{4}$\", \"events\": [\"baseline\", \"followup\"], "
-		 "\"destination\": \"research\", \"routing\": [{\"patient_id\": "
+		 "\"destination\": \"research\", \"pixels\": {\"drop\": "
+		 "[\"secondary_capture\"]}, \"routing\": [{\"patient_id\": "
 		 "\"^PROJ01-[0-9]{4}$\", "
 		 "\"event\": \"baseline\"}]}}}",
 		 f->dir, f->dir, f->dir);
@@ -192,6 +193,41 @@ static void test_resend(struct tt *t)
 	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 4, &r) == 0 && r.replaced);
 	TT_CHECK(t, store_counts(f.s, &c) == 0 && c.sent == 0 && c.queued == 1 &&
 			    c.instances == 1 && c.versions == 1 && c.objects == 2);
+	sqlite3_close(db);
+	fx_teardown(&f);
+}
+
+/* What may leave, by SOP class: the project drops secondary captures (and only them: VL
+ * endoscopic's 1.1.77.1.1.1 begins with the same digits as 1.1.7 but is a candidate). */
+static void test_pixel_state(struct tt *t)
+{
+	static const struct {
+		const char *cls;
+		enum store_px want;
+	} cases[] = {
+		{"1.2.840.10008.5.1.4.1.1.7", STORE_PX_DROPPED},
+		{"1.2.840.10008.5.1.4.1.1.7.2", STORE_PX_DROPPED},
+		{"1.2.840.10008.5.1.4.1.1.77.1.1.1", STORE_PX_PENDING},
+		{"1.2.840.10008.5.1.4.1.1.6.1", STORE_PX_PENDING},
+		{"1.2.840.10008.5.1.4.1.1.4", STORE_PX_ORIGINAL},
+	};
+	struct fx f;
+	struct store_ingest_result r;
+	struct store_px_state px;
+	char path[160], sql[256];
+	sqlite3 *db = NULL;
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
+	snprintf(path, sizeof(path), "%s/var/catalog.db", f.dir);
+	TT_CHECK(t, sqlite3_open(path, &db) == SQLITE_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE instances SET sop_class_uid='%s'", cases[i].cls);
+		TT_CHECK(t, sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+		TT_CHECK(t, store_pixel_state(f.s, r.instance_id, "PROJ01", &px) == 0);
+		TT_CHECK_MSG(t, px.state == cases[i].want, "%s: state %d", cases[i].cls, px.state);
+	}
+	TT_CHECK(t, store_pixel_state(f.s, r.instance_id, "NOPROJ", &px) == -ENOENT);
 	sqlite3_close(db);
 	fx_teardown(&f);
 }
@@ -423,7 +459,8 @@ static void test_derived(struct tt *t)
 	fx_teardown(&f);
 }
 
-TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_arrival),
-	TT_CASE(test_newer_schema_refused), TT_CASE(test_migration_from_zero),
-	TT_CASE(test_mode_move_and_bytes), TT_CASE(test_late_series_keeps_assignment),
-	TT_CASE(test_change_feed), TT_CASE(test_derived))
+TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_pixel_state),
+	TT_CASE(test_arrival), TT_CASE(test_newer_schema_refused),
+	TT_CASE(test_migration_from_zero), TT_CASE(test_mode_move_and_bytes),
+	TT_CASE(test_late_series_keeps_assignment), TT_CASE(test_change_feed),
+	TT_CASE(test_derived))
