@@ -34,11 +34,7 @@ const char *config_default_json(void)
 }
 
 /* Key path for messages: parent "." key, bounded. */
-struct kpath {
-	char s[256];
-};
-
-static struct kpath kp(const char *parent, const char *key)
+struct kpath config_kp(const char *parent, const char *key)
 {
 	struct kpath k;
 	if (snprintf(k.s, sizeof(k.s), "%s%s%s", parent, *parent ? "." : "", key) < 0)
@@ -51,15 +47,12 @@ int config_bad(struct fiona_err *err, const char *path, const char *why)
 	return err_set(err, -EINVAL, 0, 0, "%s: %s", path, why);
 }
 
-#define bad	 config_bad
-#define take_str config_take_str
-
 int config_take_str(json_t *v, const char *path, char **out, struct fiona_err *err)
 {
 	if (!json_is_string(v) || !json_string_length(v))
-		return bad(err, path, "must be a non-empty string");
+		return config_bad(err, path, "must be a non-empty string");
 	if (memchr(json_string_value(v), 0, json_string_length(v)))
-		return bad(err, path, "must not contain NUL");
+		return config_bad(err, path, "must not contain NUL");
 	*out = strdup(json_string_value(v));
 	return *out ? 0 : -ENOMEM;
 }
@@ -67,7 +60,7 @@ int config_take_str(json_t *v, const char *path, char **out, struct fiona_err *e
 int config_take_bool(json_t *v, const char *path, bool *out, struct fiona_err *err)
 {
 	if (!json_is_boolean(v))
-		return bad(err, path, "must be true or false");
+		return config_bad(err, path, "must be true or false");
 	*out = json_is_true(v);
 	return 0;
 }
@@ -78,7 +71,7 @@ static int take_long(json_t *v, const char *path, long min, long max, long *out,
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
 		char why[96];
 		snprintf(why, sizeof(why), "must be an integer from %ld to %ld", min, max);
-		return bad(err, path, why);
+		return config_bad(err, path, why);
 	}
 	*out = (long)json_integer_value(v);
 	return 0;
@@ -89,10 +82,11 @@ static int aet_check(const char *aet, const char *path, struct fiona_err *err)
 	size_t n = strlen(aet);
 
 	if (n > 16)
-		return bad(err, path, "an AE title has at most 16 characters");
+		return config_bad(err, path, "an AE title has at most 16 characters");
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)aet[i] < 0x20 || (unsigned char)aet[i] >= 0x7f || aet[i] == '\\')
-			return bad(err, path, "an AE title holds printable ASCII without '\\'");
+			return config_bad(err, path,
+					  "an AE title holds printable ASCII without '\\'");
 	return 0;
 }
 
@@ -102,7 +96,7 @@ static int parse_callers(json_t *arr, struct fiona_config *c, struct fiona_err *
 	json_t *it;
 
 	if (!json_is_array(arr))
-		return bad(err, "dicom.allowed_callers", "must be a list");
+		return config_bad(err, "dicom.allowed_callers", "must be a list");
 	c->allowed_callers = calloc(json_array_size(arr) + 1, sizeof(*c->allowed_callers));
 	if (!c->allowed_callers)
 		return -ENOMEM;
@@ -116,17 +110,18 @@ static int parse_callers(json_t *arr, struct fiona_config *c, struct fiona_err *
 
 		snprintf(path, sizeof(path), "dicom.allowed_callers[%zu]", i);
 		if (!json_is_object(it) || !json_object_size(it))
-			return bad(err, path, "must be an object with \"aet\" and/or \"host\"");
+			return config_bad(err, path,
+					  "must be an object with \"aet\" and/or \"host\"");
 		json_object_foreach(it, k, v)
 		{
-			struct kpath p = kp(path, k);
+			struct kpath p = config_kp(path, k);
 			if (!strcmp(k, "aet"))
-				rc = take_str(v, p.s, &cc->aet, err)
+				rc = config_take_str(v, p.s, &cc->aet, err)
 					     ?: aet_check(cc->aet, p.s, err);
 			else if (!strcmp(k, "host"))
-				rc = take_str(v, p.s, &cc->host, err);
+				rc = config_take_str(v, p.s, &cc->host, err);
 			else
-				rc = bad(err, p.s, "unknown key");
+				rc = config_bad(err, p.s, "unknown key");
 			if (rc)
 				return rc;
 		}
@@ -142,64 +137,64 @@ static int parse_dicom(json_t *o, struct fiona_config *c, struct fiona_err *err)
 	int rc = 0;
 
 	if (!json_is_object(o))
-		return bad(err, "dicom", "must be an object");
+		return config_bad(err, "dicom", "must be an object");
 	json_object_foreach(o, k, v)
 	{
-		struct kpath p = kp("dicom", k);
+		struct kpath p = config_kp("dicom", k);
 		if (!strcmp(k, "aet"))
-			rc = take_str(v, p.s, &c->aet, err) ?: aet_check(c->aet, p.s, err);
+			rc = config_take_str(v, p.s, &c->aet, err) ?: aet_check(c->aet, p.s, err);
 		else if (!strcmp(k, "bind"))
-			rc = take_str(v, p.s, &c->bind, err);
+			rc = config_take_str(v, p.s, &c->bind, err);
 		else if (!strcmp(k, "port"))
 			rc = take_long(v, p.s, 1, 65535, &port, err) ?: (c->port = (int)port, 0);
 		else if (!strcmp(k, "allowed_callers"))
 			rc = parse_callers(v, c, err);
 		else
-			rc = bad(err, p.s, "unknown key");
+			rc = config_bad(err, p.s, "unknown key");
 		if (rc)
 			return rc;
 	}
 	if (!c->aet || !c->bind || !c->port)
-		return bad(err, "dicom", "needs \"aet\", \"bind\" and \"port\"");
+		return config_bad(err, "dicom", "needs \"aet\", \"bind\" and \"port\"");
 	return 0;
 }
 
 static int parse_destination(const char *name, json_t *o, struct config_destination *d,
 			     struct fiona_err *err)
 {
-	struct kpath base = kp("destinations", name);
+	struct kpath base = config_kp("destinations", name);
 	const char *k;
 	json_t *v;
 	long n;
 	int rc = 0;
 
 	if (!json_is_object(o))
-		return bad(err, base.s, "must be an object");
+		return config_bad(err, base.s, "must be an object");
 	d->name = strdup(name);
 	d->associations = 1;
 	if (!d->name)
 		return -ENOMEM;
 	json_object_foreach(o, k, v)
 	{
-		struct kpath p = kp(base.s, k);
+		struct kpath p = config_kp(base.s, k);
 		if (!strcmp(k, "aet"))
-			rc = take_str(v, p.s, &d->aet, err) ?: aet_check(d->aet, p.s, err);
+			rc = config_take_str(v, p.s, &d->aet, err) ?: aet_check(d->aet, p.s, err);
 		else if (!strcmp(k, "calling_aet"))
-			rc = take_str(v, p.s, &d->calling_aet, err)
+			rc = config_take_str(v, p.s, &d->calling_aet, err)
 				     ?: aet_check(d->calling_aet, p.s, err);
 		else if (!strcmp(k, "host"))
-			rc = take_str(v, p.s, &d->host, err);
+			rc = config_take_str(v, p.s, &d->host, err);
 		else if (!strcmp(k, "port"))
 			rc = take_long(v, p.s, 1, 65535, &n, err) ?: (d->port = (int)n, 0);
 		else if (!strcmp(k, "associations"))
 			rc = take_long(v, p.s, 1, 32, &n, err) ?: (d->associations = (int)n, 0);
 		else
-			rc = bad(err, p.s, "unknown key");
+			rc = config_bad(err, p.s, "unknown key");
 		if (rc)
 			return rc;
 	}
 	if (!d->aet || !d->host || !d->port)
-		return bad(err, base.s, "needs \"aet\", \"host\" and \"port\"");
+		return config_bad(err, base.s, "needs \"aet\", \"host\" and \"port\"");
 	return 0;
 }
 
@@ -208,7 +203,7 @@ static int regex_check(const char *re, const char *path, struct fiona_err *err)
 	regex_t r;
 
 	if (regcomp(&r, re, REG_EXTENDED | REG_NOSUB))
-		return bad(err, path, "not a valid regular expression");
+		return config_bad(err, path, "not a valid regular expression");
 	regfree(&r);
 	return 0;
 }
@@ -228,7 +223,7 @@ static int parse_events(json_t *a, const char *path, struct config_project *p,
 	json_t *it;
 
 	if (!json_is_array(a) || !json_array_size(a))
-		return bad(err, path, "must be a non-empty list of event names");
+		return config_bad(err, path, "must be a non-empty list of event names");
 	p->events = calloc(json_array_size(a), sizeof(*p->events));
 	if (!p->events)
 		return -ENOMEM;
@@ -238,13 +233,13 @@ static int parse_events(json_t *a, const char *path, struct config_project *p,
 		int rc;
 		if (snprintf(ip, sizeof(ip), "%s[%zu]", path, i) < 0)
 			ip[0] = '\0';
-		rc = take_str(it, ip, &p->events[p->n_events], err);
+		rc = config_take_str(it, ip, &p->events[p->n_events], err);
 		if (rc)
 			return rc;
 		p->n_events++;
 		if (strchr(p->events[i], '/') || p->events[i][0] == '.')
-			return bad(err, ip,
-				   "an event name is a folder name: no '/', no leading '.'");
+			return config_bad(err, ip,
+					  "an event name is a folder name: no '/', no leading '.'");
 	}
 	return 0;
 }
@@ -256,10 +251,10 @@ static int parse_route(json_t *o, const char *path, struct config_route *r, stru
 	int rc = 0;
 
 	if (!json_is_object(o))
-		return bad(err, path, "must be an object");
+		return config_bad(err, path, "must be an object");
 	json_object_foreach(o, k, v)
 	{
-		struct kpath p = kp(path, k);
+		struct kpath p = config_kp(path, k);
 		char **dst = !strcmp(k, "patient_id")	  ? &r->patient_id
 			     : !strcmp(k, "patient_name") ? &r->patient_name
 			     : !strcmp(k, "calling_aet")  ? &r->calling_aet
@@ -267,17 +262,17 @@ static int parse_route(json_t *o, const char *path, struct config_route *r, stru
 			     : !strcmp(k, "event")	  ? &r->event
 							  : NULL;
 		if (!dst)
-			return bad(err, p.s, "unknown key");
-		rc = take_str(v, p.s, dst, err);
+			return config_bad(err, p.s, "unknown key");
+		rc = config_take_str(v, p.s, dst, err);
 		if (!rc && dst != &r->event)
 			rc = regex_check(*dst, p.s, err);
 		if (rc)
 			return rc;
 	}
 	if (!r->event)
-		return bad(err, path, "needs \"event\"");
+		return config_bad(err, path, "needs \"event\"");
 	if (!r->patient_id && !r->patient_name)
-		return bad(err, path, "needs \"patient_id\" or \"patient_name\"");
+		return config_bad(err, path, "needs \"patient_id\" or \"patient_name\"");
 	return 0;
 }
 
@@ -288,7 +283,7 @@ static int parse_routing(json_t *a, const char *path, struct config_project *p,
 	json_t *it;
 
 	if (!json_is_array(a))
-		return bad(err, path, "must be a list");
+		return config_bad(err, path, "must be a list");
 	p->routing = calloc(json_array_size(a) + 1, sizeof(*p->routing));
 	if (!p->routing)
 		return -ENOMEM;
@@ -309,62 +304,63 @@ static int project_key(json_t *v, const char *k, const char *path, struct config
 		       struct fiona_err *err)
 {
 	if (!strcmp(k, "group"))
-		return take_str(v, path, &p->group, err);
+		return config_take_str(v, path, &p->group, err);
 	if (!strcmp(k, "participant_pattern"))
-		return take_str(v, path, &p->participant_pattern, err);
+		return config_take_str(v, path, &p->participant_pattern, err);
 	if (!strcmp(k, "destination"))
-		return take_str(v, path, &p->destination, err);
+		return config_take_str(v, path, &p->destination, err);
 	if (!strcmp(k, "profile"))
-		return take_str(v, path, &p->profile, err);
+		return config_take_str(v, path, &p->profile, err);
 	if (!strcmp(k, "export_profile"))
-		return take_str(v, path, &p->export_profile, err);
+		return config_take_str(v, path, &p->export_profile, err);
 	if (!strcmp(k, "events"))
 		return parse_events(v, path, p, err);
 	if (!strcmp(k, "routing"))
 		return parse_routing(v, path, p, err);
 	if (!strcmp(k, "pixels"))
 		return config_parse_pixels(v, path, &p->pixels, err);
-	return bad(err, path, "unknown key");
+	return config_bad(err, path, "unknown key");
 }
 
 static int parse_project(const char *name, json_t *o, struct config_project *p,
 			 struct fiona_err *err)
 {
-	struct kpath base = kp("projects", name);
+	struct kpath base = config_kp("projects", name);
 	const char *k;
 	json_t *v;
 	size_t n = strlen(name);
 	int rc;
 
 	if (n < 5 || n > 20)
-		return bad(err, base.s, "a project name has 5 to 20 characters");
+		return config_bad(err, base.s, "a project name has 5 to 20 characters");
 	for (size_t i = 0; i < n; i++)
 		if (!((name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= 'a' && name[i] <= 'z') ||
 		      (name[i] >= '0' && name[i] <= '9') || name[i] == '_' || name[i] == '-'))
-			return bad(err, base.s,
-				   "a project name holds letters, digits, '_' and '-'");
+			return config_bad(err, base.s,
+					  "a project name holds letters, digits, '_' and '-'");
 	if (!json_is_object(o))
-		return bad(err, base.s, "must be an object");
+		return config_bad(err, base.s, "must be an object");
 	p->name = strdup(name);
 	if (!p->name)
 		return -ENOMEM;
 	json_object_foreach(o, k, v)
 	{
-		struct kpath path = kp(base.s, k);
+		struct kpath path = config_kp(base.s, k);
 		rc = project_key(v, k, path.s, p, err);
 		if (rc)
 			return rc;
 	}
 	if (!p->group || !p->participant_pattern || !p->events)
-		return bad(err, base.s, "needs \"group\", \"participant_pattern\" and \"events\"");
+		return config_bad(err, base.s,
+				  "needs \"group\", \"participant_pattern\" and \"events\"");
 	if (regcomp(&p->participant_re, p->participant_pattern, REG_EXTENDED | REG_NOSUB))
-		return bad(err, kp(base.s, "participant_pattern").s,
-			   "not a valid regular expression");
+		return config_bad(err, config_kp(base.s, "participant_pattern").s,
+				  "not a valid regular expression");
 	p->participant_re_ok = true;
 	for (size_t i = 0; i < p->n_routing; i++)
 		if (!project_has_event(p, p->routing[i].event))
-			return bad(err, kp(base.s, "routing").s,
-				   "routes to an event the project lacks");
+			return config_bad(err, config_kp(base.s, "routing").s,
+					  "routes to an event the project lacks");
 	return 0;
 }
 typedef int (*entry_parser)(const char *name, json_t *o, void *slot, struct fiona_err *err);
@@ -380,7 +376,7 @@ static int parse_named_map(json_t *o, const char *key, size_t size, void **arr, 
 	int rc;
 
 	if (!json_is_object(o))
-		return bad(err, key, "must be an object");
+		return config_bad(err, key, "must be an object");
 	*arr = calloc(json_object_size(o) + 1, size);
 	if (!*arr)
 		return -ENOMEM;
@@ -410,45 +406,45 @@ static int parse_redcap(json_t *o, struct fiona_config *c, struct fiona_err *err
 	int rc;
 
 	if (!json_is_object(o))
-		return bad(err, "redcap", "must be an object");
+		return config_bad(err, "redcap", "must be an object");
 	json_object_foreach(o, k, v)
 	{
-		struct kpath p = kp("redcap", k);
+		struct kpath p = config_kp("redcap", k);
 		if (!strcmp(k, "url"))
-			rc = take_str(v, p.s, &c->redcap_url, err);
+			rc = config_take_str(v, p.s, &c->redcap_url, err);
 		else if (!strcmp(k, "token_file"))
-			rc = take_str(v, p.s, &c->redcap_token_file, err);
+			rc = config_take_str(v, p.s, &c->redcap_token_file, err);
 		else
-			rc = bad(err, p.s, "unknown key");
+			rc = config_bad(err, p.s, "unknown key");
 		if (rc)
 			return rc;
 	}
 	if (!c->redcap_url || !c->redcap_token_file)
-		return bad(err, "redcap", "needs \"url\" and \"token_file\"");
+		return config_bad(err, "redcap", "needs \"url\" and \"token_file\"");
 	return 0;
 }
 
 static int parse_root_key(const char *k, json_t *v, struct fiona_config *c, struct fiona_err *err)
 {
 	if (!strcmp(k, "data_dir"))
-		return take_str(v, k, &c->data_dir, err);
+		return config_take_str(v, k, &c->data_dir, err);
 	if (!strcmp(k, "mount_point"))
-		return take_str(v, k, &c->mount_point, err);
+		return config_take_str(v, k, &c->mount_point, err);
 	if (!strcmp(k, "secret_file"))
-		return take_str(v, k, &c->secret_file, err);
+		return config_take_str(v, k, &c->secret_file, err);
 	if (!strcmp(k, "admin_group"))
-		return take_str(v, k, &c->admin_group, err);
+		return config_take_str(v, k, &c->admin_group, err);
 	if (!strcmp(k, "classify_rules"))
-		return take_str(v, k, &c->classify_rules, err);
+		return config_take_str(v, k, &c->classify_rules, err);
 	if (!strcmp(k, "pixel_rules"))
-		return take_str(v, k, &c->pixel_rules, err);
+		return config_take_str(v, k, &c->pixel_rules, err);
 	if (!strcmp(k, "quiet_seconds"))
 		return take_long(v, k, 1, 86400, &c->quiet_seconds, err);
 	if (!strcmp(k, "quarantine_days"))
 		return take_long(v, k, 1, 3650, &c->quarantine_days, err);
 	if (!strcmp(k, "disk_high_watermark")) {
 		if (!json_is_number(v) || json_number_value(v) <= 0.0 || json_number_value(v) > 1.0)
-			return bad(err, k, "must be a number above 0 and at most 1");
+			return config_bad(err, k, "must be a number above 0 and at most 1");
 		c->disk_high_watermark = json_number_value(v);
 		return 0;
 	}
@@ -463,20 +459,22 @@ static int parse_root_key(const char *k, json_t *v, struct fiona_config *c, stru
 				       &c->n_projects, parse_project_entry, err);
 	if (!strcmp(k, "redcap"))
 		return parse_redcap(v, c, err);
-	return bad(err, k, "unknown key");
+	return config_bad(err, k, "unknown key");
 }
 
 /* Cross-section checks once everything is parsed. */
 static int config_check(struct fiona_config *c, struct fiona_err *err)
 {
 	if (!c->data_dir || !c->mount_point || !c->secret_file || !c->aet)
-		return bad(err, "(top level)",
-			   "needs \"data_dir\", \"mount_point\", \"secret_file\" and \"dicom\"");
+		return config_bad(
+			err, "(top level)",
+			"needs \"data_dir\", \"mount_point\", \"secret_file\" and \"dicom\"");
 	for (size_t i = 0; i < c->n_projects; i++) {
 		const struct config_project *p = &c->projects[i];
 		if (p->destination && !config_destination(c, p->destination))
-			return bad(err, kp(kp("projects", p->name).s, "destination").s,
-				   "names no entry of \"destinations\"");
+			return config_bad(
+				err, config_kp(config_kp("projects", p->name).s, "destination").s,
+				"names no entry of \"destinations\"");
 	}
 	return 0;
 }
@@ -500,7 +498,7 @@ int config_parse(const char *json, size_t len, struct fiona_config **out, struct
 			     je.text);
 		goto fail;
 	}
-	rc = json_is_object(root) ? 0 : bad(err, "(top level)", "must be a JSON object");
+	rc = json_is_object(root) ? 0 : config_bad(err, "(top level)", "must be a JSON object");
 	json_object_foreach(root, k, v)
 	{
 		if (rc)

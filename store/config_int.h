@@ -6,6 +6,11 @@
 
 #include "store/store.h"
 
+/* A key path for messages: parent "." key, bounded (a cut path still helps). */
+struct kpath {
+	char s[256];
+};
+struct kpath config_kp(const char *parent, const char *key);
 /* -EINVAL with "path: why" in err. */
 int config_bad(struct fiona_err *err, const char *path, const char *why);
 /* A non-empty string without NUL, copied into *out (strdup). */

@@ -16,13 +16,6 @@
 
 #include "store/config_int.h"
 
-/* A key path for messages ("projects.P.pixels.skip[0].tag"); a cut one still helps. */
-#define KEY_PATH(out, ...)                                                                         \
-	do {                                                                                       \
-		if (snprintf(out, sizeof(out), __VA_ARGS__) < 0)                                   \
-			out[0] = '\0';                                                             \
-	} while (0)
-
 static int skip_tag(const char *name, const char *path, uint32_t *tag, struct fiona_err *err)
 {
 	unsigned g, e;
@@ -40,7 +33,6 @@ static int skip_tag(const char *name, const char *path, uint32_t *tag, struct fi
 static int parse_skip(json_t *o, const char *path, struct config_pixel_skip *sk,
 		      struct fiona_err *err)
 {
-	char kp[320];
 	const char *k;
 	json_t *v;
 	int rc = 0;
@@ -49,25 +41,24 @@ static int parse_skip(json_t *o, const char *path, struct config_pixel_skip *sk,
 		return config_bad(err, path, "must be an object with \"tag\" and \"matches\"");
 	json_object_foreach(o, k, v)
 	{
-		KEY_PATH(kp, "%s.%s", path, k);
+		struct kpath kp = config_kp(path, k);
+
 		if (!strcmp(k, "tag"))
-			rc = config_take_str(v, kp, &sk->tag_name, err);
+			rc = config_take_str(v, kp.s, &sk->tag_name, err);
 		else if (!strcmp(k, "matches"))
-			rc = config_take_str(v, kp, &sk->pattern, err);
+			rc = config_take_str(v, kp.s, &sk->pattern, err);
 		else
-			rc = config_bad(err, kp, "unknown key");
+			rc = config_bad(err, kp.s, "unknown key");
 		if (rc)
 			return rc;
 	}
 	if (!sk->tag_name || !sk->pattern)
 		return config_bad(err, path, "needs \"tag\" and \"matches\"");
-	KEY_PATH(kp, "%s.tag", path);
-	if ((rc = skip_tag(sk->tag_name, kp, &sk->tag, err)))
+	if ((rc = skip_tag(sk->tag_name, config_kp(path, "tag").s, &sk->tag, err)))
 		return rc;
-	if (regcomp(&sk->re, sk->pattern, REG_EXTENDED | REG_NOSUB)) {
-		KEY_PATH(kp, "%s.matches", path);
-		return config_bad(err, kp, "not a valid regular expression");
-	}
+	if (regcomp(&sk->re, sk->pattern, REG_EXTENDED | REG_NOSUB))
+		return config_bad(err, config_kp(path, "matches").s,
+				  "not a valid regular expression");
 	sk->re_ok = true;
 	return 0;
 }
@@ -85,7 +76,8 @@ static int parse_skips(json_t *a, const char *path, struct config_pixels *px, st
 		return -ENOMEM;
 	json_array_foreach(a, i, it)
 	{
-		KEY_PATH(ip, "%s[%zu]", path, i);
+		if (snprintf(ip, sizeof(ip), "%s[%zu]", path, i) < 0)
+			ip[0] = '\0';
 		if ((rc = parse_skip(it, ip, &px->skip[px->n_skip++], err)))
 			return rc;
 	}
@@ -117,7 +109,6 @@ static int parse_drop(json_t *a, const char *path, struct config_pixels *px, str
 int config_parse_pixels(json_t *o, const char *path, struct config_pixels *px,
 			struct fiona_err *err)
 {
-	char kp[300];
 	const char *k;
 	json_t *v;
 	bool clean = true;
@@ -127,19 +118,20 @@ int config_parse_pixels(json_t *o, const char *path, struct config_pixels *px,
 		return config_bad(err, path, "must be an object");
 	json_object_foreach(o, k, v)
 	{
-		KEY_PATH(kp, "%s.%s", path, k);
+		struct kpath kp = config_kp(path, k);
+
 		if (!strcmp(k, "clean"))
-			rc = config_take_bool(v, kp, &clean, err);
+			rc = config_take_bool(v, kp.s, &clean, err);
 		else if (!strcmp(k, "all_text"))
-			rc = config_take_bool(v, kp, &px->all_text, err);
+			rc = config_take_bool(v, kp.s, &px->all_text, err);
 		else if (!strcmp(k, "every_series"))
-			rc = config_take_bool(v, kp, &px->every_series, err);
+			rc = config_take_bool(v, kp.s, &px->every_series, err);
 		else if (!strcmp(k, "skip"))
-			rc = parse_skips(v, kp, px, err);
+			rc = parse_skips(v, kp.s, px, err);
 		else if (!strcmp(k, "drop"))
-			rc = parse_drop(v, kp, px, err);
+			rc = parse_drop(v, kp.s, px, err);
 		else
-			rc = config_bad(err, kp, "unknown key");
+			rc = config_bad(err, kp.s, "unknown key");
 		if (rc)
 			return rc;
 	}
