@@ -12,6 +12,7 @@
 #   tests/gen/lib/*.c                     -> linked into every test tool (e.g. DICOM encoder), and
 #                                            as build/libtestgen.a into unit tests (JPEG 2000
 #                                            encoder for t_j2k)
+#   tests/redcap/*.c                      -> build/tools/redcap-emu (REDCap API emulator)
 
 BUILD    ?= build
 CC       ?= cc
@@ -51,6 +52,8 @@ UNIT_BIN := $(UNIT_C:tests/unit/%.c=$(BUILD)/tests/%)
 REPLAY_BIN := $(FUZZ_C:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 TOOL_BIN := $(TOOL_C:tests/gen/%.c=$(BUILD)/tools/%)
 TOOL_LIB_OBJ := $(TOOL_LIB_C:%.c=$(BUILD)/obj/%.o)
+EMU_C    := $(wildcard tests/redcap/*.c)
+EMU_OBJ  := $(EMU_C:%.c=$(BUILD)/obj/%.o)
 .SECONDARY: $(TOOL_LIB_OBJ)
 
 DICOM_DIC ?= $(firstword $(wildcard /usr/share/libdcmtk*/dicom.dic))
@@ -107,7 +110,12 @@ $(BUILD)/tools/%: tests/gen/%.c $(TOOL_LIB_OBJ) $(BUILD)/libfiona.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(TOOL_LIB_OBJ) $(BUILD)/libfiona.a $(LDLIBS) -lstdc++
 
-test-build: $(BUILD)/fiona $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN)
+# The REDCap emulator links nothing of fiona: it must not share the client's bugs.
+$(BUILD)/tools/redcap-emu: $(EMU_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(EMU_OBJ) $(LDLIBS)
+
+test-build: $(BUILD)/fiona $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BUILD)/tools/redcap-emu
 
 test: deps
 	@$(MAKE) --no-print-directory test-build
