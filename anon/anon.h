@@ -153,6 +153,7 @@ struct dcm_summary {
 	char transfer_syntax[65];
 	char study_date[17], study_time[17], accession[17], study_description[65];
 	char modality[17], series_description[65], institution[65];
+	char series_date[17], series_time[17], sequence_name[65]; /* REDCap's series rows */
 	char calling_aet[17]; /* not read from the file: filled by the receiver */
 	long series_number, instance_number;
 	bool burned_in_annotation; /* BurnedInAnnotation == "YES" */

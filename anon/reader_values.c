@@ -111,6 +111,8 @@ static const struct summary_field summary_fields[] = {
 	SF(0x0008, 0x0030, study_time),		SF(0x0008, 0x0050, accession),
 	SF(0x0008, 0x1030, study_description),	SF(0x0008, 0x0060, modality),
 	SF(0x0008, 0x103E, series_description), SF(0x0008, 0x0080, institution),
+	SF(0x0008, 0x0021, series_date),	SF(0x0008, 0x0031, series_time),
+	SF(0x0018, 0x0024, sequence_name),
 };
 
 static void summary_long(const struct dcm_elem *e, long *out)

@@ -22,6 +22,7 @@
 
 #include "cmd/cmd.h"
 #include "fs/fs.h" /* fs_mount_start */
+#include "redcap/redcap.h"
 #include "net/net.h"
 
 struct serve_ctx {
@@ -129,8 +130,17 @@ static int serve_start_scp(struct serve_ctx *ctx, struct net_scp **scp)
 	struct fiona_err err = {0};
 	int rc;
 
+	const char *aliases[64];
+
 	if (!allowed)
 		return -ENOMEM;
+	/* studies addressed to a project's AutoID title are received too; with REDCap, its
+	 * Routing and DataTransferProjects name AE titles at run time */
+	for (size_t i = 0; i < c->n_projects && cfg.n_aliases < 64; i++)
+		if (c->projects[i].autoid)
+			aliases[cfg.n_aliases++] = c->projects[i].autoid->aet;
+	cfg.aliases = aliases;
+	cfg.any_called = c->redcap != NULL;
 	for (size_t i = 0; i < c->n_allowed_callers; i++)
 		allowed[i] =
 			(struct net_caller){c->allowed_callers[i].aet, c->allowed_callers[i].host};
@@ -146,16 +156,36 @@ static int serve_start_scp(struct serve_ctx *ctx, struct net_scp **scp)
 	return rc;
 }
 
-/* Forwarding needs the site secret; without it studies queue up and wait. */
-static void start_forwarder(struct serve_ctx *ctx, struct store_forwarder **fwd)
+static void share_secret(struct serve_ctx *ctx)
+{
+	struct deid_secret secret;
+	struct fiona_err err = {0};
+
+	if (deid_secret_load(ctx->env.cfg->secret_file, &secret, &err) == 0)
+		store_set_secret(ctx->env.store, &secret);
+	explicit_bzero(&secret, sizeof(secret));
+}
+
+/* Forwarding, AutoID and REDCap need the site secret; without it studies queue up and
+ * wait. A REDCap that cannot be started (a token file readable by others) is logged and
+ * left out: arrival and forwarding never depend on it. */
+static void start_forwarder(struct serve_ctx *ctx, struct store_forwarder **fwd,
+			    struct redcap_sync **rc)
 {
 	struct deid_secret secret;
 	struct fiona_err err = {0};
 
 	if (deid_secret_load(ctx->env.cfg->secret_file, &secret, &err) ||
-	    store_forwarder_start(ctx->env.store, ctx->env.cfg, &secret, &ctx->env.log, fwd))
+	    store_forwarder_start(ctx->env.store, ctx->env.cfg, &secret, &ctx->env.log, fwd)) {
 		log_msg(&ctx->env.log, LOG_ERROR, "serve", "no forwarding: %s",
 			err.reason[0] ? err.reason : "cannot start the forwarder");
+		explicit_bzero(&secret, sizeof(secret));
+		return;
+	}
+	if (ctx->env.cfg->redcap &&
+	    redcap_sync_start(ctx->env.store, ctx->env.cfg, &secret, &ctx->env.log, rc, &err))
+		log_msg(&ctx->env.log, LOG_ERROR, "serve", "no REDCap sync: %s",
+			err.reason[0] ? err.reason : "cannot start it");
 	explicit_bzero(&secret, sizeof(secret));
 }
 
@@ -180,6 +210,7 @@ int cmd_serve(int argc, char **argv)
 	struct net_scp *scp = NULL;
 	struct fs_mount *mnt = NULL;
 	struct store_forwarder *fwd = NULL;
+	struct redcap_sync *rcs = NULL;
 	struct store_cleaner *cleaner = NULL;
 	struct classify_rules *rules = NULL;
 	struct fiona_err err = {0};
@@ -204,6 +235,8 @@ int cmd_serve(int argc, char **argv)
 	store_set_classify_rules(ctx.env.store, rules);
 	if (ensure_secret(&ctx))
 		fprintf(stderr, "fiona serve: cannot create %s\n", ctx.env.cfg->secret_file);
+	else
+		share_secret(&ctx); /* before arrival starts: AutoID keys PatientIDs with it */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -215,12 +248,13 @@ int cmd_serve(int argc, char **argv)
 	if (store_cleaner_start(ctx.env.store, &ctx.env.log, &cleaner, &err))
 		log_msg(&ctx.env.log, LOG_ERROR, "serve",
 			"burned-in text cleaning: %s (candidates wait)", err.reason);
-	start_forwarder(&ctx, &fwd);
+	start_forwarder(&ctx, &fwd, &rcs);
 	if (fs_mount_start(ctx.env.cfg, ctx.env.store, &ctx.env.log, &mnt))
 		log_msg(&ctx.env.log, LOG_WARN, "serve", "running without the mount");
 	sigwait(&set, &sig);
 	status = 0;
 	fs_mount_stop(mnt);
+	redcap_sync_stop(rcs);
 	store_forwarder_stop(fwd);
 	store_cleaner_stop(cleaner);
 	atomic_store(&ctx.stopping, true);

@@ -81,6 +81,9 @@ static void copy_str(char *dst, size_t cap, const char *src)
 
 struct net_scp {
 	char aet[17];
+	char (*aliases)[17]; /* owned */
+	size_t n_aliases;
+	bool any_called;
 	char tmp_dir[4096];
 	struct net_caller *allowed; /* owned copies */
 	size_t n_allowed;
@@ -187,6 +190,16 @@ static void scp_serve(struct assoc_job *job)
 	}
 }
 
+static bool scp_alias(const struct net_scp *scp, const char *called)
+{
+	if (scp->any_called)
+		return true;
+	for (size_t i = 0; i < scp->n_aliases; i++)
+		if (!strcmp(scp->aliases[i], called))
+			return true;
+	return false;
+}
+
 /* Checks the caller and negotiates; returns false when the association was rejected. */
 static bool scp_negotiate(struct assoc_job *job)
 {
@@ -210,7 +223,7 @@ static bool scp_negotiate(struct assoc_job *job)
 	copy_str(job->peer.host, sizeof(job->peer.host), from);
 
 	rc = net_caller_check(scp->allowed, scp->n_allowed, calling, from);
-	if (rc == 0 && scp->aet[0] && strcmp(called, scp->aet) != 0) {
+	if (rc == 0 && scp->aet[0] && strcmp(called, scp->aet) != 0 && !scp_alias(scp, called)) {
 		rej.reason = ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED;
 		rc = -EACCES;
 	} else if (rc == -EACCES) {
@@ -324,6 +337,7 @@ static void scp_free(struct net_scp *scp)
 		free((void *)scp->allowed[i].host);
 	}
 	free(scp->allowed);
+	free(scp->aliases);
 	if (scp->net)
 		ASC_dropNetwork(&scp->net);
 	pthread_mutex_destroy(&scp->mu);
@@ -342,6 +356,17 @@ extern "C" int net_scp_start(const struct net_scp_config *cfg, net_store_fn fn, 
 	pthread_mutex_init(&scp->mu, NULL);
 	pthread_cond_init(&scp->idle, NULL);
 	copy_str(scp->aet, sizeof(scp->aet), cfg->aet);
+	scp->any_called = cfg->any_called;
+	if (cfg->n_aliases) {
+		scp->aliases = (char (*)[17])calloc(cfg->n_aliases, sizeof(*scp->aliases));
+		if (!scp->aliases) {
+			scp_free(scp);
+			return err_set(err, -ENOMEM, CORE_NO_OFFSET, CORE_NO_TAG, "out of memory");
+		}
+		for (size_t i = 0; i < cfg->n_aliases; i++)
+			copy_str(scp->aliases[i], sizeof(scp->aliases[i]), cfg->aliases[i]);
+		scp->n_aliases = cfg->n_aliases;
+	}
 	copy_str(scp->tmp_dir, sizeof(scp->tmp_dir), cfg->tmp_dir ? cfg->tmp_dir : ".");
 	scp->max_assoc = cfg->max_associations > 0 ? cfg->max_associations : 1;
 	scp->timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : 60;

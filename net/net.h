@@ -33,6 +33,10 @@ struct net_scp_config {
 				 the object store, so the store can rename them) */
 	int max_associations; /* concurrent associations (threads) */
 	int timeout_s;
+	/* other called AE titles accepted besides aet (projects' AutoID titles), copied */
+	const char *const *aliases;
+	size_t n_aliases;
+	bool any_called; /* accept every called AE title (REDCap names them at run time) */
 };
 /* Called once per received instance from an association thread. tmp_path is a complete
  * Part-10 file holding the bytes exactly as sent (bit-preserving). The callee takes

@@ -1,9 +1,12 @@
 /*
  * arrival: a study has arrived when nothing of it came for quiet_seconds. Then, in this
- * order, a coupling row for its AccessionNumber (or StudyInstanceUID) assigns it; a
+ * order, a coupling row for its AccessionNumber (or StudyInstanceUID) assigns it (rows
+ * from REDCap's CouplingList and its transfer requests included); a project's AutoID AE
+ * title gives it a generated participant ID (autoid.c); a
  * project's routing rule (regexes on PatientID / PatientName and optionally the calling
  * and called AE titles) assigns data that is already pseudonymized, with the PatientID as
- * participant; otherwise it stays in quarantine. Late instances of an assigned study are
+ * participant (the configuration's rules, then REDCap's Routing records); otherwise it
+ * stays in quarantine. Late instances of an assigned study are
  * queued at ingest (ingest.c) and follow the study's assignment.
  */
 #include "core/core.h"
@@ -76,7 +79,7 @@ static int try_coupling(struct store *s, const struct arrived *a, bool *done)
 	return 0;
 }
 
-static void try_routing(struct store *s, const struct arrived *a)
+static void try_routing(struct store *s, const struct arrived *a, bool *done)
 {
 	for (size_t i = 0; i < s->cfg->n_projects; i++) {
 		const struct config_project *p = &s->cfg->projects[i];
@@ -87,13 +90,49 @@ static void try_routing(struct store *s, const struct arrived *a)
 			if (!route_matches(&p->routing[k], a))
 				continue;
 			if (assign_locked(s, a->id, p->name, a->patient_id, p->routing[k].event, 0,
-					  "routing", &err) == 0)
+					  "routing", &err) == 0) {
+				*done = true;
 				return;
+			}
 			log_msg(s->log, LOG_WARN, "arrival",
 				"study %lld: routing rule %zu of %s matched but: %s",
 				(long long)a->id, k, p->name, err.reason);
 		}
 	}
+}
+
+/* Routing rules REDCap gave (rc_cache.c), after the configuration's own. */
+static void try_rc_routing(struct store *s, const struct arrived *a, bool *done)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (!s->rc_on || cat_prepare(s,
+				     "SELECT project, key, patient_id, patient_name, calling_aet,"
+				     " called_aet, event FROM routing_rules ORDER BY project, key",
+				     &st))
+		return;
+	while (!*done && sqlite3_step(st) == SQLITE_ROW) {
+		char project[32], key[32], f[4][256], event[65];
+		struct config_route r;
+		struct fiona_err err = {0};
+
+		store_col_text(st, 0, project, sizeof(project));
+		store_col_text(st, 1, key, sizeof(key));
+		for (int i = 0; i < 4; i++)
+			store_col_text(st, 2 + i, f[i], sizeof(f[i]));
+		store_col_text(st, 6, event, sizeof(event));
+		r = (struct config_route){f[0][0] ? f[0] : NULL, f[1][0] ? f[1] : NULL,
+					  f[2][0] ? f[2] : NULL, f[3][0] ? f[3] : NULL, event};
+		if (!route_matches(&r, a))
+			continue;
+		if (assign_locked(s, a->id, project, a->patient_id, event, 0, "routing", &err) == 0)
+			*done = true;
+		else
+			log_msg(s->log, LOG_WARN, "arrival",
+				"study %lld: REDCap routing record %s of %s matched but: %s",
+				(long long)a->id, key, project, err.reason);
+	}
+	sqlite3_finalize(st);
 }
 
 static int collect_quiet(struct store *s, time_t now, struct arrived **out, size_t *n)
@@ -164,7 +203,11 @@ int store_arrival_tick(struct store *s, time_t now)
 		if (!rc && !done)
 			rc = try_coupling(s, &v[i], &done);
 		if (!rc && !done)
-			try_routing(s, &v[i]);
+			rc = autoid_try(s, v[i].id, v[i].called, v[i].patient_id, &done);
+		if (!rc && !done)
+			try_routing(s, &v[i], &done);
+		if (!rc && !done)
+			try_rc_routing(s, &v[i], &done);
 	}
 	rc = cat_commit(s, rc);
 	pthread_mutex_unlock(&s->lock);

@@ -28,7 +28,23 @@ static bool participant_known(struct store *s, const char *project, const char *
 	return known;
 }
 
-static int validate(struct store *s, const char *project, const char *participant,
+/* An event REDCap gave the project (its unique event name, docs/redcap.md). */
+static bool rc_event_known(struct store *s, const char *project, const char *event)
+{
+	sqlite3_stmt *st = NULL;
+	bool known;
+
+	if (!s->rc_on ||
+	    cat_stmt(s, "SELECT 1 FROM project_events WHERE project=? AND event=?", &st))
+		return false;
+	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
+	known = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return known;
+}
+
+int assign_validate(struct store *s, const char *project, const char *participant,
 		    const char *event, const struct config_project **pp, struct fiona_err *err)
 {
 	const struct config_project *p = config_project(s->cfg, project);
@@ -44,7 +60,7 @@ static int validate(struct store *s, const char *project, const char *participan
 			       p->participant_pattern, project);
 	for (size_t i = 0; event && i < p->n_events; i++)
 		ev |= !strcmp(p->events[i], event);
-	if (event && !ev)
+	if (event && !ev && !rc_event_known(s, project, event))
 		return err_set(err, -ENOENT, CORE_NO_OFFSET, CORE_NO_TAG,
 			       "project %s has no event \"%s\"", project, event);
 	*pp = p;
@@ -57,7 +73,7 @@ int assign_locked(struct store *s, int64_t study_id, const char *project, const 
 	const struct config_project *p;
 	int64_t now = time(NULL);
 	char detail[512];
-	int rc = validate(s, project, participant, event, &p, err);
+	int rc = assign_validate(s, project, participant, event, &p, err);
 
 	if (rc)
 		return rc;
@@ -163,7 +179,7 @@ int store_participant_add(struct store *s, const char *project, const char *id, 
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = validate(s, project, id, NULL, &p, err);
+	rc = assign_validate(s, project, id, NULL, &p, err);
 	if (!rc && participant_known(s, project, id))
 		rc = err_set(err, -EEXIST, CORE_NO_OFFSET, CORE_NO_TAG, "participant exists");
 	if (!rc && !(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
@@ -189,7 +205,7 @@ int store_coupling_add(struct store *s, const char *project, const char *accessi
 		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
 			       "a coupling row needs an accession number or study UID");
 	pthread_mutex_lock(&s->lock);
-	rc = validate(s, project, participant, event, &p, err);
+	rc = assign_validate(s, project, participant, event, &p, err);
 	if (!rc && !(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
 		rc = cat_run(s,
 			     "INSERT OR REPLACE INTO coupling(project, key, participant, event)"

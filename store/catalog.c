@@ -83,6 +83,39 @@ static const char *const migrations[] = {
 	"  replaced_at INTEGER NOT NULL);"
 	"CREATE INDEX instance_versions_instance ON instance_versions(instance);"
 	"CREATE INDEX instance_versions_hash ON instance_versions(hash);",
+	/* 4 -> 5: REDCap (docs/redcap.md). rc_outbox: studies whose REDCap rows must be
+	 * written, one row per study written in the transaction of the change (gen counts the
+	 * changes, so a send that raced a change leaves the row); rc_rows: every REDCap row
+	 * fiona writes or carries out, with the repeat instance fixed once, so a retry merges
+	 * into the same instance; what REDCap adds to projects (events, routing rules; coupling
+	 * and participants carry their source); automatic participant IDs by keyed hash */
+	"CREATE TABLE rc_outbox(study INTEGER PRIMARY KEY, gen INTEGER NOT NULL DEFAULT 1,"
+	"  queued_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_try INTEGER NOT NULL DEFAULT 0, parked TEXT);"
+	"CREATE INDEX rc_outbox_due ON rc_outbox(parked, next_try);"
+	"CREATE TABLE rc_rows(target TEXT NOT NULL, record TEXT NOT NULL, event TEXT NOT NULL,"
+	"  instrument TEXT NOT NULL, key TEXT NOT NULL, instance INTEGER NOT NULL,"
+	"  origin TEXT NOT NULL, study INTEGER, body_hash TEXT, error TEXT, at INTEGER,"
+	"  PRIMARY KEY(target, record, event, instrument, key));"
+	"CREATE UNIQUE INDEX rc_rows_instance ON rc_rows(target, record, event, instrument,"
+	"  instance);"
+	"CREATE INDEX rc_rows_study ON rc_rows(study);"
+	"CREATE TABLE rc_state(key TEXT PRIMARY KEY, value TEXT NOT NULL, at INTEGER NOT NULL);"
+	"CREATE TABLE project_events(project TEXT NOT NULL, event TEXT NOT NULL, label TEXT,"
+	"  source TEXT NOT NULL, PRIMARY KEY(project, event));"
+	"CREATE TABLE routing_rules(project TEXT NOT NULL, key TEXT NOT NULL, patient_id TEXT,"
+	"  patient_name TEXT, calling_aet TEXT, called_aet TEXT, event TEXT NOT NULL,"
+	"  source TEXT NOT NULL, PRIMARY KEY(project, key));"
+	"CREATE TABLE autoid(project TEXT NOT NULL, patient_key TEXT NOT NULL,"
+	"  participant TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(project, patient_key));"
+	"CREATE UNIQUE INDEX autoid_participant ON autoid(project, participant);"
+	"ALTER TABLE coupling ADD COLUMN source TEXT;"
+	"ALTER TABLE participants ADD COLUMN source TEXT;"
+	"ALTER TABLE assignments ADD COLUMN requested_by TEXT;"
+	"ALTER TABLE studies ADD COLUMN institution TEXT;"
+	"ALTER TABLE series ADD COLUMN date TEXT;"
+	"ALTER TABLE series ADD COLUMN time TEXT;"
+	"ALTER TABLE series ADD COLUMN sequence TEXT;",
 };
 
 int cat_exec(struct store *s, const char *sql)

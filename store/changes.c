@@ -98,6 +98,24 @@ void note_study(struct store *s, int64_t study, unsigned what)
 
 /* The transaction's records as rows (inside it, before COMMIT). A record that could not be
  * kept in memory becomes a row of what 0 and study -1: "forget everything". */
+/* The REDCap outbox (docs/redcap.md): a study that has arrived and changed gets one row,
+ * in the transaction of the change, so a change is never reported twice nor lost; gen
+ * counts the changes, and a new assignment takes a parked study out of the park. */
+static int outbox_note(struct store *s, const struct store_change *c)
+{
+	if (!s->rc_on || c->study <= 0 ||
+	    !(c->what & (STORE_CHG_INSTANCES | STORE_CHG_STATE | STORE_CHG_ASSIGN)))
+		return 0;
+	return cat_run(s,
+		       "INSERT INTO rc_outbox(study, queued_at) SELECT ?1, ?2 WHERE EXISTS("
+		       "SELECT 1 FROM studies WHERE id=?1 AND complete=1)"
+		       " ON CONFLICT(study) DO UPDATE SET gen=gen+1,"
+		       " parked=CASE WHEN ?3 THEN NULL ELSE parked END,"
+		       " next_try=CASE WHEN ?3 THEN 0 ELSE next_try END",
+		       "iii", c->study, (int64_t)time(NULL),
+		       (int64_t)((c->what & STORE_CHG_ASSIGN) != 0));
+}
+
 static int note_write(struct store *s)
 {
 	int rc = 0;
@@ -112,6 +130,7 @@ static int note_write(struct store *s)
 			     " VALUES(?,?,?,?,?)",
 			     "iittt", c->study, (int64_t)c->what, c->project, c->participant,
 			     c->event);
+		rc = rc ? rc : outbox_note(s, c);
 	}
 	return rc;
 }

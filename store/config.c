@@ -65,7 +65,7 @@ int config_take_bool(json_t *v, const char *path, bool *out, struct fiona_err *e
 	return 0;
 }
 
-static int take_long(json_t *v, const char *path, long min, long max, long *out,
+int config_take_long(json_t *v, const char *path, long min, long max, long *out,
 		     struct fiona_err *err)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
@@ -146,7 +146,7 @@ static int parse_dicom(json_t *o, struct fiona_config *c, struct fiona_err *err)
 		else if (!strcmp(k, "bind"))
 			rc = config_take_str(v, p.s, &c->bind, err);
 		else if (!strcmp(k, "port"))
-			rc = take_long(v, p.s, 1, 65535, &port, err) ?: (c->port = (int)port, 0);
+			rc = config_take_long(v, p.s, 1, 65535, &port, err) ?: (c->port = (int)port, 0);
 		else if (!strcmp(k, "allowed_callers"))
 			rc = parse_callers(v, c, err);
 		else
@@ -185,9 +185,9 @@ static int parse_destination(const char *name, json_t *o, struct config_destinat
 		else if (!strcmp(k, "host"))
 			rc = config_take_str(v, p.s, &d->host, err);
 		else if (!strcmp(k, "port"))
-			rc = take_long(v, p.s, 1, 65535, &n, err) ?: (d->port = (int)n, 0);
+			rc = config_take_long(v, p.s, 1, 65535, &n, err) ?: (d->port = (int)n, 0);
 		else if (!strcmp(k, "associations"))
-			rc = take_long(v, p.s, 1, 32, &n, err) ?: (d->associations = (int)n, 0);
+			rc = config_take_long(v, p.s, 1, 32, &n, err) ?: (d->associations = (int)n, 0);
 		else
 			rc = config_bad(err, p.s, "unknown key");
 		if (rc)
@@ -319,6 +319,10 @@ static int project_key(json_t *v, const char *k, const char *path, struct config
 		return parse_routing(v, path, p, err);
 	if (!strcmp(k, "pixels"))
 		return config_parse_pixels(v, path, &p->pixels, err);
+	if (!strcmp(k, "redcap_token_file"))
+		return config_take_str(v, path, &p->redcap_token_file, err);
+	if (!strcmp(k, "autoid"))
+		return config_parse_autoid(v, path, &p->autoid, err);
 	return config_bad(err, path, "unknown key");
 }
 
@@ -361,6 +365,9 @@ static int parse_project(const char *name, json_t *o, struct config_project *p,
 		if (!project_has_event(p, p->routing[i].event))
 			return config_bad(err, config_kp(base.s, "routing").s,
 					  "routes to an event the project lacks");
+	if (p->autoid && p->autoid->event && !project_has_event(p, p->autoid->event))
+		return config_bad(err, config_kp(base.s, "autoid.event").s,
+				  "names an event the project lacks");
 	return 0;
 }
 typedef int (*entry_parser)(const char *name, json_t *o, void *slot, struct fiona_err *err);
@@ -399,31 +406,6 @@ static int parse_project_entry(const char *k, json_t *v, void *slot, struct fion
 	return parse_project(k, v, slot, err);
 }
 
-static int parse_redcap(json_t *o, struct fiona_config *c, struct fiona_err *err)
-{
-	const char *k;
-	json_t *v;
-	int rc;
-
-	if (!json_is_object(o))
-		return config_bad(err, "redcap", "must be an object");
-	json_object_foreach(o, k, v)
-	{
-		struct kpath p = config_kp("redcap", k);
-		if (!strcmp(k, "url"))
-			rc = config_take_str(v, p.s, &c->redcap_url, err);
-		else if (!strcmp(k, "token_file"))
-			rc = config_take_str(v, p.s, &c->redcap_token_file, err);
-		else
-			rc = config_bad(err, p.s, "unknown key");
-		if (rc)
-			return rc;
-	}
-	if (!c->redcap_url || !c->redcap_token_file)
-		return config_bad(err, "redcap", "needs \"url\" and \"token_file\"");
-	return 0;
-}
-
 static int parse_root_key(const char *k, json_t *v, struct fiona_config *c, struct fiona_err *err)
 {
 	if (!strcmp(k, "data_dir"))
@@ -439,9 +421,9 @@ static int parse_root_key(const char *k, json_t *v, struct fiona_config *c, stru
 	if (!strcmp(k, "pixel_rules"))
 		return config_take_str(v, k, &c->pixel_rules, err);
 	if (!strcmp(k, "quiet_seconds"))
-		return take_long(v, k, 1, 86400, &c->quiet_seconds, err);
+		return config_take_long(v, k, 1, 86400, &c->quiet_seconds, err);
 	if (!strcmp(k, "quarantine_days"))
-		return take_long(v, k, 1, 3650, &c->quarantine_days, err);
+		return config_take_long(v, k, 1, 3650, &c->quarantine_days, err);
 	if (!strcmp(k, "disk_high_watermark")) {
 		if (!json_is_number(v) || json_number_value(v) <= 0.0 || json_number_value(v) > 1.0)
 			return config_bad(err, k, "must be a number above 0 and at most 1");
@@ -458,7 +440,7 @@ static int parse_root_key(const char *k, json_t *v, struct fiona_config *c, stru
 		return parse_named_map(v, "projects", sizeof(*c->projects), (void **)&c->projects,
 				       &c->n_projects, parse_project_entry, err);
 	if (!strcmp(k, "redcap"))
-		return parse_redcap(v, c, err);
+		return config_parse_redcap(v, &c->redcap, err);
 	return config_bad(err, k, "unknown key");
 }
 
@@ -544,8 +526,9 @@ static void project_free(struct config_project *p)
 		regfree(&p->participant_re);
 	free(p->events), free(p->routing), free(p->name), free(p->group);
 	free(p->participant_pattern), free(p->destination), free(p->profile);
-	free(p->export_profile);
+	free(p->export_profile), free(p->redcap_token_file);
 	config_pixels_free(&p->pixels);
+	config_autoid_free(p->autoid);
 }
 
 void config_free(struct fiona_config *c)
@@ -563,7 +546,7 @@ void config_free(struct fiona_config *c)
 	free(c->allowed_callers), free(c->destinations), free(c->projects);
 	free(c->data_dir), free(c->mount_point), free(c->secret_file), free(c->admin_group);
 	free(c->classify_rules), free(c->pixel_rules), free(c->aet), free(c->bind);
-	free(c->redcap_url), free(c->redcap_token_file);
+	config_redcap_free(c->redcap);
 	free(c);
 }
 

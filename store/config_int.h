@@ -18,6 +18,17 @@ int config_take_str(json_t *v, const char *path, char **out, struct fiona_err *e
 /* A JSON boolean into *out. */
 int config_take_bool(json_t *v, const char *path, bool *out, struct fiona_err *err);
 
+/* An integer in [min, max] into *out. */
+int config_take_long(json_t *v, const char *path, long min, long max, long *out,
+		     struct fiona_err *err);
+
+/* config_redcap.c: the "redcap" object and a project's "autoid" object. */
+int config_parse_redcap(json_t *o, struct config_redcap **out, struct fiona_err *err);
+void config_redcap_free(struct config_redcap *r);
+int config_parse_autoid(json_t *o, const char *path, struct config_autoid **out,
+			struct fiona_err *err);
+void config_autoid_free(struct config_autoid *a);
+
 /* config_pixels.c: a project's "pixels" object. */
 int config_parse_pixels(json_t *o, const char *path, struct config_pixels *px,
 			struct fiona_err *err);

@@ -51,12 +51,12 @@ static int catalog_patient_study(struct store *s, const struct dcm_summary *m,
 		m->patient_id, m->patient_name, m->patient_birth_date);
 	rc = cat_run(s,
 		     "INSERT INTO studies(patient, study_uid, study_date, study_time, accession,"
-		     " description, calling_aet, called_aet, first_arrival, last_arrival)"
-		     " VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(study_uid) DO UPDATE SET"
-		     " last_arrival=excluded.last_arrival", /* complete=0: ingest_catalog */
-		     "ittttttiii", pat, m->study_uid, m->study_date, m->study_time, m->accession,
+		     " description, calling_aet, called_aet, first_arrival, last_arrival,"
+		     " institution) VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(study_uid) DO UPDATE"
+		     " SET last_arrival=excluded.last_arrival", /* complete=0: ingest_catalog */
+		     "ittttttiiit", pat, m->study_uid, m->study_date, m->study_time, m->accession,
 		     m->study_description, o && o->calling_aet ? o->calling_aet : "",
-		     o && o->called_aet ? o->called_aet : "", now, now);
+		     o && o->called_aet ? o->called_aet : "", now, now, m->institution);
 	*study = row_id(s, "SELECT id FROM studies WHERE study_uid=?", m->study_uid, NULL, NULL);
 	return rc ? rc : *study > 0 ? 0 : -EIO;
 }
@@ -99,10 +99,11 @@ static int catalog_instance(struct store *s, const struct dcm_summary *m, int64_
 {
 	int64_t series, other;
 	int rc = cat_run(s,
-			 "INSERT INTO series(study, series_uid, number, modality, description)"
-			 " VALUES(?,?,?,?,?) ON CONFLICT(series_uid) DO NOTHING",
-			 "ititt", study, m->series_uid, (int64_t)m->series_number, m->modality,
-			 m->series_description);
+			 "INSERT INTO series(study, series_uid, number, modality, description,"
+			 " date, time, sequence) VALUES(?,?,?,?,?,?,?,?)"
+			 " ON CONFLICT(series_uid) DO NOTHING",
+			 "itittttt", study, m->series_uid, (int64_t)m->series_number, m->modality,
+			 m->series_description, m->series_date, m->series_time, m->sequence_name);
 
 	if (rc)
 		return rc;

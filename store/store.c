@@ -22,6 +22,7 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 		return -ENOMEM;
 	s->cfg = cfg;
 	s->log = log;
+	s->rc_on = cfg->redcap != NULL;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->rlock, NULL);
 	ingest_init(s);

@@ -45,8 +45,27 @@ struct config_pixels {
 	size_t n_skip;
 };
 
+/* Automatic participant IDs (the original's AutoID; docs/redcap.md): studies addressed
+ * to aet get an ID generated from pattern (default: participant_pattern), the same for
+ * the same patient, and are assigned to event (default: the project's first). */
+struct config_autoid {
+	char *aet, *event, *pattern;
+};
+
+/* The "redcap" section (docs/redcap.md). Token files are read (mode 0600) by redcap/. */
+struct config_redcap {
+	char *url;	  /* ends in /api/; https, or http to a loopback host (tests) */
+	char *token_file; /* the Incoming project */
+	char *projects_token_file, *routing_token_file, *coupling_token_file;
+	char *autoid_token_file; /* "tokens": {...}; each optional */
+	char *ca_file;		 /* NULL: the system's CA store */
+	long requests_per_minute, poll_seconds, timeout_seconds, batch_rows;
+};
+
 struct config_project {
 	char *name, *group, *participant_pattern, *destination, *profile, *export_profile;
+	char *redcap_token_file; /* the project's own REDCap (participants, imaging rows) */
+	struct config_autoid *autoid; /* NULL: IDs are given by hand, coupling or routing */
 	struct config_pixels pixels;
 	regex_t participant_re; /* compiled participant_pattern (anchored as written) */
 	bool participant_re_ok;
@@ -69,7 +88,7 @@ struct fiona_config {
 	size_t n_destinations;
 	struct config_project *projects;
 	size_t n_projects;
-	char *redcap_url, *redcap_token_file; /* NULL when there is no "redcap" */
+	struct config_redcap *redcap; /* NULL when there is no "redcap" */
 };
 
 /* The configuration `make run` uses: data under ./var, mount at ./mnt, C-STORE on
@@ -396,6 +415,120 @@ int store_forwarder_start(struct store *s, const struct fiona_config *cfg,
 void store_forwarder_stop(struct store_forwarder *f);
 /* Wakes the forwarder now (after an assignment) instead of at its next poll. */
 void store_forwarder_kick(struct store_forwarder *f);
+
+/* ---- REDCap: the outbox, the rows fiona writes, what REDCap adds (store/rc_*.c,
+ * autoid.c; docs/redcap.md). redcap/ speaks HTTP; the catalog side lives here. ---------- */
+/* The site secret, for keyed hashes of PatientIDs (AutoID): copied. */
+void store_set_secret(struct store *s, const struct deid_secret *secret);
+
+/* A study whose REDCap rows must be written; gen counts its changes since it was queued. */
+struct store_rc_due {
+	int64_t study, gen;
+	long attempts;
+};
+/* Up to limit due rows (not parked, next_try <= now), oldest first. New array. */
+int store_rc_due(struct store *s, int64_t now, size_t limit, struct store_rc_due **out, size_t *n);
+/* Written: removes the row unless it changed again meanwhile (gen moved on). */
+int store_rc_done(struct store *s, int64_t study, int64_t gen);
+/* Not written this time (REDCap unreachable, busy, offline): try again at next_try. */
+int store_rc_retry(struct store *s, int64_t study, int64_t next_try);
+/* REDCap refused the rows for good (400/403): parked with the reason until the study
+ * changes place; shown by fiona status. */
+int store_rc_park(struct store *s, int64_t study, const char *reason);
+struct store_rc_outbox {
+	long depth, parked;
+	int64_t oldest; /* queued_at of the oldest waiting row, 0 if none */
+	int64_t parked_study;
+	char parked_reason[200]; /* the newest parked row's reason */
+};
+int store_rc_outbox_counts(struct store *s, struct store_rc_outbox *o);
+/* A study's place in the outbox for .status: 0 written (no row), 1 waiting, 2 parked
+ * (reason copied). */
+int store_rc_study_state(struct store *s, int64_t study, int *state, char *reason, size_t cap);
+
+/* What REDCap's rows of one study are made of, read from the catalog. */
+struct store_rc_series {
+	char uid[65], description[65], date[17], time[17], sequence[65], labels[128];
+	long n_files;
+};
+struct store_rc_study {
+	int64_t id;
+	char study_uid[65], date[17], time[17], accession[17], description[65];
+	char institution[65], calling_aet[17], called_aet[17];
+	char patient_id[65], patient_name[325]; /* identifying: only keyed hashes leave */
+	int64_t first_arrival, last_arrival;
+	struct store_rc_series *series; /* owned (store_rc_study_release) */
+	size_t n_series;
+	/* the current assignment ("" project: in quarantine) */
+	char project[32], participant[65], event[65], how[16], requested_by[80];
+	int64_t assigned_at, last_sent_at, verified_at;
+	struct store_study_transfers xfer;
+	long n_instances;
+};
+/* -ENOENT when the study is gone (housekeeping removed it). */
+int store_rc_study(struct store *s, int64_t study, struct store_rc_study *out);
+void store_rc_study_release(struct store_rc_study *st);
+
+/* A row of a REDCap project fiona writes or carries out: its address and the repeat
+ * instance fixed for key (0 for a record's base row). */
+struct store_rc_row {
+	char target[32];      /* "incoming", "autoid", or a project name */
+	char record[101], event[65], instrument[65];
+	char key[200];	      /* what the row is about: a SeriesInstanceUID, a place */
+	long instance;	      /* 0: not fixed yet (store_rc_row_fix fixes it) */
+	char origin[8];	      /* "fiona", or "redcap" for a request written there */
+	char body_hash[33];   /* of the fields last written successfully ("" none) */
+	char error[200];      /* a request that could not be carried out: why */
+	int64_t study;
+};
+/* Fills r (by target, record, event, instrument, key); -ENOENT if there is no such row. */
+int store_rc_row_get(struct store *s, struct store_rc_row *r);
+/* Fixes r's instance if it has none: above every instance of its form in the catalog and
+ * above floor (what REDCap holds), kept at once. */
+int store_rc_row_fix(struct store *s, struct store_rc_row *r, long floor);
+/* The fields written successfully for the row now hash to body_hash. */
+int store_rc_row_sent(struct store *s, const struct store_rc_row *r);
+/* The REDCap-side transfer requests of a study (origin "redcap"), new array. */
+int store_rc_rows_of(struct store *s, int64_t study, const char *target, const char *instrument,
+		     struct store_rc_row **out, size_t *n);
+
+/* Small named values of the sync (last error, ban, poll times, REDCap-side project
+ * settings) kept in the catalog, so `fiona status` in another process sees them. */
+int store_rc_state_set(struct store *s, const char *key, const char *value);
+/* -ENOENT when unset; at: when it was set. */
+int store_rc_state_get(struct store *s, const char *key, char *out, size_t cap, int64_t *at);
+
+/* What REDCap adds to a configured project (docs/redcap.md "Precedence"): events by their
+ * unique names, participants, coupling rows, routing rules. Each call replaces what REDCap
+ * gave before (rows of source 'redcap'), notes STORE_CHG_PARTICIPANTS and logs a row it
+ * refuses by key, never by patient data. Returns how many rows were refused. */
+int store_rc_events_set(struct store *s, const char *project, char *const *events,
+			char *const *labels, size_t n);
+int store_rc_participants_add(struct store *s, const char *project, char *const *ids, size_t n);
+struct store_rc_coupling {
+	char project[32], key[65], participant[65], event[65];
+};
+int store_rc_coupling_set(struct store *s, const struct store_rc_coupling *rows, size_t n);
+struct store_rc_route {
+	char project[32], key[32];
+	char patient_id[256], patient_name[256], calling_aet[256], called_aet[256]; /* "" any */
+	char event[65];
+};
+int store_rc_routing_set(struct store *s, const struct store_rc_route *rows, size_t n);
+/* A transfer request written in REDCap (Incoming's transfers row `instance` of the study
+ * with record id study_uid): carried out like an mv, recorded as asked by requested_by;
+ * the outcome goes back into that row. A request already known does nothing; one for a
+ * study that has not arrived waits as a coupling row. 0, or -errno with err saying why the
+ * request was refused (kept with the row and written back). */
+int store_rc_request(struct store *s, const char *study_uid, const char *project,
+		     const char *participant, const char *event, long instance,
+		     const char *requested_by, struct fiona_err *err);
+/* The events REDCap gave a project (new NULL-terminated array, store_strv_free()). */
+int store_rc_events(struct store *s, const char *project, char ***out);
+
+/* AutoID: the participant ID automatic assignment gave a patient in project, looked up by
+ * a keyed hash of the PatientID (never the value). For `fiona status` and tests. */
+long store_autoid_count(struct store *s, const char *project);
 
 /* ---- series classification (store/classify.c, classify_ops.c; docs/classify.md) ---- */
 

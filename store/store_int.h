@@ -61,6 +61,8 @@ struct store {
 	uint64_t local_commits;
 	int64_t feed_pruned_at;
 	char (*pixel_fp)[33]; /* per configured project: its pixel settings (pixels.c) */
+	bool rc_on; /* REDCap is configured: changes of arrived studies fill rc_outbox */
+	struct deid_secret secret; /* keyed hashes of PatientIDs (AutoID); len 0: none */
 	struct store_fault fault;
 };
 
@@ -119,6 +121,14 @@ int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, b
 	    const char hash[33]);
 void obj_clean_tmp(struct store *s);
 
+/* assign.c: under s->lock. The project is configured, the participant matches its pattern
+ * or is known, the event is one of its own or one REDCap gave it (NULLs: not checked). */
+int assign_validate(struct store *s, const char *project, const char *participant,
+		    const char *event, const struct config_project **pp, struct fiona_err *err);
+/* autoid.c: under s->lock inside arrival's transaction. A study addressed to a project's
+ * AutoID AE title is assigned with the patient's generated ID (*done set). */
+int autoid_try(struct store *s, int64_t study, const char *called, const char *patient_id,
+	       bool *done);
 /* assign.c: under s->lock, inside a transaction */
 int assign_locked(struct store *s, int64_t study_id, const char *project, const char *participant,
 		  const char *event, uid_t who, const char *how, struct fiona_err *err);
