@@ -123,112 +123,114 @@ static int ex_project(struct project *p, enum fmt fmt, struct resp *r)
 	return rc;
 }
 
+/* Encodes a built table and frees it; rc is the building's outcome. */
+static int finish_table(struct resp *r, enum fmt fmt, json_t *arr, const char *root, int rc)
+{
+	if (rc == 0)
+		rc = arr ? resp_table(r, fmt, arr, root) : -ENOMEM;
+	json_decref(arr);
+	return rc;
+}
+
 static int ex_events(struct project *p, const struct form *f, enum fmt fmt, enum fmt rf,
 		     struct resp *r)
 {
 	size_t na = 0, i;
 	const char **arms = form_array(f, "arms", 1, &na);
-	json_t *arr = json_array();
-	int rc = -ENOMEM;
+	json_t *arr;
+	int rc = 0;
 
 	if (!p->longitudinal) {
-		rc = resp_error(r, 400, rf, "You cannot export events for classic projects");
-		goto fail;
+		free(arms);
+		return resp_error(r, 400, rf, "You cannot export events for classic projects");
 	}
-	for (i = 0; arr && i < p->nevents; i++) {
+	arr = json_array();
+	for (i = 0; rc == 0 && i < p->nevents; i++) {
 		const struct event *ev = &p->events[i];
 		char an[16];
 
 		snprintf(an, sizeof(an), "%d", ev->arm);
 		if (na && !emu_in_list(arms, na, an))
 			continue;
-		if (json_array_append_new(arr, json_pack("{sssiss ss si}", "event_name", ev->name,
-							 "arm_num", ev->arm, "unique_event_name",
-							 ev->unique, "custom_event_label",
-							 ev->label, "event_id", ev->id)))
-			goto fail;
+		rc = emu_push(arr, json_pack("{ss si ss ss si}", "event_name", ev->name, "arm_num",
+					     ev->arm, "unique_event_name", ev->unique,
+					     "custom_event_label", ev->label, "event_id", ev->id));
 	}
-	rc = arr ? resp_table(r, fmt, arr, "events") : -ENOMEM;
-fail:
-	json_decref(arr);
 	free(arms);
-	return rc;
+	return finish_table(r, fmt, arr, "events", rc);
 }
 
 static int ex_arms(struct project *p, enum fmt fmt, enum fmt rf, struct resp *r)
 {
 	json_t *arr;
 	size_t i;
-	int rc;
+	int rc = 0;
 
 	if (!p->longitudinal)
 		return resp_error(r, 400, rf, "You cannot export arms for classic projects");
 	arr = json_array();
-	for (i = 0; arr && i < p->narms; i++)
-		json_array_append_new(arr, json_pack("{siss}", "arm_num", p->arms[i].num, "name",
-						     p->arms[i].name));
-	rc = arr ? resp_table(r, fmt, arr, "arms") : -ENOMEM;
-	json_decref(arr);
-	return rc;
+	for (i = 0; rc == 0 && i < p->narms; i++)
+		rc = emu_push(arr, json_pack("{si ss}", "arm_num", p->arms[i].num, "name",
+					     p->arms[i].name));
+	return finish_table(r, fmt, arr, "arms", rc);
 }
 
 static int ex_fem(struct project *p, enum fmt fmt, enum fmt rf, struct resp *r)
 {
 	json_t *arr;
 	size_t i;
-	int rc;
+	int rc = 0;
 
 	if (!p->longitudinal)
 		return resp_error(r, 400, rf,
 				  "You cannot export form/event mappings for classic projects");
 	arr = json_array();
-	for (i = 0; arr && i < p->nfems; i++)
-		json_array_append_new(arr, json_pack("{sisssss}", "arm_num", p->fems[i].arm,
-						     "unique_event_name", p->fems[i].event, "form",
-						     p->fems[i].form));
-	rc = arr ? resp_table(r, fmt, arr, "items") : -ENOMEM;
-	json_decref(arr);
-	return rc;
+	for (i = 0; rc == 0 && i < p->nfems; i++)
+		rc = emu_push(arr, json_pack("{si ss ss}", "arm_num", p->fems[i].arm,
+					     "unique_event_name", p->fems[i].event, "form",
+					     p->fems[i].form));
+	return finish_table(r, fmt, arr, "items", rc);
 }
 
 static int ex_instruments(struct project *p, enum fmt fmt, struct resp *r)
 {
 	json_t *arr = json_array();
 	size_t i;
-	int rc;
+	int rc = 0;
 
-	for (i = 0; arr && i < p->nforms; i++)
-		json_array_append_new(arr, json_pack("{ssss}", "instrument_name", p->forms[i].name,
-						     "instrument_label", p->forms[i].label));
-	rc = arr ? resp_table(r, fmt, arr, "instruments") : -ENOMEM;
-	json_decref(arr);
-	return rc;
+	for (i = 0; rc == 0 && i < p->nforms; i++)
+		rc = emu_push(arr, json_pack("{ss ss}", "instrument_name", p->forms[i].name,
+					     "instrument_label", p->forms[i].label));
+	return finish_table(r, fmt, arr, "instruments", rc);
 }
 
 static int ex_repeating(struct project *p, enum fmt fmt, enum fmt rf, struct resp *r)
 {
 	json_t *arr;
 	size_t i;
-	int rc;
+	int rc = 0;
 
 	if (!project_has_repeating(p))
 		return resp_error(r, 400, rf,
 				  "You cannot export repeating instruments and events because the "
 				  "project does not contain any repeating instruments and events");
 	arr = json_array();
-	for (i = 0; arr && i < p->nreps; i++) {
+	for (i = 0; rc == 0 && i < p->nreps; i++) {
 		const struct rep *x = &p->reps[i];
 
-		json_array_append_new(arr, p->longitudinal
-						   ? json_pack("{ssssss}", "event_name", x->event,
+		rc = emu_push(arr, p->longitudinal ? json_pack("{ss ss ss}", "event_name", x->event,
 							       "form_name", x->form,
 							       "custom_form_label", x->label)
-						   : json_pack("{ssss}", "form_name", x->form,
+						   : json_pack("{ss ss}", "form_name", x->form,
 							       "custom_form_label", x->label));
 	}
-	rc = arr ? resp_table(r, fmt, arr, "items") : -ENOMEM;
-	json_decref(arr);
-	return rc;
+	return finish_table(r, fmt, arr, "items", rc);
+}
+
+static json_t *field_name_row(const char *field, const char *code, const char *export_name)
+{
+	return json_pack("{ss ss ss}", "original_field_name", field, "choice_value", code,
+			 "export_field_name", export_name);
 }
 
 static int ex_field_names(struct project *p, const struct form *f, enum fmt fmt, struct resp *r)
@@ -236,31 +238,24 @@ static int ex_field_names(struct project *p, const struct form *f, enum fmt fmt,
 	const char *only = form_get(f, "field");
 	json_t *arr = json_array();
 	size_t i, j;
-	int rc;
+	int rc = 0;
 
-	for (i = 0; arr && i < p->nfields; i++) {
+	for (i = 0; rc == 0 && i < p->nfields; i++) {
 		const struct field *fd = &p->fields[i];
 		char name[512];
 
 		if (fd->type == FT_DESCRIPTIVE || (only && *only && strcmp(only, fd->name)))
 			continue;
 		if (fd->type != FT_CHECKBOX) {
-			json_array_append_new(arr, json_pack("{ssssss}", "original_field_name",
-							     fd->name, "choice_value", "",
-							     "export_field_name", fd->name));
+			rc = emu_push(arr, field_name_row(fd->name, "", fd->name));
 			continue;
 		}
-		for (j = 0; j < fd->nchoices; j++) {
+		for (j = 0; rc == 0 && j < fd->nchoices; j++) {
 			snprintf(name, sizeof(name), "%s___%s", fd->name, fd->choices[j].suffix);
-			json_array_append_new(arr,
-					      json_pack("{ssssss}", "original_field_name", fd->name,
-							"choice_value", fd->choices[j].code,
-							"export_field_name", name));
+			rc = emu_push(arr, field_name_row(fd->name, fd->choices[j].code, name));
 		}
 	}
-	rc = arr ? resp_table(r, fmt, arr, "fields") : -ENOMEM;
-	json_decref(arr);
-	return rc;
+	return finish_table(r, fmt, arr, "fields", rc);
 }
 
 static int ex_next_name(struct project *p, struct resp *r)

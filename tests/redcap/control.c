@@ -47,8 +47,10 @@ int rate_hit(struct emu *e, const char *ip)
 		return 0;
 	while (drop < s->nhits && s->hits[drop] <= now - WINDOW_MS)
 		drop++;
-	memmove(s->hits, s->hits + drop, (s->nhits - drop) * sizeof(*s->hits));
-	s->nhits -= drop;
+	if (drop) {
+		memmove(s->hits, s->hits + drop, (s->nhits - drop) * sizeof(*s->hits));
+		s->nhits -= drop;
+	}
 	if (s->nhits == s->caphits) {
 		size_t cap = s->caphits ? s->caphits * 2 : 64;
 		int64_t *h = realloc(s->hits, cap * sizeof(*h));
@@ -175,8 +177,10 @@ static int c_stats(struct emu *e, struct resp *r)
 	size_t i;
 
 	for (i = 0; banned && i < e->nips; i++)
-		if (e->ips[i].banned)
-			json_array_append_new(banned, json_string(e->ips[i].ip));
+		if (e->ips[i].banned && emu_push(banned, json_string(e->ips[i].ip))) {
+			json_decref(banned);
+			return -ENOMEM;
+		}
 	/* an unlimited fault makes the total unknown: -1 */
 	for (i = 0; i < e->nfaults && left >= 0; i++)
 		left = e->faults[i].left ? left + e->faults[i].left : -1;

@@ -42,6 +42,8 @@ void emu_fmt_local(time_t t, char out[20]);
 int emu_parse_local(const char *s, time_t *out);
 int emu_is_uint(const char *s);
 int emu_in_list(const char **list, size_t n, const char *s);
+/* Appends v (taking it) to arr; -ENOMEM if either is NULL or the append fails. */
+int emu_push(json_t *arr, json_t *v);
 
 /* ---- form.c: application/x-www-form-urlencoded with PHP arrays ---- */
 

@@ -754,16 +754,17 @@ static int answer(struct resp *r, const struct import_opts *o, const json_t *ids
 	if (f == FMT_JSON) {
 		json_t *a = json_array();
 
-		for (i = 0; a && i < n; i++) {
+		for (i = 0; rc == 0 && i < n; i++) {
 			char tmp[256];
 			const char *id = json_string_value(json_array_get(ids, i));
 
 			if (auto_mode)
 				snprintf(tmp, sizeof(tmp), "%s,%s", id,
 					 json_string_value(json_array_get(orig, i)));
-			json_array_append_new(a, json_string(auto_mode ? tmp : id));
+			rc = emu_push(a, json_string(auto_mode ? tmp : id));
 		}
-		rc = a ? enc_json(&r->body, a) : -ENOMEM;
+		if (rc == 0)
+			rc = a ? enc_json(&r->body, a) : -ENOMEM;
 		json_decref(a);
 		return rc;
 	}
@@ -850,7 +851,8 @@ int records_import(struct emu *e, struct project *p, const char *data, const str
 		goto fail;
 	}
 	for (i = 0; i < b.n; i++)
-		json_array_append_new(orig, json_string(b.v[i].rec));
+		if ((rc = emu_push(orig, json_string(b.v[i].rec))))
+			goto fail;
 	if (o->force_auto && (rc = auto_number(p, &b, autonames)))
 		goto fail;
 	for (i = 0; i < b.n; i++) {
@@ -874,7 +876,8 @@ int records_import(struct emu *e, struct project *p, const char *data, const str
 			goto fail;
 		if (!json_object_get(seen, ir->rec)) {
 			json_object_set_new(seen, ir->rec, json_true());
-			json_array_append_new(ids, json_string(ir->rec));
+			if ((rc = emu_push(ids, json_string(ir->rec))))
+				goto fail;
 		}
 	}
 	if (o->force_auto) {

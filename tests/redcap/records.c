@@ -375,7 +375,7 @@ static int want_row(const struct project *p, struct row *row, const char **recs,
 static int encode_rows(struct resp *r, enum fmt fmt, const json_t *arr, const struct cols *c)
 {
 	json_t *keys;
-	int rc;
+	int rc = 0;
 
 	if (fmt != FMT_CSV)
 		return resp_table(r, fmt, arr, "records");
@@ -387,12 +387,19 @@ static int encode_rows(struct resp *r, enum fmt fmt, const json_t *arr, const st
 		json_t *x;
 
 		json_object_foreach(json_array_get(arr, 0), k, x)
-			json_array_append_new(keys, json_string(k));
+		{
+			if (rc == 0)
+				rc = emu_push(keys, json_string(k));
+		}
 	} else {
 		size_t i;
 
-		for (i = 0; i < c->n; i++)
-			json_array_append_new(keys, json_string(c->v[i].name));
+		for (i = 0; rc == 0 && i < c->n; i++)
+			rc = emu_push(keys, json_string(c->v[i].name));
+	}
+	if (rc) {
+		json_decref(keys);
+		return rc;
 	}
 	r->status = 200;
 	r->ctype = fmt_ctype(FMT_CSV);

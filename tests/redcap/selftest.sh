@@ -292,12 +292,53 @@ ctl -d action=unban >/dev/null
 api -d token=$IN -d content=version
 expect unban 200 '15.7.6'
 
+# --- small endpoints
+api -d token=$P1 -d content=formEventMapping -d format=json
+expect form_event_mapping 200 '[{"arm_num":1,"unique_event_name":"baseline_arm_1","form":"participant"},{"arm_num":1,"unique_event_name":"follow_up_arm_1","form":"participant"},{"arm_num":1,"unique_event_name":"event_1_arm_1","form":"participant"},{"arm_num":1,"unique_event_name":"event_1_arm_1","form":"imaging"}]'
+api -d token=$P1 -d content=repeatingFormsEvents -d format=json
+expect repeating_forms_events 200 '[{"event_name":"event_1_arm_1","form_name":"imaging","custom_form_label":""}]'
+api -d token=$IN -d content=arm -d format=json
+expect classic_arms 400 '{"error":"You cannot export arms for classic projects"}'
+api -d token=$IN -d content=exportFieldNames -d format=json -d field=transfer_error
+expect export_field_names 200 '[{"original_field_name":"transfer_error","choice_value":"1","export_field_name":"transfer_error___1"},{"original_field_name":"transfer_error","choice_value":"2","export_field_name":"transfer_error___2"},{"original_field_name":"transfer_error","choice_value":"3","export_field_name":"transfer_error___3"}]'
+api -d token=$DTP -d content=instrument -d format=csv
+expect instruments_csv 200 'instrument_name,instrument_label
+leave_alone_do_not_touch,Leave Alone Do Not Touch
+projects,Projects
+rewritepixelexclusions,RewritePixelExclusions'
+
 # --- SIGTERM exits cleanly
 kill "$pid"
 wait "$pid"
 rc=$?
 pid=
 [ "$rc" -eq 0 ] && pass sigterm_clean_exit || fail sigterm_clean_exit "exit status $rc"
+
+# --- REDCap's unique_event_name on awkward labels (a second, tiny instance)
+cat >"$tmp/ev.json" <<'EOF2'
+{"projects": [{"title": "EV", "longitudinal": 1, "tokens": [{"token": "GGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGG"}],
+  "events": [{"name": "Visit"}, {"name": "Visit"}, {"name": "Follow-up (3 months) & more!"},
+             {"name": "  _Weird__ "}, {"name": "\u00c6\u00d8\u00c5"}, {"name": "Arm two", "arm": 2}],
+  "arms": [{"num": 1}, {"num": 2, "name": "Second"}],
+  "metadata": [{"field_name": "record_id", "form_name": "f"}]}]}
+EOF2
+"$EMU" --fixture "$tmp/ev.json" --port-file "$tmp/port2" 2>>"$tmp/emu.log" &
+pid=$!
+i=0
+while [ ! -s "$tmp/port2" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+U=http://127.0.0.1:$(cat "$tmp/port2")
+md5=$(printf '%s' 'ÆØÅ' | md5sum | cut -c1-10)
+api -d token=GGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGG -d content=event -d format=csv
+expect unique_event_name_algorithm 200 "event_name,arm_num,unique_event_name,custom_event_label,event_id
+Visit,1,visit_arm_1,,41
+Visit,1,visita_arm_1,,42
+Follow-up (3 months) & more!,1,followup_3_months_arm_1,,43
+  _Weird__ ,1,weird_arm_1,,44
+ÆØÅ,1,${md5}_arm_1,,45
+Arm two,2,arm_two_arm_2,,46"
+api -d token=GGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGG -d content=arm -d format=json
+expect arms 200 '[{"arm_num":1,"name":"Arm 1"},{"arm_num":2,"name":"Second"}]'
+kill "$pid"; wait "$pid"; pid=
 
 if [ "$fails" -ne 0 ]; then
 	echo "--- emulator log (last 20 lines)"; tail -n 20 "$tmp/emu.log"

@@ -153,6 +153,12 @@ int emu_in_list(const char **list, size_t n, const char *s)
 	return 0;
 }
 
+int emu_push(json_t *arr, json_t *v)
+{
+	/* jansson takes v even when the append fails, and refuses a NULL v or arr */
+	return json_array_append_new(arr, v) ? -ENOMEM : 0;
+}
+
 int emu_is_uint(const char *s)
 {
 	if (!*s)
