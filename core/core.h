@@ -143,4 +143,54 @@ bool core_idq_has(const struct core_idq *q, int64_t id);
 bool core_idq_pop(struct core_idq *q, int64_t *id);
 void core_idq_release(struct core_idq *q);
 
+/* ---- participant-ID patterns (core/genid.c, docs/autoid.md) ------------------------ */
+
+/*
+ * A pattern is a small regular expression read as a generator, as the original FIONA's
+ * gen-id did: literals, [...] classes with ranges, \d, '.', (a|b) alternatives (nested),
+ * {n} {n,m} ? repetition and \1..\9 references to top-level groups; ^ and $ at the ends
+ * are ignored, so the project's participant_pattern can serve as both. Every ID it makes
+ * is 1..GENID_ID_MAX printable ASCII characters without ' ' or '/', and never starts
+ * with '.'. Patterns under which two choices could spell the same ID are refused, so
+ * the k-th ID is a bijection and genid_space() counts distinct IDs.
+ */
+#define GENID_PATTERN_MAX 256 /* bytes of a pattern */
+#define GENID_ID_MAX	  64  /* characters of an ID (IDs are folder names) */
+#define GENID_DEPTH_MAX	  8   /* nesting of ( ) */
+#define GENID_REPEAT_MAX  64  /* n and m in {n} {n,m} */
+
+struct genid; /* a parsed pattern; immutable, so one may be shared between threads */
+
+/* Parses pattern (NUL-terminated). Returns a new pattern in *out; free with genid_free().
+ * -EINVAL with err->reason "offset N: why" (err->offset stays CORE_NO_OFFSET: the
+ * pattern is a configuration value, and config errors quote the reason as it is);
+ * -ENOMEM. */
+int genid_parse(const char *pattern, struct genid **out, struct fiona_err *err);
+void genid_free(struct genid *g);
+/* Number of distinct IDs the pattern makes, saturating at UINT64_MAX (then genid_nth
+ * reaches the first UINT64_MAX - 1 of them). */
+uint64_t genid_space(const struct genid *g);
+/* Writes the k-th ID (0 <= k < genid_space(g)) NUL-terminated into out. Different k give
+ * different IDs. -EINVAL for k out of range, -ENOSPC if cap is too small (cap >=
+ * GENID_ID_MAX + 1 always fits); out is written only on success. */
+int genid_nth(const struct genid *g, uint64_t k, char *out, size_t cap);
+/*
+ * Writes an ID for which taken(taken_arg, id) says 0 (free) into out. rnd(rnd_arg) gives
+ * 64 uniform random bits (getrandom in the gateway, a fixed sequence in tests). The first
+ * candidate is uniform over the space; later ones walk it with a random step coprime to
+ * its size, so no candidate repeats and a space of at most max_tries IDs is searched
+ * completely; a saturated space (UINT64_MAX) draws each choice of each candidate instead.
+ * taken() returns 1 taken, 0 free or a negative errno, which is returned. At most
+ * max_tries (> 0) calls to taken(); then -EEXIST with err->reason "pattern space nearly
+ * used up (...)" or "pattern space used up (...)". -ENOSPC if the ID does not fit cap;
+ * -EINVAL for bad arguments. out is written only on success.
+ */
+int genid_generate(const struct genid *g, uint64_t (*rnd)(void *), void *rnd_arg,
+		   int (*taken)(void *, const char *), void *taken_arg, int max_tries, char *out,
+		   size_t cap, struct fiona_err *err);
+/* Rewrites a pattern as a POSIX ERE (regcomp REG_EXTENDED) accepting every ID it makes:
+ * \d becomes [0-9], which glibc would read as a plain 'd'; all else is already POSIX.
+ * cap >= 3 * GENID_PATTERN_MAX always fits. 0, or -ENOSPC. */
+int genid_ere(const char *pattern, char *out, size_t cap);
+
 #endif
