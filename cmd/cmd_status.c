@@ -113,6 +113,49 @@ static void print_held(struct store *s, const struct fiona_config *cfg, bool jso
 
 /* Projects without a destination keep their studies for the mount only: name them, so
  * that an empty queue does not read as transfers that never started. */
+/* A value for JSON: the reasons are fiona's own texts, but quotes are not trusted. */
+static void json_safe(char *s)
+{
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+			*s = '\'';
+}
+
+/* The REDCap sync's state (docs/redcap.md): the outbox, the last error, a ban. */
+static void print_redcap(struct store *s, const struct fiona_config *cfg, bool json)
+{
+	struct store_rc_outbox o;
+	char err[300] = "", ban[300] = "", ok[32] = "";
+	int64_t err_at = 0;
+
+	if (!cfg->redcap || store_rc_outbox_counts(s, &o))
+		return;
+	store_rc_state_get(s, "last_error", err, sizeof(err), &err_at);
+	store_rc_state_get(s, "banned", ban, sizeof(ban), NULL);
+	store_rc_state_get(s, "last_ok", ok, sizeof(ok), NULL);
+	json_safe(err), json_safe(ban), json_safe(o.parked_reason);
+	if (json) {
+		printf("\"redcap\": {\"outbox\": %ld, \"parked\": %ld, \"oldest\": %lld, "
+		       "\"last_ok\": %s, \"last_error\": \"%s\", \"last_error_at\": %lld, "
+		       "\"banned\": \"%s\", \"parked_reason\": \"%s\"}, ",
+		       o.depth, o.parked, (long long)o.oldest, ok[0] ? ok : "0", err,
+		       (long long)err_at, ban, o.parked_reason);
+		return;
+	}
+	printf("redcap      outbox %ld studies (%ld parked)", o.depth, o.parked);
+	if (o.oldest)
+		printf(", oldest waiting %lld s", (long long)(time(NULL) - o.oldest));
+	printf("\n");
+	if (ban[0])
+		printf("            BANNED: %s\n", ban);
+	if (err[0])
+		printf("            last error %lld s ago: %s\n", (long long)(time(NULL) - err_at),
+		       err);
+	if (o.parked)
+		printf("            parked study %lld: %s\n", (long long)o.parked_study,
+		       o.parked_reason);
+}
+
 static void print_unforwarded(struct store *s, const struct fiona_config *cfg, bool json)
 {
 	bool first = true;
@@ -171,6 +214,7 @@ int cmd_status(int argc, char **argv)
 
 		print_counts(&counts, &fs, json);
 		print_held(env.store, env.cfg, json);
+		print_redcap(env.store, env.cfg, json);
 		printf(json ? "\"last_heartbeat\": \"%s\", " : "heartbeat   %s\n", heartbeat);
 		rc = store_queue_by_destination(env.store, &q, &nq);
 		printf(json ? "\"destinations\": [" : "per destination:\n");

@@ -123,6 +123,21 @@ static int transfer_counts(struct buf *b, const struct config_project *p,
 	return rc;
 }
 
+/* Where the study's REDCap rows are (docs/redcap.md), when REDCap is configured. */
+static int redcap_line(struct fs_mount *m, int64_t study, struct buf *b)
+{
+	char reason[200];
+	int state;
+
+	if (!m->cfg->redcap || store_rc_study_state(m->store, study, &state, reason, sizeof(reason)))
+		return 0;
+	return buf_appendf(b, "  REDCap: %s%s\n",
+			   state == 0   ? "written"
+			   : state == 1 ? "waiting to be written"
+					: "refused, parked: ",
+			   state == 2 ? reason : "");
+}
+
 int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study, struct buf *b)
 {
 	struct store_study_transfers tr;
@@ -163,6 +178,7 @@ int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study,
 				 waiting);
 	rc = rc ? rc : buf_appendf(b, "\n");
 	rc = rc ? rc : pixel_lines(m, pl, study, b);
+	rc = rc ? rc : redcap_line(m, study, b);
 	free(se);
 	return rc;
 }

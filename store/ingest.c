@@ -54,7 +54,7 @@ static int catalog_patient_study(struct store *s, const struct dcm_summary *m,
 		     " description, calling_aet, called_aet, first_arrival, last_arrival,"
 		     " institution) VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(study_uid) DO UPDATE"
 		     " SET last_arrival=excluded.last_arrival", /* complete=0: ingest_catalog */
-		     "ittttttiiit", pat, m->study_uid, m->study_date, m->study_time, m->accession,
+		     "itttttttiit", pat, m->study_uid, m->study_date, m->study_time, m->accession,
 		     m->study_description, o && o->calling_aet ? o->calling_aet : "",
 		     o && o->called_aet ? o->called_aet : "", now, now, m->institution);
 	*study = row_id(s, "SELECT id FROM studies WHERE study_uid=?", m->study_uid, NULL, NULL);

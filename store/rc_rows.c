@@ -69,7 +69,7 @@ static int row_insert(struct store *s, const struct store_rc_row *r)
 		       " origin, study, body_hash, error, at) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
 		       " ON CONFLICT(target, record, event, instrument, key) DO UPDATE SET"
 		       " error=excluded.error, study=excluded.study",
-		       "tttttitittti", r->target, r->record, r->event, r->instrument, r->key,
+		       "tttttititti", r->target, r->record, r->event, r->instrument, r->key,
 		       (int64_t)r->instance, r->origin[0] ? r->origin : "fiona", r->study,
 		       r->body_hash[0] ? r->body_hash : NULL, r->error[0] ? r->error : NULL,
 		       (int64_t)time(NULL));

@@ -60,7 +60,7 @@ e2e_cleanup() {
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
 	command -v orthanc_stop >/dev/null 2>&1 && orthanc_stop
 	fusermount3 -uz "$M" 2>/dev/null
-	rm -rf "$T"
+	[ -n "$KEEP" ] || rm -rf "$T"
 }
 pass() { echo "PASS $E2E_NAME/$1"; }
 fail() { echo "FAIL $E2E_NAME/$1: $2"; failed=1; }
