@@ -116,14 +116,14 @@ grep -q '"how": *"redcap"\|redcap' "$P/PROJ01-0002/followup/.status" 2>/dev/null
 	pass ".status names the REDCap request" || fail request-status "$(cat "$P/PROJ01-0002/followup/.status" 2>/dev/null)"
 
 # 4. CouplingList and Routing from REDCap assign arriving studies.
-acc=$(dcmdump -q +P 0008,0050 "$(find "$T/c/P01/ST3_MR" -name '*.dcm' | head -1)" | sed -n 's/.*\[\(.*\)\].*/\1/p')
+acc=$(dcmdump -q +P 0008,0050 "$(find "$T/c/P01/ST3_MR" -name '*.dcm' | head -1)" | sed -n 's/.*\[\(.*\)\].*/\1/p' | head -1)
 ctl "action=write&project=CouplingList&data=[{\"record_id\":\"1\",\"cl_accessionnumber\":\"$acc\",\"cl_projectname\":\"PROJ01\",\"cl_subjectid\":\"PROJ01-0003\",\"cl_eventname\":\"baseline\"}]" >/dev/null
 ctl "action=write&project=Routing&data=[{\"record_id\":\"r1\",\"routing_active\":\"1\",\"routing_dest_project\":\"PROJ01\",\"routing_incoming_aetitle\":\"ROUTEME\",\"routing_allowed_patientid\":\".\",\"routing_event_name\":\"followup\"}]" >/dev/null
 sleep 5 # one poll
 storescu -aet MOD -aec FIONA 127.0.0.1 11112 $(find "$T/c/P01/ST3_MR" -name '*.dcm') 2>/dev/null
 i=0; while [ ! -d "$P/PROJ01-0003/baseline" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -d "$P/PROJ01-0003/baseline" ] && pass "a CouplingList row assigns the arriving study" || fail coupling "$(ls "$P")"
-pid2=$(dcmdump -q +P 0010,0020 "$(find "$T/c/P02" -name '*.dcm' | head -1)" | sed -n 's/.*\[\(.*\)\].*/\1/p')
+pid2=$(dcmdump -q +P 0010,0020 "$(find "$T/c/P02" -name '*.dcm' | head -1)" | sed -n 's/.*\[\(.*\)\].*/\1/p' | head -1)
 storescu -aet MOD -aec ROUTEME 127.0.0.1 11112 $(find "$T/c/P02" -name '*.dcm') 2>/dev/null
 i=0; while [ ! -d "$P/$pid2/followup" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 echo "$pid2" | grep -Eq '^PROJ01-[0-9]{4}$' || echo "  (P02's PatientID $pid2 is no participant ID: routing refuses)"
