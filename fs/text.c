@@ -129,10 +129,11 @@ static int redcap_line(struct fs_mount *m, int64_t study, struct buf *b)
 	char reason[200];
 	int state;
 
-	if (!m->cfg->redcap || store_rc_study_state(m->store, study, &state, reason, sizeof(reason)))
+	if (!m->cfg->redcap ||
+	    store_rc_study_state(m->store, study, &state, reason, sizeof(reason)))
 		return 0;
 	return buf_appendf(b, "  REDCap: %s%s\n",
-			   state == 0   ? "written"
+			   state == 0	? "written"
 			   : state == 1 ? "waiting to be written"
 					: "refused, parked: ",
 			   state == 2 ? reason : "");

@@ -59,8 +59,7 @@ static int row_take(json_t *o, struct redcap_row *r)
 	return 0;
 }
 
-int redcap_parse_rows(const char *body, size_t len, struct redcap_rows *out,
-		      struct fiona_err *err)
+int redcap_parse_rows(const char *body, size_t len, struct redcap_rows *out, struct fiona_err *err)
 {
 	json_error_t je;
 	json_t *a = NULL, *it;
@@ -236,8 +235,8 @@ static void error_text(const char *body, size_t len, char *out, size_t cap)
 	json_decref(o);
 }
 
-enum redcap_class redcap_classify(long status, const char *body, size_t len, bool json,
-				  char *why, size_t cap)
+enum redcap_class redcap_classify(long status, const char *body, size_t len, bool json, char *why,
+				  size_t cap)
 {
 	if (status == 429 || has(body, len, "banned due to suspected abuse")) {
 		snprintf(why, cap, "REDCap banned this address (HTTP %ld): ask its administrator",

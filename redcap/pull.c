@@ -19,8 +19,8 @@
 static int export_rows(struct redcap_sync *r, struct rc_target *t, const char *const *extra,
 		       size_t n_extra, struct redcap_rows *out)
 {
-	const char *kv[24] = {"content", "record", "format",	   "json", "type",
-			      "flat",	 "rawOrLabel", "raw", "returnFormat", "json"};
+	const char *kv[24] = {"content", "record",     "format", "json",	 "type",
+			      "flat",	 "rawOrLabel", "raw",	 "returnFormat", "json"};
 	size_t n = 10;
 	struct fiona_err err = {0};
 	struct rc_reply rep;
@@ -103,8 +103,8 @@ static void pull_project_db(struct redcap_sync *r, struct rc_target *t)
 
 	if (rc_target_ready(r, t))
 		return;
-	if (t->longitudinal && rc_call(r, t, ev, CORE_ARRAY_SIZE(ev), &rep, why, sizeof(why)) ==
-				       REDCAP_OK &&
+	if (t->longitudinal &&
+	    rc_call(r, t, ev, CORE_ARRAY_SIZE(ev), &rep, why, sizeof(why)) == REDCAP_OK &&
 	    redcap_parse_rows((const char *)rep.body.data, rep.body.len, &rows, &err) == 0) {
 		char **names = calloc(rows.n + 1, sizeof(*names));
 		char **labels = calloc(rows.n + 1, sizeof(*labels));
@@ -258,8 +258,8 @@ static void pull_requests(struct redcap_sync *r)
 		int rc;
 
 		if (strcmp(redcap_get(w, "redcap_repeat_instrument"), "transfers") || inst <= 0 ||
-		    !*redcap_get(w, "transfer_requested_date") ||
-		    *redcap_get(w, "transfer_date") || !*redcap_get(w, "transfer_project_name"))
+		    !*redcap_get(w, "transfer_requested_date") || *redcap_get(w, "transfer_date") ||
+		    !*redcap_get(w, "transfer_project_name"))
 			continue;
 		snprintf(who, sizeof(who), "REDCap Incoming transfers #%ld%s%.40s", inst,
 			 *by ? " by " : "", by);

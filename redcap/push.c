@@ -28,8 +28,8 @@ void rc_batch_release(struct rc_batch *b)
 
 struct push_study {
 	struct store_rc_due due;
-	bool failed;   /* transient: try again later */
-	bool parked;   /* refused for good */
+	bool failed; /* transient: try again later */
+	bool parked; /* refused for good */
 	char why[256];
 };
 
@@ -69,10 +69,20 @@ static enum redcap_class import_rows(struct redcap_sync *r, const struct rc_targ
 		goto out;
 	}
 	{
-		const char *kv[] = {"content",	    "record",	 "format",    "json",
-				    "type",	    "flat",	 "overwriteBehavior", "overwrite",
-				    "returnContent", "count",	 "returnFormat", "json",
-				    "data",	    data};
+		const char *kv[] = {"content",
+				    "record",
+				    "format",
+				    "json",
+				    "type",
+				    "flat",
+				    "overwriteBehavior",
+				    "overwrite",
+				    "returnContent",
+				    "count",
+				    "returnFormat",
+				    "json",
+				    "data",
+				    data};
 		struct rc_target *mt = (struct rc_target *)t;
 
 		k = rc_call(r, mt, kv, CORE_ARRAY_SIZE(kv), &rep, why, cap);

@@ -46,8 +46,7 @@ struct redcap_rows {
 };
 /* Parses a flat JSON export (an array of objects). -EPROTO with err->reason saying what
  * was not a REDCap answer (an HTML page on status 200 when its database is down). */
-int redcap_parse_rows(const char *body, size_t len, struct redcap_rows *out,
-		      struct fiona_err *err);
+int redcap_parse_rows(const char *body, size_t len, struct redcap_rows *out, struct fiona_err *err);
 void redcap_rows_free(struct redcap_rows *r);
 /* The value of key in row ("" when absent). Borrowed. */
 const char *redcap_get(const struct redcap_row *row, const char *key);
@@ -65,7 +64,7 @@ enum redcap_class {
 };
 /* Classifies status + body (json expected when json is set) and writes a one-line reason
  * without any value of the request into why. */
-enum redcap_class redcap_classify(long status, const char *body, size_t len, bool json,
-				  char *why, size_t cap);
+enum redcap_class redcap_classify(long status, const char *body, size_t len, bool json, char *why,
+				  size_t cap);
 
 #endif

@@ -42,16 +42,16 @@ struct rc_target {
 	size_t n_fields;
 	char **forms; /* form of each field */
 	char record_field[64];
-	char first_event[65]; /* longitudinal: the first unique event name ("" classic) */
+	char first_event[65];	/* longitudinal: the first unique event name ("" classic) */
 	char imaging_event[65]; /* where the repeating imaging form is (project REDCaps) */
 	bool longitudinal;
 };
 
 /* sync.c: the thread's context. */
 struct redcap_sync {
-	struct store *s;		  /* borrowed */
-	const struct fiona_config *cfg;	  /* borrowed */
-	struct fiona_log *log;		  /* borrowed */
+	struct store *s;		/* borrowed */
+	const struct fiona_config *cfg; /* borrowed */
+	struct fiona_log *log;		/* borrowed */
 	struct deid_secret secret;
 	struct rc_client http;
 	struct rc_target incoming, projects, routing, coupling, autoid;

@@ -21,8 +21,7 @@ static void put(const struct rc_target *t, json_t *o, const char *field, const c
 }
 
 /* A DICOM DA/TM value in the form the field's validation wants. */
-static void put_dicom_date(const struct rc_target *t, json_t *o, const char *field,
-			   const char *da)
+static void put_dicom_date(const struct rc_target *t, json_t *o, const char *field, const char *da)
 {
 	const char *v = rc_field_validation(t, field);
 	char buf[32];
@@ -34,8 +33,7 @@ static void put_dicom_date(const struct rc_target *t, json_t *o, const char *fie
 	put(t, o, field, buf);
 }
 
-static void put_dicom_time(const struct rc_target *t, json_t *o, const char *field,
-			   const char *tm)
+static void put_dicom_time(const struct rc_target *t, json_t *o, const char *field, const char *tm)
 {
 	const char *v = rc_field_validation(t, field);
 	char buf[32];
@@ -171,8 +169,7 @@ static int study_row(struct redcap_sync *r, struct rc_batch *b, const struct sto
 	return rc_rows_add(b, t, &a, f);
 }
 
-static int series_rows(struct redcap_sync *r, struct rc_batch *b,
-		       const struct store_rc_study *st)
+static int series_rows(struct redcap_sync *r, struct rc_batch *b, const struct store_rc_study *st)
 {
 	const struct rc_target *t = &r->incoming;
 	int rc = 0;

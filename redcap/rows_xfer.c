@@ -53,9 +53,8 @@ static void put_long(const struct rc_target *t, json_t *o, const char *field, lo
 /* The highest transfers instance REDCap holds for record (-EAGAIN: not known now). */
 static int redcap_max_instance(struct redcap_sync *r, const char *record, long *max)
 {
-	const char *kv[] = {"content", "record",   "format",	 "json",	"type",
-			    "flat",    "forms[0]", "transfers", "records[0]", record,
-			    "returnFormat", "json"};
+	const char *kv[] = {"content",	"record",    "format",	   "json", "type",	   "flat",
+			    "forms[0]", "transfers", "records[0]", record, "returnFormat", "json"};
 	struct redcap_rows rows = {0};
 	struct fiona_err err = {0};
 	struct rc_reply rep;
@@ -90,7 +89,7 @@ static void outcome(const struct rc_target *t, json_t *f, const struct store_rc_
 	bool done = n > 0 && x->verified >= n - x->held;
 
 	put_time(t, f, "transfer_date", st->verified_at ? st->verified_at : st->last_sent_at);
-	put(t, f, "transfer_error___1", x->held ? "1" : "0");  /* anonymization error */
+	put(t, f, "transfer_error___1", x->held ? "1" : "0");	/* anonymization error */
 	put(t, f, "transfer_error___2", x->failed ? "1" : "0"); /* send error */
 	put(t, f, "transfer_error_message", x->failed || x->held ? x->last_error : "");
 	put_long(t, f, "transfer_num_files", n);
@@ -124,7 +123,8 @@ static int assignment_row(struct redcap_sync *r, struct rc_batch *b,
 		put(t, f, "transfer_name", st->participant);
 		put(t, f, "transfer_event_name", st->event);
 		if (st->xfer.assigned_by >= 0)
-			snprintf(by, sizeof(by), "fiona %s (uid %ld)", st->how, st->xfer.assigned_by);
+			snprintf(by, sizeof(by), "fiona %s (uid %ld)", st->how,
+				 st->xfer.assigned_by);
 		else
 			snprintf(by, sizeof(by), "fiona %s", st->how);
 		put(t, f, "transfer_requested_by", by);
@@ -136,8 +136,7 @@ static int assignment_row(struct redcap_sync *r, struct rc_batch *b,
 }
 
 /* Requests written in REDCap that could not be carried out: the reason goes back. */
-static int refused_rows(struct redcap_sync *r, struct rc_batch *b,
-			const struct store_rc_study *st)
+static int refused_rows(struct redcap_sync *r, struct rc_batch *b, const struct store_rc_study *st)
 {
 	struct store_rc_row *v = NULL;
 	size_t n = 0;

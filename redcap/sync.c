@@ -16,9 +16,9 @@
 
 #include "redcap/redcap_int.h"
 
-#define PROBE_SECONDS  900.0
-#define BACKOFF_MAX    300.0
-#define ROUND_SECONDS  1.0
+#define PROBE_SECONDS 900.0
+#define BACKOFF_MAX   300.0
+#define ROUND_SECONDS 1.0
 
 static bool sleep_for(struct redcap_sync *r, double seconds)
 {
@@ -108,8 +108,8 @@ enum redcap_class rc_call(struct redcap_sync *r, struct rc_target *t, const char
 		snprintf(why, cap, "REDCap unreachable: %s", out->error);
 		k = REDCAP_TRANSIENT;
 	} else {
-		k = redcap_classify(out->status, (const char *)out->body.data, out->body.len,
-				    json, why, cap);
+		k = redcap_classify(out->status, (const char *)out->body.data, out->body.len, json,
+				    why, cap);
 	}
 	if (k != REDCAP_PERMANENT)
 		after_answer(r, k, why);
@@ -156,7 +156,8 @@ static void checkbox_fields(struct rc_target *t, const char *name, const char *f
 		if (comma) {
 			n = (size_t)snprintf(f, sizeof(f), "%s___", name);
 			for (const char *c = p; c < comma && n + 1 < sizeof(f); c++)
-				if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')
+				if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+				    *c == '_')
 					f[n++] = *c;
 				else if (*c >= 'A' && *c <= 'Z')
 					f[n++] = (char)(*c - 'A' + 'a');
@@ -191,7 +192,8 @@ static int read_metadata(struct redcap_sync *r, struct rc_target *t)
 
 		if (i == 0)
 			snprintf(t->record_field, sizeof(t->record_field), "%s", name);
-		field_add(t, name, form, redcap_get(m, "text_validation_type_or_show_slider_number"),
+		field_add(t, name, form,
+			  redcap_get(m, "text_validation_type_or_show_slider_number"),
 			  redcap_get(m, "select_choices_or_calculations"));
 		if (!strcmp(redcap_get(m, "field_type"), "checkbox"))
 			checkbox_fields(t, name, form,
@@ -211,8 +213,8 @@ out:
  * as repeatingFormsEvents says; the first event when it names none. */
 static int read_imaging_event(struct redcap_sync *r, struct rc_target *t)
 {
-	const char *kv[] = {"content", "repeatingFormsEvents", "format", "json", "returnFormat",
-			    "json"};
+	const char *kv[] = {"content", "repeatingFormsEvents", "format",
+			    "json",    "returnFormat",	       "json"};
 	struct redcap_rows rows = {0};
 	struct fiona_err err = {0};
 	struct rc_reply rep;
@@ -403,8 +405,8 @@ int redcap_sync_start(struct store *s, const struct fiona_config *cfg,
 		rc = -EAGAIN;
 		goto fail;
 	}
-	log_msg(log, LOG_INFO, "redcap", "syncing with %s (at most %ld requests a minute)",
-		c->url, c->requests_per_minute);
+	log_msg(log, LOG_INFO, "redcap", "syncing with %s (at most %ld requests a minute)", c->url,
+		c->requests_per_minute);
 	*out = r;
 	return 0;
 fail:

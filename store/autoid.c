@@ -69,11 +69,11 @@ static int lookup(struct store *s, const char *project, const char *key, char ou
 }
 
 /* A new ID for the patient with key, kept with the mapping (under s->lock). */
-static int generate(struct store *s, const struct config_project *p, const char *key,
-		    char out[65], struct fiona_err *err)
+static int generate(struct store *s, const struct config_project *p, const char *key, char out[65],
+		    struct fiona_err *err)
 {
-	const char *pattern = p->autoid && p->autoid->pattern ? p->autoid->pattern
-							      : p->participant_pattern;
+	const char *pattern =
+		p->autoid && p->autoid->pattern ? p->autoid->pattern : p->participant_pattern;
 	struct taken_ctx t = {s, p->name};
 	struct genid *g = NULL;
 	int rc = genid_parse(pattern, &g, err);
@@ -128,8 +128,7 @@ static int autoid_assign(struct store *s, const struct config_project *p, int64_
 
 	if (!*patient_id || !s->secret.len) {
 		log_msg(s->log, LOG_WARN, "autoid", "study %lld for %s: %s: stays in quarantine",
-			(long long)study, p->name,
-			*patient_id ? "no site secret" : "no PatientID");
+			(long long)study, p->name, *patient_id ? "no site secret" : "no PatientID");
 		return 0;
 	}
 	if ((rc = deid_keyed_hash16(&s->secret, p->name, "autoid", patient_id, key)))

@@ -146,7 +146,8 @@ static int parse_dicom(json_t *o, struct fiona_config *c, struct fiona_err *err)
 		else if (!strcmp(k, "bind"))
 			rc = config_take_str(v, p.s, &c->bind, err);
 		else if (!strcmp(k, "port"))
-			rc = config_take_long(v, p.s, 1, 65535, &port, err) ?: (c->port = (int)port, 0);
+			rc = config_take_long(v, p.s, 1, 65535, &port, err)
+				     ?: (c->port = (int)port, 0);
 		else if (!strcmp(k, "allowed_callers"))
 			rc = parse_callers(v, c, err);
 		else
@@ -187,7 +188,8 @@ static int parse_destination(const char *name, json_t *o, struct config_destinat
 		else if (!strcmp(k, "port"))
 			rc = config_take_long(v, p.s, 1, 65535, &n, err) ?: (d->port = (int)n, 0);
 		else if (!strcmp(k, "associations"))
-			rc = config_take_long(v, p.s, 1, 32, &n, err) ?: (d->associations = (int)n, 0);
+			rc = config_take_long(v, p.s, 1, 32, &n, err)
+				     ?: (d->associations = (int)n, 0);
 		else
 			rc = config_bad(err, p.s, "unknown key");
 		if (rc)

@@ -67,7 +67,8 @@ int store_rc_events(struct store *s, const char *project, char ***out)
 	struct ev_name *v = NULL;
 	size_t n = 0;
 	char **strv;
-	int rc = store_read_rows(s, "SELECT event FROM project_events WHERE project=? ORDER BY event",
+	int rc = store_read_rows(s,
+				 "SELECT event FROM project_events WHERE project=? ORDER BY event",
 				 sizeof(*v), ev_fill, (void **)&v, &n, "t", project);
 
 	*out = NULL;

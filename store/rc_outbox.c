@@ -33,8 +33,7 @@ int store_rc_due(struct store *s, int64_t now, size_t limit, struct store_rc_due
 	return store_read_rows(s,
 			       "SELECT study, gen, attempts FROM rc_outbox WHERE parked IS NULL"
 			       " AND next_try<=? ORDER BY next_try, study LIMIT ?",
-			       sizeof(**out), due_fill, (void **)out, n, "ii", now,
-			       (int64_t)limit);
+			       sizeof(**out), due_fill, (void **)out, n, "ii", now, (int64_t)limit);
 }
 
 static int run_locked(struct store *s, const char *sql, const char *fmt, int64_t a, int64_t b,
@@ -56,15 +55,13 @@ int store_rc_done(struct store *s, int64_t study, int64_t gen)
 
 int store_rc_retry(struct store *s, int64_t study, int64_t next_try)
 {
-	return run_locked(s,
-			  "UPDATE rc_outbox SET attempts=attempts+1, next_try=? WHERE study=?",
+	return run_locked(s, "UPDATE rc_outbox SET attempts=attempts+1, next_try=? WHERE study=?",
 			  "ii", next_try, study, NULL);
 }
 
 int store_rc_park(struct store *s, int64_t study, const char *reason)
 {
-	return run_locked(s, "UPDATE rc_outbox SET parked=? WHERE study=?", "ti", study, 0,
-			  reason);
+	return run_locked(s, "UPDATE rc_outbox SET parked=? WHERE study=?", "ti", study, 0, reason);
 }
 
 int store_rc_outbox_counts(struct store *s, struct store_rc_outbox *o)
@@ -122,8 +119,8 @@ int store_rc_state_set(struct store *s, const char *key, const char *value)
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = cat_run(s, "INSERT OR REPLACE INTO rc_state(key, value, at) VALUES(?,?,?)", "tti",
-		     key, value, (int64_t)time(NULL));
+	rc = cat_run(s, "INSERT OR REPLACE INTO rc_state(key, value, at) VALUES(?,?,?)", "tti", key,
+		     value, (int64_t)time(NULL));
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -167,10 +164,10 @@ static void rc_series_fill(sqlite3_stmt *st, void *row)
 
 static void rc_study_fill(sqlite3_stmt *st, struct store_rc_study *o)
 {
-	const char *cols[] = {o->study_uid,   o->date,	      o->time,	       o->accession,
-			      o->description, o->institution, o->calling_aet, o->called_aet,
-			      o->patient_id,  o->patient_name, o->project,    o->participant,
-			      o->event,	      o->how,	      o->requested_by};
+	const char *cols[] = {o->study_uid,   o->date,	       o->time,	       o->accession,
+			      o->description, o->institution,  o->calling_aet, o->called_aet,
+			      o->patient_id,  o->patient_name, o->project,     o->participant,
+			      o->event,	      o->how,	       o->requested_by};
 	const size_t caps[] = {65, 17, 17, 17, 65, 65, 17, 17, 65, 325, 32, 65, 65, 16, 80};
 
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(cols); i++)

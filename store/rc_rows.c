@@ -56,7 +56,7 @@ int store_rc_rows_of(struct store *s, int64_t study, const char *target, const c
 {
 	return store_read_rows(s,
 			       ROW_COLS "WHERE study=? AND target=? AND instrument=?"
-				       " ORDER BY instance",
+					" ORDER BY instance",
 			       sizeof(**out), row_fill, (void **)out, n, "itt", study, target,
 			       instrument);
 }
@@ -171,7 +171,8 @@ int store_rc_request(struct store *s, const char *study_uid, const char *project
 		     const char *participant, const char *event, long instance,
 		     const char *requested_by, struct fiona_err *err)
 {
-	struct store_rc_row r = {.target = "incoming", .instrument = "transfers", .origin = "redcap"};
+	struct store_rc_row r = {
+		.target = "incoming", .instrument = "transfers", .origin = "redcap"};
 	int64_t id = 0;
 	bool complete;
 	int rc, arc;

@@ -64,7 +64,7 @@ struct config_redcap {
 
 struct config_project {
 	char *name, *group, *participant_pattern, *destination, *profile, *export_profile;
-	char *redcap_token_file; /* the project's own REDCap (participants, imaging rows) */
+	char *redcap_token_file;      /* the project's own REDCap (participants, imaging rows) */
 	struct config_autoid *autoid; /* NULL: IDs are given by hand, coupling or routing */
 	struct config_pixels pixels;
 	regex_t participant_re; /* compiled participant_pattern (anchored as written) */
@@ -472,13 +472,13 @@ void store_rc_study_release(struct store_rc_study *st);
 /* A row of a REDCap project fiona writes or carries out: its address and the repeat
  * instance fixed for key (0 for a record's base row). */
 struct store_rc_row {
-	char target[32];      /* "incoming", "autoid", or a project name */
+	char target[32]; /* "incoming", "autoid", or a project name */
 	char record[101], event[65], instrument[65];
-	char key[200];	      /* what the row is about: a SeriesInstanceUID, a place */
-	long instance;	      /* 0: not fixed yet (store_rc_row_fix fixes it) */
-	char origin[8];	      /* "fiona", or "redcap" for a request written there */
-	char body_hash[33];   /* of the fields last written successfully ("" none) */
-	char error[200];      /* a request that could not be carried out: why */
+	char key[200];	    /* what the row is about: a SeriesInstanceUID, a place */
+	long instance;	    /* 0: not fixed yet (store_rc_row_fix fixes it) */
+	char origin[8];	    /* "fiona", or "redcap" for a request written there */
+	char body_hash[33]; /* of the fields last written successfully ("" none) */
+	char error[200];    /* a request that could not be carried out: why */
 	int64_t study;
 };
 /* Fills r (by target, record, event, instrument, key); -ENOENT if there is no such row. */

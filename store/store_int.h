@@ -61,7 +61,7 @@ struct store {
 	uint64_t local_commits;
 	int64_t feed_pruned_at;
 	char (*pixel_fp)[33]; /* per configured project: its pixel settings (pixels.c) */
-	bool rc_on; /* REDCap is configured: changes of arrived studies fill rc_outbox */
+	bool rc_on;	      /* REDCap is configured: changes of arrived studies fill rc_outbox */
 	struct deid_secret secret; /* keyed hashes of PatientIDs (AutoID); len 0: none */
 	struct store_fault fault;
 };

@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)redcap_parse_count(body, size, &count);
 	for (long st = 0; st < 600; st += 100) {
-		enum redcap_class k = redcap_classify(st ? st : 429, body, size, true, why,
-						      sizeof(why));
+		enum redcap_class k =
+			redcap_classify(st ? st : 429, body, size, true, why, sizeof(why));
 
 		if (k > REDCAP_BANNED || (k != REDCAP_OK && (!why[0] || strchr(why, '\n'))))
 			abort();
