@@ -17,7 +17,6 @@
 #include "redcap/redcap_int.h"
 
 #define PROBE_SECONDS 900.0
-#define BACKOFF_MAX   300.0
 #define ROUND_SECONDS 1.0
 
 static bool sleep_for(struct redcap_sync *r, double seconds)
@@ -70,7 +69,8 @@ static void after_answer(struct redcap_sync *r, enum redcap_class k, const char 
 		double wait = pow(2.0, (double)(r->failures < 8 ? r->failures + 1 : 9));
 
 		getrandom(&j, sizeof(j), 0);
-		wait = wait > BACKOFF_MAX ? BACKOFF_MAX : wait;
+		if (wait > (double)r->cfg->redcap->retry_max_seconds)
+			wait = (double)r->cfg->redcap->retry_max_seconds;
 		wait *= 0.75 + (j % 1000) / 2000.0; /* jitter: gateways do not retry in step */
 		r->failures++;
 		r->backoff_until = core_now_mono() + wait;

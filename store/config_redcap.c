@@ -7,7 +7,7 @@
  *                           "autoid": "..." },
  *               "ca_file": "/etc/ssl/certs/site-ca.pem",
  *               "requests_per_minute": 60, "poll_seconds": 60,
- *               "timeout_seconds": 60, "batch_rows": 200 }
+ *               "timeout_seconds": 60, "batch_rows": 200, "retry_max_seconds": 300 }
  *
  *   "autoid": { "aet": "PROJ01AUTO", "event": "baseline", "pattern": "^PROJ01-[0-9]{4}$" }
  *
@@ -87,6 +87,8 @@ static int redcap_key(const char *k, json_t *v, struct config_redcap *r, struct 
 		return config_take_long(v, p.s, 1, 86400, &r->poll_seconds, err);
 	if (!strcmp(k, "timeout_seconds"))
 		return config_take_long(v, p.s, 1, 3600, &r->timeout_seconds, err);
+	if (!strcmp(k, "retry_max_seconds"))
+		return config_take_long(v, p.s, 1, 3600, &r->retry_max_seconds, err);
 	if (!strcmp(k, "batch_rows"))
 		return config_take_long(v, p.s, 1, 1000, &r->batch_rows, err);
 	return config_bad(err, p.s, "unknown key");
@@ -108,6 +110,7 @@ int config_parse_redcap(json_t *o, struct config_redcap **out, struct fiona_err 
 	r->poll_seconds = 60;
 	r->timeout_seconds = 60;
 	r->batch_rows = 200;
+	r->retry_max_seconds = 300;
 	json_object_foreach(o, k, v)
 	{
 		if ((rc = redcap_key(k, v, r, err)))

@@ -60,6 +60,7 @@ struct config_redcap {
 	char *autoid_token_file; /* "tokens": {...}; each optional */
 	char *ca_file;		 /* NULL: the system's CA store */
 	long requests_per_minute, poll_seconds, timeout_seconds, batch_rows;
+	long retry_max_seconds; /* the back-off's cap after failures (default 300) */
 };
 
 struct config_project {
