@@ -72,7 +72,9 @@ static void pull_projects(struct redcap_sync *r)
 		store_rc_state_set(r->s, key, redcap_get(w, "project_active"));
 		snprintf(key, sizeof(key), "autoid.%s", name);
 		store_rc_state_set(r->s, key,
-				   !strcmp(redcap_get(w, "project_use_autoid"), "1") && !p->autoid
+				   !strcmp(redcap_get(w, "project_use_autoid"), "1") &&
+						   !p->autoid &&
+						   strcmp(redcap_get(w, "project_active"), "0")
 					   ? redcap_get(w, "project_autoid_aetitle")
 					   : "");
 		snprintf(val, sizeof(val), "%s%s%s",
@@ -253,7 +255,8 @@ static void pull_requests(struct redcap_sync *r)
 		const struct redcap_row *w = &rows.rows[i];
 		const char *by = redcap_get(w, "transfer_requested_by");
 		struct fiona_err err = {0};
-		char who[96];
+		struct store_rc_request q;
+		char who[96], key[64], active[8];
 		long inst = atol(redcap_get(w, "redcap_repeat_instance"));
 		int rc;
 
@@ -263,10 +266,18 @@ static void pull_requests(struct redcap_sync *r)
 			continue;
 		snprintf(who, sizeof(who), "REDCap Incoming transfers #%ld%s%.40s", inst,
 			 *by ? " by " : "", by);
-		rc = store_rc_request(r->s, redcap_get(w, r->incoming.record_field),
-				      redcap_get(w, "transfer_project_name"),
-				      redcap_get(w, "transfer_name"),
-				      redcap_get(w, "transfer_event_name"), inst, who, &err);
+		q = (struct store_rc_request){redcap_get(w, r->incoming.record_field),
+					      redcap_get(w, "transfer_project_name"),
+					      redcap_get(w, "transfer_name"),
+					      redcap_get(w, "transfer_event_name"),
+					      who,
+					      inst,
+					      NULL};
+		snprintf(key, sizeof(key), "active.%s", q.project);
+		if (store_rc_state_get(r->s, key, active, sizeof(active), NULL) == 0 &&
+		    !strcmp(active, "0"))
+			q.refused = "the project is not active in DataTransferProjects";
+		rc = store_rc_request(r->s, &q, &err);
 		if (rc)
 			log_msg(r->log, LOG_WARN, "redcap", "transfer request #%ld refused: %s",
 				inst, err.reason[0] ? err.reason : strerror(-rc));

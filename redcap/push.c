@@ -23,6 +23,7 @@ void rc_batch_release(struct rc_batch *b)
 	for (size_t i = 0; i < b->n; i++)
 		json_decref(b->rows[i].json);
 	free(b->rows);
+	free(b->floors);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -181,6 +182,29 @@ static void finish(struct redcap_sync *r, struct rc_batch *b, struct push_study 
 	}
 }
 
+/* The records of the due studies whose assignment has no transfers row yet: REDCap is
+ * asked once, for all of them, which instances it holds (the Assign application writes
+ * rows there too), so a new row is numbered above them. */
+static void read_floors(struct redcap_sync *r, struct rc_batch *b, struct push_study *set, size_t n)
+{
+	b->floors = calloc(n + 1, sizeof(*b->floors));
+	for (size_t i = 0; b->floors && i < n; i++) {
+		struct store_rc_row a = {.target = "incoming", .instrument = "transfers"};
+		struct store_rc_study st;
+
+		if (store_rc_study(r->s, set[i].due.study, &st))
+			continue;
+		snprintf(a.record, sizeof(a.record), "%s", st.study_uid);
+		snprintf(a.key, sizeof(a.key), "%s|%s|%s", st.project, st.participant, st.event);
+		if (st.project[0] && store_rc_row_get(r->s, &a) == -ENOENT)
+			snprintf(b->floors[b->n_floors++].record, sizeof(b->floors[0].record), "%s",
+				 st.study_uid);
+		store_rc_study_release(&st);
+	}
+	if (b->n_floors)
+		rc_floors_read(r, b->floors, b->n_floors);
+}
+
 /* Builds every row of the due studies; a study whose rows cannot be built now (REDCap
  * could not say which instance is free) waits. */
 static size_t build(struct redcap_sync *r, struct rc_batch *b, struct push_study *set, size_t n)
@@ -232,6 +256,7 @@ int rc_push(struct redcap_sync *r)
 	for (size_t i = 0; i < n; i++)
 		set[i].due = due[i];
 	free(due);
+	read_floors(r, &b, set, n);
 	build(r, &b, set, n);
 	send_set(r, &r->incoming, &b, set, n);
 	send_set(r, &r->autoid, &b, set, n);

@@ -50,36 +50,66 @@ static void put_long(const struct rc_target *t, json_t *o, const char *field, lo
 	put(t, o, field, buf);
 }
 
-/* The highest transfers instance REDCap holds for record (-EAGAIN: not known now). */
-static int redcap_max_instance(struct redcap_sync *r, const char *record, long *max)
+/* The highest transfers instances REDCap holds for the records of a round, read in one
+ * export (records[i]) before the rows are built. A broken filter would return every
+ * record: only the rows of the records asked for count. -EAGAIN: not known now. */
+int rc_floors_read(struct redcap_sync *r, struct rc_floor *f, size_t n)
 {
-	const char *kv[] = {"content",	"record",    "format",	   "json", "type",	   "flat",
-			    "forms[0]", "transfers", "records[0]", record, "returnFormat", "json"};
+	const char **kv = calloc(2 * n + 12, sizeof(*kv));
+	char(*keys)[32] = calloc(n + 1, sizeof(*keys));
 	struct redcap_rows rows = {0};
 	struct fiona_err err = {0};
-	struct rc_reply rep;
+	struct rc_reply rep = {0};
+	size_t k = 0;
 	char why[256];
 	int rc = -EAGAIN;
 
-	*max = 0;
-	if (rc_call(r, &r->incoming, kv, CORE_ARRAY_SIZE(kv), &rep, why, sizeof(why)) ==
-		    REDCAP_OK &&
-	    redcap_parse_rows((const char *)rep.body.data, rep.body.len, &rows, &err) == 0) {
-		for (size_t i = 0; i < rows.n; i++) {
-			const struct redcap_row *w = &rows.rows[i];
-			long v = atol(redcap_get(w, "redcap_repeat_instance"));
-
-			/* a broken filter returns every record: check what came back */
-			if (!strcmp(redcap_get(w, r->incoming.record_field), record) &&
-			    !strcmp(redcap_get(w, "redcap_repeat_instrument"), "transfers") &&
-			    v > *max)
-				*max = v;
-		}
-		rc = 0;
+	if (!kv || !keys)
+		goto out;
+	const char *base[] = {"content", "record",   "format",	  "json",	  "type",
+			      "flat",	 "forms[0]", "transfers", "returnFormat", "json"};
+	for (size_t i = 0; i < CORE_ARRAY_SIZE(base); i++)
+		kv[k++] = base[i];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "records[%zu]", i);
+		kv[k++] = keys[i];
+		kv[k++] = f[i].record;
+		f[i].max = 0;
 	}
+	if (rc_call(r, &r->incoming, kv, k, &rep, why, sizeof(why)) != REDCAP_OK ||
+	    redcap_parse_rows((const char *)rep.body.data, rep.body.len, &rows, &err))
+		goto out;
+	for (size_t i = 0; i < rows.n; i++) {
+		const struct redcap_row *w = &rows.rows[i];
+		long v = atol(redcap_get(w, "redcap_repeat_instance"));
+
+		if (strcmp(redcap_get(w, "redcap_repeat_instrument"), "transfers"))
+			continue;
+		for (size_t j = 0; j < n; j++)
+			if (!strcmp(redcap_get(w, r->incoming.record_field), f[j].record) &&
+			    v > f[j].max)
+				f[j].max = v;
+	}
+	for (size_t j = 0; j < n; j++)
+		f[j].known = true;
+	rc = 0;
+out:
 	redcap_rows_free(&rows);
 	rc_reply_free(&rep);
+	free(kv);
+	free(keys);
 	return rc;
+}
+
+/* What REDCap holds for record, from the round's export. */
+static int redcap_max_instance(struct rc_batch *b, const char *record, long *max)
+{
+	for (size_t i = 0; i < b->n_floors; i++)
+		if (b->floors[i].known && !strcmp(b->floors[i].record, record)) {
+			*max = b->floors[i].max;
+			return 0;
+		}
+	return -EAGAIN; /* not read this round: the study waits for the next */
 }
 
 static void outcome(const struct rc_target *t, json_t *f, const struct store_rc_study *st)
@@ -111,7 +141,7 @@ static int assignment_row(struct redcap_sync *r, struct rc_batch *b,
 	snprintf(a.key, sizeof(a.key), "%s|%s|%s", st->project, st->participant, st->event);
 	a.study = st->id;
 	if (store_rc_row_get(r->s, &a)) {
-		if ((rc = redcap_max_instance(r, st->study_uid, &floor)) ||
+		if ((rc = redcap_max_instance(b, st->study_uid, &floor)) ||
 		    (rc = store_rc_row_fix(r->s, &a, floor)))
 			return rc;
 	}

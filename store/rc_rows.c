@@ -167,33 +167,35 @@ static int request_apply(struct store *s, const struct store_rc_row *r, const ch
 	return rc;
 }
 
-int store_rc_request(struct store *s, const char *study_uid, const char *project,
-		     const char *participant, const char *event, long instance,
-		     const char *requested_by, struct fiona_err *err)
+int store_rc_request(struct store *s, const struct store_rc_request *q, struct fiona_err *err)
 {
 	struct store_rc_row r = {
 		.target = "incoming", .instrument = "transfers", .origin = "redcap"};
 	int64_t id = 0;
 	bool complete;
-	int rc, arc;
+	int rc, arc = 0;
 
-	snprintf(r.record, sizeof(r.record), "%s", study_uid);
-	snprintf(r.key, sizeof(r.key), "%s|%s|%s", project, participant, event);
-	r.instance = instance;
+	snprintf(r.record, sizeof(r.record), "%s", q->study_uid);
+	snprintf(r.key, sizeof(r.key), "%s|%s|%s", q->project, q->participant, q->event);
 	if (store_rc_row_get(s, &r) == 0)
 		return 0; /* carried out (or refused) before, or fiona's own row */
-	r.instance = instance;
+	r.instance = q->instance;
 	pthread_mutex_lock(&s->lock);
 	if ((rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
 		pthread_mutex_unlock(&s->lock);
 		return rc;
 	}
-	rc = find_study(s, study_uid, &id, &complete);
+	rc = find_study(s, q->study_uid, &id, &complete);
 	r.study = id;
-	arc = rc ? rc : request_apply(s, &r, project, participant, event, requested_by, err);
-	if (arc && arc != rc && err->reason[0]) { /* refused: the reason goes back to REDCap */
+	if (!rc && q->refused)
+		arc = err_set(err, -EPERM, CORE_NO_OFFSET, CORE_NO_TAG, "%s", q->refused);
+	else if (!rc)
+		arc = request_apply(s, &r, q->project, q->participant, q->event, q->requested_by,
+				    err);
+	if (arc && err->reason[0]) { /* refused: the reason goes back to REDCap */
 		snprintf(r.error, sizeof(r.error), "%.199s", err->reason);
-		rc = 0;
+	} else if (arc) {
+		rc = arc;
 	}
 	rc = rc ? rc : row_insert(s, &r);
 	if (!rc && id)

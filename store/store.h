@@ -262,10 +262,25 @@ struct store_deid_file {
 	int64_t id;
 	long number;
 	int64_t size;
+	int64_t crc; /* CRC-32 of the file's bytes; -1 when not computed yet */
 };
 /* The instances of a series with the size kept under profile (a fingerprint). */
 int store_list_deid_files(struct store *s, int64_t series_id, const char *profile,
 			  struct store_deid_file **out, size_t *n);
+/* What a series folder under projects/ or export/ is named from (docs/mount.md): the
+ * SeriesDescription of its first de-identified file under profile, its labels, its
+ * modality. */
+struct store_series_name {
+	int64_t id, study_id;
+	long number;
+	char modality[17], labels[128];
+	char description[65]; /* of the first kept file (by number); "" none */
+	bool described;	      /* some file of the series has a kept header */
+	bool prepared;	      /* every instance has a row under profile (kept or not) */
+};
+/* The series of a study in catalog order (new array, free()). */
+int store_list_series_names(struct store *s, int64_t study_id, const char *profile,
+			    struct store_series_name **out, size_t *n);
 /* The object of an instance (its hash) and, when kept under profile, the size and saved
  * plan (*plan: new buffer, free(); NULL when not kept or too big to keep). A header kept
  * over a cleaned copy of the pixels names that copy: hash is then the copy's and *cleaned
@@ -287,6 +302,9 @@ struct store_derived_row {
 	const uint8_t *plan; /* borrowed; NULL: not kept (too big), opened by building it */
 	size_t plan_len;
 	const char *source; /* the cleaned copy the plan reads (borrowed); NULL: the object */
+	/* the SeriesDescription the de-identified file carries ("" none; borrowed); NULL for
+	 * rows without a file (failed, held, dropped) */
+	const char *description;
 };
 /* Keeps the rows in one transaction, only if the study is still assigned to (project,
  * participant, event): a re-assignment while they were computed makes them worthless
@@ -308,6 +326,23 @@ int store_derived_studies_missing(struct store *s, const char *project, const ch
 /* Removes up to limit kept headers whose profile is none of keep[0..n): returns how many
  * (call again until 0). */
 int store_derived_prune(struct store *s, const char *const *keep, size_t n, int limit);
+/* CRC-32 of the de-identified files (zip exports, docs/mount.md): computed by the mount's
+ * preparer after the headers and kept beside the size. The instances of a study whose
+ * file under profile has a kept header but no CRC yet (new array, free()), and the studies
+ * assigned to project with such an instance (once at start). */
+int store_derived_crc_missing(struct store *s, int64_t study, const char *profile, int64_t **out,
+			      size_t *n);
+int store_derived_studies_crc_missing(struct store *s, const char *project, const char *profile,
+				      int64_t **out, size_t *n);
+struct store_derived_crc {
+	int64_t instance;
+	uint32_t crc;
+};
+/* Keeps the CRCs in one transaction, only while the study is still at (project,
+ * participant, event) (-ESTALE otherwise); notes STORE_CHG_DERIVED. */
+int store_derived_crc_put(struct store *s, int64_t study, const char *project,
+			  const char *participant, const char *event, const char *profile,
+			  const struct store_derived_crc *rows, size_t n);
 /* ---- burned-in text (store/pixels.c, store/cleaner.c; docs/burn.md) ------------------ */
 enum store_px {
 	STORE_PX_ORIGINAL, /* not a candidate (or the project keeps pixels): as received */
@@ -520,10 +555,14 @@ int store_rc_routing_set(struct store *s, const struct store_rc_route *rows, siz
  * with record id study_uid): carried out like an mv, recorded as asked by requested_by;
  * the outcome goes back into that row. A request already known does nothing; one for a
  * study that has not arrived waits as a coupling row. 0, or -errno with err saying why the
- * request was refused (kept with the row and written back). */
-int store_rc_request(struct store *s, const char *study_uid, const char *project,
-		     const char *participant, const char *event, long instance,
-		     const char *requested_by, struct fiona_err *err);
+ * request was refused (kept with the row and written back). refused set: refused with that
+ * reason without trying (the project is not active in REDCap). */
+struct store_rc_request {
+	const char *study_uid, *project, *participant, *event, *requested_by;
+	long instance;
+	const char *refused;
+};
+int store_rc_request(struct store *s, const struct store_rc_request *q, struct fiona_err *err);
 /* The events REDCap gave a project (new NULL-terminated array, store_strv_free()). */
 int store_rc_events(struct store *s, const char *project, char ***out);
 

@@ -182,6 +182,24 @@ sseries=$("$FIONA" status -c "$T/fiona.json" --json 2>/dev/null | sed -n 's/.*"s
 depth=$("$FIONA" status -c "$T/fiona.json" --json 2>/dev/null | sed -n 's/.*"outbox": \([0-9]*\).*/\1/p')
 [ "$depth" = 0 ] && pass "the outbox is empty again" || fail fault-outbox "depth $depth"
 
+# 6b. A row REDCap refuses for good (a record name with '+', from a StudyInstanceUID no
+# modality should send): the batch is bisected, that study parked with the reason, the
+# study that came with it written.
+mkdir -p "$T/bad" && cp $(find "$T/c2/P01/ST3_MR" -name '*.dcm') "$T/bad/"
+dcmodify -nb -m "(0020,000d)=1.2.826.0.1.3680043.9999+7" "$T"/bad/*.dcm 2>/dev/null
+good=$(dcmdump -q +P 0020,000D "$(find "$T/c2/P02" -name '*.dcm' | head -1)" | sed -n 's/.*\[\(.*\)\].*/\1/p' | head -1)
+storescu -aet MOD -aec FIONA 127.0.0.1 11112 "$T"/bad/*.dcm $(find "$T/c2/P02" -name '*.dcm') 2>/dev/null
+i=0; while ! "$FIONA" status -c "$T/fiona.json" --json 2>/dev/null | grep -q '"parked": 1' && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+st=$("$FIONA" status -c "$T/fiona.json" --json 2>/dev/null)
+echo "$st" | grep -q '"parked": 1' && echo "$st" | grep -q '"parked_reason": "REDCap refused' &&
+	pass "a refused study is parked with REDCap's reason" || fail park "$(echo "$st" | sed -n 's/.*\("redcap".*\)/\1/p' | head -c 300)"
+wait_json Incoming "\"record\":\"$good\"" 1 20 && pass "the study sent with it is written" ||
+	fail park-other "$good not in Incoming"
+dump Incoming | grep -q '9999+7' && fail park-written "the refused record is in REDCap" ||
+	pass "nothing of the refused study in REDCap"
+"$FIONA" status -c "$T/fiona.json" 2>/dev/null | grep -q "parked study" && pass "fiona status names the parked study" ||
+	fail park-status "$("$FIONA" status -c "$T/fiona.json" 2>/dev/null | grep -A3 redcap)"
+
 # 7. A ban stops all traffic; fiona status says so.
 ctl "action=rate_limit&n=3" >/dev/null
 before=$(ctl action=stats | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')

@@ -4,7 +4,7 @@
 # once with REDCap answering well, once with REDCap offline (400), its database down
 # (HTML on 200), out of memory (500), failing (500), dropping the connection after it
 # saved an import, hanging, and stopped (SIGSTOP) for a while. Arrival and forwarding go on
-# in the faulty run, and at the end REDCap's state is the same as the fault-free run's,
+# in the faulty run, slow answers (1.5 s) included, and at the end REDCap's state is the same as the fault-free run's,
 # row for row (times of day left out): nothing missing, nothing twice.
 . "$(dirname "$0")/lib/orthanc.sh"
 . "$(dirname "$0")/lib/fiona.sh"
@@ -65,6 +65,7 @@ run() { # name faulty
 		ctl "action=fault&kind=drop_after_import&count=2&match=import" >/dev/null
 		ctl "action=fault&kind=hang&count=1" >/dev/null
 		ctl "action=fault&kind=sysoffline&count=1" >/dev/null
+		ctl "action=latency&ms=1500" >/dev/null # and slow, until the mv is done
 	fi
 	"$FIONA" import -c "$R/fiona.json" "$T/c/P01" >/dev/null 2>&1
 	fiona_start "$R"
@@ -74,7 +75,7 @@ run() { # name faulty
 	[ $# -eq 3 ] || fail "$1-quarantine" "$# studies"
 	n1=$(find "$Q/$1" -name '*.dcm' | wc -l)
 	mkdir "$P/PROJ01-0001" && mv "$Q/$1" "$P/PROJ01-0001/baseline"
-	[ "$2" = 1 ] && { kill -STOP "$EPID"; sleep 4; kill -CONT "$EPID"; }
+	[ "$2" = 1 ] && { kill -STOP "$EPID"; sleep 4; kill -CONT "$EPID"; ctl "action=latency&ms=0" >/dev/null; }
 	# the second study by a request written in REDCap, by StudyInstanceUID
 	uid=$(dcmdump -q +P 0020,000D "$(find "$Q/$2" -name '*.dcm' | head -1)" | sed -n 's/.*\[\(.*\)\].*/\1/p' | head -1)
 	ctl "action=write&project=Incoming&data=[{\"study_instance_uid\":\"$uid\",\"redcap_repeat_instrument\":\"transfers\",\"redcap_repeat_instance\":1,\"transfer_requested_date\":\"2026-12-02 10:00\",\"transfer_project_name\":\"PROJ01\",\"transfer_name\":\"PROJ01-0002\",\"transfer_event_name\":\"followup\"}]" >/dev/null ||
