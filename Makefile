@@ -110,10 +110,11 @@ $(BUILD)/tools/%: tests/gen/%.c $(TOOL_LIB_OBJ) $(BUILD)/libfiona.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(TOOL_LIB_OBJ) $(BUILD)/libfiona.a $(LDLIBS) -lstdc++
 
-# The REDCap emulator links nothing of fiona: it must not share the client's bugs.
+# The REDCap emulator links nothing of fiona: it must not share the client's bugs. libssl
+# (its --tls-cert/--tls-key HTTPS) is linked here only.
 $(BUILD)/tools/redcap-emu: $(EMU_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(EMU_OBJ) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(EMU_OBJ) $(LDLIBS) -lssl
 
 test-build: $(BUILD)/fiona $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BUILD)/tools/redcap-emu
 

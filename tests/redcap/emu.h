@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "core/banned.h"
@@ -306,6 +307,28 @@ enum fault_kind fault_take(struct emu *e, int is_import);
 int control_handle(struct emu *e, const struct form *f, struct resp *r);
 void control_release(struct emu *e);
 
+/* ---- tls.c: optional HTTPS under the connection I/O (OpenSSL) ---- */
+
+struct tls_conn;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+
+/* Loads the PEM certificate chain and key into e->tls (TLS 1.2+). 0 or -EINVAL with
+ * OpenSSL's reason on stderr. */
+int tls_setup(struct emu *e, const char *cert, const char *key);
+void tls_release(struct emu *e);
+/* A server-side TLS session on the non-blocking socket fd; ip is borrowed (log lines).
+ * The handshake happens in the first tls_recv() calls. NULL on failure. */
+struct tls_conn *tls_accept(struct emu *e, int fd, const char *ip);
+/* As recv()/send(): >0 bytes, 0 peer closed (recv only), -1 with errno EAGAIN when
+ * TLS wants more (see tls_wants_write) or another errno when the connection is dead. */
+ssize_t tls_recv(struct tls_conn *t, void *p, size_t n);
+ssize_t tls_send(struct tls_conn *t, const void *p, size_t n);
+/* The last operation waits until the socket is writable (poll for POLLOUT). */
+int tls_wants_write(const struct tls_conn *t);
+/* Frees t; graceful sends one close_notify (never for a dropped connection). The
+ * socket is the caller's to close. */
+void tls_close(struct tls_conn *t, int graceful);
+
 /* ---- http.c: the server ---- */
 
 struct conn;
@@ -321,6 +344,7 @@ struct emu {
 	struct ipstat *ips;
 	size_t nips;
 	struct stats stats;
+	struct ssl_ctx_st *tls; /* NULL: plain HTTP */
 	int listen_fd;
 	int stop_fd; /* signalfd for SIGTERM/SIGINT */
 	struct conn **conns;

@@ -6,6 +6,8 @@
  * connection state, so neither blocks the other connections.
  * Routes: /control (never rate counted or delayed), /api/ (REDCap), anything else
  * is Apache's 404 page. Each request logs one line to stderr, never the token.
+ * With a certificate (e->tls) every connection speaks TLS through tls.c, behind
+ * conn_recv()/conn_send(); the rest of this file does not know the difference.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +33,8 @@ enum cstate { C_READ, C_WAIT, C_HANG, C_CLOSING };
 struct conn {
 	int fd;
 	char ip[64];
+	struct tls_conn *tls; /* NULL: plain HTTP */
+	int dropped;	      /* closed on purpose without an answer (no close_notify) */
 	struct buf in, out;
 	enum cstate state;
 	int64_t deadline;  /* C_WAIT: when to answer */
@@ -96,6 +100,7 @@ static void conn_free(struct conn *c)
 {
 	if (!c)
 		return;
+	tls_close(c->tls, !c->dropped);
 	if (c->fd >= 0)
 		close(c->fd);
 	buf_release(&c->in);
@@ -132,6 +137,10 @@ static void accept_all(struct emu *e)
 		}
 		c->fd = fd;
 		inet_ntop(AF_INET, &a.sin_addr, c->ip, sizeof(c->ip));
+		if (e->tls && !(c->tls = tls_accept(e, fd, c->ip))) {
+			conn_free(c);
+			continue;
+		}
 		e->conns[e->nconns++] = c;
 	}
 }
@@ -198,6 +207,7 @@ static int serve_api(struct emu *e, struct conn *c, const struct form *f)
 	if (r.mode == RESP_DROP) {
 		log_line(c, "/api/", f, 0, 0);
 		c->state = C_CLOSING;
+		c->dropped = 1;
 		buf_reset(&c->out);
 		shutdown(c->fd, SHUT_RDWR);
 	} else if (r.mode == RESP_HANG) {
@@ -364,13 +374,25 @@ static int take_request(struct conn *c)
 	return 1;
 }
 
-/* Reads what is there; returns -1 when the peer is gone. */
+/* The connection's byte stream, plain or TLS; recv()/send() conventions. */
+static ssize_t conn_recv(struct conn *c, void *p, size_t n)
+{
+	return c->tls ? tls_recv(c->tls, p, n) : recv(c->fd, p, n, 0);
+}
+
+static ssize_t conn_send(struct conn *c, const void *p, size_t n)
+{
+	return c->tls ? tls_send(c->tls, p, n) : send(c->fd, p, n, MSG_NOSIGNAL);
+}
+
+/* Reads what is there (with TLS: until OpenSSL holds nothing more, as poll cannot
+ * see its buffer); returns -1 when the peer is gone. */
 static int conn_read(struct conn *c)
 {
 	char tmp[65536];
 
 	for (;;) {
-		ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
+		ssize_t n = conn_recv(c, tmp, sizeof(tmp));
 
 		if (n == 0)
 			return -1;
@@ -386,7 +408,7 @@ static int conn_read(struct conn *c)
 static int conn_write(struct conn *c)
 {
 	while (c->out.n) {
-		ssize_t n = send(c->fd, c->out.p, c->out.n, MSG_NOSIGNAL);
+		ssize_t n = conn_send(c, c->out.p, c->out.n);
 
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
@@ -477,7 +499,7 @@ int http_run(struct emu *e)
 			/* fd -1: poll would report the hang-up of a gone peer forever */
 			pfd[i + 2] =
 				(struct pollfd){.fd = c->peer_gone ? -1 : c->fd, .events = POLLIN};
-			if (c->out.n)
+			if (c->out.n || tls_wants_write(c->tls))
 				pfd[i + 2].events |= POLLOUT;
 		}
 		if (poll(pfd, n + 2, poll_timeout(e)) < 0 && errno != EINTR) {
@@ -491,7 +513,10 @@ int http_run(struct emu *e)
 			struct conn *c = e->conns[i];
 			int gone = 0;
 
-			if (pfd[i + 2].revents & (POLLIN | POLLHUP | POLLERR))
+			/* POLLOUT with nothing to send: a TLS handshake waited to write */
+			if ((pfd[i + 2].revents & (POLLIN | POLLHUP | POLLERR)) ||
+			    ((pfd[i + 2].revents & POLLOUT) && c->out.n == 0 &&
+			     tls_wants_write(c->tls)))
 				gone = conn_read(c) < 0;
 			if (gone && c->state != C_WAIT) {
 				conn_remove(e, i);

@@ -2,10 +2,11 @@
  * redcap-emu: an emulator of the REDCap HTTP API for fiona's tests.
  *
  *   redcap-emu --fixture FILE.json [--port N] [--port-file PATH] [--latency-ms N]
- *              [--rate-limit N]
+ *              [--rate-limit N] [--tls-cert FILE.pem --tls-key FILE.pem]
  *
  * Listens on 127.0.0.1 (port 0 picks one; the port is written to --port-file as a
- * decimal line once listening, so a test can wait for the file). SIGTERM or SIGINT
+ * decimal line once listening, so a test can wait for the file). With --tls-cert and
+ * --tls-key it speaks HTTPS only (TLS 1.2+), /control included. SIGTERM or SIGINT
  * end it cleanly. The state lives in one struct emu owned here.
  */
 #include <errno.h>
@@ -21,7 +22,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: redcap-emu --fixture FILE.json [--port N] [--port-file PATH] "
-			"[--latency-ms N] [--rate-limit N]\n");
+			"[--latency-ms N] [--rate-limit N] [--tls-cert FILE --tls-key FILE]\n");
 }
 
 static int parse_num(const char *s, long *out)
@@ -54,7 +55,7 @@ static int write_port_file(const char *path, int port)
 int main(int argc, char **argv)
 {
 	struct emu e = {.listen_fd = -1, .stop_fd = -1, .rate_limit = 600};
-	const char *fixture = NULL, *port_file = NULL;
+	const char *fixture = NULL, *port_file = NULL, *cert = NULL, *key = NULL;
 	long port = 0;
 	sigset_t mask;
 	int i, bound = 0, rc = 1;
@@ -66,6 +67,10 @@ int main(int argc, char **argv)
 			fixture = v;
 		else if (strcmp(a, "--port-file") == 0 && v)
 			port_file = v;
+		else if (strcmp(a, "--tls-cert") == 0 && v)
+			cert = v;
+		else if (strcmp(a, "--tls-key") == 0 && v)
+			key = v;
 		else if (strcmp(a, "--port") == 0 && parse_num(v, &port) == 0 && port < 65536)
 			;
 		else if (strcmp(a, "--latency-ms") == 0 && parse_num(v, &e.latency_ms) == 0)
@@ -78,7 +83,7 @@ int main(int argc, char **argv)
 		}
 		i++;
 	}
-	if (!fixture) {
+	if (!fixture || !cert != !key) {
 		usage();
 		return 2;
 	}
@@ -86,6 +91,8 @@ int main(int argc, char **argv)
 	if (!e.stats.by_content)
 		goto fail;
 	if (project_load_fixture(&e, fixture))
+		goto fail;
+	if (cert && tls_setup(&e, cert, key))
 		goto fail;
 	/* SIGTERM and SIGINT arrive on a descriptor the poll loop watches */
 	sigemptyset(&mask);
@@ -105,13 +112,14 @@ int main(int argc, char **argv)
 		perror("redcap-emu: port file");
 		goto fail;
 	}
-	fprintf(stderr, "redcap-emu: listening on 127.0.0.1:%d (%zu projects)\n", bound,
-		e.nprojects);
+	fprintf(stderr, "redcap-emu: listening on %s://127.0.0.1:%d (%zu projects)\n",
+		e.tls ? "https" : "http", bound, e.nprojects);
 	if (http_run(&e) == 0)
 		rc = 0;
 	fprintf(stderr, "redcap-emu: stopped\n");
 fail:
 	http_release(&e);
+	tls_release(&e);
 	control_release(&e);
 	for (size_t k = 0; k < e.nprojects; k++)
 		project_release(&e.projects[k]);

@@ -2,6 +2,7 @@
 # Self-test of redcap-emu: starts it on port 0 with the site fixture and checks the REDCap
 # behaviour fiona depends on, byte for byte where REDCap's bytes are known.
 # Prints "PASS name" / "FAIL name: why" per check; exits non-zero if any failed.
+# The TLS checks are selftest_tls.sh, run at the end.
 #   BUILD=build-emu sh tests/redcap/selftest.sh
 set -u
 BUILD=${BUILD:-build}
@@ -339,6 +340,9 @@ Arm two,2,arm_two_arm_2,,46"
 api -d token=GGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGG -d content=arm -d format=json
 expect arms 200 '[{"arm_num":1,"name":"Arm 1"},{"arm_num":2,"name":"Second"}]'
 kill "$pid"; wait "$pid"; pid=
+
+# --- the same emulator over TLS (its own instance, certificates and PASS/FAIL lines)
+BUILD=$BUILD sh "$top/tests/redcap/selftest_tls.sh" || fails=$((fails + 1))
 
 if [ "$fails" -ne 0 ]; then
 	echo "--- emulator log (last 20 lines)"; tail -n 20 "$tmp/emu.log"
