@@ -3,9 +3,13 @@
  * (store/listing.c). Nothing here walks the catalog: quarantine/ reads the complete,
  * unassigned studies through an index; a project its participants; a participant its
  * events; an event its studies and their series; a series its instances with their kept
- * sizes. Names under projects/ and export/ come from de-identified values only (series
- * folders are <SeriesNumber>_<Modality>); they are sanitized and made unique per folder in
- * catalog order (fs/names.c), so they are stable across rebuilds and restarts.
+ * sizes. Names under projects/ and export/ come from de-identified values only: series
+ * folders are <SeriesNumber>_<description> from the SeriesDescription the de-identified
+ * files carry (kept by the preparer), else from the series' labels, else its modality,
+ * and are shown once the series is prepared, so a name never changes under a reader.
+ * Names are sanitized and made unique per folder in catalog order (fs/names.c), so they
+ * are stable across rebuilds and restarts. Participant folders of export/ also hold one
+ * zip per event (fs_zip_event), listed once every file of it has its CRC.
  */
 #include "core/core.h"
 
@@ -180,6 +184,35 @@ static int build_project(struct fs_mount *m, const struct fs_node *n, struct fs_
 	return rc;
 }
 
+/* "<EVENT>.zip" beside the event's folder, once every file of it has its CRC; until then
+ * the listing is built again a second later. */
+static int add_zip(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d,
+		   struct fs_nameset *ns, int event)
+{
+	struct fs_place pl = *n->place;
+	struct fs_zip *z = NULL;
+	struct fs_entry *e;
+	char nm[FS_NAME_MAX + 16];
+	int rc;
+
+	pl.event = event;
+	if ((rc = fs_zip_event(m, &pl, &z))) {
+		if (rc != -EAGAIN)
+			log_msg(m->log, LOG_WARN, "mount", "zip of an event of %s: %s",
+				pl.project->cfg->name, strerror(-rc));
+		d->valid_until = core_now_mono() + 1;
+		return 0;
+	}
+	snprintf(nm, sizeof(nm), "%s.zip", pl.project->cfg->events[event]);
+	rc = fs_dir_add(d, ns, nm, FS_ZIP, S_IFREG | 0440, n->gid, z->id, &e);
+	if (!rc) {
+		e->size = z->size;
+		e->event = event;
+	}
+	fs_zip_free(z);
+	return rc;
+}
+
 static int build_participant(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d,
 			     struct fs_nameset *ns)
 {
@@ -198,40 +231,82 @@ static int build_participant(struct fs_mount *m, const struct fs_node *n, struct
 				e->event = (int)k;
 		}
 	}
+	for (size_t i = 0; !rc && n->place->export_tree && evs[i]; i++)
+		for (size_t k = 0; !rc && k < p->n_events; k++)
+			if (!strcmp(p->events[k], evs[i]))
+				rc = add_zip(m, n, d, ns, (int)k);
 	store_strv_free(evs);
 	return rc;
 }
 
-/* Every series of the studies at an event's place, in catalog order (new array). */
-static int event_series(struct fs_mount *m, const struct fs_place *pl, struct store_series **out,
+/* A series folder of an event: its modality folder, its name and whether it is
+ * prepared (every instance has a kept row, so its name is the final one). */
+struct series_dir {
+	int64_t id, study;
+	bool ready;
+	char mod[FS_NAME_MAX + 1], name[FS_NAME_MAX + 16];
+};
+
+static int layout_add(struct series_dir **all, size_t *cnt, const struct store_series_name *se)
+{
+	struct series_dir *v = realloc(*all, (*cnt + 1) * sizeof(*v)), *o;
+
+	if (!v)
+		return -ENOMEM;
+	*all = v;
+	o = memset(&v[(*cnt)++], 0, sizeof(*o));
+	o->id = se->id;
+	o->study = se->study_id;
+	o->ready = se->prepared;
+	fs_name_sanitize(se->modality, strlen(se->modality), o->mod, sizeof(o->mod));
+	fs_name_series_readable(se->number, se->modality, se->described ? se->description : "",
+				se->labels, o->name, sizeof(o->name));
+	return 0;
+}
+
+/* Names unique per modality folder, among the prepared series, in catalog order. */
+static int layout_unique(struct series_dir *v, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct fs_nameset *ns = NULL;
+		bool first = true;
+
+		for (size_t k = 0; k < i && first; k++)
+			first = strcmp(v[k].mod, v[i].mod) != 0;
+		if (!first || (rc = fs_nameset_new(&ns)))
+			continue;
+		for (size_t k = i; !rc && k < n; k++)
+			if (v[k].ready && !strcmp(v[k].mod, v[i].mod))
+				rc = fs_nameset_add(ns, v[k].name, sizeof(v[k].name));
+		fs_nameset_free(ns);
+	}
+	return rc;
+}
+
+/* Every series folder of the studies at an event's place, in catalog order (new array):
+ * named from what the de-identified files carry under the place's profile. */
+static int event_layout(struct fs_mount *m, const struct fs_place *pl, struct series_dir **out,
 			size_t *n)
 {
 	int64_t *ids = NULL;
-	size_t nids = 0;
-	struct store_series *all = NULL;
-	size_t cnt = 0;
+	size_t nids = 0, cnt = 0;
+	struct series_dir *all = NULL;
 	int rc = store_list_event_studies(m->store, pl->project->cfg->name, pl->participant,
 					  event_name(pl), &ids, &nids);
 
 	for (size_t i = 0; !rc && i < nids; i++) {
-		struct store_series *se = NULL, *v;
+		struct store_series_name *se = NULL;
 		size_t k = 0;
 
-		if ((rc = store_list_series(m->store, ids[i], &se, &k)))
-			break;
-		if (k && !(v = realloc(all, (cnt + k) * sizeof(*v)))) {
-			free(se);
-			rc = -ENOMEM;
-			break;
-		}
-		if (k) {
-			all = v;
-			memcpy(all + cnt, se, k * sizeof(*se));
-			cnt += k;
-		}
+		rc = store_list_series_names(m->store, ids[i], fs_place_fp(pl), &se, &k);
+		for (size_t j = 0; !rc && j < k; j++)
+			rc = layout_add(&all, &cnt, &se[j]);
 		free(se);
 	}
 	free(ids);
+	rc = rc ? rc : layout_unique(all, cnt);
 	if (rc) {
 		free(all);
 		return rc;
@@ -244,48 +319,124 @@ static int event_series(struct fs_mount *m, const struct fs_place *pl, struct st
 static int build_event(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d,
 		       struct fs_nameset *ns)
 {
-	struct store_series *se = NULL;
+	struct series_dir *se = NULL;
 	size_t cnt = 0;
 	struct buf status;
-	int rc = event_series(m, n->place, &se, &cnt);
+	int rc = event_layout(m, n->place, &se, &cnt);
 
 	buf_init(&status, (size_t)1 << 24);
 	for (size_t i = 0; !rc && i < cnt; i++)
-		if (!i || se[i].study_id != se[i - 1].study_id)
-			rc = fs_text_status(m, n->place, se[i].study_id, &status);
+		if (!i || se[i].study != se[i - 1].study)
+			rc = fs_text_status(m, n->place, se[i].study, &status);
 	rc = rc ? rc
 		: add_text(d, ".status", FS_TEXT, 0440, n->gid,
 			   status.data ? (const char *)status.data : "");
-	for (size_t i = 0; !rc && i < cnt; i++) {
-		char mod[FS_NAME_MAX + 1];
-
-		fs_name_sanitize(se[i].modality, strlen(se[i].modality), mod, sizeof(mod));
-		if (!fs_dir_find_linear(d, mod))
-			rc = add_dir(d, ns, mod, FS_MODALITY, 0550, n->gid, 0, 0);
-	}
+	for (size_t i = 0; !rc && i < cnt; i++)
+		if (!fs_dir_find_linear(d, se[i].mod))
+			rc = add_dir(d, ns, se[i].mod, FS_MODALITY, 0550, n->gid, 0, 0);
 	buf_release(&status);
 	free(se);
 	return rc;
 }
 
+/* Whether a series of modality folder mod is not prepared yet; asks the preparer for its
+ * study first and waits for it. */
+static bool layout_wait(struct fs_mount *m, const struct series_dir *se, size_t cnt,
+			const char *mod)
+{
+	bool waited = false;
+
+	for (size_t i = 0; i < cnt; i++)
+		if (!se[i].ready && !strcmp(se[i].mod, mod)) {
+			fs_prepare_wait(m, se[i].study, PREPARE_WAIT_S);
+			waited = true;
+		}
+	return waited;
+}
+
+/* The prepared series of one modality folder; the others are asked for and waited for
+ * (like a series folder's files), and left out until they are prepared. */
 static int build_modality(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d,
 			  struct fs_nameset *ns)
 {
-	struct store_series *se = NULL;
+	struct series_dir *se = NULL;
 	size_t cnt = 0;
-	int rc = event_series(m, n->place, &se, &cnt);
+	int rc = event_layout(m, n->place, &se, &cnt);
 
+	if (!rc && layout_wait(m, se, cnt, n->name)) {
+		free(se);
+		se = NULL;
+		rc = event_layout(m, n->place, &se, &cnt);
+	}
 	for (size_t i = 0; !rc && i < cnt; i++) {
-		char mod[FS_NAME_MAX + 1], nm[FS_NAME_MAX + 1];
-
-		fs_name_sanitize(se[i].modality, strlen(se[i].modality), mod, sizeof(mod));
-		if (strcmp(mod, n->name))
+		if (strcmp(se[i].mod, n->name))
 			continue;
-		fs_name_series(se[i].number, se[i].modality, "", nm, sizeof(nm));
-		rc = add_dir(d, ns, nm, FS_SERIES, 0550, n->gid, se[i].id, se[i].study_id);
+		if (!se[i].ready) {
+			d->valid_until = core_now_mono() + 1;
+			continue;
+		}
+		rc = add_dir(d, ns, se[i].name, FS_SERIES, 0550, n->gid, se[i].id, se[i].study);
 	}
 	free(se);
 	return rc;
+}
+
+/* The zip entries of one series folder, named as its listing names its files. */
+static int zip_series(struct fs_mount *m, const struct fs_place *pl, const struct series_dir *se,
+		      struct fs_zip *z)
+{
+	struct store_deid_file *f = NULL;
+	struct fs_nameset *ns = NULL;
+	size_t cnt = 0;
+	int rc = fs_nameset_new(&ns);
+
+	rc = rc ? rc : store_list_deid_files(m->store, se->id, fs_place_fp(pl), &f, &cnt);
+	for (size_t i = 0; !rc && i < cnt; i++) {
+		char nm[FS_NAME_MAX + 16], path[1024];
+
+		fs_name_instance(f[i].number, nm, sizeof(nm));
+		if ((rc = fs_nameset_add(ns, nm, sizeof(nm))))
+			break;
+		if (f[i].size == STORE_DERIVED_MISSING || (f[i].size >= 0 && f[i].crc < 0))
+			rc = -EAGAIN; /* not ready: the zip is not shown yet */
+		else if (f[i].size >= 0 &&
+			 snprintf(path, sizeof(path), "%s/%s/%s/%s", event_name(pl), se->mod,
+				  se->name, nm) >= (int)sizeof(path))
+			rc = -ENAMETOOLONG;
+		else if (f[i].size >= 0)
+			rc = fs_zip_add(z, path, (uint64_t)f[i].size, (uint32_t)f[i].crc, f[i].id);
+	}
+	fs_nameset_free(ns);
+	free(f);
+	return rc;
+}
+
+int fs_zip_event(struct fs_mount *m, const struct fs_place *pl, struct fs_zip **out)
+{
+	struct series_dir *se = NULL;
+	struct fs_zip *z = NULL;
+	size_t cnt = 0;
+	int rc = event_layout(m, pl, &se, &cnt);
+
+	rc = rc ? rc : fs_zip_new(&z);
+	/* modality folders in the order the event lists them, series in theirs */
+	for (size_t i = 0; !rc && i < cnt; i++) {
+		bool first = true;
+
+		for (size_t k = 0; k < i && first; k++)
+			first = strcmp(se[k].mod, se[i].mod) != 0;
+		for (size_t k = i; first && !rc && k < cnt; k++)
+			if (!strcmp(se[k].mod, se[i].mod))
+				rc = se[k].ready ? zip_series(m, pl, &se[k], z) : -EAGAIN;
+	}
+	rc = rc ? rc : fs_zip_finish(z);
+	free(se);
+	if (rc) {
+		fs_zip_free(z);
+		return rc;
+	}
+	*out = z;
+	return 0;
 }
 
 static size_t count_missing(const struct store_deid_file *f, size_t n)

@@ -77,7 +77,8 @@ static void bump(struct fs_mount *m, uint32_t slot)
 }
 
 /* The scopes one record touches: the study's own folders, and the folders of the place it
- * is (or was) at. A change of assignment also changes the folder lists above the event. */
+ * is (or was) at. A change of assignment also changes the folder lists above the event;
+ * any change of a study changes its participant's folder, which holds the event zips. */
 static void feed_apply(struct fs_mount *m, const struct store_change *c)
 {
 	if (!c->what)
@@ -93,8 +94,7 @@ static void feed_apply(struct fs_mount *m, const struct store_change *c)
 		bump(m, fs_scope_slot('P', 0, c->project, NULL, NULL));
 	if (!c->study)
 		return;
-	if (c->what & STORE_CHG_ASSIGN)
-		bump(m, fs_scope_slot('A', 0, c->project, c->participant, NULL));
+	bump(m, fs_scope_slot('A', 0, c->project, c->participant, NULL));
 	bump(m, fs_scope_slot('E', 0, c->project, c->participant, c->event));
 }
 

@@ -28,6 +28,13 @@ size_t fs_name_sanitize(const char *in, size_t in_len, char *out, size_t cap);
  * absent and is written as "0". Returns the length. */
 size_t fs_name_series(long series_number, const char *modality, const char *description, char *out,
 		      size_t cap);
+/* The series folders under projects/ and export/: "<SeriesNumber>_<text>", the text being
+ * the de-identified description when it is not empty, else the labels without the one
+ * naming the modality ("MR,DWI" -> "DWI"), else the modality; sanitized, with spaces as
+ * '_' ("3_T1_MPRAGE"). Callers give only values the de-identified files carry. Returns
+ * the length. */
+size_t fs_name_series_readable(long series_number, const char *modality, const char *description,
+			       const char *labels, char *out, size_t cap);
 /* "<InstanceNumber>.dcm", zero-padded to 4 digits so `ls` sorts like the scanner;
  * instance_number < 0 means absent and is written as "0000". */
 size_t fs_name_instance(long instance_number, char *out, size_t cap);

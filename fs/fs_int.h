@@ -28,6 +28,7 @@ enum fs_role {
 	FS_DEID,	/* projects/ and export/ .dcm: a kept plan over the object */
 	FS_TEXT,	/* study.json, .project.json, .status */
 	FS_COUPLING,	/* .coupling.csv: readable, append adds rows */
+	FS_ZIP,		/* export/<P>/<ID>/<EVENT>.zip: composed from kept sizes and CRCs */
 };
 
 /* One project as the mount sees it: its group, its two profiles and their fingerprints
@@ -221,6 +222,47 @@ const char *fs_place_fp(const struct fs_place *pl);
  * open when no plan is kept (new plan: free with deid_plan_free()). */
 int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance, bool cleaned,
 		 const uint8_t *p, size_t len, struct deid_plan **out);
+
+/* zip.c: a stored zip composed from its entries' kept sizes and CRCs (no byte of the
+ * data is read to lay it out). */
+struct fs_zip_file {
+	uint32_t name_off;
+	uint16_t name_len;
+	uint32_t crc;
+	uint64_t size, hdr; /* data bytes; offset of the local header (fs_zip_finish) */
+	int64_t instance;   /* whose de-identified bytes the data are */
+};
+struct fs_zip {
+	struct fs_zip_file *f;
+	size_t n, cap;
+	struct buf names;
+	struct buf tail;       /* central directory and end records (fs_zip_finish) */
+	uint64_t cd_off, size; /* where the central directory starts; the zip's size */
+	uint64_t lim32;	       /* sizes and offsets from here on need ZIP64 (0xFFFFFFFF) */
+	uint32_t lim16;	       /* entry counts from here on need ZIP64 (0xFFFF) */
+	int64_t id;	       /* hash of the layout and the instances: a new id, new content */
+};
+/* Returns 0 and a new, empty zip (free with fs_zip_free()) or -ENOMEM. */
+int fs_zip_new(struct fs_zip **out);
+void fs_zip_free(struct fs_zip *z);
+/* Appends an entry (name: 1..1024 bytes, copied). 0, -ENAMETOOLONG or -ENOMEM. */
+int fs_zip_add(struct fs_zip *z, const char *name, uint64_t size, uint32_t crc, int64_t instance);
+/* Lays the entries out (offsets, central directory, end records, size, id); call once
+ * after the last add, or again after changing lim32/lim16. 0 or -ENOMEM. */
+int fs_zip_finish(struct fs_zip *z);
+/* Reads len bytes of entry f's data at off into dst; returns how many (must be len) or
+ * -errno. */
+typedef ssize_t (*fs_zip_read_fn)(void *opaque, const struct fs_zip_file *f, uint64_t off,
+				  void *dst, size_t len);
+/* Copies up to len bytes of the zip from off into dst: headers composed, data through fn.
+ * Returns the number of bytes (0 at or past the end) or -errno (-EIO when fn gives fewer
+ * bytes than the entry's size promises). The zip is only read: threads may share it. */
+ssize_t fs_zip_read(const struct fs_zip *z, uint64_t off, void *dst, size_t len, fs_zip_read_fn fn,
+		    void *opaque);
+/* build.c: the zip of the event folder at place pl (export tree) from the kept sizes and
+ * CRCs: entries "<EVENT>/<Modality>/<series>/<file>", named as the folders are. -EAGAIN
+ * while some file or series of it is not ready. New zip: free with fs_zip_free(). */
+int fs_zip_event(struct fs_mount *m, const struct fs_place *pl, struct fs_zip **out);
 
 /* ops_write.c: the writes that mean something */
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

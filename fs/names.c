@@ -11,6 +11,7 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <strings.h>
 
 #include "fs/fs.h"
 
@@ -64,6 +65,65 @@ size_t fs_name_series(long series_number, const char *modality, const char *desc
 		return len;
 	}
 	return (size_t)n;
+}
+
+/* Whether s holds something other than spaces. */
+static bool has_text(const char *s)
+{
+	for (; s && *s; s++)
+		if (*s != ' ')
+			return true;
+	return false;
+}
+
+/* The labels of a series without the one that only repeats its modality, '_'-joined. */
+static void labels_text(const char *labels, const char *modality, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (const char *p = labels; p && *p;) {
+		size_t len = strcspn(p, ",");
+
+		if (len &&
+		    !(modality && strlen(modality) == len && !strncasecmp(p, modality, len)) &&
+		    n + len + 2 < cap) {
+			if (n)
+				out[n++] = '_';
+			memcpy(out + n, p, len);
+			out[n += len] = '\0';
+		}
+		p += len + (p[len] == ',');
+	}
+}
+
+size_t fs_name_series_readable(long series_number, const char *modality, const char *description,
+			       const char *labels, char *out, size_t cap)
+{
+	char text[FS_NAME_MAX + 1], lab[FS_NAME_MAX + 1];
+	const char *src = description;
+	size_t len;
+	int n;
+
+	if (!has_text(src)) {
+		labels_text(labels, modality, lab, sizeof(lab));
+		src = has_text(lab) ? lab : modality ? modality : "";
+	}
+	len = fs_name_sanitize(src, strlen(src), text, sizeof(text));
+	for (size_t i = 0; i < len; i++)
+		if (text[i] == ' ')
+			text[i] = '_';
+	n = snprintf(out, cap, "%ld_%s", series_number < 0 ? 0 : series_number, text);
+	if (n < 0)
+		return 0;
+	len = (size_t)n;
+	if (len >= cap || len > FS_NAME_MAX) { /* cut, then re-trim the end */
+		len = cap - 1 < FS_NAME_MAX ? cap - 1 : FS_NAME_MAX;
+		out[len] = '\0';
+		while (len > 0 && (out[len - 1] == '_' || out[len - 1] == '.'))
+			out[--len] = '\0';
+	}
+	return len;
 }
 
 size_t fs_name_instance(long instance_number, char *out, size_t cap)

@@ -131,7 +131,8 @@ static struct fs_node *node_insert(struct fs_mount *m, struct fs_node *n)
 	return n;
 }
 
-/* The place a child of parent carries: a participant or event folder starts a new one,
+/* The place a child of parent carries: a participant or event folder (or an event's zip)
+ * starts a new one,
  * everything else shares its parent's. */
 static struct fs_place *child_place(const struct fs_node *parent, const struct fs_dir *dir,
 				    const struct fs_entry *e)
@@ -141,7 +142,7 @@ static struct fs_place *child_place(const struct fs_node *parent, const struct f
 	if (e->role == FS_PARTICIPANT && pp)
 		return fs_place_new(pp->project, pp->export_tree, -1,
 				    (const char *)dir->arena.data + e->text_off);
-	if (e->role == FS_EVENT && pp)
+	if ((e->role == FS_EVENT || e->role == FS_ZIP) && pp)
 		return fs_place_new(pp->project, pp->export_tree, e->event, pp->participant);
 	return place_ref(parent->place);
 }

@@ -46,6 +46,9 @@ struct fs_fh {
 	int64_t instance;
 	const struct fs_place *place; /* the node's: the kernel keeps it while the file is open */
 	const struct fs_project *project;
+	struct fs_mount *m;
+	struct fs_zip *zip; /* FS_ZIP: its layout, composed at open */
+	struct fs_fh *part; /* FS_ZIP: the entry read last (under lock) */
 };
 
 /* A listing taken at opendir, in the kernel's dirent format. */
@@ -442,9 +445,60 @@ static void fh_free(struct fs_fh *fh)
 	if (fh->fd >= 0)
 		close(fh->fd);
 	deid_plan_free(fh->plan);
+	fs_zip_free(fh->zip);
+	fh_free(fh->part);
 	free(fh->text);
 	pthread_mutex_destroy(&fh->lock);
 	free(fh);
+}
+
+/* A zip entry's data: the entry's de-identified file, read as an open of it would (its
+ * kept plan over its object), the entry read last kept open for the next read. */
+static ssize_t zip_part_read(void *opaque, const struct fs_zip_file *f, uint64_t off, void *dst,
+			     size_t len)
+{
+	struct fs_fh *fh = opaque, *part;
+	ssize_t n = 0;
+
+	pthread_mutex_lock(&fh->lock);
+	if (!fh->part || fh->part->instance != f->instance) {
+		fh_free(fh->part);
+		if (!(fh->part = part = calloc(1, sizeof(*part)))) {
+			pthread_mutex_unlock(&fh->lock);
+			return -ENOMEM;
+		}
+		pthread_mutex_init(&part->lock, NULL);
+		part->fd = -1;
+		part->role = FS_DEID;
+		part->instance = f->instance;
+		part->place = fh->place;
+		if ((n = open_object(fh->m, part))) {
+			fh_free(part);
+			fh->part = NULL;
+		}
+	}
+	if (!n)
+		n = deid_plan_read(fh->part->plan, fh->part->fd, off, dst, len);
+	pthread_mutex_unlock(&fh->lock);
+	return n;
+}
+
+/* A zip's layout, composed now from the kept sizes and CRCs; it must be the one the
+ * listing gave this inode (its id), or the file shows something else by now. */
+static int open_zip(fuse_req_t req, const struct fs_node *n, struct fs_fh *fh)
+{
+	const struct fs_place *pl = n->place;
+	char detail[512];
+	int rc = fs_zip_event(fh->m, pl, &fh->zip);
+
+	if (rc)
+		return rc == -EAGAIN ? -ENOENT : rc;
+	if (fh->zip->id != n->id || fh->zip->size != n->size)
+		return -ESTALE;
+	snprintf(detail, sizeof(detail), "zip of %s%s/%s/%s", pl->export_tree ? "export " : "",
+		 pl->project->cfg->name, pl->participant, pl->project->cfg->events[pl->event]);
+	fs_audit_queue(fh->m, fuse_req_ctx(req)->uid, "read", detail);
+	return 0;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -471,7 +525,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->instance = n->id;
 	fh->place = n->place;
 	fh->project = n->place ? n->place->project : NULL;
-	if (n->role != FS_ORIGINAL && n->role != FS_DEID)
+	fh->m = m;
+	if (n->role == FS_ZIP)
+		rc = open_zip(req, n, fh);
+	else if (n->role != FS_ORIGINAL && n->role != FS_DEID)
 		rc = open_text(m, n, fh);
 	if (rc) {
 		fh_free(fh);
@@ -507,6 +564,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = n < 0 ? -errno : n;
 	} else if (fh->role == FS_DEID) {
 		n = deid_plan_read(fh->plan, fh->fd, (uint64_t)off, p, size);
+	} else if (fh->role == FS_ZIP) {
+		n = fs_zip_read(fh->zip, (uint64_t)off, p, size, zip_part_read, fh);
 	} else {
 		n = (size_t)off < fh->text_len ? (ssize_t)(fh->text_len - (size_t)off) : 0;
 		n = (size_t)n < size ? n : (ssize_t)size;

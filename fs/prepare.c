@@ -12,16 +12,28 @@
  * (big-endian or deflated sources re-encode their pixels) keeps only its size; an open of
  * such a file builds its plan. An instance that cannot be de-identified is kept as failed,
  * logged by its internal key, and not shown.
+ *
+ * Each kept row also carries the SeriesDescription of the de-identified output (series
+ * folders are named from it, never from the original value) and, computed in a second
+ * pass once no header work waits, the CRC-32 of the output's bytes (zip exports compose
+ * their headers from kept sizes and CRCs).
  */
 #include "core/core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "fs/fs_int.h"
 
 #define PLAN_KEEP_MAX ((size_t)256 << 10)
 #define PUT_BATCH     256
+#define CRC_BATCH     64
+#define CRC_CHUNK     ((size_t)1 << 20)
+#define DESC_HEAD     ((size_t)64 << 10) /* SeriesDescription is in the first bytes */
+#define DESC_HEAD_MAX ((size_t)4 << 20)
 
 struct fs_prepare {
 	struct fs_mount *m;
@@ -30,6 +42,7 @@ struct fs_prepare {
 	pthread_mutex_t lock;  /* guards everything below */
 	pthread_cond_t cond;   /* work came, or a study was done */
 	struct core_idq queue; /* studies to prepare; urgent ones are put first */
+	struct core_idq crcq;  /* studies whose files need a CRC: when queue is empty */
 	int64_t current;       /* being prepared now (0: none) */
 	bool stop, rescan;
 	uint64_t cursor; /* the preparer's own place in the change feed */
@@ -102,13 +115,44 @@ static bool pixel_source(struct fs_mount *m, const struct fs_project *p,
 	return true;
 }
 
+/* The SeriesDescription of the plan's output (top level, "" when absent), read from
+ * its first bytes: what the de-identified file carries, never the original value. */
+static void plan_description(const struct deid_plan *plan, int fd, char *out, size_t cap)
+{
+	uint64_t size = deid_plan_size(plan);
+
+	out[0] = '\0';
+	for (size_t want = DESC_HEAD; want <= DESC_HEAD_MAX; want *= 8) {
+		size_t n = size < want ? (size_t)size : want;
+		uint8_t *b = malloc(n ? n : 1);
+		struct dcm_reader *r = NULL;
+		struct fiona_err err = {0};
+		struct dcm_elem e;
+		ssize_t got = b ? deid_plan_read(plan, fd, 0, b, n) : -ENOMEM;
+		int rc = got == (ssize_t)n ? dcm_reader_new(b, n, &r, &err) : -EIO;
+
+		while (!rc && (rc = dcm_reader_next(r, &e)) == 1) {
+			rc = 0;
+			if (e.in_meta || e.depth > 0 || e.tag < DCM_TAG(0x0008, 0x103E))
+				continue;
+			if (e.tag == DCM_TAG(0x0008, 0x103E) && e.kind == DCM_ELEMENT)
+				dcm_value_str(&e, out, cap);
+			break;
+		}
+		dcm_reader_free(r);
+		free(b);
+		if (rc >= 0 || n == size)
+			return; /* found, absent, or the whole file was read */
+	}
+}
+
 /* One row: the plan of one instance, saved into keep (appended); row->plan points into
  * keep only after the batch is complete (keep may move while it grows). false when the
  * instance waits for its pixels to be cleaned (no row). */
 static bool prepare_one(struct fs_mount *m, const struct fs_project *p, const char *fp,
 			const struct store_study *st, const struct store_derived_todo *t,
 			struct store_derived_row *row, char source[33], bool *cleaned,
-			struct buf *keep, size_t *at)
+			char desc[65], struct buf *keep, size_t *at)
 {
 	struct deid_plan *plan = NULL;
 	struct core_map map;
@@ -129,10 +173,13 @@ static bool prepare_one(struct fs_mount *m, const struct fs_project *p, const ch
 	}
 	rc = plan_for(m, p, fp_profile(p, fp), st->participant, st->event, t->instance, *cleaned,
 		      map.p, map.len, &plan);
+	if (!rc)
+		plan_description(plan, map.fd, desc, 65);
 	core_map_release(&map);
 	if (rc)
 		return true;
 	row->size = (int64_t)deid_plan_size(plan);
+	row->description = desc;
 	if (deid_plan_size(plan) - deid_plan_copied_bytes(plan) <= PLAN_KEEP_MAX) {
 		size_t before = keep->len;
 
@@ -149,7 +196,7 @@ static int prepare_batch(struct fs_mount *m, const struct fs_project *p, const c
 			 const struct store_study *st, const struct store_derived_todo *t, size_t n)
 {
 	struct store_derived_row rows[PUT_BATCH];
-	char sources[PUT_BATCH][33];
+	char sources[PUT_BATCH][33], desc[PUT_BATCH][65];
 	bool cleaned[PUT_BATCH];
 	size_t at[PUT_BATCH], k = 0;
 	struct buf keep;
@@ -157,8 +204,8 @@ static int prepare_batch(struct fs_mount *m, const struct fs_project *p, const c
 
 	buf_init(&keep, (size_t)1 << 30);
 	for (size_t i = 0; i < n; i++)
-		if (prepare_one(m, p, fp, st, &t[i], &rows[k], sources[k], &cleaned[k], &keep,
-				&at[k]))
+		if (prepare_one(m, p, fp, st, &t[i], &rows[k], sources[k], &cleaned[k], desc[k],
+				&keep, &at[k]))
 			k++;
 	for (size_t i = 0; i < k; i++) {
 		if (at[i] != SIZE_MAX)
@@ -206,6 +253,109 @@ static void prepare_study(struct fs_mount *m, int64_t study)
 	explicit_bzero(&st, sizeof(st));
 }
 
+/* Whether header work waits (or the thread should stop): the CRC pass then yields. */
+static bool header_work_waiting(struct fs_prepare *pp)
+{
+	bool yes;
+
+	pthread_mutex_lock(&pp->lock);
+	yes = pp->queue.n > 0 || pp->stop;
+	pthread_mutex_unlock(&pp->lock);
+	return yes;
+}
+
+/* CRC-32 of the de-identified bytes of one instance under fp, read through its kept plan
+ * (or one built again when none is kept) and checked against the kept size. */
+static int crc_one(struct fs_mount *m, const struct fs_project *p, const char *fp,
+		   const struct store_study *st, int64_t instance, uint8_t *chunk, uint32_t *out)
+{
+	char hash[33], path[4200];
+	uint8_t *saved = NULL;
+	size_t saved_len = 0;
+	struct deid_plan *plan = NULL;
+	struct core_map map = {.fd = -1};
+	bool cleaned;
+	int64_t size;
+	uLong crc = crc32(0L, Z_NULL, 0);
+	uint64_t off = 0;
+	int rc = store_instance_open(m->store, instance, fp, hash, &cleaned, &size, &saved,
+				     &saved_len);
+
+	rc = rc ? rc : store_object_path(m->store, hash, path, sizeof(path));
+	rc = rc ? rc : core_map_file(path, &map);
+	if (!rc && !(saved && deid_plan_load(saved, saved_len, &plan) == 0))
+		rc = plan_for(m, p, fp_profile(p, fp), st->participant, st->event, instance,
+			      cleaned, map.p, map.len, &plan);
+	while (!rc) {
+		ssize_t got = deid_plan_read(plan, map.fd, off, chunk, CRC_CHUNK);
+
+		if (got <= 0) {
+			rc = (int)got;
+			break;
+		}
+		crc = crc32(crc, chunk, (uInt)got);
+		off += (uint64_t)got;
+	}
+	if (!rc && (size < 0 || off != (uint64_t)size))
+		rc = -EIO;
+	if (rc)
+		log_msg(m->log, LOG_ERROR, "mount",
+			"instance %lld: no CRC of its de-identified bytes: %s", (long long)instance,
+			strerror(-rc));
+	else
+		*out = (uint32_t)crc;
+	deid_plan_free(plan);
+	core_map_release(&map);
+	free(saved);
+	return rc;
+}
+
+/* The missing CRCs of one profile's files of a study; false when header work came in
+ * between (the rest is done later) or the study moved. */
+static bool crc_profile(struct fs_prepare *pp, const struct fs_project *p, const char *fp,
+			const struct store_study *st, uint8_t *chunk)
+{
+	struct fs_mount *m = pp->m;
+	struct store_derived_crc rows[CRC_BATCH];
+	int64_t *ids = NULL;
+	size_t n = 0, k = 0, i = 0;
+	bool done = true;
+
+	if (store_derived_crc_missing(m->store, st->id, fp, &ids, &n))
+		return true;
+	for (; i < n && done; i++) {
+		if (crc_one(m, p, fp, st, ids[i], chunk, &rows[k].crc) == 0)
+			rows[k++].instance = ids[i];
+		done = !header_work_waiting(pp);
+		if (k == CRC_BATCH || (k && (!done || i + 1 == n))) {
+			if (store_derived_crc_put(m->store, st->id, p->cfg->name, st->participant,
+						  st->event, fp, rows, k) == -ESTALE)
+				i = n; /* the study moved: its new place has work of its own */
+			k = 0;
+		}
+	}
+	free(ids);
+	return done || i >= n;
+}
+
+/* CRCs of a study's files; true when some are left for later (header work waits). */
+static bool crc_study(struct fs_prepare *pp, int64_t study, uint8_t *chunk)
+{
+	struct fs_mount *m = pp->m;
+	struct store_study st;
+	const struct fs_project *p;
+	bool more = false;
+
+	if (!chunk || store_get_study(m->store, study, &st) || !st.project[0] ||
+	    !(p = project_named(m, st.project)) || !m->have_secret)
+		return false;
+	more = !crc_profile(pp, p, p->fp, &st, chunk);
+	if (!more && strcmp(p->fp, p->fp_export))
+		more = !crc_profile(pp, p, p->fp_export, &st, chunk);
+	explicit_bzero(&st, sizeof(st));
+	return more;
+}
+
 /* Adds study to the queue (first when urgent); caller holds the lock. Out of memory it
  * is found again by the next scan or listing. */
 static void enqueue(struct fs_prepare *pp, int64_t study, bool urgent)
@@ -225,14 +375,22 @@ static void scan_all(struct fs_prepare *pp)
 			int64_t *ids = NULL;
 			size_t n = 0;
 
-			if (store_derived_studies_missing(m->store, m->projects[i].cfg->name, fp,
-							  &ids, &n))
-				continue;
-			pthread_mutex_lock(&pp->lock);
-			for (size_t j = 0; j < n; j++)
-				enqueue(pp, ids[j], false);
-			pthread_mutex_unlock(&pp->lock);
-			free(ids);
+			if (!store_derived_studies_missing(m->store, m->projects[i].cfg->name, fp,
+							   &ids, &n)) {
+				pthread_mutex_lock(&pp->lock);
+				for (size_t j = 0; j < n; j++)
+					enqueue(pp, ids[j], false);
+				pthread_mutex_unlock(&pp->lock);
+				free(ids);
+			}
+			if (!store_derived_studies_crc_missing(m->store, m->projects[i].cfg->name,
+							       fp, &ids, &n)) {
+				pthread_mutex_lock(&pp->lock);
+				for (size_t j = 0; j < n; j++)
+					core_idq_push(&pp->crcq, ids[j], false);
+				pthread_mutex_unlock(&pp->lock);
+				free(ids);
+			}
 		}
 }
 
@@ -286,6 +444,8 @@ static void follow_feed(struct fs_prepare *pp)
 static void *prepare_main(void *arg)
 {
 	struct fs_prepare *pp = arg;
+	uint8_t *chunk = malloc(CRC_CHUNK);
+	int64_t crc_next;
 
 	prune_old(pp->m);
 	scan_all(pp);
@@ -298,7 +458,15 @@ static void *prepare_main(void *arg)
 			scan_all(pp);
 		}
 		pthread_mutex_lock(&pp->lock);
-		if (!core_idq_pop(&pp->queue, &pp->current)) {
+		if (!core_idq_pop(&pp->queue, &pp->current) && core_idq_pop(&pp->crcq, &crc_next)) {
+			pthread_mutex_unlock(&pp->lock);
+			bool more = crc_study(pp, crc_next, chunk);
+			pthread_mutex_lock(&pp->lock);
+			if (more)
+				core_idq_push(&pp->crcq, crc_next, true);
+			continue;
+		}
+		if (!pp->current) {
 			struct timespec until = core_deadline(0.2);
 
 			pthread_cond_timedwait(&pp->cond, &pp->lock, &until);
@@ -307,10 +475,12 @@ static void *prepare_main(void *arg)
 		pthread_mutex_unlock(&pp->lock);
 		prepare_study(pp->m, pp->current);
 		pthread_mutex_lock(&pp->lock);
+		core_idq_push(&pp->crcq, pp->current, false);
 		pp->current = 0;
 		pthread_cond_broadcast(&pp->cond);
 	}
 	pthread_mutex_unlock(&pp->lock);
+	free(chunk);
 	return NULL;
 }
 
@@ -367,6 +537,7 @@ void fs_prepare_stop(struct fs_mount *m)
 	pthread_cond_destroy(&pp->cond);
 	pthread_mutex_destroy(&pp->lock);
 	core_idq_release(&pp->queue);
+	core_idq_release(&pp->crcq);
 	free(pp);
 	m->prep = NULL;
 }

@@ -116,6 +116,13 @@ static const char *const migrations[] = {
 	"ALTER TABLE series ADD COLUMN date TEXT;"
 	"ALTER TABLE series ADD COLUMN time TEXT;"
 	"ALTER TABLE series ADD COLUMN sequence TEXT;",
+	/* 5 -> 6: what the mount's readable names and zip exports need of each kept header
+	 * (docs/mount.md): the SeriesDescription the de-identified file carries ('' none) and
+	 * the CRC-32 of its bytes (NULL until the preparer computed it). Kept headers are
+	 * computed again so every row has its description. */
+	"ALTER TABLE derived ADD COLUMN description TEXT;"
+	"ALTER TABLE derived ADD COLUMN crc INTEGER;"
+	"DELETE FROM derived;",
 };
 
 int cat_exec(struct store *s, const char *sql)

@@ -57,7 +57,7 @@ static int put_rows(struct store *s, const char *profile, const struct store_der
 	sqlite3_stmt *st = NULL;
 	int rc = cat_prepare(s,
 			     "INSERT OR REPLACE INTO derived(instance, profile, size, plan,"
-			     " source) VALUES(?,?,?,?,?)",
+			     " source, description) VALUES(?,?,?,?,?,?)",
 			     &st);
 
 	for (size_t i = 0; !rc && i < n; i++) {
@@ -73,6 +73,10 @@ static int put_rows(struct store *s, const char *profile, const struct store_der
 			sqlite3_bind_text(st, 5, rows[i].source, -1, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(st, 5);
+		if (rows[i].description)
+			sqlite3_bind_text(st, 6, rows[i].description, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 6);
 		rc = cat_errno(sqlite3_step(st));
 		sqlite3_reset(st);
 	}
@@ -80,27 +84,64 @@ static int put_rows(struct store *s, const char *profile, const struct store_der
 	return rc;
 }
 
-int store_derived_put(struct store *s, int64_t study, const char *project, const char *participant,
-		      const char *event, const char *profile, const struct store_derived_row *rows,
-		      size_t n)
+static int put_crcs(struct store *s, const char *profile, const struct store_derived_crc *rows,
+		    size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = cat_prepare(
+		s, "UPDATE derived SET crc=? WHERE instance=? AND profile=? AND size>=0", &st);
+
+	for (size_t i = 0; !rc && i < n; i++) {
+		sqlite3_bind_int64(st, 1, (int64_t)rows[i].crc);
+		sqlite3_bind_int64(st, 2, rows[i].instance);
+		sqlite3_bind_text(st, 3, profile, -1, SQLITE_STATIC);
+		rc = cat_errno(sqlite3_step(st));
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Rows of headers or of CRCs, kept in one transaction while the study is still where they
+ * were computed for (-ESTALE otherwise), with a STORE_CHG_DERIVED record. */
+struct put_job {
+	const char *profile;
+	const struct store_derived_row *rows; /* either these */
+	const struct store_derived_crc *crcs; /* or these */
+	size_t n;
+};
+
+static int put_in_place(struct store *s, int64_t study, const char *project,
+			const char *participant, const char *event, const struct put_job *j)
 {
 	int rc;
 
-	for (size_t i = 0; i < n; i++)
-		if (rows[i].plan_len > (size_t)1 << 30)
-			return -E2BIG;
 	pthread_mutex_lock(&s->lock);
 	rc = cat_exec(s, "BEGIN IMMEDIATE");
 	if (!rc) {
 		int body = still_assigned(s, study, project, participant, event) ? 0 : -ESTALE;
 
-		body = body ? body : put_rows(s, profile, rows, n);
+		if (!body)
+			body = j->rows ? put_rows(s, j->profile, j->rows, j->n)
+				       : put_crcs(s, j->profile, j->crcs, j->n);
 		if (!body)
 			note_at(s, study, STORE_CHG_DERIVED, project, participant, event);
 		rc = cat_commit(s, body);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+int store_derived_put(struct store *s, int64_t study, const char *project, const char *participant,
+		      const char *event, const char *profile, const struct store_derived_row *rows,
+		      size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].plan_len > (size_t)1 << 30)
+			return -E2BIG;
+	struct put_job job = {profile, rows, NULL, n};
+
+	return put_in_place(s, study, project, participant, event, &job);
 }
 
 int store_derived_count(struct store *s, int64_t study, const char *profile,
@@ -171,4 +212,35 @@ int store_derived_prune(struct store *s, const char *const *keep, size_t n, int 
 	pthread_mutex_unlock(&s->lock);
 	buf_release(&sql);
 	return rc ? rc : removed;
+}
+
+int store_derived_crc_missing(struct store *s, int64_t study, const char *profile, int64_t **out,
+			      size_t *n)
+{
+	return store_read_rows(s,
+			       "SELECT i.id FROM series r JOIN instances i ON i.series=r.id"
+			       " JOIN derived d ON d.instance=i.id AND d.profile=? WHERE"
+			       " r.study=? AND d.size>=0 AND d.crc IS NULL ORDER BY i.id",
+			       sizeof(**out), store_id_fill, (void **)out, n, "ti", profile, study);
+}
+
+int store_derived_studies_crc_missing(struct store *s, const char *project, const char *profile,
+				      int64_t **out, size_t *n)
+{
+	return store_read_rows(s,
+			       "SELECT a.study FROM assignments a WHERE a.project=? AND EXISTS"
+			       " (SELECT 1 FROM series r JOIN instances i ON i.series=r.id"
+			       " JOIN derived d ON d.instance=i.id AND d.profile=? WHERE"
+			       " r.study=a.study AND d.size>=0 AND d.crc IS NULL) ORDER BY a.study",
+			       sizeof(**out), store_id_fill, (void **)out, n, "tt", project,
+			       profile);
+}
+
+int store_derived_crc_put(struct store *s, int64_t study, const char *project,
+			  const char *participant, const char *event, const char *profile,
+			  const struct store_derived_crc *rows, size_t n)
+{
+	struct put_job job = {profile, NULL, rows, n};
+
+	return put_in_place(s, study, project, participant, event, &job);
 }

@@ -123,17 +123,51 @@ static void deid_file_fill(sqlite3_stmt *st, void *row)
 	o->id = sqlite3_column_int64(st, 0);
 	o->number = (long)sqlite3_column_int64(st, 1);
 	o->size = sqlite3_column_int64(st, 2);
+	o->crc = sqlite3_column_int64(st, 3);
 }
 
 int store_list_deid_files(struct store *s, int64_t series_id, const char *profile,
 			  struct store_deid_file **out, size_t *n)
 {
 	return store_read_rows(s,
-			       "SELECT i.id, coalesce(i.number,-1), coalesce(d.size, -1)"
-			       " FROM instances i LEFT JOIN derived d ON d.instance=i.id AND"
-			       " d.profile=? WHERE i.series=? ORDER BY i.number, i.id",
+			       "SELECT i.id, coalesce(i.number,-1), coalesce(d.size, -1),"
+			       " coalesce(d.crc, -1) FROM instances i LEFT JOIN derived d ON"
+			       " d.instance=i.id AND d.profile=? WHERE i.series=?"
+			       " ORDER BY i.number, i.id",
 			       sizeof(**out), deid_file_fill, (void **)out, n, "ti", profile,
 			       series_id);
+}
+
+static void series_name_fill(sqlite3_stmt *st, void *row)
+{
+	struct store_series_name *o = row;
+
+	o->id = sqlite3_column_int64(st, 0);
+	o->study_id = sqlite3_column_int64(st, 1);
+	o->number = (long)sqlite3_column_int64(st, 2);
+	store_col_text(st, 3, o->modality, sizeof(o->modality));
+	store_col_text(st, 4, o->labels, sizeof(o->labels));
+	o->described = sqlite3_column_type(st, 5) != SQLITE_NULL;
+	store_col_text(st, 5, o->description, sizeof(o->description));
+	o->prepared = sqlite3_column_int(st, 6) == 1;
+}
+
+/* The description is the one the de-identified file carries (kept by the preparer),
+ * never the catalog's series.description, which is the original value. */
+int store_list_series_names(struct store *s, int64_t study_id, const char *profile,
+			    struct store_series_name **out, size_t *n)
+{
+	return store_read_rows(
+		s,
+		"SELECT r.id, r.study, coalesce(r.number,-1), coalesce(r.modality,''),"
+		" r.labels, (SELECT d.description FROM instances i JOIN derived d"
+		" ON d.instance=i.id AND d.profile=?1 WHERE i.series=r.id AND"
+		" d.size>=0 AND d.description IS NOT NULL ORDER BY i.number, i.id"
+		" LIMIT 1), NOT EXISTS (SELECT 1 FROM instances i WHERE"
+		" i.series=r.id AND NOT EXISTS (SELECT 1 FROM derived d WHERE"
+		" d.instance=i.id AND d.profile=?1))"
+		" FROM series r WHERE r.study=?2 ORDER BY r.number, r.id",
+		sizeof(**out), series_name_fill, (void **)out, n, "ti", profile, study_id);
 }
 
 int store_instance_open(struct store *s, int64_t instance, const char *profile, char hash[33],
