@@ -143,6 +143,8 @@ static void set_options(struct rc_client *c, const char *body, size_t len, struc
 	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, sockopt_nodelay);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "fiona");
+	c->errbuf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	/* REDCap answers "Expect: 100-continue" slowly behind some proxies: not needed */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
 }
@@ -171,7 +173,8 @@ int rc_post(struct rc_client *c, const char *token, const char *const *kv, size_
 	buf_release(&body);
 	if (cc != CURLE_OK) {
 		out->status = 0;
-		snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(cc));
+		snprintf(out->error, sizeof(out->error), "%.150s",
+			 c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
 		return 0;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);

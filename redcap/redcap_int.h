@@ -14,6 +14,7 @@ struct rc_client {
 	struct fiona_log *log;		 /* borrowed */
 	CURL *curl;
 	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE]; /* curl's specific reason ("SSL certificate problem: ...") */
 	double per_second, burst, tokens, refilled; /* the budget, a token bucket */
 	unsigned long requests;
 };
