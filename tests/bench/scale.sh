@@ -87,7 +87,7 @@ tree_find() { # participant: cold listing of its whole tree, seconds
 }
 wait_listed() { # participant: until its series folder lists its 200 files
 	i=0
-	while [ "$(ls "$P/$1/baseline/MR/1_MR" 2>/dev/null | wc -l)" -lt 200 ] && [ $i -lt 600 ]; do
+	while [ "$(ls "$P/$1/baseline/MR/1_T1_AX" 2>/dev/null | wc -l)" -lt 200 ] && [ $i -lt 600 ]; do
 		sleep 0.1; i=$((i + 1))
 	done
 }
@@ -138,8 +138,8 @@ f1m=$(tree_find "$p1m")
 echo "find of one participant's tree (200 files, cold): ${f10}s at 20 k, ${f1m}s at $((N / 1000)) k: ratio $(ratio "$f1m" "$f10") (target <= 1.2)"
 cold=$(printf 'PROJ01-%04d' $((next / 2 % 10000)))
 drop
-s=$(now); ls "$P/$cold/baseline/MR/1_MR" >/dev/null; e=$(now)
-s2=$(now); ls "$P/$cold/baseline/MR/1_MR" >/dev/null; e2=$(now)
+s=$(now); ls "$P/$cold/baseline/MR/1_T1_AX" >/dev/null; e=$(now)
+s2=$(now); ls "$P/$cold/baseline/MR/1_T1_AX" >/dev/null; e2=$(now)
 echo "ls of a series folder never listed, caches dropped: $(secs "$s" "$e")s (again: $(secs "$s2" "$e2")s)"
 
 # 100,000 files read one after another and by 8 readers, under ulimit -n 1024.

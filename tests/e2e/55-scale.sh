@@ -107,7 +107,7 @@ JSON
 profile_line="\"profile\": \"$T/profile.json\","
 write_config
 start
-f=$P/PROJ01-0003/baseline/MR/1_MR/0007.dcm
+f=$P/PROJ01-0003/baseline/MR/1_T1_AX/0007.dcm
 i=0; while [ ! -e "$f" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 "$FIONA" anonymize -o "$T/anon2" --project PROJ01 --participant PROJ01-0003 --event baseline \
 	--profile "$T/profile.json" --secret "$T/var/secret" "$T/orig/s0000003" >/dev/null 2>>"$T/anon.log"
