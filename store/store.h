@@ -555,10 +555,14 @@ int store_rc_routing_set(struct store *s, const struct store_rc_route *rows, siz
  * with record id study_uid): carried out like an mv, recorded as asked by requested_by;
  * the outcome goes back into that row. A request already known does nothing; one for a
  * study that has not arrived waits as a coupling row. 0, or -errno with err saying why the
- * request was refused (kept with the row and written back). */
-int store_rc_request(struct store *s, const char *study_uid, const char *project,
-		     const char *participant, const char *event, long instance,
-		     const char *requested_by, struct fiona_err *err);
+ * request was refused (kept with the row and written back). refused set: refused with that
+ * reason without trying (the project is not active in REDCap). */
+struct store_rc_request {
+	const char *study_uid, *project, *participant, *event, *requested_by;
+	long instance;
+	const char *refused;
+};
+int store_rc_request(struct store *s, const struct store_rc_request *q, struct fiona_err *err);
 /* The events REDCap gave a project (new NULL-terminated array, store_strv_free()). */
 int store_rc_events(struct store *s, const char *project, char ***out);
 
