@@ -17,6 +17,9 @@ command -v fusermount3 >/dev/null || { echo "SKIP zip: fusermount3 missing"; exi
 command -v unzip >/dev/null || { echo "SKIP zip: unzip missing (make deps)"; exit 0; }
 
 fiona_setup "$T" 7 || { fail generate "gen_corpus failed"; exit 1; }
+# export/ removes SeriesDescription: its series folders must be named without it.
+echo '{ "options": ["CleanDescriptors"], "tags": { "(0008,103E)": { "action": "remove" } } }' >"$T/export.json"
+sed -i "s#\"destination\": \"research\"#\"destination\": \"research\", \"export_profile\": \"$T/export.json\"#" "$T/fiona.json"
 "$FIONA" import -c "$T/fiona.json" "$T/c/P01" 2>"$T/import.log" || fail import "$(tail -n 1 "$T/import.log")"
 fiona_start "$T"
 fiona_wait_quarantine "$T" 3
@@ -26,18 +29,19 @@ set -- $(ls "$Q")
 mkdir "$P/PROJ01-0001" && mv "$Q/$1" "$P/PROJ01-0001/baseline" && mv "$Q/$2" "$P/PROJ01-0001/baseline" &&
 	pass "mv assigns two studies to one event" || fail mv "mv failed"
 ready() { grep -q "files: \([0-9]*\) of \1 de-identified" "$1/.status"; }
-i=0; while ! ready "$X/PROJ01-0001/baseline" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+i=0; while ! { ready "$P/PROJ01-0001/baseline" && ready "$X/PROJ01-0001/baseline"; } && [ $i -lt 600 ]; do
+	sleep 0.1; i=$((i + 1)); done
 
 # Readable names: from the de-identified description, never an original value.
-names=$(cd "$X/PROJ01-0001/baseline" && ls -d */*/)
+names=$(cd "$P/PROJ01-0001/baseline" && ls -d */*/)
 echo "$names" | grep -q '^[A-Z][A-Z]*/[0-9][0-9]*_[A-Za-z0-9]' && ! echo "$names" | grep -q '^\([A-Z]*\)/[0-9]*_\1/$' &&
 	pass "series folders are named from their description ($(echo "$names" | head -n 1))" ||
 	fail names "$(echo "$names" | tr '\n' ' ')"
 bad=0
 for d in $names; do
-	f=$(ls "$X/PROJ01-0001/baseline/$d" | head -n 1)
+	f=$(ls "$P/PROJ01-0001/baseline/$d" | head -n 1)
 	[ -n "$f" ] || continue
-	desc=$(dcmdump -q +P 0008,103e "$X/PROJ01-0001/baseline/$d/$f" 2>/dev/null | sed -n 's/.*\[\(.*\)\].*/\1/p' | tr ' ' '_')
+	desc=$(dcmdump -q +P 0008,103e "$P/PROJ01-0001/baseline/$d/$f" 2>/dev/null | sed -n 's/.*\[\(.*\)\].*/\1/p' | tr ' ' '_')
 	want=$(basename "$d")
 	[ -z "$desc" ] || [ "${want#*_}" = "$desc" ] || [ "${want#*_}" = "${desc%%~*}" ] || case "$want" in *"$desc"~*) ;; *) bad=$((bad + 1)) ;; esac
 done
@@ -47,6 +51,13 @@ echo "$names" | tr '/' '\n' | sed 's/^[0-9]*_//' | grep -v '^$' | sort -u >"$T/n
 leak=$(grep -cFf "$T/planted" "$T/names" 2>/dev/null; true)
 [ -s "$T/planted" ] && [ "${leak:-0}" -eq 0 ] && pass "no planted string in a series name" ||
 	fail names-leak "$leak names hold a planted string ($(grep -Ff "$T/planted" "$T/names" | head -n 2))"
+
+xnames=$(cd "$X/PROJ01-0001/baseline" && ls -d */*/)
+f=$(find "$X/PROJ01-0001/baseline" -name '*.dcm' | head -n 1)
+if [ -n "$xnames" ] && [ "$xnames" != "$names" ] && ! dcmdump -q "$f" 2>/dev/null | grep -q '(0008,103e)' &&
+	! echo "$xnames" | grep -q 'Thorax\|TSE'; then
+	pass "a profile that removes SeriesDescription: names from labels ($(echo "$xnames" | tr '\n' ' '))"
+else fail names-removed "export/: $(echo "$xnames" | tr '\n' ' ')"; fi
 
 # The zip: listed once ready, exact size, valid, same bytes as the folder's files.
 Z=$X/PROJ01-0001/baseline.zip
