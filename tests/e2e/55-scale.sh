@@ -107,8 +107,11 @@ JSON
 profile_line="\"profile\": \"$T/profile.json\","
 write_config
 start
-f=$P/PROJ01-0003/baseline/MR/1_T1_AX/0007.dcm
-i=0; while [ ! -e "$f" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+# (the new profile removes SeriesDescription: the series folder is named from its labels now)
+f=
+i=0; while [ ! -e "$f" ] && [ $i -lt 100 ]; do
+	f=$(ls -d "$P/PROJ01-0003/baseline/MR/1_"* 2>/dev/null | head -n 1)/0007.dcm
+	sleep 0.1; i=$((i + 1)); done
 "$FIONA" anonymize -o "$T/anon2" --project PROJ01 --participant PROJ01-0003 --event baseline \
 	--profile "$T/profile.json" --secret "$T/var/secret" "$T/orig/s0000003" >/dev/null 2>>"$T/anon.log"
 a=$(cksum <"$T/anon2/s0000003/0007.dcm" 2>/dev/null)
