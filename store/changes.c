@@ -156,7 +156,8 @@ int cat_commit(struct store *s, int rc)
 		note_done(s, true);
 		return 0;
 	}
-	cat_exec(s, "ROLLBACK");
+	if (!sqlite3_get_autocommit(s->db)) /* SQLITE_FULL may have rolled back already */
+		cat_exec(s, "ROLLBACK");
 	note_done(s, false);
 	return rc;
 }

@@ -80,7 +80,7 @@ static int keep_copy(struct store_cleaner *c, const uint8_t *p, size_t n, struct
 	int rc;
 
 	obj_hash(p, n, o->hash);
-	if ((rc = obj_put(c->s, NULL, p, n, false, o->hash)))
+	if ((rc = obj_put(c->s, NULL, p, n, false, o->hash, NULL)))
 		return rc;
 	o->size = (int64_t)n;
 	if ((rc = fault_hit(c->s, FAULT_SYNCFS)))

@@ -209,7 +209,8 @@ static void commit_batch(struct store *s, struct ingest_job *batch)
 		for (struct ingest_job *j = batch; !rc && j; j = j->next) {
 			if ((rc = cat_exec(s, "SAVEPOINT one")))
 				break;
-			if ((j->rc = ingest_catalog(s, j, now)))
+			j->rc = obj_present(s, j->hash) ? ingest_catalog(s, j, now) : -ENOENT;
+			if (j->rc)
 				cat_exec(s, "ROLLBACK TO one");
 			rc = cat_exec(s, "RELEASE one");
 		}
@@ -280,6 +281,7 @@ int store_ingest(struct store *s, const char *path, const struct store_origin *o
 {
 	struct ingest_job j = {.o = o, .res = res};
 	struct core_map map;
+	bool fresh = false;
 	int rc = core_map_file(path, &map);
 
 	memset(res, 0, sizeof(*res));
@@ -292,16 +294,19 @@ int store_ingest(struct store *s, const char *path, const struct store_origin *o
 	if (!rc) {
 		obj_hash(map.p, map.len, j.hash);
 		j.size = map.len;
-		if ((rc = obj_put(s, path, map.p, map.len, move, j.hash)))
+		if ((rc = obj_put(s, path, map.p, map.len, move, j.hash, &fresh)))
 			err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot keep the object: %s",
 				strerror(-rc));
 	}
 	core_map_release(&map);
 	if (rc)
 		return rc;
-	if ((rc = ingest_commit(s, &j)))
+	if ((rc = ingest_commit(s, &j))) {
+		if (fresh) /* a full disk must not fill up with objects nobody acknowledged */
+			obj_drop_uncataloged(s, j.hash);
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot catalog: %s",
 			       strerror(-rc));
+	}
 	if (res->replaced)
 		log_msg(s->log, LOG_INFO, "store",
 			"instance %lld received again with other bytes: the new version replaces "

@@ -48,7 +48,7 @@ static int write_tmp(struct store *s, const uint8_t *p, size_t n, char *out, siz
 }
 
 int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, bool move,
-	    const char hash[33])
+	    const char hash[33], bool *fresh)
 {
 	char dir[4200], path[4300], copy[4200];
 	const char *src = src_path;
@@ -76,10 +76,40 @@ int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, b
 		rc = -errno;
 		goto fail;
 	}
+	if (fresh)
+		*fresh = true;
 	return 0;
 fail:
 	unlink(src);
 	return rc;
+}
+
+bool obj_present(const struct store *s, const char hash[33])
+{
+	char rel[40];
+
+	snprintf(rel, sizeof(rel), "%.2s/%s.dcm", hash, hash);
+	return faccessat(s->objects_fd, rel, F_OK, 0) == 0;
+}
+
+void obj_drop_uncataloged(struct store *s, const char hash[33])
+{
+	sqlite3_stmt *st = NULL;
+	char rel[40];
+	bool named = true;
+
+	pthread_mutex_lock(&s->lock);
+	if (!cat_stmt(s, "SELECT 1 FROM objects WHERE hash=?", &st)) {
+		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+		named = sqlite3_step(st) != SQLITE_DONE; /* a row, or an error: keep the file */
+		sqlite3_reset(st);
+	}
+	snprintf(rel, sizeof(rel), "%.2s/%s.dcm", hash, hash);
+	if (!named && unlinkat(s->objects_fd, rel, 0) == 0)
+		log_msg(s->log, LOG_INFO, "store",
+			"removed object %.8s...: its instance was refused before the catalog named it",
+			hash);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void obj_clean_tmp(struct store *s)

@@ -116,9 +116,16 @@ void obj_hash(const uint8_t *p, size_t n, char out[33]);
 /* Puts the n bytes at p (the content of src_path) in place as object hash: move renames
  * src_path (receiver temporaries), otherwise the bytes are written to a temporary first
  * (imports). Not yet durable: the group commit makes a whole batch durable with one
- * syncfs before the catalog names any of it. 0 or a negative errno. */
+ * syncfs before the catalog names any of it. *fresh (may be NULL) is set when this call
+ * made the file (it did not exist). 0 or a negative errno. */
 int obj_put(struct store *s, const char *src_path, const uint8_t *p, size_t n, bool move,
-	    const char hash[33]);
+	    const char hash[33], bool *fresh);
+/* The object file of hash exists (checked at commit: a file removed by
+ * obj_drop_uncataloged after this instance deduplicated against it is never named). */
+bool obj_present(const struct store *s, const char hash[33]);
+/* Removes a file obj_put made fresh whose instance was refused, unless the catalog names
+ * it by now (another instance of the same bytes committed first). Takes s->lock. */
+void obj_drop_uncataloged(struct store *s, const char hash[33]);
 void obj_clean_tmp(struct store *s);
 
 /* assign.c: under s->lock. The project is configured, the participant matches its pattern
