@@ -75,6 +75,32 @@ echo "1 MiB reader: originals ${d2}s, mount ${m2}s: ratio $(ratio "$m2" "$d2") (
 s=$(now); find "$CORPUS" -ls >/dev/null; e=$(now); fd=$(secs "$s" "$e")
 s=$(now); find "$T/mnt/projects" -ls >/dev/null; e=$(now); fm=$(secs "$s" "$e") # before the small files
 echo "find -ls: corpus ${fd}s, mount ${fm}s: ratio $(ratio "$fm" "$fd") (target <= 4)"
+# Zip export (issue 15): reading the largest participant's zip through the mount (its
+# layout comes from kept sizes and CRCs: nothing is compressed or staged) next to making
+# the same stored zip with `zip -0 -r` from that participant's export folder, read through
+# the mount too, and from a local copy of it. Target: reading is faster than making.
+bench_zip() {
+	command -v zip >/dev/null || { echo "zip missing (make deps): zip part skipped"; return 0; }
+	X=$T/mnt/export/BENCH1
+	id=$(for d in "$X"/*/; do echo "$(find "$d" -name '*.dcm' | wc -l) $(basename "$d")"; done | sort -rn | head -n 1 | cut -d' ' -f2)
+	[ -n "$id" ] || { echo "zip: no participant under export/"; return 0; }
+	z=$X/$id.zip
+	[ -e "$z" ] || z=$X/$id/baseline.zip # a participant zip, else its event's
+	i=0; while [ ! -e "$z" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -e "$z" ] || { echo "zip: $z not listed after 60 s"; return 0; }
+	nf=$(find "$X/$id" -name '*.dcm' | wc -l); mb=$(du -sm --apparent-size "$X/$id" | cut -f1)
+	s=$(now); cat "$z" >/dev/null; e=$(now); r1=$(secs "$s" "$e")
+	s=$(now); cat "$z" >/dev/null; e=$(now); r2=$(secs "$s" "$e")
+	(cd "$X" && s=$(now) && zip -0 -r -q "$T/made.zip" "$id" && e=$(now) && echo "$(secs "$s" "$e")") >"$T/zm"
+	rm -f "$T/made.zip"; cp -r "$X/$id" "$T/local-$id"
+	(cd "$T" && s=$(now) && zip -0 -r -q "$T/made.zip" "local-$id" && e=$(now) && echo "$(secs "$s" "$e")") >"$T/zl"
+	rm -rf "$T/made.zip" "$T/local-$id"
+	zm=$(cat "$T/zm"); zl=$(cat "$T/zl")
+	echo "zip of $id ($nf files, $mb MB, $(stat -c %s "$z") bytes): read through the mount first ${r1}s, again ${r2}s;" \
+		"zip -0 -r from the mount ${zm}s (read/make $(ratio "$r1" "$zm")), from a local copy ${zl}s ($(ratio "$r1" "$zl")) (target < 1)"
+}
+echo "== zip export (reading fiona's zip vs zip -0 -r of the same files)"
+bench_zip
 # Small files: 10,000 instances of 9.6 KB (64x64 MR), where the cost per open dominates.
 "$(pwd)/$BUILD/tools/gen_scale" files -o "$T/small" --first 9000 --studies 50 --pid-prefix SMALL
 "$FIONA" import -c "$T/fiona.json" "$T/small" >/dev/null 2>&1
