@@ -296,10 +296,18 @@ enum deid_action {
 	DEID_PARTICIPANT, /* PatientID, PatientName -> participant ID */
 	DEID_HASH,	  /* AccessionNumber, StudyID -> keyed 16-char hash */
 };
+/* What a profile's rewrite or normalize rule does to the text value the decision would
+ * otherwise write (docs/deid.md "Export profile keys"). */
+enum deid_post {
+	DEID_POST_NONE,
+	DEID_POST_REWRITE,   /* regex replaced, every match (like sed s///g) */
+	DEID_POST_NORMALIZE, /* runs of non-alphanumerics -> one '_', trimmed */
+};
 struct deid_decision {
 	enum deid_action action;
-	const char *arg; /* SET template or CAPTURE regex; borrowed from the profile */
-	bool recurse;	 /* sequence kept: process its items (U* etc.) */
+	const char *arg;     /* SET template or CAPTURE regex; borrowed from the profile */
+	bool recurse;	     /* sequence kept: process its items (U* etc.) */
+	enum deid_post post; /* applied to the text value action writes (not UI) */
 };
 struct deid_profile; /* options + per-tag overrides + private keep list + date range */
 /* Returns a new object in *out; free with deid_profile_free(). 0 or -ENOMEM. */
@@ -329,6 +337,28 @@ const char *deid_method_text(const struct deid_profile *p); /* borrowed */
  * the value), -ENOSPC if out is too small. Thread safe. */
 int deid_profile_capture(const struct deid_profile *p, uint32_t tag, const char *value, char *out,
 			 size_t cap);
+/* Applies the profile's rewrite or normalize rule of tag to in (the value the engine
+ * would otherwise write): out gets the result. -ENOENT when tag has no such rule,
+ * -ENOSPC when out is too small (the caller then empties the value). Thread safe. */
+int deid_profile_post(const struct deid_profile *p, uint32_t tag, const char *in, char *out,
+		      size_t cap);
+/* The participant ID as the profile's participant_rewrite makes it (a copy of id when
+ * there is none, or when the result would be empty or longer than 64 bytes). */
+void deid_profile_participant(const struct deid_profile *p, const char *id, char out[65]);
+/* Normalized text: ASCII letters and digits kept, every run of other bytes becomes one
+ * '_', none at either end ("T1 MPRAGE (sag)" -> "T1_MPRAGE_sag"). Returns its length
+ * (at most cap-1; out is NUL-terminated). */
+size_t deid_normalize(const char *in, char *out, size_t cap);
+/* Whether the profile's leave_out drops series of this SOP class / modality from the tree
+ * it is used for (presentation states, secondary captures, listed SOP classes). */
+bool deid_profile_leaves_out(const struct deid_profile *p, const char *sop_class,
+			     const char *modality);
+enum deid_zip_layout {
+	DEID_ZIP_FOLDERS, /* as the mount's folders (default) */
+	DEID_ZIP_SERIES,  /* <event>/<SeriesNumber>_<description>/<NNNN>.dcm */
+	DEID_ZIP_FLAT,	  /* <event>_<SeriesNumber>_<description>_<NNNN>.dcm */
+};
+enum deid_zip_layout deid_profile_zip_layout(const struct deid_profile *p);
 /* Expands a SET template: {project} {participant} {event} (NULL arguments expand to "").
  * -EINVAL for an unknown or unterminated placeholder, -ENOSPC if out is too small. */
 int deid_template_expand(const char *tmpl, const char *project, const char *participant,

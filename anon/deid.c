@@ -211,6 +211,7 @@ int deid_instance_plan(const struct deid_job *j, const uint8_t *p, size_t n, str
 		snprintf(o->ts_uid, sizeof(o->ts_uid), "%s", output_ts(ts));
 	}
 	snprintf(o->sop_class_uid, sizeof(o->sop_class_uid), "%s", w->ids.sop_class);
+	deid_profile_participant(j->profile, j->participant, w->participant);
 	o->burned_in = deid_idents_burned_in(&w->ids);
 	walk_creators_reset(w, 0);
 	if ((rc = walk_run(w, err)))

@@ -55,7 +55,9 @@ void deid_profile_free(struct deid_profile *p)
 		if (p->rules[i].rx)
 			regfree(p->rules[i].rx);
 		free(p->rules[i].rx);
+		free(p->rules[i].repl);
 	}
+	deid_export_free(p);
 	for (size_t i = 0; i < p->n_keep; i++)
 		free(p->keep[i].creator);
 	free(p->rules);
@@ -130,6 +132,8 @@ static int rule_add(struct deid_profile *p, uint32_t tag, enum deid_action a, co
 	r[p->n_rules].action = a;
 	r[p->n_rules].arg = NULL;
 	r[p->n_rules].rx = NULL;
+	r[p->n_rules].post = DEID_POST_NONE;
+	r[p->n_rules].repl = NULL;
 	p->n_rules++; /* counted first so deid_profile_free() releases a half-built rule */
 	if (arg && !(r[p->n_rules - 1].arg = strdup(arg)))
 		return -ENOMEM;
@@ -245,7 +249,7 @@ static int parse_dates(struct deid_profile *p, json_t *a, struct fiona_err *err)
  * more than 8 nested groups.
  */
 #define REGEX_MAX 128
-static bool regex_simple(const char *re)
+bool deid_regex_simple(const char *re)
 {
 	bool prev_quant = false, in_bracket = false;
 	int depth = 0;
@@ -284,11 +288,61 @@ static int check_regex(const char *re)
 	regex_t rx;
 	int ok;
 
-	if (!regex_simple(re) || regcomp(&rx, re, REG_EXTENDED) != 0)
+	if (!deid_regex_simple(re) || regcomp(&rx, re, REG_EXTENDED) != 0)
 		return -EINVAL;
 	ok = rx.re_nsub >= 1;
 	regfree(&rx);
 	return ok ? 0 : -EINVAL;
+}
+
+/* rewrite (regex + replace) and normalize: applied to what the engine would write. */
+static int parse_post(struct deid_profile *p, const char *key, uint32_t tag, json_t *o,
+		      bool rewrite, struct fiona_err *err)
+{
+	const char *re = json_string_value(json_object_get(o, "regex")),
+		   *repl = json_string_value(json_object_get(o, "replace")), *why = "";
+	regex_t *rx = NULL;
+	int rc;
+
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (p->rules[i].tag == tag)
+			return err_set(err, -EINVAL, CORE_NO_OFFSET, tag, "tags.%s: duplicate tag",
+				       key);
+	if (rewrite && (rc = deid_rewrite_compile(re, repl, &rx, &why)))
+		return rc == -ENOMEM ? rc
+				     : err_set(err, rc, CORE_NO_OFFSET, tag, "tags.%s.%s: %s", key,
+					       strncmp(why, "replacement", 11) ? "regex" : "replace",
+					       why);
+	if ((rc = rule_add(p, tag, DEID_KEEP, rewrite ? re : NULL)) < 0) {
+		if (rx)
+			regfree(rx);
+		free(rx);
+		return rc;
+	}
+	p->rules[p->n_rules - 1].post = rewrite ? DEID_POST_REWRITE : DEID_POST_NORMALIZE;
+	p->rules[p->n_rules - 1].rx = rx;
+	if (rewrite && !(p->rules[p->n_rules - 1].repl = strdup(repl)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* A rule object has action and the keys its action reads; any other key is an error. */
+static int rule_keys(const char *key, uint32_t tag, json_t *o, struct fiona_err *err)
+{
+	static const char *const known[] = {"action", "value", "regex", "replace"};
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v)
+	{
+		size_t i = 0;
+		while (i < CORE_ARRAY_SIZE(known) && strcmp(k, known[i]))
+			i++;
+		if (i == CORE_ARRAY_SIZE(known))
+			return err_set(err, -EINVAL, CORE_NO_OFFSET, tag,
+				       "tags.%s.%.40s: unknown key", key, k);
+	}
+	return 0;
 }
 
 static int parse_rule(struct deid_profile *p, const char *key, json_t *o, struct fiona_err *err)
@@ -303,6 +357,10 @@ static int parse_rule(struct deid_profile *p, const char *key, json_t *o, struct
 			       "tags.%.40s: want a tag \"(gggg,eeee)\"", key);
 	if (!json_is_object(o) || !act)
 		return err_set(err, -EINVAL, CORE_NO_OFFSET, tag, "tags.%s.action: missing", key);
+	if ((rc = rule_keys(key, tag, o, err)))
+		return rc;
+	if (!strcmp(act, "rewrite") || !strcmp(act, "normalize"))
+		return parse_post(p, key, tag, o, act[0] == 'r', err);
 	for (k = 0; k < CORE_ARRAY_SIZE(action_names) && strcmp(act, action_names[k].name); k++)
 		;
 	if (k == CORE_ARRAY_SIZE(action_names))
@@ -420,7 +478,7 @@ static int parse_root(struct deid_profile *p, json_t *root, struct fiona_err *er
 				if (rc < 0 || (rc = parse_rule(p, tk, tv, err)) < 0)
 					break;
 			}
-		} else
+		} else if ((rc = deid_parse_export_key(p, key, v, err)) == -ENOENT)
 			rc = err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
 				     "%.60s: unknown key", key);
 		if (rc < 0)

@@ -185,6 +185,7 @@ static int set(struct deid_decision *out, enum deid_action a, const char *arg, b
 	out->action = a;
 	out->arg = arg;
 	out->recurse = recurse;
+	out->post = DEID_POST_NONE;
 	return 0;
 }
 
@@ -305,20 +306,37 @@ static int decide_meta(const struct deid_profile *p, uint32_t tag, struct deid_d
 	}
 }
 
+static int decide_builtin(const struct deid_profile *p, uint32_t tag, uint16_t vr,
+			  const char *creator, const char *sop_class_uid, struct deid_decision *out);
+
 int deid_decide(const struct deid_profile *p, uint32_t tag, uint16_t vr, const char *creator,
 		const char *sop_class_uid, struct deid_decision *out)
 {
 	const struct deid_tag_rule *rule;
-	const struct annexe_row *row;
-	unsigned code;
-	bool modif;
 
 	if (!p || !out)
 		return -EINVAL;
 	rule = rule_find(p, tag);
-	if (rule)
+	if (rule && rule->post == DEID_POST_NONE)
 		return set(out, rule->action, rule->arg,
 			   rule->action == DEID_KEEP && vr_is_seq(vr));
+	if (rule) { /* rewrite / normalize: of what the rest of the rules decide */
+		int rc = decide_builtin(p, tag, vr, creator, sop_class_uid, out);
+
+		out->post = rule->post;
+		return rc;
+	}
+	return decide_builtin(p, tag, vr, creator, sop_class_uid, out);
+}
+
+/* Steps 2-7 of the order above: everything but the profile's own rule. */
+static int decide_builtin(const struct deid_profile *p, uint32_t tag, uint16_t vr,
+			  const char *creator, const char *sop_class_uid, struct deid_decision *out)
+{
+	const struct annexe_row *row;
+	unsigned code;
+	bool modif;
+
 	if (DCM_GROUP(tag) == 0x0002)
 		return decide_meta(p, tag, out);
 	if (DCM_ELEM(tag) == 0x0000) /* group lengths: retired, and wrong after any edit */

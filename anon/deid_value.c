@@ -33,9 +33,36 @@ static const char *value_string(struct deid_walk *w, const struct dcm_elem *e)
 	return (const char *)w->scratch.data;
 }
 
+bool walk_post_applies(uint16_t vr)
+{
+	return is_string_vr(vr) && vr != DCM_VR('U', 'I');
+}
+
+/* The value of a rewrite or normalize rule: the text the decision made, transformed; what
+ * does not fit becomes empty, never the value before the transform. */
+static int write_post(struct deid_walk *w, const struct dcm_elem *e, const char *s)
+{
+	size_t cap = 2 * strlen(s) + 1024;
+	char *out = malloc(cap);
+	int rc = out ? deid_profile_post(w->job->profile, e->tag, s, out, cap) : -ENOMEM;
+
+	if (rc == -ENOMEM)
+		return rc;
+	rc = rc ? dcm_write_elem(&w->out, e->tag, e->vr, NULL, 0)
+		: dcm_write_str(&w->out, e->tag, e->vr, out);
+	if (rc == -EINVAL)
+		rc = dcm_write_elem(&w->out, e->tag, e->vr, NULL, 0);
+	free(out);
+	return rc;
+}
+
 static int write_str(struct deid_walk *w, const struct dcm_elem *e, const char *s)
 {
-	int rc = dcm_write_str(&w->out, e->tag, e->vr, s);
+	int rc;
+
+	if (w->post != DEID_POST_NONE && walk_post_applies(e->vr))
+		return write_post(w, e, s);
+	rc = dcm_write_str(&w->out, e->tag, e->vr, s);
 
 	if (rc ==
 	    -EINVAL) /* does not fit the VR (e.g. a long template): empty, never the original */
@@ -149,7 +176,7 @@ static int write_profile_value(struct deid_walk *w, const struct dcm_elem *e,
 
 	switch (d->action) {
 	case DEID_SET:
-		if (deid_template_expand(d->arg, j->project, j->participant, j->event, out,
+		if (deid_template_expand(d->arg, j->project, w->participant, j->event, out,
 					 sizeof(out)))
 			return write_empty(w, e);
 		return write_str(w, e, out);
@@ -160,7 +187,7 @@ static int write_profile_value(struct deid_walk *w, const struct dcm_elem *e,
 	case DEID_PARTICIPANT:
 		if (e->depth == 0 && e->tag == DCM_TAG(0x0010, 0x0020))
 			snprintf(w->o->old_patient_id, sizeof(w->o->old_patient_id), "%s", v);
-		return write_str(w, e, j->participant);
+		return write_str(w, e, w->participant);
 	case DEID_HASH:
 		if (!*v)
 			return write_empty(w, e);
@@ -170,6 +197,13 @@ static int write_profile_value(struct deid_walk *w, const struct dcm_elem *e,
 	default:
 		return write_empty(w, e);
 	}
+}
+
+int walk_keep_text(struct deid_walk *w, const struct dcm_elem *e)
+{
+	const char *v = value_string(w, e);
+
+	return v ? write_str(w, e, v) : -ENOMEM;
 }
 
 int walk_value_write(struct deid_walk *w, const struct dcm_elem *e, const struct deid_decision *d)

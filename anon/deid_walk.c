@@ -170,7 +170,7 @@ static int write_profile_set(struct deid_walk *w, const struct deid_tag_rule *r)
 	int rc;
 
 	if (dcm_dict_lookup(r->tag, &info) || !deid_dummy_value(info.vr) ||
-	    deid_template_expand(r->arg, j->project, j->participant, j->event, v, sizeof(v)))
+	    deid_template_expand(r->arg, j->project, w->participant, j->event, v, sizeof(v)))
 		return 0; /* not a string attribute fiona can name: nothing to add */
 	if (!annexe_find(r->tag))
 		return 0; /* only attributes Annex E names: they live at the top level */
@@ -280,6 +280,13 @@ int walk_element(struct deid_walk *w, const struct dcm_elem *e)
 
 		dcm_value_str(e, name, sizeof(name));
 		creator_remember(w, e, name);
+	}
+	if (d.post != DEID_POST_NONE && walk_post_applies(e->vr) && d.action != DEID_EMPTY) {
+		w->post = d.post; /* a rewrite or normalize rule: of the value written now */
+		w->o->replaced++;
+		rc = d.action == DEID_KEEP ? walk_keep_text(w, e) : walk_value_write(w, e, &d);
+		w->post = DEID_POST_NONE;
+		return rc;
 	}
 	if (d.action == DEID_KEEP) {
 		if (e->depth == 0)

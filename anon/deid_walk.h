@@ -41,6 +41,8 @@ struct deid_walk {
 	unsigned inserted;   /* how many of fiona's own attributes are written */
 	size_t set_next;     /* next profile rule to look at for a missing "set" attribute */
 	bool err_set;	     /* err below holds the failure */
+	char participant[65]; /* as the profile's participant_rewrite makes it */
+	enum deid_post post;  /* of the element being written: write_str applies it */
 	struct fiona_err err;
 	struct walk_level levels[DCM_READ_MAX_DEPTH + 1];
 };
@@ -57,5 +59,9 @@ int walk_insert_before(struct deid_walk *w, uint32_t tag);
 /* deid_value.c: the new value of an element whose decision changes it. */
 int walk_value_write(struct deid_walk *w, const struct dcm_elem *e, const struct deid_decision *d);
 int walk_keep(struct deid_walk *w, const struct dcm_elem *e);
+/* deid_value.c: a kept text value written again, for a rewrite or normalize rule. */
+int walk_keep_text(struct deid_walk *w, const struct dcm_elem *e);
+/* Whether a rule's post-transform applies to values of vr (text VRs, not UI). */
+bool walk_post_applies(uint16_t vr);
 
 #endif
