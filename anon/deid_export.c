@@ -182,8 +182,8 @@ void deid_profile_participant(const struct deid_profile *p, const char *id, char
 	char tmp[65];
 
 	snprintf(out, 65, "%s", id);
-	if (p && p->part_rx && deid_regex_replace(p->part_rx, p->part_repl, id, tmp, sizeof(tmp)) == 0 &&
-	    tmp[0])
+	if (p && p->part_rx &&
+	    deid_regex_replace(p->part_rx, p->part_repl, id, tmp, sizeof(tmp)) == 0 && tmp[0])
 		memcpy(out, tmp, sizeof(tmp));
 }
 
@@ -270,8 +270,9 @@ static int parse_participant(struct deid_profile *p, json_t *v, struct fiona_err
 	if ((rc = deid_rewrite_compile(re, repl, &p->part_rx, &why)) == -ENOMEM)
 		return rc;
 	if (rc)
-		return bad(err, strncmp(why, "replacement", 11) ? "participant_rewrite.regex"
-								: "participant_rewrite.replace",
+		return bad(err,
+			   strncmp(why, "replacement", 11) ? "participant_rewrite.regex"
+							   : "participant_rewrite.replace",
 			   why);
 	return (p->part_repl = strdup(repl)) ? 0 : -ENOMEM;
 }
@@ -355,8 +356,7 @@ static int parse_layout(struct deid_profile *p, json_t *v, struct fiona_err *err
 	return bad(err, "zip_layout", "want \"folders\", \"series\" or \"flat\"");
 }
 
-int deid_parse_export_key(struct deid_profile *p, const char *key, json_t *v,
-			  struct fiona_err *err)
+int deid_parse_export_key(struct deid_profile *p, const char *key, json_t *v, struct fiona_err *err)
 {
 	if (!strcmp(key, "participant_rewrite"))
 		return p->part_rx ? bad(err, key, "duplicate key") : parse_participant(p, v, err);

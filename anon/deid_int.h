@@ -15,9 +15,9 @@ struct deid_tag_rule {
 	uint32_t tag;
 	enum deid_action action; /* KEEP REMOVE EMPTY CLEAN SET CAPTURE (DUMMY UID SHIFT HASH) */
 	char *arg;		 /* owned: SET template or CAPTURE/REWRITE regex; NULL otherwise */
-	regex_t *rx;		 /* owned: compiled CAPTURE/REWRITE regex (regexec is thread safe) */
-	enum deid_post post;	 /* REWRITE/NORMALIZE: action is unused, the built-in one applies */
-	char *repl;		 /* owned: REWRITE replacement */
+	regex_t *rx;	     /* owned: compiled CAPTURE/REWRITE regex (regexec is thread safe) */
+	enum deid_post post; /* REWRITE/NORMALIZE: action is unused, the built-in one applies */
+	char *repl;	     /* owned: REWRITE replacement */
 };
 
 struct deid_private_keep {
@@ -56,8 +56,7 @@ int deid_parse_export_key(struct deid_profile *p, const char *key, json_t *v,
 int deid_rewrite_compile(const char *re, const char *repl, regex_t **rx, const char **why);
 /* Every match of rx in in replaced by repl (groups expanded), like sed -E s/re/repl/g.
  * 0, or -ENOSPC when the result does not fit cap. */
-int deid_regex_replace(const regex_t *rx, const char *repl, const char *in, char *out,
-		       size_t cap);
+int deid_regex_replace(const regex_t *rx, const char *repl, const char *in, char *out, size_t cap);
 void deid_export_free(struct deid_profile *p);
 
 /* Fills p->method_text from p->options (deid_profile.c). */

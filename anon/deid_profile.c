@@ -309,10 +309,11 @@ static int parse_post(struct deid_profile *p, const char *key, uint32_t tag, jso
 			return err_set(err, -EINVAL, CORE_NO_OFFSET, tag, "tags.%s: duplicate tag",
 				       key);
 	if (rewrite && (rc = deid_rewrite_compile(re, repl, &rx, &why)))
-		return rc == -ENOMEM ? rc
-				     : err_set(err, rc, CORE_NO_OFFSET, tag, "tags.%s.%s: %s", key,
-					       strncmp(why, "replacement", 11) ? "regex" : "replace",
-					       why);
+		return rc == -ENOMEM
+			       ? rc
+			       : err_set(err, rc, CORE_NO_OFFSET, tag, "tags.%s.%s: %s", key,
+					 strncmp(why, "replacement", 11) ? "regex" : "replace",
+					 why);
 	if ((rc = rule_add(p, tag, DEID_KEEP, rewrite ? re : NULL)) < 0) {
 		if (rx)
 			regfree(rx);

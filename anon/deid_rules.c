@@ -307,7 +307,8 @@ static int decide_meta(const struct deid_profile *p, uint32_t tag, struct deid_d
 }
 
 static int decide_builtin(const struct deid_profile *p, uint32_t tag, uint16_t vr,
-			  const char *creator, const char *sop_class_uid, struct deid_decision *out);
+			  const char *creator, const char *sop_class_uid,
+			  struct deid_decision *out);
 
 int deid_decide(const struct deid_profile *p, uint32_t tag, uint16_t vr, const char *creator,
 		const char *sop_class_uid, struct deid_decision *out)

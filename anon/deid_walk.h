@@ -35,12 +35,12 @@ struct deid_walk {
 	size_t owned_from; /* start of the owned bytes not yet in a segment */
 	struct deid_seg *segs;
 	size_t nsegs, capsegs;
-	struct buf scratch;  /* value strings being rewritten */
-	int skip_depth;	     /* >= 0: skipping a removed sequence that began at this depth */
-	uint64_t frags_from; /* encapsulated pixel data: first fragment, UINT64_MAX none */
-	unsigned inserted;   /* how many of fiona's own attributes are written */
-	size_t set_next;     /* next profile rule to look at for a missing "set" attribute */
-	bool err_set;	     /* err below holds the failure */
+	struct buf scratch;   /* value strings being rewritten */
+	int skip_depth;	      /* >= 0: skipping a removed sequence that began at this depth */
+	uint64_t frags_from;  /* encapsulated pixel data: first fragment, UINT64_MAX none */
+	unsigned inserted;    /* how many of fiona's own attributes are written */
+	size_t set_next;      /* next profile rule to look at for a missing "set" attribute */
+	bool err_set;	      /* err below holds the failure */
 	char participant[65]; /* as the profile's participant_rewrite makes it */
 	enum deid_post post;  /* of the element being written: write_str applies it */
 	struct fiona_err err;

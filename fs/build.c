@@ -159,6 +159,30 @@ static int build_qseries(struct fs_mount *m, const struct fs_node *n, struct fs_
 	return rc;
 }
 
+/* "<ID>.zip" beside each participant folder of export/: named now, laid out only when
+ * a lookup asks for it (fs_lookup_child), so listing a project of thousands of
+ * participants costs no query per participant. After the folders, so their names come
+ * first in the name set. */
+static int add_participant_zips(struct fs_dir *d, struct fs_nameset *ns, gid_t gid,
+				const char *const *parts)
+{
+	size_t k = 0, n = d->n;
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct fs_entry *e = &d->e[i];
+		char nm[FS_NAME_MAX + 16];
+
+		if (e->role != FS_PARTICIPANT)
+			continue;
+		snprintf(nm, sizeof(nm), "%s.zip", fs_entry_name(d, e));
+		rc = fs_dir_add(d, ns, nm, FS_PZIP, S_IFREG | 0440, gid, 0, &e);
+		rc = rc ? rc : fs_dir_text(d, e, parts[k], strlen(parts[k]));
+		k++;
+	}
+	return rc;
+}
+
 static int build_project(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d,
 			 struct fs_nameset *ns)
 {
@@ -176,10 +200,12 @@ static int build_project(struct fs_mount *m, const struct fs_node *n, struct fs_
 		char nm[FS_NAME_MAX + 1];
 		struct fs_entry *e;
 
-		fs_name_sanitize(parts[i], strlen(parts[i]), nm, sizeof(nm));
+		fs_name_participant(n->place, parts[i], nm, sizeof(nm));
 		rc = fs_dir_add(d, ns, nm, FS_PARTICIPANT, S_IFDIR | 0770, n->gid, 0, &e);
 		rc = rc ? rc : fs_dir_text(d, e, parts[i], strlen(parts[i])); /* the real ID */
 	}
+	if (!rc && n->place->export_tree)
+		rc = add_participant_zips(d, ns, n->gid, (const char *const *)parts);
 	store_strv_free(parts);
 	return rc;
 }
@@ -239,17 +265,9 @@ static int build_participant(struct fs_mount *m, const struct fs_node *n, struct
 	return rc;
 }
 
-/* A series folder of an event: its modality folder, its name and whether it is
- * prepared (every instance has a kept row, so its name is the final one). */
-struct series_dir {
-	int64_t id, study;
-	bool ready;
-	char mod[FS_NAME_MAX + 1], name[FS_NAME_MAX + 16];
-};
-
-static int layout_add(struct series_dir **all, size_t *cnt, const struct store_series_name *se)
+static int layout_add(struct fs_series_dir **all, size_t *cnt, const struct store_series_name *se)
 {
-	struct series_dir *v = realloc(*all, (*cnt + 1) * sizeof(*v)), *o;
+	struct fs_series_dir *v = realloc(*all, (*cnt + 1) * sizeof(*v)), *o;
 
 	if (!v)
 		return -ENOMEM;
@@ -265,7 +283,7 @@ static int layout_add(struct series_dir **all, size_t *cnt, const struct store_s
 }
 
 /* Names unique per modality folder, among the prepared series, in catalog order. */
-static int layout_unique(struct series_dir *v, size_t n)
+static int layout_unique(struct fs_series_dir *v, size_t n)
 {
 	int rc = 0;
 
@@ -285,14 +303,14 @@ static int layout_unique(struct series_dir *v, size_t n)
 	return rc;
 }
 
-/* Every series folder of the studies at an event's place, in catalog order (new array):
- * named from what the de-identified files carry under the place's profile. */
-static int event_layout(struct fs_mount *m, const struct fs_place *pl, struct series_dir **out,
-			size_t *n)
+int fs_event_layout(struct fs_mount *m, const struct fs_place *pl, struct fs_series_dir **out,
+		    size_t *n)
 {
+	const struct deid_profile *prof = fs_place_profile(pl);
+
 	int64_t *ids = NULL;
 	size_t nids = 0, cnt = 0;
-	struct series_dir *all = NULL;
+	struct fs_series_dir *all = NULL;
 	int rc = store_list_event_studies(m->store, pl->project->cfg->name, pl->participant,
 					  event_name(pl), &ids, &nids);
 
@@ -301,8 +319,9 @@ static int event_layout(struct fs_mount *m, const struct fs_place *pl, struct se
 		size_t k = 0;
 
 		rc = store_list_series_names(m->store, ids[i], fs_place_fp(pl), &se, &k);
-		for (size_t j = 0; !rc && j < k; j++)
-			rc = layout_add(&all, &cnt, &se[j]);
+		for (size_t j = 0; !rc && j < k; j++) /* series the profile leaves out: not shown */
+			if (!deid_profile_leaves_out(prof, se[j].sop_class, se[j].modality))
+				rc = layout_add(&all, &cnt, &se[j]);
 		free(se);
 	}
 	free(ids);
@@ -319,10 +338,10 @@ static int event_layout(struct fs_mount *m, const struct fs_place *pl, struct se
 static int build_event(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d,
 		       struct fs_nameset *ns)
 {
-	struct series_dir *se = NULL;
+	struct fs_series_dir *se = NULL;
 	size_t cnt = 0;
 	struct buf status;
-	int rc = event_layout(m, n->place, &se, &cnt);
+	int rc = fs_event_layout(m, n->place, &se, &cnt);
 
 	buf_init(&status, (size_t)1 << 24);
 	for (size_t i = 0; !rc && i < cnt; i++)
@@ -341,7 +360,7 @@ static int build_event(struct fs_mount *m, const struct fs_node *n, struct fs_di
 
 /* Whether a series of modality folder mod is not prepared yet; asks the preparer for its
  * study first and waits for it. */
-static bool layout_wait(struct fs_mount *m, const struct series_dir *se, size_t cnt,
+static bool layout_wait(struct fs_mount *m, const struct fs_series_dir *se, size_t cnt,
 			const char *mod)
 {
 	bool waited = false;
@@ -359,14 +378,14 @@ static bool layout_wait(struct fs_mount *m, const struct series_dir *se, size_t 
 static int build_modality(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d,
 			  struct fs_nameset *ns)
 {
-	struct series_dir *se = NULL;
+	struct fs_series_dir *se = NULL;
 	size_t cnt = 0;
-	int rc = event_layout(m, n->place, &se, &cnt);
+	int rc = fs_event_layout(m, n->place, &se, &cnt);
 
 	if (!rc && layout_wait(m, se, cnt, n->name)) {
 		free(se);
 		se = NULL;
-		rc = event_layout(m, n->place, &se, &cnt);
+		rc = fs_event_layout(m, n->place, &se, &cnt);
 	}
 	for (size_t i = 0; !rc && i < cnt; i++) {
 		if (strcmp(se[i].mod, n->name))
@@ -379,64 +398,6 @@ static int build_modality(struct fs_mount *m, const struct fs_node *n, struct fs
 	}
 	free(se);
 	return rc;
-}
-
-/* The zip entries of one series folder, named as its listing names its files. */
-static int zip_series(struct fs_mount *m, const struct fs_place *pl, const struct series_dir *se,
-		      struct fs_zip *z)
-{
-	struct store_deid_file *f = NULL;
-	struct fs_nameset *ns = NULL;
-	size_t cnt = 0;
-	int rc = fs_nameset_new(&ns);
-
-	rc = rc ? rc : store_list_deid_files(m->store, se->id, fs_place_fp(pl), &f, &cnt);
-	for (size_t i = 0; !rc && i < cnt; i++) {
-		char nm[FS_NAME_MAX + 16], path[1024];
-
-		fs_name_instance(f[i].number, nm, sizeof(nm));
-		if ((rc = fs_nameset_add(ns, nm, sizeof(nm))))
-			break;
-		if (f[i].size == STORE_DERIVED_MISSING || (f[i].size >= 0 && f[i].crc < 0))
-			rc = -EAGAIN; /* not ready: the zip is not shown yet */
-		else if (f[i].size >= 0 &&
-			 snprintf(path, sizeof(path), "%s/%s/%s/%s", event_name(pl), se->mod,
-				  se->name, nm) >= (int)sizeof(path))
-			rc = -ENAMETOOLONG;
-		else if (f[i].size >= 0)
-			rc = fs_zip_add(z, path, (uint64_t)f[i].size, (uint32_t)f[i].crc, f[i].id);
-	}
-	fs_nameset_free(ns);
-	free(f);
-	return rc;
-}
-
-int fs_zip_event(struct fs_mount *m, const struct fs_place *pl, struct fs_zip **out)
-{
-	struct series_dir *se = NULL;
-	struct fs_zip *z = NULL;
-	size_t cnt = 0;
-	int rc = event_layout(m, pl, &se, &cnt);
-
-	rc = rc ? rc : fs_zip_new(&z);
-	/* modality folders in the order the event lists them, series in theirs */
-	for (size_t i = 0; !rc && i < cnt; i++) {
-		bool first = true;
-
-		for (size_t k = 0; k < i && first; k++)
-			first = strcmp(se[k].mod, se[i].mod) != 0;
-		for (size_t k = i; first && !rc && k < cnt; k++)
-			if (!strcmp(se[k].mod, se[i].mod))
-				rc = se[k].ready ? zip_series(m, pl, &se[k], z) : -EAGAIN;
-	}
-	rc = rc ? rc : fs_zip_finish(z);
-	free(se);
-	if (rc) {
-		fs_zip_free(z);
-		return rc;
-	}
-	*out = z;
-	return 0;
 }
 
 static size_t count_missing(const struct store_deid_file *f, size_t n)

@@ -29,6 +29,7 @@ enum fs_role {
 	FS_TEXT,	/* study.json, .project.json, .status */
 	FS_COUPLING,	/* .coupling.csv: readable, append adds rows */
 	FS_ZIP,		/* export/<P>/<ID>/<EVENT>.zip: composed from kept sizes and CRCs */
+	FS_PZIP,	/* export/<P>/<ID>.zip: every event; laid out at lookup, not listing */
 };
 
 /* One project as the mount sees it: its group, its two profiles and their fingerprints
@@ -81,6 +82,10 @@ struct fs_entry {
 	int event; /* FS_EVENT entries */
 	uint64_t size;
 	int64_t id, study;
+	/* FS_PZIP: size and id laid out at a lookup (under the mount's lock), valid while the
+	 * participant's scope slot and the epoch are still these */
+	bool laid;
+	uint64_t laid_gen, laid_epoch;
 };
 
 /*
@@ -218,6 +223,8 @@ void fs_prepare_stop(struct fs_mount *m);
 int fs_prepare_wait(struct fs_mount *m, int64_t study, double seconds);
 /* The profile fingerprint a node under projects/ or export/ reads through. */
 const char *fs_place_fp(const struct fs_place *pl);
+/* The profile of that tree (leave_out, zip_layout, participant_rewrite). */
+const struct deid_profile *fs_place_profile(const struct fs_place *pl);
 /* Builds the plan of instance (bytes p/len of its object) for place: the slow path of an
  * open when no plan is kept (new plan: free with deid_plan_free()). */
 int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance, bool cleaned,
@@ -231,6 +238,7 @@ struct fs_zip_file {
 	uint32_t crc;
 	uint64_t size, hdr; /* data bytes; offset of the local header (fs_zip_finish) */
 	int64_t instance;   /* whose de-identified bytes the data are */
+	int event;	    /* the project event the instance is at (-1: not set) */
 };
 struct fs_zip {
 	struct fs_zip_file *f;
@@ -259,10 +267,29 @@ typedef ssize_t (*fs_zip_read_fn)(void *opaque, const struct fs_zip_file *f, uin
  * bytes than the entry's size promises). The zip is only read: threads may share it. */
 ssize_t fs_zip_read(const struct fs_zip *z, uint64_t off, void *dst, size_t len, fs_zip_read_fn fn,
 		    void *opaque);
-/* build.c: the zip of the event folder at place pl (export tree) from the kept sizes and
- * CRCs: entries "<EVENT>/<Modality>/<series>/<file>", named as the folders are. -EAGAIN
- * while some file or series of it is not ready. New zip: free with fs_zip_free(). */
+/* build.c: a series folder of an event: its modality folder, its name and whether it is
+ * prepared (every instance has a kept row, so its name is the final one). */
+struct fs_series_dir {
+	int64_t id, study;
+	bool ready;
+	char mod[FS_NAME_MAX + 1], name[FS_NAME_MAX + 16];
+};
+/* Every series folder of the studies at an event's place, in catalog order (new array):
+ * named from what the de-identified files carry under the place's profile; series the
+ * profile leaves out are not in it. */
+int fs_event_layout(struct fs_mount *m, const struct fs_place *pl, struct fs_series_dir **out,
+		    size_t *n);
+/* zip_layout.c: the zip of the event folder at place pl (export tree) from the kept sizes
+ * and CRCs, entries named by the profile's zip_layout ("<EVENT>/<Modality>/<series>/<file>"
+ * by default, as the folders are). -EAGAIN while some file or series of it is not ready.
+ * New zip: free with fs_zip_free(). */
 int fs_zip_event(struct fs_mount *m, const struct fs_place *pl, struct fs_zip **out);
+/* The zip of every event of the participant at pl (event -1): the event zips' entries
+ * under "<ID>/" ("<ID>_" flat), ID as export/ names the participant folder. -EAGAIN while
+ * some event is not ready, -ENOENT when the participant has no study. */
+int fs_zip_participant(struct fs_mount *m, const struct fs_place *pl, struct fs_zip **out);
+/* The participant folder name export/ shows for id: participant_rewrite, sanitized. */
+void fs_name_participant(const struct fs_place *pl, const char *id, char *out, size_t cap);
 
 /* ops_write.c: the writes that mean something */
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

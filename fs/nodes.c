@@ -131,15 +131,15 @@ static struct fs_node *node_insert(struct fs_mount *m, struct fs_node *n)
 	return n;
 }
 
-/* The place a child of parent carries: a participant or event folder (or an event's zip)
- * starts a new one,
+/* The place a child of parent carries: a participant folder (or its zip), an event folder
+ * (or an event's zip) starts a new one,
  * everything else shares its parent's. */
 static struct fs_place *child_place(const struct fs_node *parent, const struct fs_dir *dir,
 				    const struct fs_entry *e)
 {
 	const struct fs_place *pp = parent->place;
 
-	if (e->role == FS_PARTICIPANT && pp)
+	if ((e->role == FS_PARTICIPANT || e->role == FS_PZIP) && pp)
 		return fs_place_new(pp->project, pp->export_tree, -1,
 				    (const char *)dir->arena.data + e->text_off);
 	if ((e->role == FS_EVENT || e->role == FS_ZIP) && pp)
@@ -155,7 +155,9 @@ struct fs_node *fs_node_ref(struct fs_mount *m, const struct fs_node *parent,
 	size_t len = strlen(name);
 
 	if (n) {
-		n->size = e->size; /* texts change size under the same inode */
+		n->size = e->size;	/* texts change size under the same inode */
+		if (e->role == FS_PZIP) /* and a participant zip its layout */
+			n->id = e->id;
 		n->nlookup += counted;
 		return n;
 	}

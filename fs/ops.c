@@ -47,8 +47,9 @@ struct fs_fh {
 	const struct fs_place *place; /* the node's: the kernel keeps it while the file is open */
 	const struct fs_project *project;
 	struct fs_mount *m;
-	struct fs_zip *zip; /* FS_ZIP: its layout, composed at open */
-	struct fs_fh *part; /* FS_ZIP: the entry read last (under lock) */
+	struct fs_zip *zip;	    /* FS_ZIP, FS_PZIP: its layout, composed at open */
+	struct fs_fh *part;	    /* FS_ZIP, FS_PZIP: the entry read last (under lock) */
+	struct fs_place *own_place; /* a participant zip's entry: the event it is at */
 };
 
 /* A listing taken at opendir, in the kernel's dirent format. */
@@ -130,6 +131,47 @@ static struct fs_node *node_locked(struct fs_mount *m, uint64_t ino)
 	return n;
 }
 
+/* A participant zip's size and id, laid out at its lookup and kept in the listing's entry
+ * until the participant's scope changes: listing export/<P>/ costs nothing per
+ * participant, a lookup the participant's indexed rows. -ENOENT while not ready. */
+static int pzip_layout(struct fs_mount *m, const struct fs_node *p, struct fs_dir *d,
+		       struct fs_entry *e)
+{
+	const char *id = (const char *)d->arena.data + e->text_off;
+	const struct fs_project *pr = p->place->project;
+	uint32_t slot = fs_scope_slot('A', 0, pr->cfg->name, id, NULL);
+	uint64_t gen = atomic_load(&m->slots[slot]), epoch = atomic_load(&m->epoch);
+	struct fs_place *pl;
+	struct fs_zip *z = NULL;
+	bool fresh;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	fresh = e->laid && e->laid_gen == gen && e->laid_epoch == epoch;
+	pthread_mutex_unlock(&m->lock);
+	if (fresh)
+		return 0;
+	if (!(pl = fs_place_new(pr, true, -1, id)))
+		return -ENOMEM;
+	rc = fs_zip_participant(m, pl, &z);
+	fs_place_put(pl);
+	if (rc) {
+		if (rc != -EAGAIN && rc != -ENOENT)
+			log_msg(m->log, LOG_WARN, "mount", "zip of a participant of %s: %s",
+				pr->cfg->name, strerror(-rc));
+		return rc == -EAGAIN ? -ENOENT : rc;
+	}
+	pthread_mutex_lock(&m->lock);
+	e->size = z->size;
+	e->id = z->id;
+	e->laid = true;
+	e->laid_gen = gen;
+	e->laid_epoch = epoch;
+	pthread_mutex_unlock(&m->lock);
+	fs_zip_free(z);
+	return 0;
+}
+
 int fs_lookup_child(struct fs_mount *m, uint64_t parent, const char *name, struct fs_node **out)
 {
 	struct fs_node *p, *n = NULL;
@@ -145,8 +187,13 @@ int fs_lookup_child(struct fs_mount *m, uint64_t parent, const char *name, struc
 		return -ENOTDIR;
 	if (!(d = fs_dir_get(m, p, &rc)))
 		return rc;
+	e = fs_dir_find(d, name);
+	if (e && e->role == FS_PZIP && (rc = pzip_layout(m, p, d, (struct fs_entry *)e))) {
+		fs_dir_put(d);
+		return rc;
+	}
 	pthread_mutex_lock(&m->lock);
-	if (!(e = fs_dir_find(d, name)))
+	if (!e)
 		rc = -ENOENT;
 	else if (!(n = fs_node_ref(m, p, d, e, true)))
 		rc = -ENOMEM;
@@ -447,6 +494,7 @@ static void fh_free(struct fs_fh *fh)
 	deid_plan_free(fh->plan);
 	fs_zip_free(fh->zip);
 	fh_free(fh->part);
+	fs_place_put(fh->own_place);
 	free(fh->text);
 	pthread_mutex_destroy(&fh->lock);
 	free(fh);
@@ -472,6 +520,15 @@ static ssize_t zip_part_read(void *opaque, const struct fs_zip_file *f, uint64_t
 		part->role = FS_DEID;
 		part->instance = f->instance;
 		part->place = fh->place;
+		if (fh->role == FS_PZIP) /* the entry's event: a plan built at open needs it */
+			part->place = part->own_place = fs_place_new(
+				fh->place->project, true, f->event, fh->place->participant);
+		if (!part->place) {
+			fh_free(part);
+			fh->part = NULL;
+			pthread_mutex_unlock(&fh->lock);
+			return -ENOMEM;
+		}
 		if ((n = open_object(fh->m, part))) {
 			fh_free(part);
 			fh->part = NULL;
@@ -489,14 +546,16 @@ static int open_zip(fuse_req_t req, const struct fs_node *n, struct fs_fh *fh)
 {
 	const struct fs_place *pl = n->place;
 	char detail[512];
-	int rc = fs_zip_event(fh->m, pl, &fh->zip);
+	int rc = n->role == FS_PZIP ? fs_zip_participant(fh->m, pl, &fh->zip)
+				    : fs_zip_event(fh->m, pl, &fh->zip);
 
 	if (rc)
 		return rc == -EAGAIN ? -ENOENT : rc;
 	if (fh->zip->id != n->id || fh->zip->size != n->size)
 		return -ESTALE;
-	snprintf(detail, sizeof(detail), "zip of %s%s/%s/%s", pl->export_tree ? "export " : "",
-		 pl->project->cfg->name, pl->participant, pl->project->cfg->events[pl->event]);
+	snprintf(detail, sizeof(detail), "zip of %s%s/%s%s%s", pl->export_tree ? "export " : "",
+		 pl->project->cfg->name, pl->participant, pl->event >= 0 ? "/" : "",
+		 pl->event >= 0 ? pl->project->cfg->events[pl->event] : "");
 	fs_audit_queue(fh->m, fuse_req_ctx(req)->uid, "read", detail);
 	return 0;
 }
@@ -526,7 +585,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->place = n->place;
 	fh->project = n->place ? n->place->project : NULL;
 	fh->m = m;
-	if (n->role == FS_ZIP)
+	if (n->role == FS_ZIP || n->role == FS_PZIP)
 		rc = open_zip(req, n, fh);
 	else if (n->role != FS_ORIGINAL && n->role != FS_DEID)
 		rc = open_text(m, n, fh);
@@ -538,7 +597,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (n->role == FS_DEID)
 		audit_read(req, n);
 	fi->fh = (uint64_t)(uintptr_t)fh;
-	fi->keep_cache = !fh->text; /* an instance file's inode never changes content */
+	/* an instance file's and an event zip's inode never change content; a participant
+	 * zip's inode is its name's, so its cached pages are dropped at open */
+	fi->keep_cache = !fh->text && n->role != FS_PZIP;
 	fi->direct_io = !!fh->text; /* texts: always the size read now, not the cached one */
 	fuse_reply_open(req, fi);
 }
@@ -564,7 +625,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = n < 0 ? -errno : n;
 	} else if (fh->role == FS_DEID) {
 		n = deid_plan_read(fh->plan, fh->fd, (uint64_t)off, p, size);
-	} else if (fh->role == FS_ZIP) {
+	} else if (fh->role == FS_ZIP || fh->role == FS_PZIP) {
 		n = fs_zip_read(fh->zip, (uint64_t)off, p, size, zip_part_read, fh);
 	} else {
 		n = (size_t)off < fh->text_len ? (ssize_t)(fh->text_len - (size_t)off) : 0;

@@ -54,6 +54,11 @@ const char *fs_place_fp(const struct fs_place *pl)
 	return pl->export_tree ? pl->project->fp_export : pl->project->fp;
 }
 
+const struct deid_profile *fs_place_profile(const struct fs_place *pl)
+{
+	return pl->export_tree ? pl->project->export_profile : pl->project->profile;
+}
+
 static const struct deid_profile *fp_profile(const struct fs_project *p, const char *fp)
 {
 	return !strcmp(fp, p->fp) ? p->profile : p->export_profile;

@@ -97,7 +97,8 @@ int fs_zip_add(struct fs_zip *z, const char *name, uint64_t size, uint32_t crc, 
 				  .name_len = (uint16_t)len,
 				  .size = size,
 				  .crc = crc,
-				  .instance = instance};
+				  .instance = instance,
+				  .event = -1};
 	if ((rc = buf_append(&z->names, name, len)))
 		return rc;
 	z->n++;

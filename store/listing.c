@@ -150,6 +150,7 @@ static void series_name_fill(sqlite3_stmt *st, void *row)
 	o->described = sqlite3_column_type(st, 5) != SQLITE_NULL;
 	store_col_text(st, 5, o->description, sizeof(o->description));
 	o->prepared = sqlite3_column_int(st, 6) == 1;
+	store_col_text(st, 7, o->sop_class, sizeof(o->sop_class));
 }
 
 /* The description is the one the de-identified file carries (kept by the preparer),
@@ -165,7 +166,9 @@ int store_list_series_names(struct store *s, int64_t study_id, const char *profi
 		" d.size>=0 AND d.description IS NOT NULL ORDER BY i.number, i.id"
 		" LIMIT 1), NOT EXISTS (SELECT 1 FROM instances i WHERE"
 		" i.series=r.id AND NOT EXISTS (SELECT 1 FROM derived d WHERE"
-		" d.instance=i.id AND d.profile=?1))"
+		" d.instance=i.id AND d.profile=?1)),"
+		" (SELECT coalesce(i.sop_class_uid,'') FROM instances i WHERE i.series=r.id"
+		" ORDER BY i.number, i.id LIMIT 1)"
 		" FROM series r WHERE r.study=?2 ORDER BY r.number, r.id",
 		sizeof(**out), series_name_fill, (void **)out, n, "ti", profile, study_id);
 }

@@ -275,6 +275,7 @@ struct store_series_name {
 	long number;
 	char modality[17], labels[128];
 	char description[65]; /* of the first kept file (by number); "" none */
+	char sop_class[65];   /* of the first instance (by number): export leave_out */
 	bool described;	      /* some file of the series has a kept header */
 	bool prepared;	      /* every instance has a row under profile (kept or not) */
 };

@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!out[0] && vals[i][0])
 				abort();
 			for (size_t k = 0; k < CORE_ARRAY_SIZE(tags); k++)
-				if (deid_profile_post(p, tags[k], vals[i], small, sizeof(small)) == 0 &&
+				if (deid_profile_post(p, tags[k], vals[i], small, sizeof(small)) ==
+					    0 &&
 				    strlen(small) >= sizeof(small))
 					abort();
 		}

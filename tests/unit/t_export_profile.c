@@ -25,15 +25,15 @@ static struct deid_profile *parse(const char *json, struct fiona_err *err)
 static void test_parse_keys(struct tt *t)
 {
 	struct fiona_err err;
-	struct deid_profile *p =
-		parse("{\"participant_rewrite\": {\"regex\": \"_\", \"replace\": \"-\"},"
-		      " \"leave_out\": {\"presentation_states\": true, \"secondary_captures\": false,"
-		      " \"sop_classes\": [\"1.2.840.10008.5.1.4.1.1.104.1\"]},"
-		      " \"zip_layout\": \"series\","
-		      " \"tags\": {\"(0008,103E)\": {\"action\": \"normalize\"},"
-		      " \"(0018,0015)\": {\"action\": \"rewrite\", \"regex\": \"^(HE)AD$\","
-		      " \"replace\": \"\\\\1LLO\"}}}",
-		      &err);
+	struct deid_profile *p = parse(
+		"{\"participant_rewrite\": {\"regex\": \"_\", \"replace\": \"-\"},"
+		" \"leave_out\": {\"presentation_states\": true, \"secondary_captures\": false,"
+		" \"sop_classes\": [\"1.2.840.10008.5.1.4.1.1.104.1\"]},"
+		" \"zip_layout\": \"series\","
+		" \"tags\": {\"(0008,103E)\": {\"action\": \"normalize\"},"
+		" \"(0018,0015)\": {\"action\": \"rewrite\", \"regex\": \"^(HE)AD$\","
+		" \"replace\": \"\\\\1LLO\"}}}",
+		&err);
 	struct deid_decision d;
 	char out[65];
 
@@ -56,7 +56,8 @@ static void test_parse_keys(struct tt *t)
 	TT_CHECK_MSG(t, !strcmp(out, "HELLO"), "%s", out);
 	TT_CHECK(t, deid_profile_post(p, DCM_TAG(0x0018, 0x0015), "CHEST", out, sizeof(out)) == 0);
 	TT_CHECK(t, !strcmp(out, "CHEST"));
-	TT_CHECK(t, deid_profile_post(p, DCM_TAG(0x0008, 0x0020), "x", out, sizeof(out)) == -ENOENT);
+	TT_CHECK(t,
+		 deid_profile_post(p, DCM_TAG(0x0008, 0x0020), "x", out, sizeof(out)) == -ENOENT);
 	deid_profile_free(p);
 	/* defaults: folders, nothing left out, the ID as it is */
 	TT_CHECK(t, (p = parse("{}", &err)) != NULL);
@@ -90,9 +91,12 @@ static void test_parse_errors(struct tt *t)
 		 "leave_out.sop_classes[1]: "},
 		{"{\"leave_out\": {\"sop_classes\": [\"MR\"]}}", "leave_out.sop_classes[0]: "},
 		{"{\"participant_rewrite\": \"_\"}", "participant_rewrite: "},
-		{"{\"participant_rewrite\": {\"regex\": \"_\"}}", "participant_rewrite.replace: missing"},
-		{"{\"participant_rewrite\": {\"replace\": \"-\"}}", "participant_rewrite.regex: missing"},
-		{"{\"participant_rewrite\": {\"regex\": \"_\", \"replace\": \"-\", \"flags\": \"g\"}}",
+		{"{\"participant_rewrite\": {\"regex\": \"_\"}}",
+		 "participant_rewrite.replace: missing"},
+		{"{\"participant_rewrite\": {\"replace\": \"-\"}}",
+		 "participant_rewrite.regex: missing"},
+		{"{\"participant_rewrite\": {\"regex\": \"_\", \"replace\": \"-\", \"flags\": "
+		 "\"g\"}}",
 		 "participant_rewrite.flags: unknown key"},
 		{"{\"participant_rewrite\": {\"regex\": \"a{1,9}\", \"replace\": \"-\"}}",
 		 "participant_rewrite.regex: "},
@@ -203,8 +207,8 @@ static void test_normalize(struct tt *t)
 	/* the participant stays itself when a rewrite would make it empty or too long */
 	{
 		struct fiona_err err;
-		struct deid_profile *p =
-			parse("{\"participant_rewrite\": {\"regex\": \".*\", \"replace\": \"\"}}", &err);
+		struct deid_profile *p = parse(
+			"{\"participant_rewrite\": {\"regex\": \".*\", \"replace\": \"\"}}", &err);
 		TT_CHECK(t, p != NULL);
 		deid_profile_participant(p, "P_1", out);
 		deid_profile_free(p);
@@ -296,11 +300,14 @@ static void test_engine(struct tt *t)
 		" \"date_shift_days\": [-900, -100],"
 		" \"participant_rewrite\": {\"regex\": \"_\", \"replace\": \"-\"},"
 		" \"tags\": {\"(0008,103E)\": {\"action\": \"normalize\"},"
-		" \"(0018,0015)\": {\"action\": \"rewrite\", \"regex\": \"^HEAD$\", \"replace\": \"BRAIN\"},"
-		" \"(0010,0010)\": {\"action\": \"rewrite\", \"regex\": \"^(.*)$\", \"replace\": \"SUBJ \\\\1\"},"
+		" \"(0018,0015)\": {\"action\": \"rewrite\", \"regex\": \"^HEAD$\", \"replace\": "
+		"\"BRAIN\"},"
+		" \"(0010,0010)\": {\"action\": \"rewrite\", \"regex\": \"^(.*)$\", \"replace\": "
+		"\"SUBJ \\\\1\"},"
 		" \"(0008,0080)\": {\"action\": \"set\", \"value\": \"{participant}@{project}\"}}}";
-	static const char plain[] = "{\"options\": [\"RetainLongModifDates\", \"CleanDescriptors\"],"
-				    " \"date_shift_days\": [-900, -100]}";
+	static const char plain[] =
+		"{\"options\": [\"RetainLongModifDates\", \"CleanDescriptors\"],"
+		" \"date_shift_days\": [-900, -100]}";
 	struct buf in, a, b;
 	char v[128], w[128];
 
