@@ -163,6 +163,49 @@ struct dcm_summary {
 /* Scans one instance's top-level attributes. 0 or negative errno with err filled. */
 int dcm_summary_read(const uint8_t *p, size_t n, struct dcm_summary *s, struct fiona_err *err);
 
+/* ---- review: the attributes de-identified files carry (anon/review.c, review_walk.c) ---- */
+/*
+ * A summary of the attributes of a set of files: per attribute path (nested ones with the
+ * path of their sequences; private ones by creator) and VR, the number of files it is in,
+ * the hashes of its distinct values (at most hash_cap kept; past it the count is a lower
+ * bound) and up to REVIEW_EXAMPLES example values, escaped as docs/review.md says. A study's
+ * summary is saved into the catalog; a project's is merged from them and written as TSV.
+ * Not thread safe; examples are de-identified values from the files given, never others.
+ */
+#define REVIEW_EXAMPLES	     3
+#define REVIEW_STUDY_HASHES  4096u	/* hashes per attribute kept in a study's summary */
+#define REVIEW_MERGE_HASHES  262144u	/* ... in a project's merged summary */
+#define REVIEW_HEAD_MAX	     ((uint64_t)64 << 20) /* bytes read before the pixel data */
+#define REVIEW_TAIL_MAX	     ((uint64_t)16 << 20) /* bytes read after it */
+struct review_sum;
+/* Returns 0 and a new, empty summary (free with review_sum_free()) or -ENOMEM. */
+int review_sum_new(size_t hash_cap, struct review_sum **out);
+void review_sum_free(struct review_sum *s);
+/* Attributes in the summary. */
+size_t review_sum_count(const struct review_sum *s);
+/* Adds the attributes of one DICOM file held whole in memory (n bytes at p). 0, or the
+ * reader's error in err (the file then counts for nothing), -ENOMEM. */
+int review_sum_add(struct review_sum *s, const uint8_t *p, size_t n, struct fiona_err *err);
+/* Reads len bytes of the file at off into dst: the count (len, or fewer at its end) or
+ * -errno. */
+typedef ssize_t (*review_read_fn)(void *opaque, uint64_t off, void *dst, size_t len);
+/* review_sum_add of a file of size bytes read through fn: only its header, the element
+ * headers of its pixel data and what follows the pixel data are read, never the pixels.
+ * 0, -errno with err (a header past REVIEW_HEAD_MAX is -EFBIG). */
+int review_sum_add_file(struct review_sum *s, uint64_t size, review_read_fn fn, void *opaque,
+			struct fiona_err *err);
+/* Appends the summary's bytes to out (0, -ENOMEM, -E2BIG). */
+int review_sum_save(const struct review_sum *s, struct buf *out);
+/* Merges a saved summary (n untrusted bytes at b) into s: counts add up, value hashes and
+ * examples are united. 0, or -EINVAL (s unchanged) for bytes that are not a summary. */
+int review_sum_merge(struct review_sum *s, const uint8_t *b, size_t n);
+/* Appends the TSV (a header line, then one row per attribute sorted by path). */
+int review_sum_text(const struct review_sum *s, struct buf *out);
+/* Writes n bytes escaped for one TSV field into out (NUL-terminated; at most cap-1 bytes,
+ * cut at a whole escape): backslash as \\, tab \t, newline \n, CR \r, other bytes below
+ * 0x20 or from 0x7F as \xHH. Returns the bytes written. */
+size_t review_escape(const uint8_t *p, size_t n, char *out, size_t cap);
+
 /* ---- pixels: native frames for burned-in text removal (anon/pixel.c) ---------------- */
 
 enum pix_pi { PIX_MONO1, PIX_MONO2, PIX_RGB, PIX_YBR_FULL, PIX_YBR_422, PIX_PALETTE };
