@@ -172,11 +172,11 @@ int dcm_summary_read(const uint8_t *p, size_t n, struct dcm_summary *s, struct f
  * summary is saved into the catalog; a project's is merged from them and written as TSV.
  * Not thread safe; examples are de-identified values from the files given, never others.
  */
-#define REVIEW_EXAMPLES	     3
-#define REVIEW_STUDY_HASHES  4096u	/* hashes per attribute kept in a study's summary */
-#define REVIEW_MERGE_HASHES  262144u	/* ... in a project's merged summary */
-#define REVIEW_HEAD_MAX	     ((uint64_t)64 << 20) /* bytes read before the pixel data */
-#define REVIEW_TAIL_MAX	     ((uint64_t)16 << 20) /* bytes read after it */
+#define REVIEW_EXAMPLES	    3
+#define REVIEW_STUDY_HASHES 4096u   /* hashes per attribute kept in a study's summary */
+#define REVIEW_MERGE_HASHES 262144u /* ... in a project's merged summary */
+#define REVIEW_HEAD_MAX	    ((uint64_t)64 << 20) /* bytes read before the pixel data */
+#define REVIEW_TAIL_MAX	    ((uint64_t)16 << 20) /* bytes read after it */
 struct review_sum;
 /* Returns 0 and a new, empty summary (free with review_sum_free()) or -ENOMEM. */
 int review_sum_new(size_t hash_cap, struct review_sum **out);

@@ -145,9 +145,8 @@ static struct rv_entry *entry_new(struct review_sum *s, const uint8_t *key, size
 		s->cap = cap;
 	}
 	e = &s->e[s->n];
-	*e = (struct rv_entry){.key = malloc(key_len ? key_len : 1),
-			       .key_len = (uint16_t)key_len,
-			       .vr = vr};
+	*e = (struct rv_entry){
+		.key = malloc(key_len ? key_len : 1), .key_len = (uint16_t)key_len, .vr = vr};
 	if (!e->key)
 		return NULL;
 	memcpy(e->key, key, key_len);
@@ -155,8 +154,7 @@ static struct rv_entry *entry_new(struct review_sum *s, const uint8_t *key, size
 	return e;
 }
 
-struct rv_entry *rv_entry_get(struct review_sum *s, const uint8_t *key, size_t key_len,
-			      uint16_t vr)
+struct rv_entry *rv_entry_get(struct review_sum *s, const uint8_t *key, size_t key_len, uint16_t vr)
 {
 	uint64_t h = entry_hash(key, key_len, vr);
 	size_t k;
@@ -217,10 +215,18 @@ size_t review_escape(const uint8_t *p, size_t n, char *out, size_t cap)
 		size_t k = 2;
 
 		switch (p[i]) {
-		case '\\': t[1] = '\\'; break;
-		case '\t': t[1] = 't'; break;
-		case '\n': t[1] = 'n'; break;
-		case '\r': t[1] = 'r'; break;
+		case '\\':
+			t[1] = '\\';
+			break;
+		case '\t':
+			t[1] = 't';
+			break;
+		case '\n':
+			t[1] = 'n';
+			break;
+		case '\r':
+			t[1] = 'r';
+			break;
 		default:
 			if (p[i] >= 0x20 && p[i] < 0x7f) {
 				t[0] = (char)p[i];
@@ -320,7 +326,8 @@ static int save_entry(const struct rv_entry *e, struct buf *b)
 	rc = rc ? rc : buf_append_le16(b, e->vr);
 	rc = rc ? rc : buf_append_u8(b, (uint8_t)(e->capped | e->no_values << 1));
 	rc = rc ? rc : put_u64(b, e->instances);
-	rc = rc ? rc : put_u64(b, e->capped ? (e->at_least > e->set.n ? e->at_least : e->set.n) : 0);
+	rc = rc ? rc
+		: put_u64(b, e->capped ? (e->at_least > e->set.n ? e->at_least : e->set.n) : 0);
 	rc = rc ? rc : buf_append_u8(b, e->n_ex);
 	for (int k = 0; !rc && k < e->n_ex; k++) {
 		size_t n = strlen(e->ex[k]);
@@ -479,14 +486,15 @@ static int entry_row(const struct rv_entry *e, struct buf *b)
 	char vr[3];
 	int rc = rv_key_text(e->key, e->key_len, b);
 
-	rc = rc ? rc : buf_appendf(b, "\t%s\t%s\t%llu\t", key_keyword(e->key, e->key_len),
-				   dcm_vr_str(e->vr, vr), (unsigned long long)e->instances);
+	rc = rc ? rc
+		: buf_appendf(b, "\t%s\t%s\t%llu\t", key_keyword(e->key, e->key_len),
+			      dcm_vr_str(e->vr, vr), (unsigned long long)e->instances);
 	if (!rc && e->no_values)
 		rc = buf_append(b, "-", 1);
 	else if (!rc && e->capped)
-		rc = buf_appendf(b, ">=%llu", (unsigned long long)(e->at_least > e->set.n
-									? e->at_least
-									: e->set.n));
+		rc = buf_appendf(
+			b, ">=%llu",
+			(unsigned long long)(e->at_least > e->set.n ? e->at_least : e->set.n));
 	else if (!rc)
 		rc = buf_appendf(b, "%zu", e->set.n);
 	for (int k = 0; !rc && k < REVIEW_EXAMPLES; k++)

@@ -91,15 +91,21 @@ static int show_one(uint16_t vr, const uint8_t *p, bool be, char *t, size_t cap)
 	} f64 = {v};
 
 	switch (vr) {
-	case DCM_VR('S', 'S'): return snprintf(t, cap, "%d", (int16_t)v);
-	case DCM_VR('S', 'L'): return snprintf(t, cap, "%" PRId32, (int32_t)v);
-	case DCM_VR('S', 'V'): return snprintf(t, cap, "%" PRId64, (int64_t)v);
-	case DCM_VR('F', 'L'): return snprintf(t, cap, "%.9g", (double)f32.f);
-	case DCM_VR('F', 'D'): return snprintf(t, cap, "%.17g", f64.d);
+	case DCM_VR('S', 'S'):
+		return snprintf(t, cap, "%d", (int16_t)v);
+	case DCM_VR('S', 'L'):
+		return snprintf(t, cap, "%" PRId32, (int32_t)v);
+	case DCM_VR('S', 'V'):
+		return snprintf(t, cap, "%" PRId64, (int64_t)v);
+	case DCM_VR('F', 'L'):
+		return snprintf(t, cap, "%.9g", (double)f32.f);
+	case DCM_VR('F', 'D'):
+		return snprintf(t, cap, "%.17g", f64.d);
 	case DCM_VR('A', 'T'):
 		return snprintf(t, cap, "(%04X,%04X)", (unsigned)rd_le(p, 2, be),
 				(unsigned)rd_le(p + 2, 2, be));
-	default: return snprintf(t, cap, "%" PRIu64, v);
+	default:
+		return snprintf(t, cap, "%" PRIu64, v);
 	}
 }
 
@@ -181,7 +187,8 @@ static void comp_put(struct rv_walk *w, uint32_t tag, int level, size_t *len)
 
 	if ((DCM_GROUP(tag) & 1) && DCM_ELEM(tag) >= 0x1000)
 		for (size_t i = w->n_cr; i-- > 0 && w->cr[i].level == level;)
-			if (w->cr[i].group == DCM_GROUP(tag) && w->cr[i].block == DCM_ELEM(tag) >> 8) {
+			if (w->cr[i].group == DCM_GROUP(tag) &&
+			    w->cr[i].block == DCM_ELEM(tag) >> 8) {
 				c = &w->cr[i];
 				break;
 			}
@@ -257,8 +264,10 @@ static int on_sequence(struct rv_walk *w, const struct dcm_elem *e)
 static int on_event(struct rv_walk *w, const struct dcm_elem *e)
 {
 	switch (e->kind) {
-	case DCM_ELEMENT: return on_element(w, e);
-	case DCM_SEQ_BEGIN: return on_sequence(w, e);
+	case DCM_ELEMENT:
+		return on_element(w, e);
+	case DCM_SEQ_BEGIN:
+		return on_sequence(w, e);
 	case DCM_SEQ_END:
 		w->level = e->depth;
 		return 0;
@@ -279,8 +288,11 @@ static int on_event(struct rv_walk *w, const struct dcm_elem *e)
 			return rv_entry_value(w->s, x, 1, "<encapsulated>");
 		}
 		return 0;
-	case DCM_PIXEL_END: w->pixel_open = false; return 0;
-	default: return 0; /* fragments */
+	case DCM_PIXEL_END:
+		w->pixel_open = false;
+		return 0;
+	default:
+		return 0; /* fragments */
 	}
 }
 
@@ -337,24 +349,26 @@ static uint64_t le_at(const uint8_t *p, int k)
 	return rd_le(p, (size_t)k, false);
 }
 
-/* The end of the native pixel data whose header is at off (explicit VR little endian). */
-static int pixels_native(struct rv_walk *w, const struct rv_file *f, uint64_t off, uint64_t *end,
-			 struct fiona_err *err)
+/* The end of the native pixel data whose header is at off (little endian; explicit: 12
+ * bytes with a VR, implicit: 8). */
+static int pixels_native(struct rv_walk *w, const struct rv_file *f, bool explicit_vr, uint64_t off,
+			 uint64_t *end, struct fiona_err *err)
 {
 	uint8_t h[12];
+	size_t hlen = explicit_vr ? 12 : 8;
 	struct dcm_elem e = {0};
-	int rc = read_at(f, off, h, sizeof(h), err);
+	int rc = read_at(f, off, h, hlen, err);
 
 	if (rc)
 		return rc;
 	e.kind = DCM_ELEMENT;
 	e.tag = DCM_TAG(le_at(h, 2), le_at(h + 2, 2));
-	e.vr = DCM_VR(h[4], h[5]);
-	e.length = (uint32_t)le_at(h + 8, 4);
-	if (e.tag != DCM_TAG_PIXEL_DATA || !dcm_vr_has_long_length(e.vr) ||
-	    e.length == DCM_UNDEFINED_LENGTH || f->size - off - 12 < e.length)
+	e.vr = explicit_vr ? DCM_VR(h[4], h[5]) : DCM_VR('O', 'W');
+	e.length = (uint32_t)le_at(h + hlen - 4, 4);
+	if (e.tag != DCM_TAG_PIXEL_DATA || (explicit_vr && !dcm_vr_has_long_length(e.vr)) ||
+	    e.length == DCM_UNDEFINED_LENGTH || f->size - off - hlen < e.length)
 		return err_set(err, -EINVAL, off, e.tag, "pixel data header does not fit the file");
-	*end = off + 12 + e.length;
+	*end = off + hlen + e.length;
 	return on_element(w, &e) ? err_set(err, -ENOMEM, off, e.tag, "out of memory") : 0;
 }
 
@@ -376,7 +390,8 @@ static int pixels_fragments(const struct rv_file *f, uint64_t off, uint64_t *end
 			return 0;
 		}
 		if (tag != DCM_TAG_ITEM || len == DCM_UNDEFINED_LENGTH || f->size - off - 8 < len)
-			return err_set(err, -EINVAL, off, tag, "pixel data fragment does not fit the file");
+			return err_set(err, -EINVAL, off, tag,
+				       "pixel data fragment does not fit the file");
 		off += 8 + len;
 	}
 	return err_set(err, -EINVAL, off, DCM_TAG_PIXEL_DATA, "too many pixel data fragments");
@@ -396,7 +411,8 @@ static int tail_walk(struct rv_walk *w, const struct rv_file *f, uint64_t end,
 	if (!n)
 		return 0;
 	if (n > REVIEW_TAIL_MAX)
-		return err_set(err, -EFBIG, end, CORE_NO_TAG, "%" PRIu64 " bytes after the pixel data", n);
+		return err_set(err, -EFBIG, end, CORE_NO_TAG,
+			       "%" PRIu64 " bytes after the pixel data", n);
 	if (!(b = malloc(n)))
 		return -ENOMEM;
 	rc = read_at(f, end, b, n, err);
@@ -424,12 +440,22 @@ static int head_find(struct rv_walk *w, const struct rv_file *f, uint8_t **head,
 		uint64_t at;
 		int rc = b ? read_at(f, 0, b, len, err) : -ENOMEM;
 
-		rc = rc ? rc : dcm_reader_new(b, len, &r, err);
+		if (rc) {
+			free(b);
+			return rc;
+		}
+		rc = dcm_reader_new(b, len, &r, err);
 		memset(w, 0, sizeof(*w));
 		rc = rc ? rc : walk(w, r, &stop, &at, err);
+		/* offsets of a deflated dataset count in its inflated bytes, and big endian
+		 * pixel headers are not read here: such a file is read whole */
+		if (r && (dcm_reader_ts(r)->deflated || dcm_reader_ts(r)->big_endian))
+			stop = RV_SHORT;
 		dcm_reader_free(r);
-		if (rc == -ENOMEM || (rc && !b))
-			return -ENOMEM;
+		if (rc == -ENOMEM) {
+			free(b);
+			return rc;
+		}
 		if ((!rc && len == f->size) || (rc && stop != RV_SHORT && stop != RV_DONE)) {
 			*head = b;
 			*n = len;
@@ -459,11 +485,13 @@ static int file_pass(struct rv_walk *w, struct review_sum *s, const struct rv_fi
 	w->s = s;
 	if (s)
 		s->file++;
+	bool explicit_vr = r && dcm_reader_ts(r)->explicit_vr;
+
 	rc = rc ? rc : walk(w, r, &stop, &at, err);
 	dcm_reader_free(r);
 	if (!rc || (stop != RV_NATIVE_PIXELS && stop != RV_FRAGMENTS))
 		return rc;
-	rc = stop == RV_NATIVE_PIXELS ? pixels_native(w, f, at, &end, err)
+	rc = stop == RV_NATIVE_PIXELS ? pixels_native(w, f, explicit_vr, at, &end, err)
 				      : pixels_fragments(f, at, &end, err);
 	return rc ? rc : tail_walk(w, f, end, err);
 }

@@ -191,6 +191,12 @@ static int build_project(struct fs_mount *m, const struct fs_node *n, struct fs_
 	int rc = add_text(d, ".project.json", FS_TEXT, 0440, n->gid, json);
 
 	free(json);
+	if (!rc) { /* kept by fs/review.c: copied, never computed here */
+		char *tsv = fs_text_review(m, n->place);
+
+		rc = add_text(d, ".review.tsv", FS_TEXT, 0440, n->gid, tsv);
+		free(tsv);
+	}
 	if (!rc && !n->place->export_tree &&
 	    !(rc = store_coupling_csv(m->store, p->cfg->name, &csv)))
 		rc = add_text(d, ".coupling.csv", FS_COUPLING, 0660, n->gid, csv);

@@ -90,7 +90,7 @@ static void feed_apply(struct fs_mount *m, const struct store_change *c)
 			bump(m, fs_scope_slot('Q', 0, NULL, NULL, NULL));
 		return;
 	}
-	if (c->what & (STORE_CHG_ASSIGN | STORE_CHG_PARTICIPANTS))
+	if (c->what & (STORE_CHG_ASSIGN | STORE_CHG_PARTICIPANTS | STORE_CHG_REVIEW))
 		bump(m, fs_scope_slot('P', 0, c->project, NULL, NULL));
 	if (!c->study)
 		return;

@@ -117,6 +117,7 @@ struct fs_inval {
 };
 
 struct fs_prepare; /* prepare.c */
+struct fs_review;  /* review.c */
 
 struct fs_mount {
 	const struct fiona_config *cfg;
@@ -157,6 +158,7 @@ struct fs_mount {
 	size_t n_audit, cap_audit;
 	pthread_key_t read_buf; /* per-thread reply buffer */
 	struct fs_prepare *prep;
+	struct fs_review *review;
 };
 
 /* nodes.c */
@@ -212,6 +214,9 @@ uint32_t fs_build_slot(const struct fs_mount *m, const struct fs_node *n);
 /* text.c: the small generated files (new strings, free()) */
 char *fs_text_study_json(const struct fs_mount *m, int64_t study);
 char *fs_text_project_json(const struct fs_project *p);
+/* The project's kept .review.tsv under pl's profile (the header line alone while nothing
+ * was merged yet); NULL when out of memory. */
+char *fs_text_review(struct fs_mount *m, const struct fs_place *pl);
 /* Appends one study's .status lines to b; pl: the event folder's place (which profile). */
 int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study, struct buf *b);
 
@@ -221,6 +226,26 @@ void fs_prepare_stop(struct fs_mount *m);
 /* Asks for study to be prepared before anything else and waits up to seconds for it;
  * 0 once it is, -ETIMEDOUT otherwise. */
 int fs_prepare_wait(struct fs_mount *m, int64_t study, double seconds);
+/* Whether the preparer has header work waiting (background passes then yield to it). */
+bool fs_prepare_busy(struct fs_mount *m);
+/* The configured project named name, or NULL. */
+const struct fs_project *fs_project_named(const struct fs_mount *m, const char *name);
+/* The de-identified output of an assigned instance under fp: its object mapped and its
+ * plan (the kept one, or built again when none is kept). 0 or -errno; release with
+ * fs_output_close() (also after a failed open). */
+struct fs_output {
+	struct core_map map;
+	struct deid_plan *plan;
+	int64_t size; /* the kept size */
+};
+int fs_output_open(struct fs_mount *m, const struct fs_project *p, const char *fp,
+		   const struct store_study *st, int64_t instance, struct fs_output *out);
+void fs_output_close(struct fs_output *o);
+
+/* review.c: the projects' .review.tsv, kept current in the background (docs/review.md) */
+int fs_review_start(struct fs_mount *m);
+void fs_review_stop(struct fs_mount *m);
+
 /* The profile fingerprint a node under projects/ or export/ reads through. */
 const char *fs_place_fp(const struct fs_place *pl);
 /* The profile of that tree (leave_out, zip_layout, participant_rewrite). */

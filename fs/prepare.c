@@ -224,7 +224,7 @@ static int prepare_batch(struct fs_mount *m, const struct fs_project *p, const c
 	return rc;
 }
 
-static const struct fs_project *project_named(const struct fs_mount *m, const char *name)
+const struct fs_project *fs_project_named(const struct fs_mount *m, const char *name)
 {
 	for (size_t i = 0; i < m->n_projects; i++)
 		if (!strcmp(m->projects[i].cfg->name, name))
@@ -238,7 +238,7 @@ static void prepare_study(struct fs_mount *m, int64_t study)
 	const struct fs_project *p;
 
 	if (store_get_study(m->store, study, &st) || !st.project[0] ||
-	    !(p = project_named(m, st.project)) || !m->have_secret)
+	    !(p = fs_project_named(m, st.project)) || !m->have_secret)
 		return;
 	for (int k = 0; k < 2; k++) {
 		const char *fp = k ? p->fp_export : p->fp;
@@ -261,6 +261,8 @@ static void prepare_study(struct fs_mount *m, int64_t study)
 /* Whether header work waits (or the thread should stop): the CRC pass then yields. */
 static bool header_work_waiting(struct fs_prepare *pp)
 {
+	if (!pp)
+		return false;
 	bool yes;
 
 	pthread_mutex_lock(&pp->lock);
@@ -269,30 +271,48 @@ static bool header_work_waiting(struct fs_prepare *pp)
 	return yes;
 }
 
+int fs_output_open(struct fs_mount *m, const struct fs_project *p, const char *fp,
+		   const struct store_study *st, int64_t instance, struct fs_output *out)
+{
+	char hash[33], path[4200];
+	uint8_t *saved = NULL;
+	size_t saved_len = 0;
+	bool cleaned;
+	int rc = store_instance_open(m->store, instance, fp, hash, &cleaned, &out->size, &saved,
+				     &saved_len);
+
+	out->map = (struct core_map){.fd = -1};
+	out->plan = NULL;
+	rc = rc ? rc : store_object_path(m->store, hash, path, sizeof(path));
+	rc = rc ? rc : core_map_file(path, &out->map);
+	if (!rc && !(saved && deid_plan_load(saved, saved_len, &out->plan) == 0))
+		rc = plan_for(m, p, fp_profile(p, fp), st->participant, st->event, instance,
+			      cleaned, out->map.p, out->map.len, &out->plan);
+	free(saved);
+	if (rc)
+		fs_output_close(out);
+	return rc;
+}
+
+void fs_output_close(struct fs_output *o)
+{
+	deid_plan_free(o->plan);
+	o->plan = NULL;
+	core_map_release(&o->map);
+}
+
 /* CRC-32 of the de-identified bytes of one instance under fp, read through its kept plan
  * (or one built again when none is kept) and checked against the kept size. */
 static int crc_one(struct fs_mount *m, const struct fs_project *p, const char *fp,
 		   const struct store_study *st, int64_t instance, uint8_t *chunk, uint32_t *out)
 {
-	char hash[33], path[4200];
-	uint8_t *saved = NULL;
-	size_t saved_len = 0;
-	struct deid_plan *plan = NULL;
-	struct core_map map = {.fd = -1};
-	bool cleaned;
-	int64_t size;
+	struct fs_output o;
 	uLong crc = crc32(0L, Z_NULL, 0);
 	uint64_t off = 0;
-	int rc = store_instance_open(m->store, instance, fp, hash, &cleaned, &size, &saved,
-				     &saved_len);
+	int rc = fs_output_open(m, p, fp, st, instance, &o);
 
-	rc = rc ? rc : store_object_path(m->store, hash, path, sizeof(path));
-	rc = rc ? rc : core_map_file(path, &map);
-	if (!rc && !(saved && deid_plan_load(saved, saved_len, &plan) == 0))
-		rc = plan_for(m, p, fp_profile(p, fp), st->participant, st->event, instance,
-			      cleaned, map.p, map.len, &plan);
 	while (!rc) {
-		ssize_t got = deid_plan_read(plan, map.fd, off, chunk, CRC_CHUNK);
+		ssize_t got = deid_plan_read(o.plan, o.map.fd, off, chunk, CRC_CHUNK);
 
 		if (got <= 0) {
 			rc = (int)got;
@@ -301,7 +321,7 @@ static int crc_one(struct fs_mount *m, const struct fs_project *p, const char *f
 		crc = crc32(crc, chunk, (uInt)got);
 		off += (uint64_t)got;
 	}
-	if (!rc && (size < 0 || off != (uint64_t)size))
+	if (!rc && (o.size < 0 || off != (uint64_t)o.size))
 		rc = -EIO;
 	if (rc)
 		log_msg(m->log, LOG_ERROR, "mount",
@@ -309,9 +329,7 @@ static int crc_one(struct fs_mount *m, const struct fs_project *p, const char *f
 			strerror(-rc));
 	else
 		*out = (uint32_t)crc;
-	deid_plan_free(plan);
-	core_map_release(&map);
-	free(saved);
+	fs_output_close(&o); /* again after a failed open: nothing left to release */
 	return rc;
 }
 
@@ -352,7 +370,7 @@ static bool crc_study(struct fs_prepare *pp, int64_t study, uint8_t *chunk)
 	bool more = false;
 
 	if (!chunk || store_get_study(m->store, study, &st) || !st.project[0] ||
-	    !(p = project_named(m, st.project)) || !m->have_secret)
+	    !(p = fs_project_named(m, st.project)) || !m->have_secret)
 		return false;
 	more = !crc_profile(pp, p, p->fp, &st, chunk);
 	if (!more && strcmp(p->fp, p->fp_export))
@@ -487,6 +505,11 @@ static void *prepare_main(void *arg)
 	pthread_mutex_unlock(&pp->lock);
 	free(chunk);
 	return NULL;
+}
+
+bool fs_prepare_busy(struct fs_mount *m)
+{
+	return header_work_waiting(m->prep);
 }
 
 int fs_prepare_wait(struct fs_mount *m, int64_t study, double seconds)

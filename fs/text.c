@@ -1,6 +1,7 @@
 /*
  * text: the small files the mount generates — study.json (what arrived, admins only),
- * .project.json and .status (de-identified facts only: counts, states, labels).
+ * .project.json and .status (de-identified facts only: counts, states, labels), and the
+ * kept .review.tsv of a project.
  */
 #include "core/core.h"
 
@@ -182,4 +183,23 @@ int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study,
 	rc = rc ? rc : redcap_line(m, study, b);
 	free(se);
 	return rc;
+}
+
+char *fs_text_review(struct fs_mount *m, const struct fs_place *pl)
+{
+	struct review_sum *none = NULL;
+	struct buf b;
+	char *t = NULL;
+	size_t n;
+
+	if (store_review_text_get(m->store, pl->project->cfg->name, fs_place_fp(pl), &t, &n) !=
+	    -ENOENT)
+		return t;
+	/* nothing merged yet (a project no study was ever assigned to): the header line */
+	buf_init(&b, 1 << 12);
+	if (!review_sum_new(1, &none) && !review_sum_text(none, &b))
+		t = (char *)buf_detach(&b, &n);
+	buf_release(&b);
+	review_sum_free(none);
+	return t;
 }

@@ -123,6 +123,26 @@ static const char *const migrations[] = {
 	"ALTER TABLE derived ADD COLUMN description TEXT;"
 	"ALTER TABLE derived ADD COLUMN crc INTEGER;"
 	"DELETE FROM derived;",
+	/* 6 -> 7: the project's review file (docs/review.md): a summary of the attributes of
+	 * each study's de-identified files per profile, made stale (gen bumped, summary NULL) by
+	 * triggers whenever a kept header of the study comes or goes, so a summary computed from
+	 * rows that changed meanwhile is refused; and each project's merged text */
+	"CREATE TABLE review(study INTEGER NOT NULL, profile TEXT NOT NULL,"
+	"  gen INTEGER NOT NULL DEFAULT 0, summary BLOB, PRIMARY KEY(study, profile));"
+	"CREATE TABLE review_text(project TEXT NOT NULL, profile TEXT NOT NULL,"
+	"  text BLOB NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(project, profile));"
+	"CREATE TRIGGER derived_review_in AFTER INSERT ON derived BEGIN"
+	"  INSERT OR IGNORE INTO review(study, profile) SELECT r.study, NEW.profile FROM"
+	"   instances i JOIN series r ON r.id=i.series WHERE i.id=NEW.instance;"
+	"  UPDATE review SET gen=gen+1, summary=NULL WHERE profile=NEW.profile AND study=(SELECT"
+	"   r.study FROM instances i JOIN series r ON r.id=i.series WHERE i.id=NEW.instance);"
+	"  END;"
+	"CREATE TRIGGER derived_review_out AFTER DELETE ON derived BEGIN"
+	"  UPDATE review SET gen=gen+1, summary=NULL WHERE profile=OLD.profile AND study=(SELECT"
+	"   r.study FROM instances i JOIN series r ON r.id=i.series WHERE i.id=OLD.instance);"
+	"  END;"
+	"INSERT OR IGNORE INTO review(study, profile) SELECT DISTINCT r.study, d.profile FROM"
+	"  derived d JOIN instances i ON i.id=d.instance JOIN series r ON r.id=i.series;",
 };
 
 int cat_exec(struct store *s, const char *sql)

@@ -212,6 +212,7 @@ enum {
 	STORE_CHG_PARTICIPANTS = 8, /* study 0: the project's participants or coupling rows */
 	STORE_CHG_DERIVED = 16,	    /* kept de-identified headers of the study were added */
 	STORE_CHG_PIXELS = 32,	    /* burned-in text outcomes of the study were kept */
+	STORE_CHG_REVIEW = 64,	    /* study 0: the project's review text was kept */
 };
 struct store_change {
 	uint64_t seq;
@@ -344,6 +345,40 @@ struct store_derived_crc {
 int store_derived_crc_put(struct store *s, int64_t study, const char *project,
 			  const char *participant, const char *event, const char *profile,
 			  const struct store_derived_crc *rows, size_t n);
+/* ---- the review file (store/review.c; docs/review.md) -------------------------------- */
+/* A study's summary of the attributes of its de-identified files under a profile (the
+ * mount computes it: anon's review_sum_save bytes) and each project's merged text. */
+struct store_review_file {
+	int64_t instance;
+	int64_t size; /* of its de-identified file */
+};
+/* The study's de-identified files under profile (new array, free()) and the gen of its
+ * summary, read before them: -EALREADY when the kept summary is current (nothing to do),
+ * -ENOENT when the study never had a kept header under profile. */
+int store_review_files(struct store *s, int64_t study, const char *profile, int64_t *gen,
+		       struct store_review_file **out, size_t *n);
+/* Keeps the summary (n bytes at b) if gen is still the study's: 0, or -ESTALE when a kept
+ * header of it came or went since (nothing kept; its change is in the feed). */
+int store_review_put(struct store *s, int64_t study, const char *profile, int64_t gen,
+		     const uint8_t *b, size_t n);
+/* Studies assigned to project whose summary under profile is missing (new array). */
+int store_review_studies_missing(struct store *s, const char *project, const char *profile,
+				 int64_t **out, size_t *n);
+/* Calls fn with the kept summary of every study assigned to project (borrowed bytes, valid
+ * during the call), read in batches of 32 on the reader connection and released between
+ * batches, so neither lock is held while fn works. Stops at fn's first non-zero return. */
+typedef int (*store_review_fn)(void *opaque, int64_t study, const uint8_t *b, size_t n);
+int store_review_project(struct store *s, const char *project, const char *profile,
+			 store_review_fn fn, void *opaque);
+/* Keeps the project's text under profile; notes STORE_CHG_REVIEW (study 0). */
+int store_review_text_put(struct store *s, const char *project, const char *profile,
+			  const uint8_t *text, size_t n);
+/* A new copy of the kept text (NUL-terminated, free()) and its length; -ENOENT none. */
+int store_review_text_get(struct store *s, const char *project, const char *profile, char **out,
+			  size_t *n);
+/* Removes the summaries of every profile not in keep[0..n) (an older profile or secret). */
+int store_review_prune(struct store *s, const char *const *keep, size_t n);
+
 /* ---- burned-in text (store/pixels.c, store/cleaner.c; docs/burn.md) ------------------ */
 enum store_px {
 	STORE_PX_ORIGINAL, /* not a candidate (or the project keeps pixels): as received */

@@ -16,7 +16,7 @@
 struct t_file {
 	struct buf b;
 	uint64_t px_from, px_to; /* value bytes of the pixel data: never to be read */
-	int bad_reads;		  /* reads of pixel bytes but the file's head */
+	int bad_reads;		 /* reads of pixel bytes but the file's head */
 	uint64_t px_read;
 	uint64_t read_bytes;
 };
@@ -63,7 +63,9 @@ static int t_make(struct t_file *f, const char *name, size_t long_text, bool enc
 	rc = rc ? rc : dcm_write_seq_begin(b, DCM_TAG(0x0040, 0x0275));
 	for (int i = 0; !rc && i < 2; i++) {
 		rc = dcm_write_item_begin(b);
-		rc = rc ? rc : dcm_write_str(b, DCM_TAG(0x0040, 0x0009), DCM_VR('S', 'H'), i ? "B" : "A");
+		rc = rc ? rc
+			: dcm_write_str(b, DCM_TAG(0x0040, 0x0009), DCM_VR('S', 'H'),
+					i ? "B" : "A");
 		rc = rc ? rc : dcm_write_item_end(b);
 	}
 	rc = rc ? rc : dcm_write_seq_end(b);
@@ -84,13 +86,19 @@ static int t_make(struct t_file *f, const char *name, size_t long_text, bool enc
 		rc = rc ? rc : buf_append(b, px, T_PIXELS);
 		f->px_to = b->len;
 	} else if (!rc) {
-		static const uint8_t beg[] = {0xe0, 0x7f, 0x10, 0x00, 'O', 'B', 0, 0,
-					      0xff, 0xff, 0xff, 0xff};
+		static const uint8_t beg[] = {0xe0, 0x7f, 0x10, 0x00, 'O',  'B',
+					      0,    0,	  0xff, 0xff, 0xff, 0xff};
 		rc = buf_append(b, beg, sizeof(beg));
 		for (int i = 0; !rc && i < 3; i++) {
 			uint32_t n = i ? T_PIXELS * 8 : 0;
-			uint8_t h[8] = {0xfe, 0xff, 0x00, 0xe0, (uint8_t)n, (uint8_t)(n >> 8),
-					(uint8_t)(n >> 16), 0};
+			uint8_t h[8] = {0xfe,
+					0xff,
+					0x00,
+					0xe0,
+					(uint8_t)n,
+					(uint8_t)(n >> 8),
+					(uint8_t)(n >> 16),
+					0};
 
 			rc = buf_append(b, h, 8);
 			if (i == 1)
@@ -143,21 +151,31 @@ static void review_file_native(struct tt *t)
 	TT_CHECK_MSG(t, f.px_read <= 65536, "%llu pixel bytes read", (unsigned long long)f.px_read);
 	TT_CHECK(t, t_text(s, &out) == 0);
 	TT_CHECK(t, !strncmp((char *)out.data, "path\tkeyword\tvr\tinstances\tdistinct\t", 35));
-	TT_CHECK_MSG(t, t_has(&out, "\n(0008,103E)\tSeriesDescription\tLO\t1\t1\tT1\\tax\\\\x\t\t\n"),
+	TT_CHECK_MSG(t,
+		     t_has(&out, "\n(0008,103E)\tSeriesDescription\tLO\t1\t1\tT1\\tax\\\\x\t\t\n"),
 		     "%s", out.data);
 	TT_CHECK(t, t_has(&out, "\n(0019,0010)\tPrivateCreator\tLO\t1\t1\tACME 1\t\t\n"));
 	TT_CHECK(t, t_has(&out, "\n(0019,\"ACME 1\",0C)\t\tLO\t1\t1\tkept\t\t\n"));
 	TT_CHECK(t, t_has(&out, "\n(0028,0010)\tRows\tUS\t1\t1\t512\t\t\n"));
 	TT_CHECK(t, t_has(&out, "\n(0040,0275)\tRequestAttributesSequence\tSQ\t1\t-\t\t\t\n"));
-	TT_CHECK(t, t_has(&out, "\n(0040,0275)>(0040,0009)\tScheduledProcedureStepID\tSH\t1\t2\tA\tB\t\n"));
+	TT_CHECK(t,
+		 t_has(&out,
+		       "\n(0040,0275)>(0040,0009)\tScheduledProcedureStepID\tSH\t1\t2\tA\tB\t\n"));
 	TT_CHECK(t, t_has(&out, "\n(7FE0,0010)\tPixelData\tOW\t1\t-\t<200000 bytes>\t\t\n"));
-	TT_CHECK_MSG(t, t_has(&out, "\n(FFFC,FFFC)\tDataSetTrailingPadding\tOB\t1\t1\t<2 bytes: 0102>\t\t\n"),
-		     "%s", out.data);
-	TT_CHECK(t, t_has(&out, "\n(0002,0010)\tTransferSyntaxUID\tUI\t1\t1\t1.2.840.10008.1.2.1\t"));
+	TT_CHECK_MSG(
+		t,
+		t_has(&out,
+		      "\n(FFFC,FFFC)\tDataSetTrailingPadding\tOB\t1\t1\t<2 bytes: 0102>\t\t\n"),
+		"%s", out.data);
+	TT_CHECK(t,
+		 t_has(&out, "\n(0002,0010)\tTransferSyntaxUID\tUI\t1\t1\t1.2.840.10008.1.2.1\t"));
 	/* sorted by path: meta first, the sequence before its item's element */
-	TT_CHECK(t, strstr((char *)out.data, "(0002,0010)") < strstr((char *)out.data, "(0008,0060)"));
-	TT_CHECK(t, strstr((char *)out.data, "(0019,0010)") < strstr((char *)out.data, "(0019,\"ACME"));
-	TT_CHECK(t, strstr((char *)out.data, "(7FE0,0010)") < strstr((char *)out.data, "(FFFC,FFFC)"));
+	TT_CHECK(t,
+		 strstr((char *)out.data, "(0002,0010)") < strstr((char *)out.data, "(0008,0060)"));
+	TT_CHECK(t, strstr((char *)out.data, "(0019,0010)") <
+			    strstr((char *)out.data, "(0019,\"ACME"));
+	TT_CHECK(t,
+		 strstr((char *)out.data, "(7FE0,0010)") < strstr((char *)out.data, "(FFFC,FFFC)"));
 	buf_release(&out);
 	buf_release(&f.b);
 	review_sum_free(s);
@@ -179,7 +197,9 @@ static void review_file_encapsulated_long(struct tt *t)
 	TT_CHECK(t, f.read_bytes < f.b.len / 2);
 	TT_CHECK(t, t_text(s, &out) == 0);
 	TT_CHECK(t, t_has(&out, "\n(7FE0,0010)\tPixelData\tOB\t1\t-\t<encapsulated>\t\t\n"));
-	TT_CHECK(t, t_has(&out, "\n(0040,A160)\tTextValue\tUT\t1\t1\txxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\t"));
+	TT_CHECK(t, t_has(&out, "\n(0040,A160)"
+				"\tTextValue\tUT\t1\t1\txxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				"xxxxxxxxxxxxxxxxxxxxx...\t"));
 	TT_CHECK(t, t_has(&out, "\n(FFFC,FFFC)\t"));
 	/* a file shorter than its fragments say: an error, and it counts for nothing */
 	f.b.len -= 20;
@@ -216,8 +236,11 @@ static void review_merge_counts(struct tt *t)
 		TT_CHECK(t, review_sum_merge(m, saved[k].data, saved[k].len) == 0);
 	TT_CHECK(t, review_sum_count(m) == review_sum_count(st[0]));
 	TT_CHECK(t, t_text(m, &out) == 0);
-	TT_CHECK_MSG(t, t_has(&out, "\n(0010,0010)\tPatientName\tPN\t6\t5\tA\tB\tC\n"), "%s", out.data);
-	TT_CHECK(t, t_has(&out, "\n(0040,0275)>(0040,0009)\tScheduledProcedureStepID\tSH\t6\t2\tA\tB\t\n"));
+	TT_CHECK_MSG(t, t_has(&out, "\n(0010,0010)\tPatientName\tPN\t6\t5\tA\tB\tC\n"), "%s",
+		     out.data);
+	TT_CHECK(t,
+		 t_has(&out,
+		       "\n(0040,0275)>(0040,0009)\tScheduledProcedureStepID\tSH\t6\t2\tA\tB\t\n"));
 	/* every row is one line of 8 fields */
 	for (char *l = (char *)out.data; *l;) {
 		char *nl = strchr(l, '\n');
@@ -254,7 +277,8 @@ static void review_cap(struct tt *t)
 		buf_release(&f.b);
 	}
 	TT_CHECK(t, t_text(a, &out) == 0);
-	TT_CHECK_MSG(t, t_has(&out, "\n(0010,0010)\tPatientName\tPN\t10\t>=4\tN0\tN1\tN2\n"), "%s", out.data);
+	TT_CHECK_MSG(t, t_has(&out, "\n(0010,0010)\tPatientName\tPN\t10\t>=4\tN0\tN1\tN2\n"), "%s",
+		     out.data);
 	buf_init(&saved, 1 << 20);
 	TT_CHECK(t, review_sum_save(a, &saved) == 0);
 	TT_CHECK(t, review_sum_new(1000, &m) == 0);
@@ -309,9 +333,12 @@ static void review_damaged(struct tt *t)
 int main(int argc, char **argv)
 {
 	static const struct tt_case cases[] = {
-		TT_CASE(review_escape_bytes),	     TT_CASE(review_file_native),
-		TT_CASE(review_file_encapsulated_long), TT_CASE(review_merge_counts),
-		TT_CASE(review_cap),		     TT_CASE(review_damaged),
+		TT_CASE(review_escape_bytes),
+		TT_CASE(review_file_native),
+		TT_CASE(review_file_encapsulated_long),
+		TT_CASE(review_merge_counts),
+		TT_CASE(review_cap),
+		TT_CASE(review_damaged),
 	};
 	return tt_main(cases, CORE_ARRAY_SIZE(cases), argc, argv);
 }
