@@ -134,7 +134,7 @@ static int head_error(struct s3_client *c, const struct s3_req *head, const stru
 
 	buf_init(&rs.body, S3_ERR_BODY_MAX);
 	if (s3_request(c, &rq, &rs, &e) == 0 && rs.status == hs->status && rs.body.len)
-		rc = s3_status_error(c, &rq, &rs, err);
+		rc = s3_status_error(c, head, &rs, err);
 	else
 		rc = s3_status_error(c, head, hs, err);
 	buf_release(&rs.body);
@@ -156,10 +156,10 @@ int s3_head(struct s3_client *c, const char *key, uint64_t *size, struct fiona_e
 	else if (rc == 0 && rs.status == 200)
 		rc = err_set(err, -EPROTO, CORE_NO_OFFSET, CORE_NO_TAG,
 			     "S3 HEAD %s: no Content-Length in the reply", key);
-	else if (rc == 0 && rs.status == 404)
-		rc = s3_status_error(c, &rq, &rs, err);
-	else if (rc == 0)
+	else if (rc == 0 && rs.status / 100 == 4 && rs.status != 404)
 		rc = head_error(c, &rq, &rs, err);
+	else if (rc == 0)
+		rc = s3_status_error(c, &rq, &rs, err);
 	buf_release(&rs.body);
 	return rc;
 }
