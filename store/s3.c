@@ -25,7 +25,7 @@
 
 #include "store/s3_int.h"
 
-#define S3_KEYFILE_MAX 4096
+#define S3_KEYFILE_MAX	  4096
 #define S3_BACKOFF_CAP_MS 2000
 
 void s3_creds_wipe(struct s3_creds *c)
@@ -67,7 +67,8 @@ static int creds_parse(char *text, size_t len, struct s3_creds *c, const char *p
 			p += n + 1;
 			continue;
 		}
-		if (eq && !strncmp(p, "access_key_id", 13) && strspn(p + 13, " \t") == (size_t)(eq - p - 13))
+		if (eq && !strncmp(p, "access_key_id", 13) &&
+		    strspn(p + 13, " \t") == (size_t)(eq - p - 13))
 			rc = creds_value(eq + 1, n - (size_t)(eq + 1 - p), c->access_key,
 					 sizeof(c->access_key));
 		else if (eq && !strncmp(p, "secret_access_key", 17) &&
@@ -109,8 +110,8 @@ int s3_creds_load(const char *path, struct s3_creds *out, struct fiona_err *err)
 	close(fd);
 	if (n < 0 || n > S3_KEYFILE_MAX) {
 		explicit_bzero(text, sizeof(text));
-		return err_set(err, n < 0 ? -EIO : -EFBIG, CORE_NO_OFFSET, CORE_NO_TAG,
-			       "%s: %s", path, n < 0 ? "cannot read" : "larger than 4 KiB");
+		return err_set(err, n < 0 ? -EIO : -EFBIG, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s",
+			       path, n < 0 ? "cannot read" : "larger than 4 KiB");
 	}
 	rc = creds_parse(text, (size_t)n, &c, path, err);
 	explicit_bzero(text, sizeof(text));

@@ -146,16 +146,16 @@ int s3_xml_error_code(const char *p, size_t n, char *out, size_t cap);
 /* ---- between s3.c and s3_ops.c: one signed request ---------------------------------- */
 
 struct s3_req {
-	const char *method;   /* "GET", "PUT", "HEAD", "DELETE" */
-	const char *key;      /* NULL: the bucket itself */
-	const char *query;    /* canonical (sorted, encoded, "k=v&..."); NULL: none */
-	const void *body;     /* PUT: borrowed for the call */
+	const char *method; /* "GET", "PUT", "HEAD", "DELETE" */
+	const char *key;    /* NULL: the bucket itself */
+	const char *query;  /* canonical (sorted, encoded, "k=v&..."); NULL: none */
+	const void *body;   /* PUT: borrowed for the call */
 	size_t body_len;
-	bool if_none_match;   /* send If-None-Match: * */
-	bool retry_409;	      /* a conditional PUT that met a concurrent one */
-	uint64_t range_off;   /* with range_len > 0: Range: bytes=off-(off+len-1) */
+	bool if_none_match; /* send If-None-Match: * */
+	bool retry_409;	    /* a conditional PUT that met a concurrent one */
+	uint64_t range_off; /* with range_len > 0: Range: bytes=off-(off+len-1) */
 	size_t range_len;
-	void *out;	      /* a 2xx body goes here (at most out_cap bytes), else to body */
+	void *out; /* a 2xx body goes here (at most out_cap bytes), else to body */
 	size_t out_cap;
 };
 

@@ -37,18 +37,12 @@ static const struct {
 	const char *code;
 	int err;
 } s3_codes[] = {
-	{"NoSuchKey", -ENOENT},
-	{"NoSuchBucket", -ENOENT},
-	{"AccessDenied", -EACCES},
-	{"SignatureDoesNotMatch", -EACCES},
-	{"InvalidAccessKeyId", -EACCES},
-	{"RequestTimeTooSkewed", -EACCES},
-	{"QuotaExceeded", -EDQUOT},
-	{"EntityTooLarge", -EFBIG},
-	{"BadDigest", -EBADMSG},
-	{"XAmzContentSHA256Mismatch", -EBADMSG},
-	{"SlowDown", -EAGAIN},
-	{"ServiceUnavailable", -EAGAIN},
+	{"NoSuchKey", -ENOENT},		 {"NoSuchBucket", -ENOENT},
+	{"AccessDenied", -EACCES},	 {"SignatureDoesNotMatch", -EACCES},
+	{"InvalidAccessKeyId", -EACCES}, {"RequestTimeTooSkewed", -EACCES},
+	{"QuotaExceeded", -EDQUOT},	 {"EntityTooLarge", -EFBIG},
+	{"BadDigest", -EBADMSG},	 {"XAmzContentSHA256Mismatch", -EBADMSG},
+	{"SlowDown", -EAGAIN},		 {"ServiceUnavailable", -EAGAIN},
 	{"InternalError", -EAGAIN},
 };
 
@@ -98,9 +92,9 @@ int s3_status_error(const struct s3_client *c, const struct s3_req *rq, const st
 		why = " (a HEAD reply carries no error code)";
 	else if (!code[0])
 		why = " (no S3 error code in the reply)";
-	return err_set(err, e, CORE_NO_OFFSET, CORE_NO_TAG, "S3 %s %s/%s: HTTP %ld%s%s%s", rq->method,
-		       c->cfg->bucket, rq->key ? rq->key : "", rs->status, code[0] ? " " : "", code,
-		       why);
+	return err_set(err, e, CORE_NO_OFFSET, CORE_NO_TAG, "S3 %s %s/%s: HTTP %ld%s%s%s",
+		       rq->method, c->cfg->bucket, rq->key ? rq->key : "", rs->status,
+		       code[0] ? " " : "", code, why);
 }
 
 /* Keys are fiona's own ("objects/<hh>/<hash>"), but a bad one is refused here rather than
@@ -126,8 +120,8 @@ static int head_error(struct s3_client *c, const struct s3_req *head, const stru
 		      struct fiona_err *err)
 {
 	char byte;
-	struct s3_req rq = {.method = "GET", .key = head->key, .range_len = 1, .out = &byte,
-			    .out_cap = 1};
+	struct s3_req rq = {
+		.method = "GET", .key = head->key, .range_len = 1, .out = &byte, .out_cap = 1};
 	struct s3_resp rs = {0};
 	struct fiona_err e = {0};
 	int rc;
@@ -185,8 +179,12 @@ static int put_known(struct s3_client *c, const char *key, size_t len, enum s3_p
 int s3_put(struct s3_client *c, const char *key, const void *p, size_t len, unsigned flags,
 	   enum s3_put_result *res, struct fiona_err *err)
 {
-	struct s3_req rq = {.method = "PUT", .key = key, .body = p, .body_len = len,
-			    .if_none_match = true, .retry_409 = true};
+	struct s3_req rq = {.method = "PUT",
+			    .key = key,
+			    .body = p,
+			    .body_len = len,
+			    .if_none_match = true,
+			    .retry_409 = true};
 	struct s3_resp rs = {0};
 	int rc;
 
@@ -213,8 +211,12 @@ int s3_put(struct s3_client *c, const char *key, const void *p, size_t len, unsi
 int s3_get(struct s3_client *c, const char *key, uint64_t off, size_t len, void *out, size_t *got,
 	   struct fiona_err *err)
 {
-	struct s3_req rq = {.method = "GET", .key = key, .range_off = off, .range_len = len,
-			    .out = out, .out_cap = len};
+	struct s3_req rq = {.method = "GET",
+			    .key = key,
+			    .range_off = off,
+			    .range_len = len,
+			    .out = out,
+			    .out_cap = len};
 	struct s3_resp rs = {0};
 	int rc;
 
@@ -299,7 +301,7 @@ static int list_query(struct buf *q, const char *token, int max_keys, const char
 	buf_reset(q);
 	if (token[0])
 		rc = buf_append(q, "continuation-token=", 19) ? -ENOMEM
-							       : s3_uri_encode(q, token, true);
+							      : s3_uri_encode(q, token, true);
 	rc = rc ? rc : buf_appendf(q, "%slist-type=2&max-keys=%d", token[0] ? "&" : "", max_keys);
 	if (!rc && prefix[0])
 		rc = buf_append(q, "&prefix=", 8) ? -ENOMEM : s3_uri_encode(q, prefix, true);
@@ -321,8 +323,8 @@ static int list_page(struct s3_client *c, struct list_ctx *l, const char *query,
 		rc = s3_xml_list((const char *)rs.body.data, rs.body.len, list_one, l, page, err);
 		if (l->stray)
 			rc = err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG,
-				"S3 list %s: a key outside the prefix or out of order",
-				c->cfg->bucket);
+				     "S3 list %s: a key outside the prefix or out of order",
+				     c->cfg->bucket);
 	}
 	buf_release(&rs.body);
 	return rc;
@@ -344,7 +346,8 @@ int s3_list(struct s3_client *c, const char *prefix, int page_keys, s3_list_cb c
 	}
 	if (page_keys <= 0 || page_keys > 1000)
 		page_keys = 1000;
-	*l = (struct list_ctx){.prefix = prefix, .prefix_len = strlen(prefix), .cb = cb, .arg = arg};
+	*l = (struct list_ctx){
+		.prefix = prefix, .prefix_len = strlen(prefix), .cb = cb, .arg = arg};
 	do {
 		if ((rc = list_query(&q, token, page_keys, prefix))) {
 			err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "S3 list: out of memory");

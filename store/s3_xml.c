@@ -74,7 +74,7 @@ static int char_ref(const char *p, size_t i, size_t e, uint32_t *cp, size_t *len
 	uint32_t v = 0;
 
 	for (; j < e && p[j] != ';'; j++) {
-		int d = p[j] >= '0' && p[j] <= '9'	      ? p[j] - '0'
+		int d = p[j] >= '0' && p[j] <= '9'	    ? p[j] - '0'
 			: hex && p[j] >= 'a' && p[j] <= 'f' ? p[j] - 'a' + 10
 			: hex && p[j] >= 'A' && p[j] <= 'F' ? p[j] - 'A' + 10
 							    : -1;

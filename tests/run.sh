@@ -5,10 +5,13 @@
 #   unit:   $BUILD/tests/t_*            (tests/unit/t_*.c)
 #   fuzz:   $BUILD/fuzz-replay/fuzz_*   replays tests/fuzz/corpus/<name>/ and regressions
 #   e2e:    tests/e2e/NN-name.sh        (real mount, real network peers)
-# Select with TESTS=unit|fuzz|e2e (space separated); default all. E2E=PATTERN filters e2e.
+#   scaleout: tests/scaleout/NN-name.sh (PostgreSQL + Ceph radosgw on loopback; each test
+#           prints SKIP when those servers are not installed)
+# Select with TESTS=unit|fuzz|e2e|scaleout (space separated); default all. E2E=PATTERN
+# filters e2e and scaleout. Lines "INFO ..." (timings) are shown as they are.
 set -u
 BUILD=${BUILD:-build}
-TESTS=${TESTS:-unit fuzz e2e}
+TESTS=${TESTS:-unit fuzz e2e scaleout}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 log=$(mktemp -d)
@@ -25,7 +28,7 @@ run_one() { # name, command...
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "FAIL $name: exited with status $rc" >>"$out"; f=1
 	fi
-	grep -E '^(FAIL|SKIP)' "$out"
+	grep -E '^(FAIL|SKIP|INFO)' "$out"
 	if [ "$f" -gt 0 ]; then
 		echo "--- $name stderr (last 30 lines):"; tail -n 30 "$log/err"
 	fi
@@ -52,6 +55,12 @@ for kind in $TESTS; do
 			[ -f "$t" ] || continue
 			case $(basename "$t") in *${E2E:-}*) ;; *) continue ;; esac
 			run_one "e2e/$(basename "$t")" env BUILD="$BUILD" sh "$t"
+		done ;;
+	scaleout)
+		for t in tests/scaleout/[0-9]*.sh; do
+			[ -f "$t" ] || continue
+			case $(basename "$t") in *${E2E:-}*) ;; *) continue ;; esac
+			run_one "scaleout/$(basename "$t")" env BUILD="$BUILD" sh "$t"
 		done ;;
 	esac
 done

@@ -3,13 +3,17 @@
 # As root it runs apt-get; otherwise it prints the exact command to run.
 # Orthanc's package starts a system service on install: a policy-rc.d that denies
 # service starts is put in place for the install (tests start their own Orthanc).
+# PostgreSQL 15 and Ceph (mon, OSD, radosgw: ~71 MB download, ~283 MB installed) are for
+# tests/scaleout/, which starts private servers on loopback; the same policy keeps the
+# packages' own services (PostgreSQL's "main" cluster) from starting.
 set -eu
 PKGS="gcc g++ make pkg-config clang libclang-rt-14-dev
 libfuse3-dev fuse3 libsqlite3-dev sqlite3 libjansson-dev libxxhash-dev libssl-dev zlib1g-dev
 libcurl4-openssl-dev libdcmtk-dev dcmtk libtesseract-dev libleptonica-dev tesseract-ocr-eng
 tesseract-ocr-nor tesseract-ocr libopenjp2-7-dev libfreetype-dev fonts-dejavu-core
 orthanc dcm2niix dicom3tools libgdcm-tools curl util-linux iproute2 procps unzip
-libarchive-tools zip"
+libarchive-tools zip
+postgresql-15 postgresql-client-15 ceph-mon ceph-osd ceph-common radosgw"
 
 missing=""
 for p in $PKGS; do

@@ -3,6 +3,7 @@
 # random free port, every byte of state under the caller's directory, no systemd, no
 # cephadm. Daemons run in the foreground as children of the test (their pids are kept)
 # and are stopped by those pids only.
+#   so_netns_reexec "$0" "$@" re-runs the test under `unshare -n` with lo up (own ports)
 #   so_have_servers           0 when postgresql-15 and radosgw/ceph-mon/ceph-osd are installed
 #   so_free_port              prints a TCP port nothing listens on
 #   pg_start DIR              initdb + pg_ctl start in DIR/pg (trust auth, loopback only);
@@ -19,6 +20,15 @@
 # the format store/s3.c reads. Nothing here prints the keys.
 SO_PGBIN=${SO_PGBIN:-/usr/lib/postgresql/15/bin}
 PG_PID= MON_PID= OSD_PID= RGW_PID=
+
+so_netns_reexec() { # script args...
+	[ -n "${FIONA_NETNS:-}" ] && return 0
+	if ! unshare -n true 2>/dev/null; then
+		echo "SKIP $(basename "$1"): unshare -n not permitted"
+		exit 0
+	fi
+	FIONA_NETNS=1 exec unshare -n sh -c 'ip link set lo up && exec sh "$@"' sh "$@"
+}
 
 so_have_servers() {
 	[ -x "$SO_PGBIN/initdb" ] && [ -x "$SO_PGBIN/pg_ctl" ] && command -v psql >/dev/null &&

@@ -135,8 +135,9 @@ static void t_creds(struct tt *t)
 
 	TT_CHECK(t, mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/keys", dir);
-	TT_CHECK(t, write_keys(path, "# test\naccess_key_id = AKID\n\nsecret_access_key=S3CR3T/x+y\n",
-			       0600) == 0);
+	TT_CHECK(t,
+		 write_keys(path, "# test\naccess_key_id = AKID\n\nsecret_access_key=S3CR3T/x+y\n",
+			    0600) == 0);
 	TT_CHECK(t, s3_creds_load(path, &c, &e) == 0);
 	TT_CHECK(t, !strcmp(c.access_key, "AKID") && !strcmp(c.secret_key, "S3CR3T/x+y"));
 	s3_creds_wipe(&c);
@@ -167,7 +168,8 @@ static void t_config_refused(struct tt *t)
 	}
 	snprintf(cfg.endpoint, sizeof(cfg.endpoint), "http://127.0.0.1:1");
 	snprintf(cfg.bucket, sizeof(cfg.bucket), "Bad_Bucket");
-	TT_CHECK(t, s3_client_init(&c, &cfg, &cr, NULL, &e) == -EINVAL && strstr(e.reason, "bucket"));
+	TT_CHECK(t,
+		 s3_client_init(&c, &cfg, &cr, NULL, &e) == -EINVAL && strstr(e.reason, "bucket"));
 }
 
 /* ---- a canned HTTP server ------------------------------------------------------------ */
@@ -202,7 +204,8 @@ static void read_request(int fd, char *out, size_t cap)
 	if ((cl = strcasestr(out, "content-length: ")))
 		body = strtoul(cl + 16, NULL, 10);
 	/* libcurl asks before every PUT body */
-	if (strcasestr(out, "expect: 100-continue") && write(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 25)
+	if (strcasestr(out, "expect: 100-continue") &&
+	    write(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 25)
 		return;
 	{
 		size_t have = n - (size_t)(end + 4 - out); /* of the body, read with the head */
@@ -345,9 +348,9 @@ static void t_conflict_then_exists(struct tt *t)
 
 static void t_redirect_not_followed(struct tt *t)
 {
-	struct canned s = {.replies = {"301 Moved Permanently\r\nLocation: http://evil.example/|",
-				       R200},
-			   .n = 2};
+	struct canned s = {
+		.replies = {"301 Moved Permanently\r\nLocation: http://evil.example/|", R200},
+		.n = 2};
 	struct s3_config cfg;
 	struct s3_client c;
 	struct fiona_err e = {0};
@@ -426,7 +429,8 @@ static void t_refused_is_quick(struct tt *t)
 	t0 = core_now_mono();
 	rc = s3_head(&c, "k", &size, &e);
 	s3_client_release(&c);
-	TT_CHECK_MSG(t, rc == -ECONNREFUSED && strstr(e.reason, "127.0.0.1"), "%d %s", rc, e.reason);
+	TT_CHECK_MSG(t, rc == -ECONNREFUSED && strstr(e.reason, "127.0.0.1"), "%d %s", rc,
+		     e.reason);
 	TT_CHECK(t, core_now_mono() - t0 < 1.0 && c.stats.requests == 1);
 }
 
