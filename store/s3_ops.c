@@ -113,6 +113,17 @@ static int key_check(const char *key, struct fiona_err *err)
 	return 0;
 }
 
+/* The key checked, then the request. rs->body is initialised whatever happens: the caller
+ * releases it. */
+static int keyed_request(struct s3_client *c, const struct s3_req *rq, struct s3_resp *rs,
+			 struct fiona_err *err)
+{
+	int rc = key_check(rq->key, err);
+
+	buf_init(&rs->body, S3_ERR_BODY_MAX);
+	return rc ? rc : s3_request(c, rq, rs, err);
+}
+
 /* A HEAD reply has no body, so a refused HEAD says only "403". The same question as a
  * 1-byte GET brings S3's error Code (SignatureDoesNotMatch or AccessDenied are different
  * fixes); its error is reported when it has one, the HEAD's otherwise. */
@@ -141,10 +152,7 @@ int s3_head(struct s3_client *c, const char *key, uint64_t *size, struct fiona_e
 	struct s3_resp rs = {0};
 	int rc;
 
-	if ((rc = key_check(key, err)))
-		return rc;
-	buf_init(&rs.body, S3_ERR_BODY_MAX);
-	rc = s3_request(c, &rq, &rs, err);
+	rc = keyed_request(c, &rq, &rs, err);
 	if (rc == 0 && rs.status == 200 && rs.length >= 0)
 		*size = (uint64_t)rs.length;
 	else if (rc == 0 && rs.status == 200)
@@ -192,8 +200,7 @@ int s3_put(struct s3_client *c, const char *key, const void *p, size_t len, unsi
 		return rc;
 	if (!(flags & S3_PUT_NO_HEAD) && (rc = put_known(c, key, len, res, err)) != -ENOENT)
 		return rc;
-	buf_init(&rs.body, S3_ERR_BODY_MAX);
-	rc = s3_request(c, &rq, &rs, err);
+	rc = keyed_request(c, &rq, &rs, err);
 	if (rc == 0 && rs.status == 200 && res)
 		*res = S3_PUT_CREATED;
 	else if (rc == 0 && rs.status == 412 && res)
@@ -220,17 +227,14 @@ int s3_get(struct s3_client *c, const char *key, uint64_t off, size_t len, void 
 	struct s3_resp rs = {0};
 	int rc;
 
-	if ((rc = key_check(key, err)))
-		return rc;
-	if (len == 0 || off > UINT64_MAX - len) {
-		if (len == 0)
-			*got = 0;
-		return len == 0 ? 0
-				: err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
-					  "S3 GET %s: range past 2^64", key);
+	if (len == 0) {
+		*got = 0;
+		return key_check(key, err);
 	}
-	buf_init(&rs.body, S3_ERR_BODY_MAX);
-	rc = s3_request(c, &rq, &rs, err);
+	if (off > UINT64_MAX - len)
+		return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "S3 GET %s: range past 2^64", key);
+	rc = keyed_request(c, &rq, &rs, err);
 	if (rc == 0 && rs.status == 206 && (rs.length < 0 || (uint64_t)rs.length == rs.got))
 		*got = rs.got;
 	else if (rc == 0 && rs.status == 200 && off == 0) /* the whole object, and it fits */
@@ -254,10 +258,7 @@ int s3_delete(struct s3_client *c, const char *key, struct fiona_err *err)
 	struct s3_resp rs = {0};
 	int rc;
 
-	if ((rc = key_check(key, err)))
-		return rc;
-	buf_init(&rs.body, S3_ERR_BODY_MAX);
-	rc = s3_request(c, &rq, &rs, err);
+	rc = keyed_request(c, &rq, &rs, err);
 	if (rc == 0 && rs.status != 204 && rs.status != 200) {
 		rc = s3_status_error(c, &rq, &rs, err);
 		if (rc == -ENOENT && !strstr(err ? err->reason : "", "NoSuchBucket"))

@@ -50,17 +50,11 @@ for kind in $TESTS; do
 			n=$(basename "$t")
 			run_one "fuzz/$n" "$t" "tests/fuzz/corpus/${n#fuzz_}"
 		done ;;
-	e2e)
-		for t in tests/e2e/[0-9]*.sh; do
+	e2e | scaleout)
+		for t in tests/$kind/[0-9]*.sh; do
 			[ -f "$t" ] || continue
 			case $(basename "$t") in *${E2E:-}*) ;; *) continue ;; esac
-			run_one "e2e/$(basename "$t")" env BUILD="$BUILD" sh "$t"
-		done ;;
-	scaleout)
-		for t in tests/scaleout/[0-9]*.sh; do
-			[ -f "$t" ] || continue
-			case $(basename "$t") in *${E2E:-}*) ;; *) continue ;; esac
-			run_one "scaleout/$(basename "$t")" env BUILD="$BUILD" sh "$t"
+			run_one "$kind/$(basename "$t")" env BUILD="$BUILD" sh "$t"
 		done ;;
 	esac
 done
