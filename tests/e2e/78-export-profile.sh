@@ -141,4 +141,18 @@ i=0; while ! unzip -Z1 "$X/PROJ01-0001.zip" 2>/dev/null | grep -q '^PROJ01-0001/
 checkzip pzip2
 [ "$size" != "$size1" ] && unzip -Z1 "$T/p.zip" | grep -q '^PROJ01-0001/followup/' &&
 	pass "after assigning followup the zip holds it ($size1 -> $size bytes)" || fail relayout "$size1 -> $size"
+
+# The flat layout: another profile (new fingerprint: headers and CRCs computed again).
+kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=
+sed -i 's/"zip_layout": "series"/"zip_layout": "flat"/' "$T/export.json"
+fiona_start "$T"
+i=0; while ! unzip -Z1 "$X/PROJ01-0001.zip" 2>/dev/null | grep -q '^PROJ01-0001_' && [ $i -lt 300 ]; do
+	sleep 0.2; i=$((i + 1)); done
+unzip -Z1 "$X/PROJ01-0001.zip" >"$T/flat.txt" 2>/dev/null
+nf=$(find "$X/PROJ01-0001" -name '*.dcm' | wc -l); ne=$(wc -l <"$T/flat.txt")
+badname=$(grep -cv '^PROJ01-0001_\(baseline\|followup\)_[0-9][0-9]*_[A-Za-z0-9_~]*_[0-9][0-9][0-9][0-9]\(~[0-9]*\)\{0,1\}\.dcm$' "$T/flat.txt")
+dup=$(sort "$T/flat.txt" | uniq -d | wc -l)
+[ "$ne" -eq "$nf" ] && [ "$nf" -gt 0 ] && [ "$badname" -eq 0 ] && [ "$dup" -eq 0 ] && unzip -tq "$X/PROJ01-0001.zip" >/dev/null 2>&1 &&
+	pass "flat layout: $ne unique entries <ID>_<EVENT>_<series>_<NNNN>.dcm ($(head -n 1 "$T/flat.txt")), unzip -t" ||
+	fail flat "$ne entries, $nf files, $badname bad names, $dup repeated ($(head -n 2 "$T/flat.txt" | tr '\n' ' '))"
 exit $failed
