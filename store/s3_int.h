@@ -10,8 +10,8 @@
  * (ENDPOINT/BUCKET/KEY), which radosgw, MinIO and AWS all accept.
  *
  * Threads: one struct s3_client per thread (it owns one curl handle and its keep-alive
- * connection); clients share nothing. libcurl must be initialised before threads start
- * (curl_global_init; libcurl 7.88 built with threads does it safely on first use).
+ * connection); clients share nothing. Call curl_global_init() once before the threads
+ * that make clients start (s3_probe does; the gateway's backend will).
  */
 #ifndef FIONA_STORE_S3_INT_H
 #define FIONA_STORE_S3_INT_H

@@ -94,8 +94,24 @@ static const struct {
 	char c;
 } entities[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
 
+/* The entity at p[i] ('&'), before e: its code point and length, or -EPROTO. */
+static int entity(const char *p, size_t i, size_t e, uint32_t *cp, size_t *len)
+{
+	for (size_t k = 0; k < CORE_ARRAY_SIZE(entities); k++) {
+		size_t n = strlen(entities[k].name);
+
+		if (e - i >= n && !memcmp(p + i, entities[k].name, n)) {
+			*cp = (uint8_t)entities[k].c;
+			*len = n;
+			return 0;
+		}
+	}
+	return e - i >= 3 && p[i + 1] == '#' ? char_ref(p, i, e, cp, len) : -EPROTO;
+}
+
 /* Decodes p[s) into out (NUL-terminated). Control characters are refused (-EPROTO), as
- * is anything longer than cap - 1 bytes (-E2BIG). */
+ * is anything longer than cap - 1 bytes (-E2BIG); *bad is where. Raw bytes >= 0x80 are
+ * copied as they are: S3 keys are UTF-8. */
 static int text_decode(const char *p, struct span s, char *out, size_t cap, size_t *bad)
 {
 	size_t o = 0;
@@ -103,30 +119,20 @@ static int text_decode(const char *p, struct span s, char *out, size_t cap, size
 	for (size_t i = s.b; i < s.e;) {
 		uint32_t cp = (uint8_t)p[i];
 		size_t len = 1;
-		int rc = 0;
+		int rc = p[i] == '&' ? entity(p, i, s.e, &cp, &len) : 0;
 
-		if (p[i] == '&') {
-			size_t k = 0;
-
-			while (k < CORE_ARRAY_SIZE(entities) &&
-			       (s.e - i < strlen(entities[k].name) ||
-				memcmp(p + i, entities[k].name, strlen(entities[k].name))))
-				k++;
-			if (k < CORE_ARRAY_SIZE(entities))
-				cp = (uint8_t)entities[k].c, len = strlen(entities[k].name);
-			else if (s.e - i < 3 || p[i + 1] != '#' || char_ref(p, i, s.e, &cp, &len))
-				rc = -EPROTO;
-		}
 		if (!rc && (cp < 0x20 || cp == 0x7F))
 			rc = -EPROTO;
-		/* raw bytes >= 0x80 are copied as they are: S3 keys are UTF-8 */
-		rc = rc ? rc : p[i] == '&' ? put_utf8(out, cap, &o, cp) : cap - o > 1 ? 0 : -E2BIG;
+		if (!rc && p[i] == '&')
+			rc = put_utf8(out, cap, &o, cp);
+		else if (!rc && cap - o > 1)
+			out[o++] = p[i];
+		else if (!rc)
+			rc = -E2BIG;
 		if (rc) {
 			*bad = i;
 			return rc;
 		}
-		if (p[i] != '&')
-			out[o++] = p[i];
 		i += len;
 	}
 	out[o] = '\0';
