@@ -446,11 +446,13 @@ static int head_find(struct rv_walk *w, const struct rv_file *f, uint8_t **head,
 		}
 		rc = dcm_reader_new(b, len, &r, err);
 		memset(w, 0, sizeof(*w));
-		rc = rc ? rc : walk(w, r, &stop, &at, err);
-		/* offsets of a deflated dataset count in its inflated bytes, and big endian
-		 * pixel headers are not read here: such a file is read whole */
-		if (r && (dcm_reader_ts(r)->deflated || dcm_reader_ts(r)->big_endian))
-			stop = RV_SHORT;
+		if (!rc) {
+			rc = walk(w, r, &stop, &at, err);
+			/* offsets of a deflated dataset count in its inflated bytes, and big
+			 * endian pixel headers are not read here: such a file is read whole */
+			if (dcm_reader_ts(r)->deflated || dcm_reader_ts(r)->big_endian)
+				stop = RV_SHORT;
+		}
 		dcm_reader_free(r);
 		if (rc == -ENOMEM) {
 			free(b);

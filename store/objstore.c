@@ -107,7 +107,8 @@ void obj_drop_uncataloged(struct store *s, const char hash[33])
 	snprintf(rel, sizeof(rel), "%.2s/%s.dcm", hash, hash);
 	if (!named && unlinkat(s->objects_fd, rel, 0) == 0)
 		log_msg(s->log, LOG_INFO, "store",
-			"removed object %.8s...: its instance was refused before the catalog named it",
+			"removed object %.8s...: its instance was refused before the catalog named "
+			"it",
 			hash);
 	pthread_mutex_unlock(&s->lock);
 }
