@@ -46,6 +46,7 @@ uint32_t fs_build_slot(const struct fs_mount *m, const struct fs_node *n)
 	case FS_EVENT:
 	case FS_MODALITY:
 	case FS_SERIES:
+	case FS_NIFTI:
 		return fs_scope_slot('E', 0, pl->project->cfg->name, pl->participant,
 				     event_name(pl));
 	default:
@@ -353,9 +354,14 @@ static int build_event(struct fs_mount *m, const struct fs_node *n, struct fs_di
 	for (size_t i = 0; !rc && i < cnt; i++)
 		if (!i || se[i].study != se[i - 1].study)
 			rc = fs_text_status(m, n->place, se[i].study, &status);
+	if (!rc && n->place->export_tree)
+		rc = fs_nifti_status(m, n->place, &status);
 	rc = rc ? rc
 		: add_text(d, ".status", FS_TEXT, 0440, n->gid,
 			   status.data ? (const char *)status.data : "");
+	/* export/: nifti/ first, so it keeps its name whatever the modalities are */
+	if (!rc && n->place->export_tree)
+		rc = add_dir(d, ns, "nifti", FS_NIFTI, 0550, n->gid, 0, 0);
 	for (size_t i = 0; !rc && i < cnt; i++)
 		if (!fs_dir_find_linear(d, se[i].mod))
 			rc = add_dir(d, ns, se[i].mod, FS_MODALITY, 0550, n->gid, 0, 0);
@@ -455,6 +461,41 @@ static int build_series(struct fs_mount *m, const struct fs_node *n, struct fs_d
 	return rc;
 }
 
+/* export/.../<EVENT>/nifti/: the kept outputs of every series whose run is the one of its
+ * current input (nifti_view.c), from the catalog's rows; a series without one is asked
+ * for (the worker converts it in the background; its commit makes this be built again). */
+static int build_nifti(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d,
+		       struct fs_nameset *ns)
+{
+	struct fs_nifti_series *v = NULL;
+	size_t cnt = 0;
+	int rc = fs_nifti_event(m, n->place, &v, &cnt);
+
+	for (size_t i = 0; !rc && i < cnt; i++) {
+		struct store_nifti_file *f = NULL;
+		size_t k = 0;
+
+		if (v[i].state == FS_NIFTI_TODO)
+			fs_nifti_request(m, v[i].study);
+		if (v[i].state != FS_NIFTI_READY)
+			continue;
+		rc = store_nifti_files(m->store, v[i].series, &f, &k);
+		for (size_t j = 0; !rc && j < k; j++) {
+			struct fs_entry *e;
+
+			rc = fs_dir_add(d, ns, f[j].name, FS_NIFTI_FILE, S_IFREG | 0440, n->gid,
+					f[j].id, &e);
+			if (!rc) {
+				e->size = (uint64_t)f[j].size;
+				e->study = v[i].study;
+			}
+		}
+		free(f);
+	}
+	free(v);
+	return rc;
+}
+
 int fs_build(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d)
 {
 	struct fs_nameset *ns = NULL;
@@ -492,6 +533,9 @@ int fs_build(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d)
 		break;
 	case FS_SERIES:
 		rc = build_series(m, n, d, ns);
+		break;
+	case FS_NIFTI:
+		rc = build_nifti(m, n, d, ns);
 		break;
 	default:
 		rc = -ENOTDIR;

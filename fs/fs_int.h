@@ -30,6 +30,8 @@ enum fs_role {
 	FS_COUPLING,	/* .coupling.csv: readable, append adds rows */
 	FS_ZIP,		/* export/<P>/<ID>/<EVENT>.zip: composed from kept sizes and CRCs */
 	FS_PZIP,	/* export/<P>/<ID>.zip: every event; laid out at lookup, not listing */
+	FS_NIFTI,	/* export/<P>/<ID>/<EVENT>/nifti/ */
+	FS_NIFTI_FILE,	/* .../nifti/<file>: a kept derived object (id: its nifti_files row) */
 };
 
 /* One project as the mount sees it: its group, its two profiles and their fingerprints
@@ -118,6 +120,7 @@ struct fs_inval {
 
 struct fs_prepare; /* prepare.c */
 struct fs_review;  /* review.c */
+struct fs_nifti;   /* nifti.c */
 
 struct fs_mount {
 	const struct fiona_config *cfg;
@@ -159,6 +162,7 @@ struct fs_mount {
 	pthread_key_t read_buf; /* per-thread reply buffer */
 	struct fs_prepare *prep;
 	struct fs_review *review;
+	struct fs_nifti *nifti;
 };
 
 /* nodes.c */
@@ -315,6 +319,58 @@ int fs_zip_event(struct fs_mount *m, const struct fs_place *pl, struct fs_zip **
 int fs_zip_participant(struct fs_mount *m, const struct fs_place *pl, struct fs_zip **out);
 /* The participant folder name export/ shows for id: participant_rewrite, sanitized. */
 void fs_name_participant(const struct fs_place *pl, const char *id, char *out, size_t cap);
+
+/* nifti.c, nifti_view.c: the NIfTI of export event folders, made by dcm2niix in the
+ * background and kept as derived objects (docs/export.md). */
+#define FS_NIFTI_OPTIONS "-b y -ba y -z i -f %f -d 0" /* what nifti.c runs dcm2niix with */
+int fs_nifti_start(struct fs_mount *m);
+void fs_nifti_stop(struct fs_mount *m);
+/* Asks the worker to look at study (a listing found a run missing); never waits. */
+void fs_nifti_request(struct fs_mount *m, int64_t study);
+/* dcm2niix's version ("" when it does not run: no NIfTI). Valid for the mount's life. */
+const char *fs_nifti_version(const struct fs_mount *m);
+/* One de-identified file of a series as dcm2niix gets it: named as the folder lists it. */
+struct fs_nifti_input {
+	int64_t instance;
+	uint64_t size;
+	uint32_t crc;
+	char name[FS_NAME_MAX + 16];
+};
+/* The shown files of a series under profile fp, in folder order (new array, free());
+ * -EAGAIN while some file has no kept header or CRC yet. */
+int fs_nifti_inputs(struct fs_mount *m, const char *fp, int64_t series,
+		    struct fs_nifti_input **out, size_t *n);
+/* The key of a run: XXH3-128 (32 hex digits) of the version, FS_NIFTI_OPTIONS, the
+ * profile fingerprint, the series folder name and each input's name, size and CRC. */
+void fs_nifti_key(const char *version, const char *fp, const char *folder,
+		  const struct fs_nifti_input *in, size_t n, char key[33]);
+enum fs_nifti_state {
+	FS_NIFTI_NOTREADY, /* a file's header or CRC is not kept yet (or no dcm2niix) */
+	FS_NIFTI_TODO,	   /* no run for this input yet */
+	FS_NIFTI_READY,
+	FS_NIFTI_FAILED,
+};
+struct fs_nifti_series {
+	int64_t series, study;
+	char folder[FS_NAME_MAX + 16]; /* the series folder's name: dcm2niix's -f %f */
+	enum fs_nifti_state state;
+	char key[33];	  /* of the current input (TODO, READY, FAILED) */
+	char reason[200]; /* FAILED: why */
+};
+/* The series of the event folder at pl (export tree) that have files, with their state
+ * (new array, free()): indexed queries on that event's series only. */
+int fs_nifti_event(struct fs_mount *m, const struct fs_place *pl, struct fs_nifti_series **out,
+		   size_t *n);
+/* The event's .status lines about nifti/ (counts, and each failed series with why). */
+int fs_nifti_status(struct fs_mount *m, const struct fs_place *pl, struct buf *b);
+/* Takes the members that could identify (patient, institution, station, device serial,
+ * physicians, dates, comments) out of a dcm2niix sidecar in place: one member per line
+ * as dcm2niix writes it. Returns how many went (*out_len the new length), or -EINVAL
+ * when such a member spans lines (refused: the sidecar is not kept). */
+int fs_nifti_sidecar_strip(char *json, size_t len, size_t *out_len);
+/* Whether name is an output fiona keeps for input folder: "<folder>..." ending in .nii.gz,
+ * .json, .bval or .bvec, not hidden, without '/', at most FS_NAME_MAX bytes. */
+bool fs_nifti_output_name(const char *folder, const char *name);
 
 /* ops_write.c: the writes that mean something */
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

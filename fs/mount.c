@@ -276,8 +276,8 @@ int fs_mount_start(const struct fiona_config *cfg, struct store *store, struct f
 		log_msg(log, LOG_ERROR, "mount",
 			"no usable site secret (%s): projects/ cannot be read", err.reason);
 	if ((rc = mount_projects(m)) || (rc = fs_nodes_init(m)) || (rc = fs_dirs_init(m)) ||
-	    (rc = fs_nodes_static(m)) || (rc = fs_prepare_start(m)) || (rc = fs_review_start(m)) ||
-	    (rc = session_start(m)))
+	    (rc = fs_nodes_static(m)) || (rc = fs_nifti_start(m)) || (rc = fs_prepare_start(m)) ||
+	    (rc = fs_review_start(m)) || (rc = session_start(m)))
 		goto fail;
 	if ((rc = -pthread_create(&m->notifier, NULL, notifier_main, m)))
 		goto fail;
@@ -312,6 +312,7 @@ void fs_mount_stop(struct fs_mount *m)
 	if (m->se)
 		fuse_session_destroy(m->se);
 	fs_review_stop(m);
+	fs_nifti_stop(m);
 	fs_prepare_stop(m);
 	if (m->nodes)
 		fs_nodes_release(m);

@@ -65,7 +65,9 @@ static struct fs_mount *mnt(fuse_req_t req)
 
 static double timeout_of(const struct fs_node *n)
 {
-	return n->role == FS_ORIGINAL || n->role == FS_DEID ? FILE_TIMEOUT_S : DIR_TIMEOUT_S;
+	return n->role == FS_ORIGINAL || n->role == FS_DEID || n->role == FS_NIFTI_FILE
+		       ? FILE_TIMEOUT_S
+		       : DIR_TIMEOUT_S;
 }
 
 void fs_fill_attr(const struct fs_mount *m, const struct fs_node *n, struct stat *st)
@@ -560,6 +562,30 @@ static int open_zip(fuse_req_t req, const struct fs_node *n, struct fs_fh *fh)
 	return 0;
 }
 
+/* A NIfTI output: its kept object, which must still be the one the listing gave (its id
+ * and size); an output replaced since is gone (the next lookup finds the new one). */
+static int open_nifti(fuse_req_t req, const struct fs_node *n, struct fs_fh *fh)
+{
+	const struct fs_place *pl = n->place;
+	char hash[33], path[4200], detail[512];
+	int64_t size;
+	int rc = store_nifti_file_get(fh->m->store, n->id, hash, &size);
+
+	if (rc)
+		return rc;
+	if ((uint64_t)size != n->size)
+		return -ESTALE;
+	if ((rc = store_blob_path(fh->m->store, hash, path, sizeof(path))))
+		return rc;
+	if ((fh->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	atomic_store(&fh->ready, true);
+	snprintf(detail, sizeof(detail), "nifti %s as export %s/%s/%s", n->name,
+		 pl->project->cfg->name, pl->participant, pl->project->cfg->events[pl->event]);
+	fs_audit_queue(fh->m, fuse_req_ctx(req)->uid, "read", detail);
+	return 0;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_mount *m = mnt(req);
@@ -587,6 +613,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->m = m;
 	if (n->role == FS_ZIP || n->role == FS_PZIP)
 		rc = open_zip(req, n, fh);
+	else if (n->role == FS_NIFTI_FILE)
+		rc = open_nifti(req, n, fh);
 	else if (n->role != FS_ORIGINAL && n->role != FS_DEID)
 		rc = open_text(m, n, fh);
 	if (rc) {
@@ -620,7 +648,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, (int)-n);
 		return;
 	}
-	if (fh->role == FS_ORIGINAL) {
+	if (fh->role == FS_ORIGINAL || fh->role == FS_NIFTI_FILE) {
 		n = pread(fh->fd, p, size, off);
 		n = n < 0 ? -errno : n;
 	} else if (fh->role == FS_DEID) {

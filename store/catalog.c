@@ -143,6 +143,16 @@ static const char *const migrations[] = {
 	"  END;"
 	"INSERT OR IGNORE INTO review(study, profile) SELECT DISTINCT r.study, d.profile FROM"
 	"  derived d JOIN instances i ON i.id=d.instance JOIN series r ON r.id=i.series;",
+	/* 7 -> 8: NIfTI exports (docs/export.md): one run of dcm2niix per series under the
+	 * key of its input, and the files it made, kept as derived objects by content hash
+	 * (ids never reused: a file id names one content) */
+	"CREATE TABLE nifti(series INTEGER PRIMARY KEY, profile TEXT NOT NULL,"
+	"  key TEXT NOT NULL, state TEXT NOT NULL, reason TEXT, at INTEGER NOT NULL);"
+	"CREATE TABLE nifti_files(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  series INTEGER NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL,"
+	"  size INTEGER NOT NULL);"
+	"CREATE INDEX nifti_files_series ON nifti_files(series);"
+	"CREATE INDEX nifti_files_hash ON nifti_files(hash);",
 };
 
 int cat_exec(struct store *s, const char *sql)

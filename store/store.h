@@ -213,6 +213,7 @@ enum {
 	STORE_CHG_DERIVED = 16,	    /* kept de-identified headers of the study were added */
 	STORE_CHG_PIXELS = 32,	    /* burned-in text outcomes of the study were kept */
 	STORE_CHG_REVIEW = 64,	    /* study 0: the project's review text was kept */
+	STORE_CHG_NIFTI = 128,	    /* NIfTI of a series of the study was kept */
 };
 struct store_change {
 	uint64_t seq;
@@ -378,6 +379,49 @@ int store_review_text_get(struct store *s, const char *project, const char *prof
 			  size_t *n);
 /* Removes the summaries of every profile not in keep[0..n) (an older profile or secret). */
 int store_review_prune(struct store *s, const char *const *keep, size_t n);
+/* ---- NIfTI exports (store/nifti.c; docs/export.md) ----------------------------------
+ * What dcm2niix made of a series of an export event folder: one run per series under the
+ * key of its input (computed by the mount), and the files it made, kept as derived
+ * objects by content hash under <data_dir>/derived/. */
+struct store_nifti_run {
+	int64_t series;
+	char profile[33]; /* the export profile fingerprint it was made under */
+	char key[33];	  /* hash of everything the output depends on */
+	bool failed;
+	char reason[200]; /* failed: why, without patient data */
+};
+struct store_nifti_file {
+	int64_t id; /* never reused: one id, one content */
+	char name[256];
+	char hash[33];
+	int64_t size;
+};
+/* The kept run of a series (-ENOENT: none). */
+int store_nifti_get(struct store *s, int64_t series, struct store_nifti_run *out);
+/* The files of a series' run by name (new array, free()). */
+int store_nifti_files(struct store *s, int64_t series, struct store_nifti_file **out, size_t *n);
+/* One file by id: its object's hash and size (-ENOENT: gone). */
+int store_nifti_file_get(struct store *s, int64_t id, char hash[33], int64_t *size);
+/* The path of a derived object. */
+int store_blob_path(const struct store *s, const char *hash, char *out, size_t cap);
+/* Moves the file at path (on data_dir's filesystem) into the derived objects under the
+ * XXH3-128 of its bytes (written to hash), fsynced before it is renamed into place. */
+int store_blob_put(struct store *s, const char *path, char hash[33]);
+/* Removes the objects of f[0..n) that no row names (outputs that will not be kept). */
+void store_blob_drop(struct store *s, const struct store_nifti_file *f, size_t n);
+/* Keeps a run and its files (objects put with store_blob_put) in place of the series'
+ * earlier run, in one transaction, only while the study is still at (project,
+ * participant, event) (-ESTALE otherwise); notes STORE_CHG_NIFTI. Objects no row names
+ * afterwards (the replaced run's, or these when refused) are removed. */
+int store_nifti_put(struct store *s, int64_t study, const char *project, const char *participant,
+		    const char *event, const struct store_nifti_run *run,
+		    const struct store_nifti_file *files, size_t n);
+/* Removes the runs of series that are gone or no longer assigned, or made under a profile
+ * none of keep[0..n) (and their objects); returns how many runs went, or -errno. */
+int store_nifti_prune(struct store *s, const char *const *keep, size_t n);
+/* Studies assigned to project with a series without a run under profile (new array). */
+int store_nifti_studies_missing(struct store *s, const char *project, const char *profile,
+				int64_t **out, size_t *n);
 
 /* ---- burned-in text (store/pixels.c, store/cleaner.c; docs/burn.md) ------------------ */
 enum store_px {
