@@ -322,7 +322,11 @@ void fs_name_participant(const struct fs_place *pl, const char *id, char *out, s
 
 /* nifti.c, nifti_view.c: the NIfTI of export event folders, made by dcm2niix in the
  * background and kept as derived objects (docs/export.md). */
-#define FS_NIFTI_OPTIONS "-b y -ba y -z i -f %f -d 0" /* what nifti.c runs dcm2niix with */
+#define FS_NIFTI_OPTIONS  "-b y -ba y -z i -f %f -d 0" /* what dcm2niix runs with */
+#define FS_NIFTI_ARGV_MAX 24
+/* The argv of a conversion: exe, FS_NIFTI_OPTIONS split at spaces (into words, of
+ * sizeof(FS_NIFTI_OPTIONS)), "-o", out, in, NULL. Returns the argument count. */
+size_t fs_nifti_argv(char *exe, char *out, char *in, char *words, char **argv);
 int fs_nifti_start(struct fs_mount *m);
 void fs_nifti_stop(struct fs_mount *m);
 /* Asks the worker to look at study (a listing found a run missing); never waits. */
@@ -338,8 +342,8 @@ struct fs_nifti_input {
 };
 /* The shown files of a series under profile fp, in folder order (new array, free());
  * -EAGAIN while some file has no kept header or CRC yet. */
-int fs_nifti_inputs(struct fs_mount *m, const char *fp, int64_t series,
-		    struct fs_nifti_input **out, size_t *n);
+int fs_nifti_inputs(struct fs_mount *m, const char *fp, int64_t series, struct fs_nifti_input **out,
+		    size_t *n);
 /* The key of a run: XXH3-128 (32 hex digits) of the version, FS_NIFTI_OPTIONS, the
  * profile fingerprint, the series folder name and each input's name, size and CRC. */
 void fs_nifti_key(const char *version, const char *fp, const char *folder,
@@ -368,9 +372,10 @@ int fs_nifti_status(struct fs_mount *m, const struct fs_place *pl, struct buf *b
  * as dcm2niix writes it. Returns how many went (*out_len the new length), or -EINVAL
  * when such a member spans lines (refused: the sidecar is not kept). */
 int fs_nifti_sidecar_strip(char *json, size_t len, size_t *out_len);
-/* Whether name is an output fiona keeps for input folder: "<folder>..." ending in .nii.gz,
- * .json, .bval or .bvec, not hidden, without '/', at most FS_NAME_MAX bytes. */
-bool fs_nifti_output_name(const char *folder, const char *name);
+/* Whether name is an output fiona keeps: ending in .nii.gz, .json, .bval or .bvec, and a
+ * safe name as it is (fs_name_sanitize leaves it unchanged: not hidden, no '/' or control
+ * bytes, at most FS_NAME_MAX bytes). */
+bool fs_nifti_output_name(const char *name);
 
 /* ops_write.c: the writes that mean something */
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

@@ -42,10 +42,10 @@ struct fs_nifti {
 	struct fs_mount *m;
 	pthread_t th;
 	bool started;
-	char exe[256];	   /* dcm2niix, or FIONA_DCM2NIIX */
-	char version[64];  /* what `dcm2niix --version` says; "" when it cannot run */
-	double timeout;	   /* seconds per series */
-	bool prune_due;	      /* the worker's own: runs of studies that left may go */
+	char exe[256];	       /* dcm2niix, or FIONA_DCM2NIIX */
+	char version[64];      /* what `dcm2niix --version` says; "" when it cannot run */
+	double timeout;	       /* seconds per series */
+	bool prune_due;	       /* the worker's own: runs of studies that left may go */
 	uint64_t cursor, hint; /* the worker's place in the change feed */
 	pthread_mutex_t lock;  /* guards everything below */
 	pthread_cond_t cond;
@@ -277,8 +277,7 @@ static bool ends_with(const char *s, const char *tail)
 /* The outputs dcm2niix left in out that fiona keeps: names it may give
  * (fs_nifti_output_name), regular files, sidecars filtered. *n files in f, sorted by
  * name; none and a reason when there is no NIfTI among them or one cannot be kept. */
-static int outputs(const char *out, const char *folder, struct store_nifti_file *f, size_t *n,
-		   char *reason, size_t cap)
+static int outputs(const char *out, struct store_nifti_file *f, size_t *n, char *reason, size_t cap)
 {
 	DIR *d = opendir(out);
 	struct dirent *e;
@@ -293,11 +292,11 @@ static int outputs(const char *out, const char *folder, struct store_nifti_file 
 		int removed = 0;
 
 		snprintf(path, sizeof(path), "%s/%s", out, e->d_name);
-		if (!fs_nifti_output_name(folder, e->d_name) || lstat(path, &st) ||
-		    !S_ISREG(st.st_mode))
+		if (!fs_nifti_output_name(e->d_name) || lstat(path, &st) || !S_ISREG(st.st_mode))
 			continue;
 		if (k == MAX_OUTPUTS || (uint64_t)st.st_size > OUT_MAX)
-			snprintf(reason, cap, "dcm2niix made more than %d files or one over %zu GiB",
+			snprintf(reason, cap,
+				 "dcm2niix made more than %d files or one over %zu GiB",
 				 MAX_OUTPUTS, OUT_MAX >> 30);
 		else if (ends_with(e->d_name, ".json") && strip_sidecar(path, &removed))
 			snprintf(reason, cap, "its sidecar holds a member fiona cannot take out");
@@ -335,16 +334,15 @@ static int keep_outputs(struct fs_mount *m, const char *out, struct store_nifti_
 }
 
 /* Converts one series: input written, dcm2niix run, outputs kept under key. */
-static int convert(struct fs_nifti *nx, const struct fs_place *pl, const struct store_study *st,
-		   const struct fs_nifti_series *se, uint8_t *chunk)
+static int convert(struct fs_nifti *nx, const struct fs_place *pl, const struct fs_nifti_series *se,
+		   uint8_t *chunk)
 {
 	struct fs_mount *m = nx->m;
 	struct fs_nifti_input *in = NULL;
 	struct store_nifti_file *files = NULL;
 	struct store_nifti_run run = {.series = se->series};
 	char dir[4096], src[4400], out[4400], log[4400], path[4700], key[33];
-	char *argv[] = {nx->exe, "-b", "y", "-ba", "y", "-z", "i", "-f", "%f", "-d", "0", "-o",
-			out,	 src,  NULL};
+	char *argv[FS_NIFTI_ARGV_MAX], words[sizeof(FS_NIFTI_OPTIONS)];
 	size_t n = 0, nf = 0;
 	int status = 0, rc = fs_nifti_inputs(m, fs_place_fp(pl), se->series, &in, &n);
 	double t0 = core_now_mono();
@@ -376,6 +374,7 @@ static int convert(struct fs_nifti *nx, const struct fs_place *pl, const struct 
 	pthread_mutex_unlock(&nx->lock);
 	snprintf(run.profile, sizeof(run.profile), "%s", fs_place_fp(pl));
 	memcpy(run.key, key, 33);
+	fs_nifti_argv(nx->exe, out, src, words, argv);
 	rc = run_child(nx, argv, dir, log, &status);
 	if (rc == -ETIMEDOUT && !stopping(nx))
 		snprintf(run.reason, sizeof(run.reason), "dcm2niix did not finish in %.0f s",
@@ -390,13 +389,13 @@ static int convert(struct fs_nifti *nx, const struct fs_place *pl, const struct 
 	if (!run.reason[0] && !(files = calloc(MAX_OUTPUTS, sizeof(*files))))
 		rc = -ENOMEM;
 	if (!rc && !run.reason[0])
-		rc = outputs(out, se->folder, files, &nf, run.reason, sizeof(run.reason));
+		rc = outputs(out, files, &nf, run.reason, sizeof(run.reason));
 	rc = rc ? rc : keep_outputs(m, out, files, nf);
 	if (rc)
 		goto done;
 	run.failed = run.reason[0] != '\0';
-	rc = store_nifti_put(m->store, st->id, st->project, st->participant, st->event, &run,
-			     files, nf);
+	rc = store_nifti_put(m->store, se->study, pl->project->cfg->name, pl->participant,
+			     pl->project->cfg->events[pl->event], &run, files, nf);
 	if (!rc && run.failed)
 		log_msg(m->log, LOG_WARN, "nifti", "series %lld: not converted: %s",
 			(long long)se->series, run.reason);
@@ -422,7 +421,8 @@ static const struct fs_project *project_named(const struct fs_mount *m, const ch
 	return NULL;
 }
 
-/* The series of a study's event folder (export tree) that have no run for their input. */
+/* Every series of the study's event folder (export tree) without a run for its input: a
+ * series of another study there may have been renamed by one of this study's. */
 static void nifti_study(struct fs_nifti *nx, int64_t study, uint8_t *chunk)
 {
 	struct fs_mount *m = nx->m;
@@ -442,8 +442,8 @@ static void nifti_study(struct fs_nifti *nx, int64_t study, uint8_t *chunk)
 	snprintf(pl.participant, sizeof(pl.participant), "%s", st.participant);
 	if (pl.event >= 0 && fs_nifti_event(m, &pl, &v, &n) == 0)
 		for (size_t i = 0; i < n && !stopping(nx); i++)
-			if (v[i].state == FS_NIFTI_TODO && v[i].study == study)
-				convert(nx, &pl, &st, &v[i], chunk);
+			if (v[i].state == FS_NIFTI_TODO)
+				convert(nx, &pl, &v[i], chunk); /* failures are logged */
 	free(v);
 	explicit_bzero(&st, sizeof(st));
 }
@@ -506,8 +506,8 @@ static void follow_feed(struct fs_nifti *nx)
 			return;
 		}
 		for (size_t i = 0; i < n; i++) {
-			if (!c[i].study ||
-			    !(c[i].what & (STORE_CHG_ASSIGN | STORE_CHG_DERIVED | STORE_CHG_INSTANCES)))
+			if (!c[i].study || !(c[i].what & (STORE_CHG_ASSIGN | STORE_CHG_DERIVED |
+							  STORE_CHG_INSTANCES)))
 				continue;
 			if (c[i].project[0])
 				enqueue(nx, c[i].study);

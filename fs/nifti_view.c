@@ -22,15 +22,33 @@
 /* Members of a sidecar that could identify someone (names, IDs, dates, places, devices,
  * free text); none is needed to read the image. */
 static const char *const strip_keys[] = {
-	"PatientName",	      "PatientID",	   "PatientBirthDate",
-	"PatientSex",	      "PatientAge",	   "PatientWeight",
-	"PatientSize",	      "AccessionNumber",   "StudyID",
-	"StudyInstanceUID",   "SeriesInstanceUID", "ReferringPhysicianName",
-	"PerformingPhysicianName", "OperatorsName", "InstitutionName",
-	"InstitutionalDepartmentName", "InstitutionAddress", "StationName",
-	"DeviceSerialNumber", "AcquisitionDateTime", "AcquisitionDate",
-	"StudyDate",	      "SeriesDate",	   "ContentDate",
-	"ImageComments",      "PatientComments",   "StudyComments",
+	"PatientName",
+	"PatientID",
+	"PatientBirthDate",
+	"PatientSex",
+	"PatientAge",
+	"PatientWeight",
+	"PatientSize",
+	"AccessionNumber",
+	"StudyID",
+	"StudyInstanceUID",
+	"SeriesInstanceUID",
+	"ReferringPhysicianName",
+	"PerformingPhysicianName",
+	"OperatorsName",
+	"InstitutionName",
+	"InstitutionalDepartmentName",
+	"InstitutionAddress",
+	"StationName",
+	"DeviceSerialNumber",
+	"AcquisitionDateTime",
+	"AcquisitionDate",
+	"StudyDate",
+	"SeriesDate",
+	"ContentDate",
+	"ImageComments",
+	"PatientComments",
+	"StudyComments",
 };
 
 static bool strip_line(const char *p, size_t len)
@@ -38,8 +56,8 @@ static bool strip_line(const char *p, size_t len)
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(strip_keys); i++) {
 		size_t k = strlen(strip_keys[i]);
 
-		if (len >= k + 5 && p[0] == '\t' && p[1] == '"' && !memcmp(p + 2, strip_keys[i], k) &&
-		    !memcmp(p + 2 + k, "\": ", 3))
+		if (len >= k + 5 && p[0] == '\t' && p[1] == '"' &&
+		    !memcmp(p + 2, strip_keys[i], k) && !memcmp(p + 2 + k, "\": ", 3))
 			return true;
 	}
 	return false;
@@ -64,7 +82,8 @@ int fs_nifti_sidecar_strip(char *json, size_t len, size_t *out_len)
 				return -EINVAL; /* a value over several lines: refuse */
 			if (last != ',' && last_kept != SIZE_MAX && last_kept > 1 &&
 			    json[last_kept - 2] == ',') { /* it was the last member */
-				memmove(json + last_kept - 2, json + last_kept - 1, w - last_kept + 1);
+				memmove(json + last_kept - 2, json + last_kept - 1,
+					w - last_kept + 1);
 				w--;
 			}
 			removed++;
@@ -80,20 +99,43 @@ int fs_nifti_sidecar_strip(char *json, size_t len, size_t *out_len)
 	return removed;
 }
 
-bool fs_nifti_output_name(const char *folder, const char *name)
+bool fs_nifti_output_name(const char *name)
 {
 	static const char *const ext[] = {".nii.gz", ".json", ".bval", ".bvec"};
-	size_t f = strlen(folder), n = strlen(name);
+	char safe[FS_NAME_MAX + 1];
+	size_t n = strlen(name);
 
-	if (n > FS_NAME_MAX || strncmp(name, folder, f) || strchr(name, '/') || name[0] == '.')
+	/* dcm2niix names the files of its one input series from the folder name (-f %f),
+	 * changing some characters and adding suffixes (_e2, _ph, ...): any name is taken
+	 * that is already a safe name of the mount, with one of the extensions */
+	if (n > FS_NAME_MAX || fs_name_sanitize(name, n, safe, sizeof(safe)) != n ||
+	    strcmp(safe, name))
 		return false;
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(ext); i++) {
 		size_t e = strlen(ext[i]);
 
-		if (n > f && n >= f + e && !strcmp(name + n - e, ext[i]))
+		if (n > e && !strcmp(name + n - e, ext[i]))
 			return true;
 	}
 	return false;
+}
+
+size_t fs_nifti_argv(char *exe, char *out, char *in, char *words, char **argv)
+{
+	size_t n = 0;
+
+	memcpy(words, FS_NIFTI_OPTIONS, sizeof(FS_NIFTI_OPTIONS));
+	argv[n++] = exe;
+	for (char *w = words, *sp; w && *w && n < FS_NIFTI_ARGV_MAX - 4; w = sp ? sp + 1 : NULL) {
+		if ((sp = strchr(w, ' ')))
+			*sp = '\0';
+		argv[n++] = w;
+	}
+	argv[n++] = "-o";
+	argv[n++] = out;
+	argv[n++] = in;
+	argv[n] = NULL;
+	return n;
 }
 
 static void key_part(XXH3_state_t *st, const char *s)
@@ -131,8 +173,8 @@ void fs_nifti_key(const char *version, const char *fp, const char *folder,
 		 (unsigned long long)h.low64);
 }
 
-int fs_nifti_inputs(struct fs_mount *m, const char *fp, int64_t series,
-		    struct fs_nifti_input **out, size_t *n)
+int fs_nifti_inputs(struct fs_mount *m, const char *fp, int64_t series, struct fs_nifti_input **out,
+		    size_t *n)
 {
 	struct store_deid_file *f = NULL;
 	struct fs_nifti_input *v = NULL;
@@ -172,7 +214,7 @@ int fs_nifti_inputs(struct fs_mount *m, const char *fp, int64_t series,
 
 /* The state of one series folder's NIfTI: its input and key, and the kept run. */
 static int series_state(struct fs_mount *m, const char *fp, const struct fs_series_dir *sd,
-			struct fs_nifti_series *o)
+			bool all_ready, struct fs_nifti_series *o)
 {
 	struct fs_nifti_input *in = NULL;
 	struct store_nifti_run run;
@@ -184,7 +226,7 @@ static int series_state(struct fs_mount *m, const char *fp, const struct fs_seri
 	o->series = sd->id;
 	o->study = sd->study;
 	snprintf(o->folder, sizeof(o->folder), "%s", sd->name);
-	if (!version[0] || !sd->ready ||
+	if (!version[0] || !all_ready ||
 	    (rc = fs_nifti_inputs(m, fp, sd->id, &in, &n)) == -EAGAIN) {
 		o->state = FS_NIFTI_NOTREADY;
 		return 0;
@@ -217,10 +259,16 @@ int fs_nifti_event(struct fs_mount *m, const struct fs_place *pl, struct fs_nift
 	size_t cnt = 0, k = 0;
 	int rc = fs_event_layout(m, pl, &se, &cnt);
 
+	bool all_ready = true;
+
 	if (!rc && !(v = calloc(cnt ? cnt : 1, sizeof(*v))))
 		rc = -ENOMEM;
+	/* a series prepared later may rename one prepared now (names are unique per modality
+	 * folder in catalog order): the event's series are converted once all are prepared */
+	for (size_t i = 0; !rc && i < cnt; i++)
+		all_ready = all_ready && se[i].ready;
 	for (size_t i = 0; !rc && i < cnt; i++) {
-		rc = series_state(m, fs_place_fp(pl), &se[i], &v[k]);
+		rc = series_state(m, fs_place_fp(pl), &se[i], all_ready, &v[k]);
 		if (rc == -ENOENT)
 			rc = 0;
 		else if (!rc)
@@ -246,6 +294,8 @@ int fs_nifti_status(struct fs_mount *m, const struct fs_place *pl, struct buf *b
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
+		if (v[i].state == FS_NIFTI_TODO) /* e.g. renamed by a series prepared later */
+			fs_nifti_request(m, v[i].study);
 		done += v[i].state == FS_NIFTI_READY;
 		failed += v[i].state == FS_NIFTI_FAILED;
 		waiting += v[i].state == FS_NIFTI_NOTREADY || v[i].state == FS_NIFTI_TODO;

@@ -207,8 +207,7 @@ static int put_rows(struct store *s, const struct store_nifti_run *run,
 			  "itttti", run->series, run->profile, run->key,
 			  run->failed ? "failed" : "ready", run->reason, (int64_t)time(NULL));
 	for (size_t i = 0; !rc && i < n; i++)
-		rc = cat_run(s,
-			     "INSERT INTO nifti_files(series, name, hash, size) VALUES(?,?,?,?)",
+		rc = cat_run(s, "INSERT INTO nifti_files(series, name, hash, size) VALUES(?,?,?,?)",
 			     "itti", run->series, files[i].name, files[i].hash, files[i].size);
 	return rc;
 }
@@ -222,8 +221,8 @@ int store_nifti_put(struct store *s, int64_t study, const char *project, const c
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = hashes_of(s, "SELECT hash FROM nifti_files WHERE series=?", run->series, &old,
-		       &n_old, &cap);
+	rc = hashes_of(s, "SELECT hash FROM nifti_files WHERE series=?", run->series, &old, &n_old,
+		       &cap);
 	for (size_t i = 0; !rc && i < n; i++) { /* refused: these are dropped too */
 		char(*slot)[33] = store_grow((void **)&old, &n_old, &cap, sizeof(*old));
 
@@ -282,7 +281,8 @@ int store_nifti_prune(struct store *s, const char *const *keep, size_t n)
 
 		for (size_t i = 0; !body && i < n_gone; i++) {
 			body = cat_run(s, "DELETE FROM nifti_files WHERE series=?", "i", gone[i]);
-			body = body ? body : cat_run(s, "DELETE FROM nifti WHERE series=?", "i", gone[i]);
+			body = body ? body
+				    : cat_run(s, "DELETE FROM nifti WHERE series=?", "i", gone[i]);
 		}
 		rc = cat_commit(s, body);
 		if (!rc)

@@ -459,8 +459,103 @@ static void test_derived(struct tt *t)
 	fx_teardown(&f);
 }
 
+/* A derived object of the given bytes (store_blob_put), its hash in hash. */
+static int blob(struct fx *f, const char *bytes, char hash[33])
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/out.nii.gz", f->dir);
+	if (core_write_file_atomic(path, bytes, strlen(bytes), 0600))
+		return -EIO;
+	return store_blob_put(f->s, path, hash);
+}
+
+static bool blob_exists(struct fx *f, const char *hash)
+{
+	char path[4300];
+
+	return store_blob_path(f->s, hash, path, sizeof(path)) == 0 && access(path, F_OK) == 0;
+}
+
+/* NIfTI runs (store/nifti.c): objects by content; a run kept only while its study is at
+ * its place; a replaced run's objects removed, file ids never reused; runs of a profile
+ * no project uses, or of an un-assigned study, pruned with their objects. */
+static void test_nifti(struct tt *t)
+{
+	struct fx f;
+	struct store_ingest_result r;
+	struct fiona_err err = {0};
+	struct store_series *se = NULL;
+	struct store_nifti_run run = {.profile = "fp1", .key = "k1"}, got;
+	struct store_nifti_file file = {.name = "1_T1.nii.gz", .size = 3}, *fl = NULL;
+	const char *keep[] = {"fp1"}, *other[] = {"fp2"};
+	char h1[33], h2[33], hash[33];
+	int64_t *ids = NULL, size, first_id;
+	size_t n = 0;
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
+	TT_CHECK(t,
+		 store_assign(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", 7, &err) == 0);
+	TT_CHECK(t, store_list_series(f.s, r.study_id, &se, &n) == 0 && n == 1);
+	run.series = se[0].id;
+	free(se);
+	TT_CHECK(t, store_nifti_studies_missing(f.s, "PROJ01", "fp1", &ids, &n) == 0 && n == 1);
+	free(ids);
+	TT_CHECK(t, blob(&f, "abc", h1) == 0 && blob_exists(&f, h1));
+	memcpy(file.hash, h1, 33);
+	/* computed for another place: refused, its object removed */
+	TT_CHECK(t, store_nifti_put(f.s, r.study_id, "PROJ01", "PROJ01-0001", "followup", &run,
+				    &file, 1) == -ESTALE);
+	TT_CHECK(t, !blob_exists(&f, h1) && store_nifti_get(f.s, run.series, &got) == -ENOENT);
+	TT_CHECK(t, blob(&f, "abc", h1) == 0);
+	TT_CHECK(t, store_nifti_put(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", &run,
+				    &file, 1) == 0);
+	TT_CHECK(t, store_nifti_get(f.s, run.series, &got) == 0 && !strcmp(got.key, "k1") &&
+			    !got.failed && !strcmp(got.profile, "fp1"));
+	TT_CHECK(t, store_nifti_files(f.s, run.series, &fl, &n) == 0 && n == 1 &&
+			    !strcmp(fl[0].hash, h1) && fl[0].size == 3);
+	first_id = fl[0].id;
+	free(fl);
+	TT_CHECK(t, store_nifti_file_get(f.s, first_id, hash, &size) == 0 && size == 3 &&
+			    !strcmp(hash, h1));
+	TT_CHECK(t, store_nifti_studies_missing(f.s, "PROJ01", "fp1", &ids, &n) == 0 && n == 0);
+	free(ids);
+	/* a new run replaces it: the old object goes, the new file has a new id */
+	TT_CHECK(t, blob(&f, "defg", h2) == 0);
+	memcpy(file.hash, h2, 33);
+	file.size = 4;
+	snprintf(run.key, sizeof(run.key), "k2");
+	TT_CHECK(t, store_nifti_put(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", &run,
+				    &file, 1) == 0);
+	TT_CHECK(t, !blob_exists(&f, h1) && blob_exists(&f, h2));
+	TT_CHECK(t, store_nifti_file_get(f.s, first_id, hash, &size) == -ENOENT);
+	TT_CHECK(t, store_nifti_files(f.s, run.series, &fl, &n) == 0 && n == 1 &&
+			    fl[0].id > first_id);
+	free(fl);
+	/* a failed run keeps its reason and no file */
+	run.failed = true;
+	snprintf(run.reason, sizeof(run.reason), "dcm2niix made no NIfTI of it");
+	TT_CHECK(t, store_nifti_put(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", &run,
+				    NULL, 0) == 0);
+	TT_CHECK(t, !blob_exists(&f, h2) && store_nifti_get(f.s, run.series, &got) == 0 &&
+			    got.failed && !strcmp(got.reason, run.reason));
+	/* pruned: under a profile no project uses; then after an un-assignment */
+	TT_CHECK(t, store_nifti_prune(f.s, keep, 1) == 0);
+	TT_CHECK(t, store_nifti_prune(f.s, other, 1) == 1);
+	TT_CHECK(t, store_nifti_get(f.s, run.series, &got) == -ENOENT);
+	run.failed = false;
+	TT_CHECK(t, blob(&f, "abc", h1) == 0);
+	memcpy(file.hash, h1, 33);
+	TT_CHECK(t, store_nifti_put(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", &run,
+				    &file, 1) == 0);
+	TT_CHECK(t, store_unassign(f.s, r.study_id, 7, &err) == 0);
+	TT_CHECK(t, store_nifti_prune(f.s, keep, 1) == 1 && !blob_exists(&f, h1));
+	fx_teardown(&f);
+}
+
 TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_pixel_state),
 	TT_CASE(test_arrival), TT_CASE(test_newer_schema_refused),
 	TT_CASE(test_migration_from_zero), TT_CASE(test_mode_move_and_bytes),
 	TT_CASE(test_late_series_keeps_assignment), TT_CASE(test_change_feed),
-	TT_CASE(test_derived))
+	TT_CASE(test_derived), TT_CASE(test_nifti))

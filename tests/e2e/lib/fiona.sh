@@ -62,5 +62,15 @@ e2e_cleanup() {
 	fusermount3 -uz "$M" 2>/dev/null
 	[ -n "$KEEP" ] || rm -rf "$T"
 }
+# Ends the test with a SKIP line (exit 0) unless a FUSE mount with allow_other can be made
+# here and every named command is on PATH.
+#   e2e_need_mount [COMMAND...]
+e2e_need_mount() {
+	[ -e /dev/fuse ] || { echo "SKIP $E2E_NAME: no /dev/fuse on this machine"; exit 0; }
+	[ "$(id -u)" = 0 ] || { echo "SKIP $E2E_NAME: allow_other needs root here"; exit 0; }
+	for c in fusermount3 "$@"; do
+		command -v "$c" >/dev/null || { echo "SKIP $E2E_NAME: $c missing (make deps)"; exit 0; }
+	done
+}
 pass() { echo "PASS $E2E_NAME/$1"; }
 fail() { echo "FAIL $E2E_NAME/$1: $2"; failed=1; }
