@@ -4,7 +4,7 @@
 # targets are printed next to the ratios for a human to judge.
 #   BENCH_DIR   where the generated corpus is cached (default ./var/bench)
 #   BENCH_PRESET  corpus preset (default large; "small" for a quick look)
-#   BENCH_ONLY    run one part: receive, dump, anonymize, burn
+#   BENCH_ONLY    run one part: receive, dump, anonymize, burn, nifti
 # Each part is a function; a part whose fiona side does not exist yet says so.
 set -u
 BUILD=${BUILD:-build}
@@ -163,6 +163,15 @@ bench_burn() {
 		"with cleaning ${t_}s, --keep-pixels ${t_pixels}s, ratio $(ratio "$t_" "$t_pixels") (target: 1.00)"
 }
 
+# NIfTI (issue 15): time from mv to nifti/ ready next to dcm2niix by hand (nifti.sh).
+bench_nifti() {
+	if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && unshare -n true 2>/dev/null; then
+		unshare -n sh -c 'ip link set lo up && sh tests/bench/nifti.sh "$1"' sh "$CORPUS"
+	else
+		echo "== NIfTI: skipped (needs root, /dev/fuse and unshare -n)"
+	fi
+}
+
 corpus
 if [ -n "${BENCH_ONLY:-}" ]; then # one part, e.g. BENCH_ONLY=anonymize
 	"bench_$BENCH_ONLY"
@@ -178,3 +187,4 @@ if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && unshare -n true 2>/dev/null; then
 else
 	echo "== mount, forward: skipped (needs root, /dev/fuse and unshare -n)"
 fi
+bench_nifti || echo "NIfTI benchmark failed"
