@@ -32,11 +32,12 @@
 
 #include "fs/fs_int.h"
 
-#define NIFTI_TIMEOUT_S 600.0 /* one series; FIONA_NIFTI_TIMEOUT overrides it */
-#define PRUNE_EVERY_S	60.0
-#define COPY_CHUNK	((size_t)1 << 20)
-#define OUT_MAX		((size_t)4 << 30) /* one output file */
-#define MAX_OUTPUTS	64
+#define NIFTI_TIMEOUT_S	  600.0 /* one series; FIONA_NIFTI_TIMEOUT overrides it */
+#define VERSION_TIMEOUT_S 10.0	/* `dcm2niix --version`, at mount start */
+#define PRUNE_EVERY_S	  60.0
+#define COPY_CHUNK	  ((size_t)1 << 20)
+#define OUT_MAX		  ((size_t)4 << 30) /* one output file */
+#define MAX_OUTPUTS	  64
 
 struct fs_nifti {
 	struct fs_mount *m;
@@ -76,14 +77,14 @@ static bool stopping(struct fs_nifti *nx)
  * group at the timeout or when the mount stops. 0 with *status (waitpid's), or -errno
  * (-ETIMEDOUT). */
 static int run_child(struct fs_nifti *nx, char *const argv[], const char *home, const char *log,
-		     int *status)
+		     double seconds, int *status)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, def;
 	char henv[4200];
 	char *envp[] = {henv, "PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", NULL};
-	double until = core_now_mono() + nx->timeout;
+	double until = core_now_mono() + seconds;
 	pid_t pid;
 	int rc, st = 0;
 
@@ -183,7 +184,7 @@ static void find_version(struct fs_nifti *nx)
 	if (work_dir(nx->m, dir, sizeof(dir)))
 		return;
 	snprintf(log, sizeof(log), "%s/log", dir);
-	if (run_child(nx, argv, dir, log, &status) == 0 && WIFEXITED(status) &&
+	if (run_child(nx, argv, dir, log, VERSION_TIMEOUT_S, &status) == 0 && WIFEXITED(status) &&
 	    core_read_file(log, 1 << 16, &text, &len) == 0 && (v = strstr(text, "version "))) {
 		v += 8;
 		len = strcspn(v, " \t\r\n");
@@ -375,7 +376,7 @@ static int convert(struct fs_nifti *nx, const struct fs_place *pl, const struct 
 	snprintf(run.profile, sizeof(run.profile), "%s", fs_place_fp(pl));
 	memcpy(run.key, key, 33);
 	fs_nifti_argv(nx->exe, out, src, words, argv);
-	rc = run_child(nx, argv, dir, log, &status);
+	rc = run_child(nx, argv, dir, log, nx->timeout, &status);
 	if (rc == -ETIMEDOUT && !stopping(nx))
 		snprintf(run.reason, sizeof(run.reason), "dcm2niix did not finish in %.0f s",
 			 nx->timeout);

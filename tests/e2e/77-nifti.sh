@@ -8,7 +8,8 @@
 # folder under data_dir/tmp that is gone afterwards; nothing converted again after a
 # restart; a re-assignment converts again and removes what is no longer used; an
 # un-assignment removes the rows and objects; a series dcm2niix fails on is kept as
-# failed with its reason, and not retried until its input changes.
+# failed with its reason, and not retried until its input changes; a dcm2niix that hangs
+# is killed at the timeout with its children.
 . "$(dirname "$0")/lib/orthanc.sh"
 . "$(dirname "$0")/lib/fiona.sh"
 netns_reexec "$0" "$@"
@@ -25,13 +26,16 @@ InstitutionAddress StationName DeviceSerialNumber AcquisitionDateTime Acquisitio
 SeriesDate ContentDate ImageComments PatientComments StudyComments"
 
 # dcm2niix through a wrapper that notes where its input is, that folder's mode, and each
-# run (FIONA_DCM2NIIX); while $T/fail exists it fails every conversion (exit status 2).
+# run (FIONA_DCM2NIIX); while $T/fail exists it fails every conversion (exit status 2),
+# while $T/slow exists it hangs (31 s) before converting.
 cat >"$T/wrap.sh" <<EOF
 #!/bin/sh
 for a; do in=\$a; done
 case "\$1" in --version) exec dcm2niix "\$@" ;; esac
 echo "run \$(stat -c %a "\$(dirname "\$in")") \$in" >>"$T/runs.log"
 [ -e "$T/fail" ] && exit 2
+[ -e "$T/slow" ] && sleep 31
+[ -e "$T/slow" ] && echo "ran on after the timeout" >>"$T/runs.log"
 exec dcm2niix "\$@"
 EOF
 chmod 755 "$T/wrap.sh"
@@ -164,6 +168,29 @@ r1=$(grep -c '^run ' "$T/runs.log"); rm -f "$T/fail"
 ls "$E2/nifti" >/dev/null; sleep 1.5; ls "$E2/nifti" >/dev/null
 [ "$(grep -c '^run ' "$T/runs.log")" -eq "$r1" ] && pass "a failed series is not retried while its input is the same" ||
 	fail retry "runs $r1 -> $(grep -c '^run ' "$T/runs.log")"
+
+# A dcm2niix that hangs is killed at the timeout (its whole process group) and the series
+# kept as failed; a new input (another participant: new pseudonyms) converts again.
+kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=
+: >"$T/slow"
+export FIONA_NIFTI_TIMEOUT=1
+fiona_start "$T"
+unset FIONA_NIFTI_TIMEOUT
+mkdir "$P/PROJ01-0003" && mv "$P/PROJ01-0002/followup" "$P/PROJ01-0003/followup" || fail mv "to PROJ01-0003"
+E4=$X/PROJ01-0003/followup
+i=0; while ! settled "$E4" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+st=$(grep -A1 '^nifti/' "$E4/.status")
+sleep 0.5
+hung=$(ps -eo args | grep -c '^sleep 31$'; true)
+if echo "$st" | grep -q "dcm2niix did not finish in 1 s" && [ "$hung" -eq 0 ] &&
+	! grep -q "ran on after the timeout" "$T/runs.log"; then
+	pass "a hanging dcm2niix is killed at the timeout, with its children ($(echo "$st" | tail -n 1 | sed 's/^ *//'))"
+else fail timeout "$st; $hung sleeps left"; fi
+rm -f "$T/slow"
+kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=
+fiona_start "$T"
+r1=$(grep -c '^run ' "$T/runs.log")
+mv "$P/PROJ01-0003/followup" "$P/PROJ01-0002/followup" || fail mv "back to PROJ01-0002"
 
 # Re-assignment: converted again at the new place; what is no longer used is removed.
 objs() { find "$T/var/derived" -type f 2>/dev/null | sed 's#.*/##' | sort; }
