@@ -354,13 +354,15 @@ static int build_event(struct fs_mount *m, const struct fs_node *n, struct fs_di
 	for (size_t i = 0; !rc && i < cnt; i++)
 		if (!i || se[i].study != se[i - 1].study)
 			rc = fs_text_status(m, n->place, se[i].study, &status);
-	if (!rc && n->place->export_tree)
+	bool nifti = n->place->export_tree && !n->place->project->cfg->nifti_off;
+
+	if (!rc && nifti)
 		rc = fs_nifti_status(m, n->place, &status);
 	rc = rc ? rc
 		: add_text(d, ".status", FS_TEXT, 0440, n->gid,
 			   status.data ? (const char *)status.data : "");
 	/* export/: nifti/ first, so it keeps its name whatever the modalities are */
-	if (!rc && n->place->export_tree)
+	if (!rc && nifti)
 		rc = add_dir(d, ns, "nifti", FS_NIFTI, 0550, n->gid, 0, 0);
 	for (size_t i = 0; !rc && i < cnt; i++)
 		if (!fs_dir_find_linear(d, se[i].mod))

@@ -436,7 +436,8 @@ static void nifti_study(struct fs_nifti *nx, int64_t study, uint8_t *chunk)
 		nx->prune_due = true; /* gone or un-assigned: its runs go */
 		return;
 	}
-	if ((pl.project = project_named(m, st.project)) && m->have_secret)
+	if ((pl.project = project_named(m, st.project)) && !pl.project->cfg->nifti_off &&
+	    m->have_secret)
 		for (size_t k = 0; k < pl.project->cfg->n_events; k++)
 			if (!strcmp(pl.project->cfg->events[k], st.event))
 				pl.event = (int)k;
@@ -453,14 +454,16 @@ static void prune(struct fs_nifti *nx)
 {
 	struct fs_mount *m = nx->m;
 	const char **keep = calloc(m->n_projects + 1, sizeof(*keep));
+	size_t n = 0;
 	int k;
 
 	nx->prune_due = false;
 	if (!keep)
 		return;
 	for (size_t i = 0; i < m->n_projects; i++)
-		keep[i] = m->projects[i].fp_export;
-	if ((k = store_nifti_prune(m->store, keep, m->n_projects)) > 0)
+		if (!m->projects[i].cfg->nifti_off) /* "nifti": false: its runs go */
+			keep[n++] = m->projects[i].fp_export;
+	if ((k = store_nifti_prune(m->store, keep, n)) > 0)
 		log_msg(m->log, LOG_INFO, "nifti", "%d series' NIfTI no longer used: removed", k);
 	free(keep);
 }
@@ -481,7 +484,8 @@ static void scan_all(struct fs_nifti *nx)
 		int64_t *ids = NULL;
 		size_t n = 0;
 
-		if (store_nifti_studies_missing(m->store, m->projects[i].cfg->name,
+		if (m->projects[i].cfg->nifti_off ||
+		    store_nifti_studies_missing(m->store, m->projects[i].cfg->name,
 						m->projects[i].fp_export, &ids, &n))
 			continue;
 		for (size_t j = 0; j < n; j++)

@@ -325,6 +325,13 @@ static int project_key(json_t *v, const char *k, const char *path, struct config
 		return config_take_str(v, path, &p->redcap_token_file, err);
 	if (!strcmp(k, "autoid"))
 		return config_parse_autoid(v, path, &p->autoid, err);
+	if (!strcmp(k, "nifti")) { /* default true: export/ event folders hold nifti/ */
+		bool on = true;
+		int rc = config_take_bool(v, path, &on, err);
+
+		p->nifti_off = !on;
+		return rc;
+	}
 	return config_bad(err, path, "unknown key");
 }
 

@@ -74,6 +74,7 @@ struct config_project {
 	size_t n_events;
 	struct config_route *routing;
 	size_t n_routing;
+	bool nifti_off; /* "nifti": false: no dcm2niix, no nifti/ under export/ */
 };
 
 struct fiona_config {

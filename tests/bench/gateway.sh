@@ -15,9 +15,6 @@ CORPUS=$1
 BUILD=${BUILD:-build}
 . tests/e2e/lib/orthanc.sh
 FIONA=$(pwd)/$BUILD/fiona
-# NIfTI is timed on its own (nifti.sh): here dcm2niix would convert the whole corpus in
-# the background while the reads are timed, so this daemon runs without it.
-export FIONA_DCM2NIIX=/nonexistent/dcm2niix
 T=$(mktemp -d)
 chmod 755 "$T"
 PID=
@@ -41,8 +38,11 @@ cat >"$T/fiona.json" <<JSON
   "destinations": { "research": { "aet": "RESEARCH", "host": "127.0.0.1", "port": 4242,
                                   "calling_aet": "FIONA", "associations": 2 } },
   "projects": { "BENCH1": { "group": "root", "participant_pattern": "^BENCH1-[0-9]{4}\$",
-                            "events": [ "baseline" ], "destination": "research" } } }
+                            "events": [ "baseline" ], "destination": "research",
+                            "nifti": false } } }
 JSON
+# "nifti": false: NIfTI is timed on its own (nifti.sh); here dcm2niix would convert the
+# whole corpus in the background while the reads are timed.
 mkdir -p "$T/var" && (umask 077; head -c 32 /dev/urandom >"$T/var/secret")
 s=$(now)
 "$FIONA" import -c "$T/fiona.json" "$CORPUS" 2>"$T/import.log" | tail -n 1

@@ -43,9 +43,12 @@ cat >"$D/fiona.json" <<JSON
   "dicom": { "aet": "FIONA", "bind": "127.0.0.1", "port": 11112, "allowed_callers": [] },
   "quiet_seconds": 2, "quarantine_days": 7, "disk_high_watermark": 0.99,
   "projects": { "PROJ01": { "group": "root", "participant_pattern": "^PROJ01-[0-9]{4}\$",
-                            "events": [ "baseline", "followup" ],
+                            "events": [ "baseline", "followup" ], "nifti": false,
                             "routing": [ { "patient_id": "^PROJ01-[0-9]{4}\$", "event": "baseline" } ] } } }
 JSON
+# "nifti": false: ingest and reads are what is measured here; dcm2niix of every routed study
+# (tests/bench/nifti.sh times it) would run beside them and write every de-identified byte
+# once more to data_dir/tmp.
 
 echo "== peers, same instances, same run"
 storescp +xa -aet PEER -od "$D/rx" 11190 2>/dev/null &

@@ -9,7 +9,8 @@
 # restart; a re-assignment converts again and removes what is no longer used; an
 # un-assignment removes the rows and objects; a series dcm2niix fails on is kept as
 # failed with its reason, and not retried until its input changes; a dcm2niix that hangs
-# is killed at the timeout with its children.
+# is killed at the timeout with its children; an export profile change converts again;
+# "nifti": false removes nifti/ with its rows and objects.
 . "$(dirname "$0")/lib/orthanc.sh"
 . "$(dirname "$0")/lib/fiona.sh"
 netns_reexec "$0" "$@"
@@ -206,11 +207,38 @@ gone=$(comm -23 "$T/objs1" "$T/objs2" | wc -l)
 	pass "re-assigned: converted again ($(($(grep -c '^run ' "$T/runs.log") - r1)) runs); every object is named by a row ($gone no longer used removed)" ||
 	fail reassign "$(grep '^nifti/' "$E3/.status"); $(wc -l <"$T/objs2") objects, $(wc -l <"$T/named") named"
 
-# Un-assignment: rows and objects go.
-mv "$P/PROJ01-0002/baseline" "$Q/" && mv "$P/PROJ01-0002/followup" "$Q/" || fail mv "un-assign"
-i=0; while { [ "$(objs | wc -l)" -gt 0 ] || [ -e "$E3" ]; } && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+# Un-assignment: the study's rows and objects go, the event's others stay.
+nrows() { sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM nifti"; }
+mv "$P/PROJ01-0002/followup" "$Q/" || fail mv "un-assign"
+i=0; while { [ "$(nrows)" -gt "$nser" ] || [ -e "$X/PROJ01-0002/followup" ]; } && [ $i -lt 50 ]; do
+	sleep 0.1; i=$((i + 1)); done
+objs >"$T/objs3"; named >"$T/named"
+[ ! -e "$X/PROJ01-0002/followup" ] && [ "$(nrows)" -eq "$nser" ] && cmp -s "$T/objs3" "$T/named" &&
+	[ -s "$T/objs3" ] && pass "un-assigned: that study's NIfTI rows and objects removed, the others kept" ||
+	fail unassign "$(nrows) runs for $nser series; $(wc -l <"$T/objs3") objects, $(wc -l <"$T/named") named"
+
+# A change of the export profile converts again (a new fingerprint in every key); the runs
+# of the old one go.
+kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=
+echo '{ "options": ["CleanDescriptors"], "tags": { "(0008,1030)": { "action": "remove" } } }' >"$T/export.json"
+sed -i "s#\"destination\": \"research\"#\"destination\": \"research\", \"export_profile\": \"$T/export.json\"#" "$T/fiona.json"
+r1=$(grep -c '^run ' "$T/runs.log")
+fiona_start "$T"
+i=0; while ! ready "$E3" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5; objs >"$T/objs4"; named >"$T/named"
+fps=$(sqlite3 "$T/var/catalog.db" "SELECT count(DISTINCT profile) FROM nifti")
+[ "$(grep -c '^run ' "$T/runs.log")" -ge $((r1 + nser)) ] && ready "$E3" && [ "$fps" -eq 1 ] &&
+	cmp -s "$T/objs4" "$T/named" &&
+	pass "export profile changed: converted again ($(($(grep -c '^run ' "$T/runs.log") - r1)) runs), one profile's runs left" ||
+	fail profile "$(($(grep -c '^run ' "$T/runs.log") - r1)) runs; $fps profiles; $(grep '^nifti/' "$E3/.status")"
+
+# "nifti": false: no nifti/ in the project's event folders, its runs and objects removed.
+kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=
+sed -i 's#"destination": "research",#"destination": "research", "nifti": false,#' "$T/fiona.json"
+fiona_start "$T"
+i=0; while { [ "$(objs | wc -l)" -gt 0 ] || [ -e "$E3/nifti" ]; } && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 rows=$(sqlite3 "$T/var/catalog.db" "SELECT (SELECT count(*) FROM nifti) + (SELECT count(*) FROM nifti_files)")
-[ ! -e "$E3" ] && [ "$(objs | wc -l)" -eq 0 ] && [ "$rows" -eq 0 ] &&
-	pass "un-assigned: NIfTI rows and objects removed" ||
-	fail unassign "$(objs | wc -l) objects, $rows rows left"
+[ -d "$E3" ] && [ ! -e "$E3/nifti" ] && ! grep -q '^nifti/' "$E3/.status" && [ "$(objs | wc -l)" -eq 0 ] &&
+	[ "$rows" -eq 0 ] && pass "\"nifti\": false: no nifti/, its rows and objects removed" ||
+	fail off "$(ls "$E3" | tr '\n' ' '); $(objs | wc -l) objects, $rows rows left"
 exit $failed

@@ -52,6 +52,7 @@ static void test_default_and_spec(struct tt *t)
 	TT_CHECK(t, regexec(&p->participant_re, "PROJ01-0042", 0, NULL, 0) == 0);
 	TT_CHECK(t, regexec(&p->participant_re, "PROJ01-42", 0, NULL, 0) != 0);
 	TT_CHECK(t, !config_project(c, "NOPE1") && c->disk_high_watermark == 0.80);
+	TT_CHECK(t, !p->nifti_off); /* NIfTI unless "nifti": false */
 	config_free(c);
 	config_free(NULL);
 }
@@ -83,6 +84,8 @@ static void test_errors_name_the_key(struct tt *t)
 		{"\"events\": [\"baseline\", \"followup\"]", "\"events\": []",
 		 "projects.PROJ01.events: must be a non-empty"},
 		{"\"token_file\"", "\"token_fil\"", "redcap.token_fil: unknown key"},
+		{"\"destination\": \"research\"", "\"destination\": \"research\", \"nifti\": \"no\"",
+		 "projects.PROJ01.nifti: must be"},
 		{"\"data_dir\": \"./var\",", "\"data_dir\": \"./var\", \"data_dir\": \"./x\",",
 		 "duplicate"},
 	};
