@@ -53,6 +53,13 @@ void fs_nameset_free(struct fs_nameset *s);
  * adds it. 0, -ENOMEM, or -ENAMETOOLONG if cap is too small. */
 int fs_nameset_add(struct fs_nameset *s, char *name, size_t cap);
 
+/* Takes the members that could identify (patient, institution, station, device serial,
+ * physicians, dates, comments) out of a dcm2niix BIDS sidecar in place (fs/nifti_view.c;
+ * docs/export.md): one member per line as dcm2niix writes it. Returns how many went
+ * (*out_len the new length), or -EINVAL when such a member spans lines (refused: the
+ * sidecar is not kept). */
+int fs_nifti_sidecar_strip(char *json, size_t len, size_t *out_len);
+
 /* ---- the mount (fs/mount.c, tree.c, ops.c) ----------------------------------------- */
 #include "store/store.h"
 

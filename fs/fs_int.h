@@ -367,11 +367,6 @@ int fs_nifti_event(struct fs_mount *m, const struct fs_place *pl, struct fs_nift
 		   size_t *n);
 /* The event's .status lines about nifti/ (counts, and each failed series with why). */
 int fs_nifti_status(struct fs_mount *m, const struct fs_place *pl, struct buf *b);
-/* Takes the members that could identify (patient, institution, station, device serial,
- * physicians, dates, comments) out of a dcm2niix sidecar in place: one member per line
- * as dcm2niix writes it. Returns how many went (*out_len the new length), or -EINVAL
- * when such a member spans lines (refused: the sidecar is not kept). */
-int fs_nifti_sidecar_strip(char *json, size_t len, size_t *out_len);
 /* Whether name is an output fiona keeps: ending in .nii.gz, .json, .bval or .bvec, and a
  * safe name as it is (fs_name_sanitize leaves it unchanged: not hidden, no '/' or control
  * bytes, at most FS_NAME_MAX bytes). */
