@@ -200,6 +200,20 @@ static int merge_one(void *opaque, int64_t study, const uint8_t *b, size_t n)
 	return rc;
 }
 
+/* The hash of the text kept in the catalog, so a restart that merges the same text
+ * writes nothing (a start must not cost a write per project). */
+static int kept_text_hash(struct fs_mount *m, const struct rv_tree *t, uint64_t *h)
+{
+	char *old = NULL;
+	size_t n = 0;
+	int rc = store_review_text_get(m->store, t->p->cfg->name, t->fp, &old, &n);
+
+	if (!rc)
+		*h = XXH3_64bits(old, n);
+	free(old);
+	return rc;
+}
+
 static void tree_merge(struct fs_review *rv, struct rv_tree *t)
 {
 	struct fs_mount *m = rv->m;
@@ -215,6 +229,8 @@ static void tree_merge(struct fs_review *rv, struct rv_tree *t)
 	rc = rc ? rc : store_review_project(m->store, t->p->cfg->name, t->fp, merge_one, &j);
 	rc = rc ? rc : review_sum_text(j.sum, &text);
 	h = XXH3_64bits(text.data, text.len);
+	if (!rc && !t->kept) /* first merge since start: the text an earlier run kept */
+		t->kept = kept_text_hash(m, t, &t->text_hash) == 0;
 	if (!rc && !(t->kept && h == t->text_hash)) {
 		rc = store_review_text_put(m->store, t->p->cfg->name, t->fp, text.data, text.len);
 		t->kept = rc == 0;
