@@ -127,11 +127,25 @@ static void add_file(struct fs_review *rv, const struct fs_project *p, const cha
 	fs_output_close(&o);
 }
 
+/* Whether the tree of fp shows the series (its profile's leave_out may drop it). */
+static bool series_shown(const struct fs_project *p, const char *fp,
+			 const struct store_series_name *se, size_t n, int64_t series)
+{
+	const struct deid_profile *prof = !strcmp(fp, p->fp) ? p->profile : p->export_profile;
+
+	for (size_t i = 0; i < n; i++)
+		if (se[i].id == series)
+			return !deid_profile_leaves_out(prof, se[i].sop_class, se[i].modality);
+	return true;
+}
+
 static void study_summary(struct fs_review *rv, const struct fs_project *p, const char *fp,
 			  const struct store_study *st)
 {
 	struct fs_mount *m = rv->m;
 	struct store_review_file *f = NULL;
+	struct store_series_name *se = NULL;
+	size_t nse = 0;
 	struct review_sum *sum = NULL;
 	struct buf saved;
 	int64_t gen;
@@ -143,12 +157,13 @@ static void study_summary(struct fs_review *rv, const struct fs_project *p, cons
 		return; /* not all there yet (its next rows come with a change), or current */
 	buf_init(&saved, (size_t)1 << 30);
 	rc = review_sum_new(REVIEW_STUDY_HASHES, &sum);
+	rc = rc ? rc : store_list_series_names(m->store, st->id, fp, &se, &nse);
 	for (size_t i = 0; !rc && i < n; i++) {
 		while (fs_prepare_busy(m) && !stopping(rv)) /* listings wait for headers */
 			pause_for(rv, 0.05);
 		if (stopping(rv))
 			rc = -ECANCELED;
-		else
+		else if (series_shown(p, fp, se, nse, f[i].series)) /* as the folders are */
 			add_file(rv, p, fp, st, f[i].instance, sum);
 	}
 	rc = rc ? rc : review_sum_save(sum, &saved);
@@ -160,6 +175,7 @@ static void study_summary(struct fs_review *rv, const struct fs_project *p, cons
 			(long long)st->id, strerror(-rc));
 	buf_release(&saved);
 	review_sum_free(sum);
+	free(se);
 	free(f);
 }
 

@@ -20,7 +20,8 @@ static void file_fill(sqlite3_stmt *st, void *row)
 	struct store_review_file *o = row;
 
 	o->instance = sqlite3_column_int64(st, 0);
-	o->size = sqlite3_column_int64(st, 1);
+	o->series = sqlite3_column_int64(st, 1);
+	o->size = sqlite3_column_int64(st, 2);
 }
 
 /* gen and whether the summary is there, on the reader connection (caller holds rlock). */
@@ -62,7 +63,7 @@ int store_review_files(struct store *s, int64_t study, const char *profile, int6
 	if (rc || *gen < 0 || current)
 		return rc ? rc : *gen < 0 ? -ENOENT : -EALREADY;
 	return store_read_rows(s,
-			       "SELECT i.id, d.size FROM series r JOIN instances i ON"
+			       "SELECT i.id, i.series, d.size FROM series r JOIN instances i ON"
 			       " i.series=r.id JOIN derived d ON d.instance=i.id AND d.profile=?"
 			       " WHERE r.study=? AND d.size>=0 ORDER BY i.id",
 			       sizeof(**out), file_fill, (void **)out, n, "ti", profile, study);

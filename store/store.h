@@ -351,7 +351,7 @@ int store_derived_crc_put(struct store *s, int64_t study, const char *project,
 /* A study's summary of the attributes of its de-identified files under a profile (the
  * mount computes it: anon's review_sum_save bytes) and each project's merged text. */
 struct store_review_file {
-	int64_t instance;
+	int64_t instance, series;
 	int64_t size; /* of its de-identified file */
 };
 /* The study's de-identified files under profile (new array, free()) and the gen of its

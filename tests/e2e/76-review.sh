@@ -20,9 +20,11 @@ command -v python3 >/dev/null || { echo "SKIP review: python3 missing"; exit 0; 
 CHECK=$(pwd)/tests/e2e/lib/review_check.py
 
 fiona_setup "$T" 7 || { fail generate "gen_corpus failed"; exit 1; }
-# export/: no SeriesDescription, and a private sequence kept (listed by its creator)
+# export/: no SeriesDescription, a private sequence kept (listed by its creator), and the
+# secondary captures left out (their files are not in the tree: nor in its review)
 echo '{ "options": ["CleanDescriptors"], "tags": { "(0008,103E)": { "action": "remove" } },
-  "keep_private": [{"creator": "ACME_SITE_INFO", "element": "0x20"}] }' >"$T/export.json"
+  "keep_private": [{"creator": "ACME_SITE_INFO", "element": "0x20"}],
+  "leave_out": { "secondary_captures": true } }' >"$T/export.json"
 sed -i "s#\"destination\": \"research\"#\"export_profile\": \"$T/export.json\"#" "$T/fiona.json"
 "$FIONA" import -c "$T/fiona.json" "$T/c/P01" 2>"$T/import.log" || fail import "$(tail -n 1 "$T/import.log")"
 awk -F '\t' '$1 != "date" && $1 != "time" { print $2 }' "$T/c/manifest.txt" | sort -u >"$T/planted"
@@ -31,7 +33,10 @@ fiona_wait_quarantine "$T" 3
 Q=$M/quarantine; P=$M/projects/PROJ01; X=$M/export/PROJ01
 set -- $(ls "$Q")
 [ $# -ge 3 ] || { fail quarantine "$# studies listed ($(tail -n 2 "$T/serve.log"))"; exit 1; }
-S1=$1; S2=$2
+# the first study assigned is the CT one (it has a secondary capture series)
+S1=$(cd "$Q" && grep -l '"modality": *"CT"' */study.json | head -n 1 | cut -d/ -f1)
+[ -n "$S1" ] || S1=$1
+for s in "$@"; do [ "$s" != "$S1" ] && { S2=$s; break; }; done
 
 ready() { grep -q "files: \([0-9]*\) of \1 de-identified" "$1/.status"; }
 wait_ready() { # event folders
@@ -73,6 +78,9 @@ check_tree "$P" p1 "one study"
 grep -q '>' "$T/review-p1.tsv" && pass "nested attributes listed with their path ($(grep -m1 -o '^([^	]*>[^	]*' "$T/review-p1.tsv"))" ||
 	fail nested "no nested path"
 check_tree "$X" x1 "export/ under its profile"
+nx=$(find "$X" -name '*.dcm' | wc -l); np=$(find "$P" -name '*.dcm' | wc -l)
+[ "$nx" -lt "$np" ] && pass "export/ leaves the secondary captures out ($nx of $np files)" ||
+	fail leave-out "$nx files in export/, $np in projects/"
 grep -q '^(0008,103E)' "$T/review-p1.tsv" && ! grep -q '^(0008,103E)' "$T/review-x1.tsv" &&
 	pass "export/ lacks the SeriesDescription its profile removes; projects/ has it" ||
 	fail export-profile "SeriesDescription rows: $(grep -c '^(0008,103E)' "$T/review-p1.tsv") / $(grep -c '^(0008,103E)' "$T/review-x1.tsv")"
