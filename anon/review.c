@@ -445,7 +445,7 @@ static int check_saved(const uint8_t *b, size_t n)
 		rc = -EINVAL;
 	for (uint64_t i = 0; !rc && i < count; i++)
 		rc = merge_entry(t, &c);
-	if (!rc && c.at != n)
+	if (!rc && (c.bad || c.at != n))
 		rc = -EINVAL;
 	review_sum_free(t);
 	return rc;
