@@ -153,6 +153,20 @@ static const char *const migrations[] = {
 	"  size INTEGER NOT NULL);"
 	"CREATE INDEX nifti_files_series ON nifti_files(series);"
 	"CREATE INDEX nifti_files_hash ON nifti_files(hash);",
+	/* 8 -> 9: the insert trigger of 7 said INSERT OR IGNORE, which the OR REPLACE of the
+	 * statement that fires it overrides: the review row was replaced and its gen began
+	 * again, so a summary computed before a kept header changed could still be kept. The
+	 * trigger inserts only a missing row now (no conflict clause), and every summary is
+	 * made again. */
+	"DROP TRIGGER derived_review_in;"
+	"CREATE TRIGGER derived_review_in AFTER INSERT ON derived BEGIN"
+	"  INSERT INTO review(study, profile) SELECT r.study, NEW.profile FROM instances i"
+	"   JOIN series r ON r.id=i.series WHERE i.id=NEW.instance AND NOT EXISTS (SELECT 1"
+	"   FROM review v WHERE v.study=r.study AND v.profile=NEW.profile);"
+	"  UPDATE review SET gen=gen+1, summary=NULL WHERE profile=NEW.profile AND study=(SELECT"
+	"   r.study FROM instances i JOIN series r ON r.id=i.series WHERE i.id=NEW.instance);"
+	"  END;"
+	"UPDATE review SET gen=gen+1, summary=NULL;",
 };
 
 int cat_exec(struct store *s, const char *sql)

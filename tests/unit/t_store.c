@@ -530,8 +530,8 @@ static void test_nifti(struct tt *t)
 				    &file, 1) == 0);
 	TT_CHECK(t, !blob_exists(&f, h1) && blob_exists(&f, h2));
 	TT_CHECK(t, store_nifti_file_get(f.s, first_id, hash, &size) == -ENOENT);
-	TT_CHECK(t, store_nifti_files(f.s, run.series, &fl, &n) == 0 && n == 1 &&
-			    fl[0].id > first_id);
+	TT_CHECK(t,
+		 store_nifti_files(f.s, run.series, &fl, &n) == 0 && n == 1 && fl[0].id > first_id);
 	free(fl);
 	/* a failed run keeps its reason and no file */
 	run.failed = true;
@@ -554,8 +554,78 @@ static void test_nifti(struct tt *t)
 	fx_teardown(&f);
 }
 
+/* Review summaries (store/review.c): kept only under the gen read before the files, made
+ * stale by any kept header that comes or goes (a new one, a re-sent version, a
+ * re-assignment), handed out per project; the project's text and its change record. */
+static int count_cb(void *opaque, int64_t study, const uint8_t *b, size_t n)
+{
+	(void)study;
+	*(size_t *)opaque += n == 3 && !memcmp(b, "sum", 3);
+	return 0;
+}
+
+static void test_review(struct tt *t)
+{
+	struct fx f;
+	struct store_ingest_result r;
+	struct store_derived_todo *todo = NULL;
+	struct store_review_file *files = NULL;
+	struct fiona_err err = {0};
+	size_t n, got = 0, tn;
+	int64_t gen, gen2, *ids = NULL;
+	char *text = NULL;
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.2", 2, &r) == 0);
+	TT_CHECK(t,
+		 store_assign(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", 0, &err) == 0);
+	TT_CHECK(t, store_review_files(f.s, r.study_id, "fp", &gen, &files, &n) == -ENOENT);
+	TT_CHECK(t, store_derived_missing(f.s, r.study_id, "fp", &todo, &n) == 0 && n == 2);
+	struct store_derived_row rows[2] = {{todo[0].instance, 100, NULL, 0, NULL, ""},
+					    {todo[1].instance, STORE_DERIVED_HELD, NULL, 0}};
+	TT_CHECK(t, store_derived_put(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", "fp",
+				      rows, 1) == 0);
+	TT_CHECK(t, store_review_files(f.s, r.study_id, "fp", &gen, &files, &n) == 0 && n == 1);
+	TT_CHECK(t, files[0].instance == todo[0].instance && files[0].size == 100);
+	free(files);
+	/* a header kept meanwhile: the summary computed before it is refused */
+	TT_CHECK(t, store_derived_put(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", "fp",
+				      rows + 1, 1) == 0);
+	TT_CHECK(t, store_review_put(f.s, r.study_id, "fp", gen, (const uint8_t *)"old", 3) ==
+			    -ESTALE);
+	TT_CHECK(t, store_review_files(f.s, r.study_id, "fp", &gen2, &files, &n) == 0 && n == 1);
+	free(files);
+	TT_CHECK(t, gen2 > gen);
+	TT_CHECK(t, store_review_put(f.s, r.study_id, "fp", gen2, (const uint8_t *)"sum", 3) == 0);
+	TT_CHECK(t, store_review_files(f.s, r.study_id, "fp", &gen, &files, &n) == -EALREADY);
+	TT_CHECK(t, store_review_project(f.s, "PROJ01", "fp", count_cb, &got) == 0 && got == 1);
+	/* a re-sent version replaces a kept header: stale again, and not handed out */
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 5, &r) == 0 && r.replaced);
+	got = 0;
+	TT_CHECK(t, store_review_project(f.s, "PROJ01", "fp", count_cb, &got) == 0 && got == 0);
+	TT_CHECK(t, store_review_files(f.s, r.study_id, "fp", &gen, &files, &n) == 0);
+	free(files);
+	TT_CHECK(t, store_review_put(f.s, r.study_id, "fp", gen, (const uint8_t *)"sum", 3) == 0);
+	/* re-assigned: its headers go, so does its summary */
+	TT_CHECK(t,
+		 store_assign(f.s, r.study_id, "PROJ01", "PROJ01-0002", "baseline", 0, &err) == 0);
+	got = 0;
+	TT_CHECK(t, store_review_project(f.s, "PROJ01", "fp", count_cb, &got) == 0 && got == 0);
+	TT_CHECK(t, store_review_studies_missing(f.s, "PROJ01", "fp", &ids, &n) == 0 && n == 1);
+	TT_CHECK(t, ids[0] == r.study_id);
+	free(ids);
+	TT_CHECK(t, store_review_text_get(f.s, "PROJ01", "fp", &text, &tn) == -ENOENT);
+	TT_CHECK(t, store_review_text_put(f.s, "PROJ01", "fp", (const uint8_t *)"a\tb\n", 4) == 0);
+	TT_CHECK(t, store_review_text_get(f.s, "PROJ01", "fp", &text, &tn) == 0 && tn == 4 &&
+			    !strcmp(text, "a\tb\n"));
+	free(text);
+	free(todo);
+	fx_teardown(&f);
+}
+
 TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_pixel_state),
 	TT_CASE(test_arrival), TT_CASE(test_newer_schema_refused),
 	TT_CASE(test_migration_from_zero), TT_CASE(test_mode_move_and_bytes),
 	TT_CASE(test_late_series_keeps_assignment), TT_CASE(test_change_feed),
-	TT_CASE(test_derived), TT_CASE(test_nifti))
+	TT_CASE(test_derived), TT_CASE(test_nifti), TT_CASE(test_review))
