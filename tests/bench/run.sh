@@ -4,7 +4,7 @@
 # targets are printed next to the ratios for a human to judge.
 #   BENCH_DIR   where the generated corpus is cached (default ./var/bench)
 #   BENCH_PRESET  corpus preset (default large; "small" for a quick look)
-#   BENCH_ONLY    run one part: receive, dump, anonymize, burn, nifti
+#   BENCH_ONLY    run one part: receive, dump, anonymize, burn, nifti, review
 # Each part is a function; a part whose fiona side does not exist yet says so.
 set -u
 BUILD=${BUILD:-build}
@@ -172,6 +172,15 @@ bench_nifti() {
 	fi
 }
 
+# The review file (issue 15): a project of a million instances (5,000 studies of 200
+# files) summarized and merged with fiona's own code (tests/gen/review_merge.c): bytes of
+# summary per study and file, and the merge's time (what fs/review.c pays per change,
+# at most once a second per project). No peer: the numbers go to docs/review.md.
+bench_review() {
+	echo "== review: per-study summaries and a million-instance merge"
+	"$BUILD/tools/review_merge" "${REVIEW_STUDIES:-5000}" "${REVIEW_FILES:-200}"
+}
+
 corpus
 if [ -n "${BENCH_ONLY:-}" ]; then # one part, e.g. BENCH_ONLY=anonymize
 	"bench_$BENCH_ONLY"
@@ -188,3 +197,4 @@ else
 	echo "== mount, forward: skipped (needs root, /dev/fuse and unshare -n)"
 fi
 bench_nifti || echo "NIfTI benchmark failed"
+bench_review || echo "review benchmark failed"
