@@ -91,7 +91,9 @@ bench_zip() {
 	[ -e "$z" ] || z=$X/$id/baseline.zip # a participant zip, else its event's
 	i=0; while [ ! -e "$z" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 	[ -e "$z" ] || { echo "zip: $z not listed after 60 s"; return 0; }
-	nf=$(find "$X/$id" -name '*.dcm' | wc -l); mb=$(du -sm --apparent-size "$X/$id" | cut -f1)
+	nf=$(find "$X/$id" -name '*.dcm' | wc -l)
+	mb=$(find "$X/$id" -name '*.dcm' -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s / 1048576 }')
+	ne=$(unzip -Z1 "$z" 2>/dev/null | wc -l)
 	s=$(now); cat "$z" >/dev/null; e=$(now); r1=$(secs "$s" "$e")
 	s=$(now); cat "$z" >/dev/null; e=$(now); r2=$(secs "$s" "$e")
 	(cd "$X" && s=$(now) && zip -0 -r -q "$T/made.zip" "$id" && e=$(now) && echo "$(secs "$s" "$e")") >"$T/zm"
@@ -99,7 +101,7 @@ bench_zip() {
 	(cd "$T" && s=$(now) && zip -0 -r -q "$T/made.zip" "local-$id" && e=$(now) && echo "$(secs "$s" "$e")") >"$T/zl"
 	rm -rf "$T/made.zip" "$T/local-$id"
 	zm=$(cat "$T/zm"); zl=$(cat "$T/zl")
-	echo "zip of $id ($nf files, $mb MB, $(stat -c %s "$z") bytes): read through the mount first ${r1}s, again ${r2}s;" \
+	echo "zip of $id ($nf files, $mb MiB; $ne entries, $(stat -c %s "$z") bytes): read through the mount first ${r1}s, again ${r2}s;" \
 		"zip -0 -r from the mount ${zm}s (read/make $(ratio "$r1" "$zm")), from a local copy ${zl}s ($(ratio "$r1" "$zl")) (target < 1)"
 }
 echo "== zip export (reading fiona's zip vs zip -0 -r of the same files)"
