@@ -152,6 +152,7 @@ static int build_qseries(struct fs_mount *m, const struct fs_node *n, struct fs_
 		fs_name_instance(in[i].number, nm, sizeof(nm));
 		rc = fs_dir_add(d, ns, nm, FS_ORIGINAL, S_IFREG | 0440, n->gid, in[i].id, &e);
 		if (!rc) {
+			fs_entry_version(d, e, store_hash_version(in[i].hash));
 			e->size = in[i].size;
 			e->study = n->study;
 		}
@@ -455,6 +456,7 @@ static int build_series(struct fs_mount *m, const struct fs_node *n, struct fs_d
 		}
 		rc = fs_dir_add(d, ns, nm, FS_DEID, S_IFREG | 0440, n->gid, f[i].id, &e);
 		if (!rc) {
+			fs_entry_version(d, e, f[i].version);
 			e->size = (uint64_t)f[i].size;
 			e->study = n->study;
 		}

@@ -98,9 +98,43 @@ static void feed_apply(struct fs_mount *m, const struct store_change *c)
 	bump(m, fs_scope_slot('E', 0, c->project, c->participant, c->event));
 }
 
+/* Studies with a re-sent instance in a batch of records: their files' kernel entries are
+ * dropped after the feed lock is released (lock order: m->lock before feed_lock). */
+struct replaced {
+	int64_t study[16];
+	size_t n;
+	bool all; /* more than fit: every file node is looked at */
+};
+
+static void note_replaced(struct replaced *r, const struct store_change *c)
+{
+	if (!(c->what & STORE_CHG_REPLACED) || !c->study)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->study[i] == c->study)
+			return;
+	if (r->n < CORE_ARRAY_SIZE(r->study))
+		r->study[r->n++] = c->study;
+	else
+		r->all = true;
+}
+
+static void drop_replaced(struct fs_mount *m, const struct replaced *r)
+{
+	if (!r->n && !r->all)
+		return;
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < r->n; i++)
+		fs_nodes_inval_study(m, r->study[i]);
+	pthread_mutex_unlock(&m->lock);
+	if (r->all) /* so many re-sent studies at once: forget every listing instead */
+		atomic_fetch_add(&m->epoch, 1);
+}
+
 void fs_feed_pump(struct fs_mount *m)
 {
 	struct store_change batch[64];
+	struct replaced rep = {.n = 0};
 	uint64_t hint = store_change_hint(m->store);
 	size_t n;
 	int rc;
@@ -115,10 +149,13 @@ void fs_feed_pump(struct fs_mount *m)
 			atomic_fetch_add(&m->epoch, 1);
 			break;
 		}
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			feed_apply(m, &batch[i]);
+			note_replaced(&rep, &batch[i]);
+		}
 	} while (n == CORE_ARRAY_SIZE(batch));
 	pthread_mutex_unlock(&m->feed_lock);
+	drop_replaced(m, &rep);
 }
 
 static bool dir_valid(struct fs_mount *m, const struct fs_dir *d)
@@ -346,6 +383,11 @@ int fs_dir_add(struct fs_dir *d, struct fs_nameset *names, const char *name, enu
 	if (out)
 		*out = e;
 	return 0;
+}
+
+void fs_entry_version(const struct fs_dir *d, struct fs_entry *e, uint64_t version)
+{
+	e->ino = fs_ino_of(d->ino, fs_entry_name(d, e), e->id ^ (int64_t)(version >> 1));
 }
 
 int fs_dir_text(struct fs_dir *d, struct fs_entry *e, const char *text, size_t len)

@@ -177,6 +177,11 @@ struct fs_node *fs_node_find(struct fs_mount *m, uint64_t ino);
  * more kernel reference when counted. Caller holds m->lock. NULL when out of memory. */
 struct fs_node *fs_node_ref(struct fs_mount *m, const struct fs_node *parent,
 			    const struct fs_dir *dir, const struct fs_entry *e, bool counted);
+/* Queues the kernel entries of every file node of study to be dropped (a re-sent
+ * instance: the next lookup finds its new inode instead of the cached one). A walk over
+ * the nodes the kernel holds, only when a study's instance got other bytes (rare); the
+ * caller holds m->lock. Returns how many. */
+size_t fs_nodes_inval_study(struct fs_mount *m, int64_t study);
 /* FORGET: drops n kernel references; the node goes when none is left. */
 void fs_node_forget(struct fs_mount *m, uint64_t ino, uint64_t n);
 struct fs_place *fs_place_new(const struct fs_project *p, bool export_tree, int event,
@@ -206,6 +211,10 @@ static inline const char *fs_entry_name(const struct fs_dir *d, const struct fs_
 int fs_dir_add(struct fs_dir *d, struct fs_nameset *names, const char *name, enum fs_role role,
 	       mode_t mode, gid_t gid, int64_t id, struct fs_entry **out);
 int fs_dir_text(struct fs_dir *d, struct fs_entry *e, const char *text, size_t len);
+/* Makes a file entry's inode depend on which version of the instance it shows (its
+ * object's hash), so a re-sent instance with other bytes is a new inode: the kernel never
+ * serves the earlier version's cached pages (keep_cache) or size for it. */
+void fs_entry_version(const struct fs_dir *d, struct fs_entry *e, uint64_t version);
 /* The scope slot of a listing: kind 'Q' quarantine, 'S' a study, 'P' a project, 'A' a
  * participant, 'E' an event (NULL strings: not part of the key). */
 uint32_t fs_scope_slot(char kind, int64_t study, const char *project, const char *participant,

@@ -108,6 +108,19 @@ void fs_nodes_release(struct fs_mount *m)
 	m->nodes = NULL;
 }
 
+size_t fs_nodes_inval_study(struct fs_mount *m, int64_t study)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->nodes_cap; i++)
+		for (struct fs_node *n = m->nodes[i]; n; n = n->next)
+			if ((n->role == FS_DEID || n->role == FS_ORIGINAL) && n->study == study) {
+				fs_inval_queue(m, n->parent, n->name);
+				k++;
+			}
+	return k;
+}
+
 struct fs_node *fs_node_find(struct fs_mount *m, uint64_t ino)
 {
 	for (struct fs_node *n = m->nodes[slot_of(m, ino)]; n; n = n->next)

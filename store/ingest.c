@@ -63,7 +63,8 @@ static int catalog_patient_study(struct store *s, const struct dcm_summary *m,
 
 /* A re-sent instance with other bytes (another transfer syntax, re-encoded lengths, an
  * import after its C-STORE): one logical instance per SOPInstanceUID. The newest version
- * takes the row over — same id, so the inode, the transfer row and the place stay — and
+ * takes the row over — same id, so the transfer row and the place stay (the mount's inode
+ * of the file changes with the hash: fs_entry_version) — and
  * the earlier one is kept in instance_versions (its object too) for the audit trail until
  * housekeeping removes the study. What was derived from the old bytes goes; the transfer
  * is queued again, which replaces the destination's copy. */
@@ -132,7 +133,8 @@ static int catalog_instance(struct store *s, const struct dcm_summary *m, int64_
 
 /* Late instances of an assigned study are queued for its destination right away; the
  * change is noted where the study is (its event folder, or quarantine). */
-static int queue_if_assigned(struct store *s, int64_t study, int64_t instance, bool added)
+static int queue_if_assigned(struct store *s, int64_t study, int64_t instance, bool added,
+			     bool replaced)
 {
 	const struct config_project *p;
 	char project[32], participant[65], event[65];
@@ -141,8 +143,10 @@ static int queue_if_assigned(struct store *s, int64_t study, int64_t instance, b
 	if (rc)
 		return rc;
 	/* a duplicate is noted too (last_arrival moved), though nothing else changed */
-	note_at(s, study, added ? STORE_CHG_INSTANCES | STORE_CHG_STATE : STORE_CHG_STATE, project,
-		participant, event);
+	note_at(s, study,
+		(added ? STORE_CHG_INSTANCES | STORE_CHG_STATE : STORE_CHG_STATE) |
+			(replaced ? STORE_CHG_REPLACED : 0),
+		project, participant, event);
 	if (!added || !project[0] || !(p = config_project(s->cfg, project)) || !p->destination)
 		return 0;
 	return cat_run(s,
@@ -192,7 +196,9 @@ static int ingest_catalog(struct store *s, struct ingest_job *j, int64_t now)
 	if (!rc && !res->duplicate)
 		rc = cat_run(s, "UPDATE studies SET complete=0 WHERE id=? AND complete=1", "i",
 			     res->study_id);
-	return rc ? rc : queue_if_assigned(s, res->study_id, res->instance_id, !res->duplicate);
+	return rc ? rc
+		  : queue_if_assigned(s, res->study_id, res->instance_id, !res->duplicate,
+				      res->replaced);
 }
 
 /* Makes a batch durable and cataloged: one syncfs for every object of the batch (their

@@ -116,6 +116,16 @@ int store_list_event_studies(struct store *s, const char *project, const char *p
 			       participant, event);
 }
 
+uint64_t store_hash_version(const char *hash)
+{
+	char head[17];
+
+	if (!hash)
+		return 0;
+	snprintf(head, sizeof(head), "%s", hash);
+	return strtoull(head, NULL, 16);
+}
+
 static void deid_file_fill(sqlite3_stmt *st, void *row)
 {
 	struct store_deid_file *o = row;
@@ -124,18 +134,19 @@ static void deid_file_fill(sqlite3_stmt *st, void *row)
 	o->number = (long)sqlite3_column_int64(st, 1);
 	o->size = sqlite3_column_int64(st, 2);
 	o->crc = sqlite3_column_int64(st, 3);
+	o->version = store_hash_version((const char *)sqlite3_column_text(st, 4));
 }
 
 int store_list_deid_files(struct store *s, int64_t series_id, const char *profile,
 			  struct store_deid_file **out, size_t *n)
 {
-	return store_read_rows(s,
-			       "SELECT i.id, coalesce(i.number,-1), coalesce(d.size, -1),"
-			       " coalesce(d.crc, -1) FROM instances i LEFT JOIN derived d ON"
-			       " d.instance=i.id AND d.profile=? WHERE i.series=?"
-			       " ORDER BY i.number, i.id",
-			       sizeof(**out), deid_file_fill, (void **)out, n, "ti", profile,
-			       series_id);
+	return store_read_rows(
+		s,
+		"SELECT i.id, coalesce(i.number,-1), coalesce(d.size, -1),"
+		" coalesce(d.crc, -1), i.hash FROM instances i LEFT JOIN derived d ON"
+		" d.instance=i.id AND d.profile=? WHERE i.series=?"
+		" ORDER BY i.number, i.id",
+		sizeof(**out), deid_file_fill, (void **)out, n, "ti", profile, series_id);
 }
 
 static void series_name_fill(sqlite3_stmt *st, void *row)

@@ -215,6 +215,7 @@ enum {
 	STORE_CHG_PIXELS = 32,	    /* burned-in text outcomes of the study were kept */
 	STORE_CHG_REVIEW = 64,	    /* study 0: the project's review text was kept */
 	STORE_CHG_NIFTI = 128,	    /* NIfTI of a series of the study was kept */
+	STORE_CHG_REPLACED = 256,   /* an instance of the study got other bytes (re-sent) */
 };
 struct store_change {
 	uint64_t seq;
@@ -265,8 +266,11 @@ struct store_deid_file {
 	int64_t id;
 	long number;
 	int64_t size;
-	int64_t crc; /* CRC-32 of the file's bytes; -1 when not computed yet */
+	int64_t crc;	  /* CRC-32 of the file's bytes; -1 when not computed yet */
+	uint64_t version; /* from the object's hash: another version of the instance differs */
 };
+/* The first 64 bits of an object hash (32 hex digits) as a number; 0 for NULL. */
+uint64_t store_hash_version(const char *hash);
 /* The instances of a series with the size kept under profile (a fingerprint). */
 int store_list_deid_files(struct store *s, int64_t series_id, const char *profile,
 			  struct store_deid_file **out, size_t *n);
