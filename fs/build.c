@@ -24,7 +24,7 @@
 
 static const char *event_name(const struct fs_place *pl)
 {
-	return pl && pl->event >= 0 ? pl->project->cfg->events[pl->event] : NULL;
+	return pl && pl->event >= 0 ? fs_project_event(pl->project, pl->event) : NULL;
 }
 
 uint32_t fs_build_slot(const struct fs_mount *m, const struct fs_node *n)
@@ -237,7 +237,7 @@ static int add_zip(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d
 		d->valid_until = core_now_mono() + 1;
 		return 0;
 	}
-	snprintf(nm, sizeof(nm), "%s.zip", pl.project->cfg->events[event]);
+	snprintf(nm, sizeof(nm), "%s.zip", fs_project_event(pl.project, event));
 	rc = fs_dir_add(d, ns, nm, FS_ZIP, S_IFREG | 0440, n->gid, z->id, &e);
 	if (!rc) {
 		e->size = z->size;
@@ -254,21 +254,24 @@ static int build_participant(struct fs_mount *m, const struct fs_node *n, struct
 	char **evs = NULL;
 	int rc = store_list_events(m->store, p->name, n->place->participant, &evs);
 
+	/* every event an assignment names: the configuration's or one REDCap gave the project
+	 * (assignments are checked against both when they are made) */
 	for (size_t i = 0; !rc && evs[i]; i++) {
+		int k = fs_project_event_index(n->place->project, evs[i]);
 		struct fs_entry *e;
 
-		for (size_t k = 0; !rc && k < p->n_events; k++) {
-			if (strcmp(p->events[k], evs[i]))
-				continue;
-			rc = fs_dir_add(d, ns, evs[i], FS_EVENT, S_IFDIR | 0770, n->gid, 0, &e);
-			if (!rc)
-				e->event = (int)k;
-		}
+		if (k < 0)
+			continue;
+		rc = fs_dir_add(d, ns, evs[i], FS_EVENT, S_IFDIR | 0770, n->gid, 0, &e);
+		if (!rc)
+			e->event = k;
 	}
-	for (size_t i = 0; !rc && n->place->export_tree && evs[i]; i++)
-		for (size_t k = 0; !rc && k < p->n_events; k++)
-			if (!strcmp(p->events[k], evs[i]))
-				rc = add_zip(m, n, d, ns, (int)k);
+	for (size_t i = 0; !rc && n->place->export_tree && evs[i]; i++) {
+		int k = fs_project_event_index(n->place->project, evs[i]);
+
+		if (k >= 0)
+			rc = add_zip(m, n, d, ns, k);
+	}
 	store_strv_free(evs);
 	return rc;
 }

@@ -37,8 +37,14 @@ enum fs_role {
 /* One project as the mount sees it: its group, its two profiles and their fingerprints
  * (the key under which the catalog keeps de-identified headers: profile, secret and
  * engine version, so a change of any of them makes every header be computed again). */
+struct fs_extra_events {      /* events.c */
+	pthread_mutex_t lock; /* writers; readers load n first */
+	atomic_size_t n;
+	char *name[256];
+};
 struct fs_project {
 	const struct config_project *cfg;
+	struct fs_extra_events *extra; /* REDCap's events beyond the configuration's (owned) */
 	gid_t gid;
 	struct deid_profile *profile, *export_profile; /* owned */
 	char fp[33], fp_export[33];
@@ -50,7 +56,7 @@ struct fs_place {
 	atomic_int refs;
 	const struct fs_project *project;
 	bool export_tree;
-	int event;	      /* index into project->cfg->events; -1 above event folders */
+	int event;	      /* the project's event (fs_project_event); -1 above event folders */
 	char participant[65]; /* "" above participant folders */
 };
 
@@ -164,6 +170,14 @@ struct fs_mount {
 	struct fs_review *review;
 	struct fs_nifti *nifti;
 };
+
+/* events.c: a project's events by index: the configuration's, then REDCap's as met */
+const char *fs_project_event(const struct fs_project *p, int i);
+/* The index of event name (interned when REDCap gave it; the caller knows the name is a
+ * valid event of the project, e.g. from its assignments). -ENOSPC past 256 extra ones. */
+int fs_project_event_index(const struct fs_project *p, const char *name);
+int fs_project_events_init(struct fs_project *p);
+void fs_project_events_release(struct fs_project *p);
 
 /* nodes.c */
 /* A child's inode: a hash of its name and (for catalog objects) id, seeded with the

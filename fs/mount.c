@@ -83,6 +83,8 @@ static int mount_projects(struct fs_mount *m)
 		const char *ep, *px;
 
 		p->cfg = &c->projects[i];
+		if ((rc = fs_project_events_init(p)))
+			break;
 		ep = p->cfg->export_profile ? p->cfg->export_profile : p->cfg->profile;
 		p->gid = group_gid(m, p->cfg->group);
 		rc = load_profile(m, p->cfg->profile, &p->profile);
@@ -321,6 +323,7 @@ void fs_mount_stop(struct fs_mount *m)
 	for (size_t i = 0; i < m->n_projects; i++) {
 		deid_profile_free(m->projects[i].profile);
 		deid_profile_free(m->projects[i].export_profile);
+		fs_project_events_release(&m->projects[i]);
 	}
 	free(m->projects);
 	free(m->inval);

@@ -396,7 +396,7 @@ static int convert(struct fs_nifti *nx, const struct fs_place *pl, const struct 
 		goto done;
 	run.failed = run.reason[0] != '\0';
 	rc = store_nifti_put(m->store, se->study, pl->project->cfg->name, pl->participant,
-			     pl->project->cfg->events[pl->event], &run, files, nf);
+			     fs_project_event(pl->project, pl->event), &run, files, nf);
 	if (!rc && run.failed)
 		log_msg(m->log, LOG_WARN, "nifti", "series %lld: not converted: %s",
 			(long long)se->series, run.reason);
@@ -438,9 +438,7 @@ static void nifti_study(struct fs_nifti *nx, int64_t study, uint8_t *chunk)
 	}
 	if ((pl.project = project_named(m, st.project)) && !pl.project->cfg->nifti_off &&
 	    m->have_secret)
-		for (size_t k = 0; k < pl.project->cfg->n_events; k++)
-			if (!strcmp(pl.project->cfg->events[k], st.event))
-				pl.event = (int)k;
+		pl.event = fs_project_event_index(pl.project, st.event);
 	snprintf(pl.participant, sizeof(pl.participant), "%s", st.participant);
 	if (pl.event >= 0 && fs_nifti_event(m, &pl, &v, &n) == 0)
 		for (size_t i = 0; i < n && !stopping(nx); i++)

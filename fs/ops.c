@@ -455,7 +455,7 @@ static void audit_read(fuse_req_t req, const struct fs_node *n)
 
 	snprintf(detail, sizeof(detail), "instance %lld as %s%s/%s/%s", (long long)n->id,
 		 pl->export_tree ? "export " : "", pl->project->cfg->name, pl->participant,
-		 pl->event >= 0 ? pl->project->cfg->events[pl->event] : "");
+		 pl->event >= 0 ? fs_project_event(pl->project, pl->event) : "");
 	fs_audit_queue(mnt(req), fuse_req_ctx(req)->uid, "read", detail);
 }
 
@@ -557,7 +557,7 @@ static int open_zip(fuse_req_t req, const struct fs_node *n, struct fs_fh *fh)
 		return -ESTALE;
 	snprintf(detail, sizeof(detail), "zip of %s%s/%s%s%s", pl->export_tree ? "export " : "",
 		 pl->project->cfg->name, pl->participant, pl->event >= 0 ? "/" : "",
-		 pl->event >= 0 ? pl->project->cfg->events[pl->event] : "");
+		 pl->event >= 0 ? fs_project_event(pl->project, pl->event) : "");
 	fs_audit_queue(fh->m, fuse_req_ctx(req)->uid, "read", detail);
 	return 0;
 }
@@ -581,7 +581,7 @@ static int open_nifti(fuse_req_t req, const struct fs_node *n, struct fs_fh *fh)
 		return -errno;
 	atomic_store(&fh->ready, true);
 	snprintf(detail, sizeof(detail), "nifti %s as export %s/%s/%s", n->name,
-		 pl->project->cfg->name, pl->participant, pl->project->cfg->events[pl->event]);
+		 pl->project->cfg->name, pl->participant, fs_project_event(pl->project, pl->event));
 	fs_audit_queue(fh->m, fuse_req_ctx(req)->uid, "read", detail);
 	return 0;
 }

@@ -41,7 +41,7 @@ static int errno_of(int rc)
 
 static const char *event_of(const struct fs_place *pl)
 {
-	return pl->event >= 0 ? pl->project->cfg->events[pl->event] : "";
+	return pl->event >= 0 ? fs_project_event(pl->project, pl->event) : "";
 }
 
 /* Assigns (or, with p == NULL, un-assigns) studies; stops at the first refusal. */

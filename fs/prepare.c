@@ -92,7 +92,7 @@ int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance
 	if (!pr || pl->event < 0)
 		return -EACCES;
 	return plan_for(m, pr, pl->export_tree ? pr->export_profile : pr->profile, pl->participant,
-			pr->cfg->events[pl->event], instance, cleaned, p, len, out);
+			fs_project_event(pr, pl->event), instance, cleaned, p, len, out);
 }
 
 /* What the cleaner decided of an instance's pixels (store/pixels.c): the object to

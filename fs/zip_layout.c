@@ -27,7 +27,7 @@ struct zip_names {
 
 static const char *event_name(const struct fs_place *pl)
 {
-	return pl->project->cfg->events[pl->event];
+	return fs_project_event(pl->project, pl->event);
 }
 
 /* The entry name of file nm of series se (sname: its name in this layout). */
@@ -174,16 +174,14 @@ int fs_zip_participant(struct fs_mount *m, const struct fs_place *pl, struct fs_
 	if (!rc && zn.layout == DEID_ZIP_FLAT)
 		rc = fs_nameset_new(&zn.flat);
 	rc = rc ? rc : store_list_events(m->store, p->name, pl->participant, &evs);
-	for (size_t i = 0; !rc && evs[i]; i++)
-		for (size_t k = 0; !rc && k < p->n_events; k++) {
-			struct fs_place ev = *pl;
+	for (size_t i = 0; !rc && evs[i]; i++) {
+		struct fs_place ev = *pl;
 
-			if (strcmp(p->events[k], evs[i]))
-				continue;
-			ev.event = (int)k;
-			rc = zip_event_add(m, &ev, &zn, z);
-			shown++;
-		}
+		if ((ev.event = fs_project_event_index(pl->project, evs[i])) < 0)
+			continue;
+		rc = zip_event_add(m, &ev, &zn, z);
+		shown++;
+	}
 	store_strv_free(evs);
 	if (!rc && !shown)
 		rc = -ENOENT;

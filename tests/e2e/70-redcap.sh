@@ -200,6 +200,20 @@ dump Incoming | grep -q '9999+7' && fail park-written "the refused record is in 
 "$FIONA" status -c "$T/fiona.json" 2>/dev/null | grep -q "parked study" && pass "fiona status names the parked study" ||
 	fail park-status "$("$FIONA" status -c "$T/fiona.json" 2>/dev/null | grep -A3 redcap)"
 
+# 6c. An event only REDCap knows (PROJ01's own REDCap: event_1_arm_1, not in the
+# configuration): mv assigns to it and the mount shows it, in projects/ and export/.
+S7=$(ls "$Q" | head -n 1)
+mkdir "$P/PROJ01-0007" && mv "$Q/$S7" "$P/PROJ01-0007/event_1_arm_1" 2>"$T/mv7.err" &&
+	pass "mv into an event REDCap gave the project" || fail rc-event-mv "$(cat "$T/mv7.err")"
+# (a burned-in candidate is shown once the cleaner has kept its outcome: wait for files)
+i=0; while ! find "$P/PROJ01-0007/event_1_arm_1" -name '*.dcm' 2>/dev/null | grep -q . && [ $i -lt 150 ]; do
+	sleep 0.1; i=$((i + 1)); done
+nf=$(find "$P/PROJ01-0007/event_1_arm_1" -name '*.dcm' 2>/dev/null | wc -l)
+nx=$(find "$M/export/PROJ01/PROJ01-0007/event_1_arm_1" -name '*.dcm' 2>/dev/null | wc -l)
+ls "$P/PROJ01-0007" | grep -qx event_1_arm_1 && [ "$nf" -gt 0 ] && [ "$nx" -eq "$nf" ] &&
+	pass "the mount shows the REDCap event folder ($nf files, export/ too)" ||
+	fail rc-event-folder "$(ls "$P/PROJ01-0007"); $nf files, export $nx"
+
 # 7. A ban stops all traffic; fiona status says so.
 ctl "action=rate_limit&n=3" >/dev/null
 before=$(ctl action=stats | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
