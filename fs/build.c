@@ -318,7 +318,6 @@ int fs_event_layout(struct fs_mount *m, const struct fs_place *pl, struct fs_ser
 		    size_t *n)
 {
 	const struct deid_profile *prof = fs_place_profile(pl);
-
 	int64_t *ids = NULL;
 	size_t nids = 0, cnt = 0;
 	struct fs_series_dir *all = NULL;
@@ -349,6 +348,7 @@ int fs_event_layout(struct fs_mount *m, const struct fs_place *pl, struct fs_ser
 static int build_event(struct fs_mount *m, const struct fs_node *n, struct fs_dir *d,
 		       struct fs_nameset *ns)
 {
+	bool nifti = n->place->export_tree && !n->place->project->cfg->nifti_off;
 	struct fs_series_dir *se = NULL;
 	size_t cnt = 0;
 	struct buf status;
@@ -358,8 +358,6 @@ static int build_event(struct fs_mount *m, const struct fs_node *n, struct fs_di
 	for (size_t i = 0; !rc && i < cnt; i++)
 		if (!i || se[i].study != se[i - 1].study)
 			rc = fs_text_status(m, n->place, se[i].study, &status);
-	bool nifti = n->place->export_tree && !n->place->project->cfg->nifti_off;
-
 	if (!rc && nifti)
 		rc = fs_nifti_status(m, n->place, &status);
 	rc = rc ? rc

@@ -103,7 +103,7 @@ static void feed_apply(struct fs_mount *m, const struct store_change *c)
 struct replaced {
 	int64_t study[16];
 	size_t n;
-	bool all; /* more than fit: every file node is looked at */
+	bool all; /* more than fit: every file node's entry is dropped */
 };
 
 static void note_replaced(struct replaced *r, const struct store_change *c)
@@ -124,11 +124,9 @@ static void drop_replaced(struct fs_mount *m, const struct replaced *r)
 	if (!r->n && !r->all)
 		return;
 	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < r->n; i++)
-		fs_nodes_inval_study(m, r->study[i]);
+	for (size_t i = 0; i < (r->all ? 1 : r->n); i++)
+		fs_nodes_inval_study(m, r->all ? 0 : r->study[i]);
 	pthread_mutex_unlock(&m->lock);
-	if (r->all) /* so many re-sent studies at once: forget every listing instead */
-		atomic_fetch_add(&m->epoch, 1);
 }
 
 void fs_feed_pump(struct fs_mount *m)

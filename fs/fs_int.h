@@ -194,7 +194,7 @@ struct fs_node *fs_node_ref(struct fs_mount *m, const struct fs_node *parent,
 /* Queues the kernel entries of every file node of study to be dropped (a re-sent
  * instance: the next lookup finds its new inode instead of the cached one). A walk over
  * the nodes the kernel holds, only when a study's instance got other bytes (rare); the
- * caller holds m->lock. Returns how many. */
+ * caller holds m->lock. study 0: every file node. Returns how many. */
 size_t fs_nodes_inval_study(struct fs_mount *m, int64_t study);
 /* FORGET: drops n kernel references; the node goes when none is left. */
 void fs_node_forget(struct fs_mount *m, uint64_t ino, uint64_t n);

@@ -114,7 +114,8 @@ size_t fs_nodes_inval_study(struct fs_mount *m, int64_t study)
 
 	for (size_t i = 0; i < m->nodes_cap; i++)
 		for (struct fs_node *n = m->nodes[i]; n; n = n->next)
-			if ((n->role == FS_DEID || n->role == FS_ORIGINAL) && n->study == study) {
+			if ((n->role == FS_DEID || n->role == FS_ORIGINAL) &&
+			    (!study || n->study == study)) {
 				fs_inval_queue(m, n->parent, n->name);
 				k++;
 			}

@@ -91,7 +91,7 @@ int fs_deid_plan(struct fs_mount *m, const struct fs_place *pl, int64_t instance
 
 	if (!pr || pl->event < 0)
 		return -EACCES;
-	return plan_for(m, pr, pl->export_tree ? pr->export_profile : pr->profile, pl->participant,
+	return plan_for(m, pr, fs_place_profile(pl), pl->participant,
 			fs_project_event(pr, pl->event), instance, cleaned, p, len, out);
 }
 
@@ -261,10 +261,10 @@ static void prepare_study(struct fs_mount *m, int64_t study)
 /* Whether header work waits (or the thread should stop): the CRC pass then yields. */
 static bool header_work_waiting(struct fs_prepare *pp)
 {
-	if (!pp)
-		return false;
 	bool yes;
 
+	if (!pp)
+		return false;
 	pthread_mutex_lock(&pp->lock);
 	yes = pp->queue.n > 0 || pp->stop;
 	pthread_mutex_unlock(&pp->lock);
