@@ -90,26 +90,15 @@ static ssize_t output_read(void *opaque, uint64_t off, void *dst, size_t len)
 	return deid_plan_read(o->plan, o->map.fd, off, dst, len);
 }
 
-/* Whether every instance of the study has its row under fp (a file, or failed, held,
- * dropped): a summary of part of a study would be made again with each batch. */
-static bool study_prepared(struct fs_mount *m, int64_t study, const char *fp)
+/* Whether every instance of the study (st->n_instances, as store_get_study counted them)
+ * has its row under fp (a file, or failed, held, dropped): a summary of part of a study
+ * would be made again with each batch. */
+static bool study_prepared(struct fs_mount *m, const struct store_study *st, const char *fp)
 {
 	struct store_derived_counts dc;
-	struct store_series *se = NULL;
-	size_t nse = 0;
-	long n = 0;
-	bool yes;
 
-	if (store_list_series(m->store, study, &se, &nse) ||
-	    store_derived_count(m->store, study, fp, &dc)) {
-		free(se);
-		return false;
-	}
-	for (size_t i = 0; i < nse; i++)
-		n += se[i].n_instances;
-	free(se);
-	yes = dc.ready + dc.failed + dc.held + dc.dropped == n;
-	return yes;
+	return !store_derived_count(m->store, st->id, fp, &dc) &&
+	       dc.ready + dc.failed + dc.held + dc.dropped == st->n_instances;
 }
 
 static void add_file(struct fs_review *rv, const struct fs_project *p, const char *fp,
@@ -152,8 +141,7 @@ static void study_summary(struct fs_review *rv, const struct fs_project *p, cons
 	size_t n = 0;
 	int rc;
 
-	if (!study_prepared(m, st->id, fp) ||
-	    store_review_files(m->store, st->id, fp, &gen, &f, &n))
+	if (!study_prepared(m, st, fp) || store_review_files(m->store, st->id, fp, &gen, &f, &n))
 		return; /* not all there yet (its next rows come with a change), or current */
 	buf_init(&saved, (size_t)1 << 30);
 	rc = review_sum_new(REVIEW_STUDY_HASHES, &sum);
