@@ -311,6 +311,12 @@ static const char *key_keyword(const uint8_t *key, size_t len)
 
 /* ---- saved bytes ------------------------------------------------------------------ */
 
+/* Distinct values of a capped entry: the most a part counted or the hashes kept. */
+static uint64_t capped_distinct(const struct rv_entry *e)
+{
+	return e->at_least > e->set.n ? e->at_least : e->set.n;
+}
+
 static int put_u64(struct buf *b, uint64_t v)
 {
 	int rc = buf_append_le32(b, (uint32_t)v);
@@ -326,8 +332,7 @@ static int save_entry(const struct rv_entry *e, struct buf *b)
 	rc = rc ? rc : buf_append_le16(b, e->vr);
 	rc = rc ? rc : buf_append_u8(b, (uint8_t)(e->capped | e->no_values << 1));
 	rc = rc ? rc : put_u64(b, e->instances);
-	rc = rc ? rc
-		: put_u64(b, e->capped ? (e->at_least > e->set.n ? e->at_least : e->set.n) : 0);
+	rc = rc ? rc : put_u64(b, e->capped ? capped_distinct(e) : 0);
 	rc = rc ? rc : buf_append_u8(b, e->n_ex);
 	for (int k = 0; !rc && k < e->n_ex; k++) {
 		size_t n = strlen(e->ex[k]);
@@ -453,13 +458,13 @@ static int check_saved(const uint8_t *b, size_t n)
 
 int review_sum_merge(struct review_sum *s, const uint8_t *b, size_t n)
 {
-	struct cur c = {b, n, 8, false};
+	struct cur c = {b, n, 4, false};
 	uint64_t count;
 	int rc = check_saved(b, n);
 
 	if (rc)
 		return rc;
-	count = (uint64_t)b[4] | (uint64_t)b[5] << 8 | (uint64_t)b[6] << 16 | (uint64_t)b[7] << 24;
+	count = take_le(&c, 4);
 	for (uint64_t i = 0; !rc && i < count; i++)
 		rc = merge_entry(s, &c);
 	return rc;
@@ -492,9 +497,7 @@ static int entry_row(const struct rv_entry *e, struct buf *b)
 	if (!rc && e->no_values)
 		rc = buf_append(b, "-", 1);
 	else if (!rc && e->capped)
-		rc = buf_appendf(
-			b, ">=%llu",
-			(unsigned long long)(e->at_least > e->set.n ? e->at_least : e->set.n));
+		rc = buf_appendf(b, ">=%llu", (unsigned long long)capped_distinct(e));
 	else if (!rc)
 		rc = buf_appendf(b, "%zu", e->set.n);
 	for (int k = 0; !rc && k < REVIEW_EXAMPLES; k++)
