@@ -195,31 +195,20 @@ static void find_version(struct fs_nifti *nx)
 	rm_tree(dir);
 }
 
-/* Writes one de-identified file, read through its kept plan (as `open` reads it), to
- * path, and checks it against the kept size and CRC the key was made from. */
-static int write_input(struct fs_mount *m, const struct fs_place *pl,
+/* Writes one de-identified file of the study st, read through its kept plan (as `open`
+ * reads it), to path, and checks it against the kept size and CRC the key was made from. */
+static int write_input(struct fs_mount *m, const struct fs_place *pl, const struct store_study *st,
 		       const struct fs_nifti_input *in, const char *path, uint8_t *chunk)
 {
-	char hash[33], opath[4200];
-	uint8_t *saved = NULL;
-	size_t saved_len = 0;
-	struct deid_plan *plan = NULL;
-	struct core_map map = {.fd = -1};
-	bool cleaned;
-	int64_t size;
+	struct fs_output o;
 	uLong crc = crc32(0L, Z_NULL, 0);
 	uint64_t off = 0;
-	int fd = -1, rc = store_instance_open(m->store, in->instance, fs_place_fp(pl), hash,
-					      &cleaned, &size, &saved, &saved_len);
+	int fd = -1, rc = fs_output_open(m, pl->project, fs_place_fp(pl), st, in->instance, &o);
 
-	rc = rc ? rc : store_object_path(m->store, hash, opath, sizeof(opath));
-	rc = rc ? rc : core_map_file(opath, &map);
-	if (!rc && !(saved && deid_plan_load(saved, saved_len, &plan) == 0))
-		rc = fs_deid_plan(m, pl, in->instance, cleaned, map.p, map.len, &plan);
 	if (!rc && (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
 		rc = -errno;
 	while (!rc) {
-		ssize_t got = deid_plan_read(plan, map.fd, off, chunk, COPY_CHUNK);
+		ssize_t got = deid_plan_read(o.plan, o.map.fd, off, chunk, COPY_CHUNK);
 
 		if (got <= 0) {
 			rc = (int)got;
@@ -233,9 +222,7 @@ static int write_input(struct fs_mount *m, const struct fs_place *pl,
 		rc = -ESTALE; /* the kept values changed meanwhile: a new key, a new run */
 	if (fd >= 0)
 		close(fd);
-	deid_plan_free(plan);
-	core_map_release(&map);
-	free(saved);
+	fs_output_close(&o); /* again after a failed open: nothing left to release */
 	return rc;
 }
 
@@ -334,9 +321,9 @@ static int keep_outputs(struct fs_mount *m, const char *out, struct store_nifti_
 	return 0;
 }
 
-/* Converts one series: input written, dcm2niix run, outputs kept under key. */
-static int convert(struct fs_nifti *nx, const struct fs_place *pl, const struct fs_nifti_series *se,
-		   uint8_t *chunk)
+/* Converts one series of the study st: input written, dcm2niix run, outputs kept under key. */
+static int convert(struct fs_nifti *nx, const struct fs_place *pl, const struct store_study *st,
+		   const struct fs_nifti_series *se, uint8_t *chunk)
 {
 	struct fs_mount *m = nx->m;
 	struct fs_nifti_input *in = NULL;
@@ -366,7 +353,7 @@ static int convert(struct fs_nifti *nx, const struct fs_place *pl, const struct 
 		rc = -errno;
 	for (size_t i = 0; !rc && i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", src, in[i].name);
-		rc = write_input(m, pl, &in[i], path, chunk);
+		rc = write_input(m, pl, st, &in[i], path, chunk);
 	}
 	if (rc)
 		goto done;
@@ -443,7 +430,7 @@ static void nifti_study(struct fs_nifti *nx, int64_t study, uint8_t *chunk)
 	if (pl.event >= 0 && fs_nifti_event(m, &pl, &v, &n) == 0)
 		for (size_t i = 0; i < n && !stopping(nx); i++)
 			if (v[i].state == FS_NIFTI_TODO)
-				convert(nx, &pl, &v[i], chunk); /* failures are logged */
+				convert(nx, &pl, &st, &v[i], chunk); /* failures are logged */
 	free(v);
 	explicit_bzero(&st, sizeof(st));
 }
