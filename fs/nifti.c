@@ -401,14 +401,6 @@ done:
 	return rc;
 }
 
-static const struct fs_project *project_named(const struct fs_mount *m, const char *name)
-{
-	for (size_t i = 0; i < m->n_projects; i++)
-		if (!strcmp(m->projects[i].cfg->name, name))
-			return &m->projects[i];
-	return NULL;
-}
-
 /* Every series of the study's event folder (export tree) without a run for its input: a
  * series of another study there may have been renamed by one of this study's. */
 static void nifti_study(struct fs_nifti *nx, int64_t study, uint8_t *chunk)
@@ -423,7 +415,7 @@ static void nifti_study(struct fs_nifti *nx, int64_t study, uint8_t *chunk)
 		nx->prune_due = true; /* gone or un-assigned: its runs go */
 		return;
 	}
-	if ((pl.project = project_named(m, st.project)) && !pl.project->cfg->nifti_off &&
+	if ((pl.project = fs_project_named(m, st.project)) && !pl.project->cfg->nifti_off &&
 	    m->have_secret)
 		pl.event = fs_project_event_index(pl.project, st.event);
 	snprintf(pl.participant, sizeof(pl.participant), "%s", st.participant);
