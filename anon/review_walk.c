@@ -55,10 +55,8 @@ static bool vr_in(uint16_t vr, const char *list)
 
 static void show_text(const struct dcm_elem *e, char *out, size_t cap, uint64_t *hash)
 {
-	size_t n = e->length;
+	size_t n = dcm_value_str(e, NULL, 0); /* the length without padding */
 
-	while (n && (e->value[n - 1] == ' ' || e->value[n - 1] == '\0'))
-		n--;
 	*hash = XXH3_64bits(e->value, n);
 	if (!n) {
 		snprintf(out, cap, "<empty>");
@@ -165,12 +163,10 @@ static void creators_drop(struct rv_walk *w, int level)
 static void creator_note(struct rv_walk *w, const struct dcm_elem *e, int level)
 {
 	struct rv_creator *c;
-	size_t n = e->length;
+	size_t n = dcm_value_str(e, NULL, 0); /* the length without padding */
 
 	if (w->n_cr == RV_CREATORS)
 		return; /* its elements are then shown by tag */
-	while (n && (e->value[n - 1] == ' ' || e->value[n - 1] == '\0'))
-		n--;
 	c = &w->cr[w->n_cr++];
 	c->level = level;
 	c->group = DCM_GROUP(e->tag);
