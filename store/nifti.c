@@ -130,16 +130,15 @@ int store_nifti_file_get(struct store *s, int64_t id, char hash[33], int64_t *si
 	return rc;
 }
 
-/* Hashes of the files of the given series' runs (appended to *v; under s->lock). */
-static int hashes_of(struct store *s, const char *sql, int64_t arg, char (**v)[33], size_t *n,
-		     size_t *cap)
+/* Hashes of the files of the series' run (appended to *v; under s->lock). */
+static int hashes_of(struct store *s, int64_t series, char (**v)[33], size_t *n, size_t *cap)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = cat_prepare(s, sql, &st);
+	int rc = cat_prepare(s, "SELECT hash FROM nifti_files WHERE series=?", &st);
 
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, arg);
+	sqlite3_bind_int64(st, 1, series);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char(*slot)[33] = store_grow((void **)v, n, cap, sizeof(**v));
 
@@ -221,8 +220,7 @@ int store_nifti_put(struct store *s, int64_t study, const char *project, const c
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = hashes_of(s, "SELECT hash FROM nifti_files WHERE series=?", run->series, &old, &n_old,
-		       &cap);
+	rc = hashes_of(s, run->series, &old, &n_old, &cap);
 	for (size_t i = 0; !rc && i < n; i++) { /* refused: these are dropped too */
 		char(*slot)[33] = store_grow((void **)&old, &n_old, &cap, sizeof(*old));
 
@@ -274,8 +272,7 @@ int store_nifti_prune(struct store *s, const char *const *keep, size_t n)
 	}
 	sqlite3_finalize(st);
 	for (size_t i = 0; !rc && i < n_gone; i++)
-		rc = hashes_of(s, "SELECT hash FROM nifti_files WHERE series=?", gone[i], &old,
-			       &n_old, &cap_old);
+		rc = hashes_of(s, gone[i], &old, &n_old, &cap_old);
 	if (!rc && n_gone && !(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
 		int body = 0;
 
