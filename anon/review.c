@@ -394,7 +394,8 @@ static bool shown_text(const uint8_t *p, size_t n)
 	return true;
 }
 
-/* One saved entry into s (merged with what s has). -EINVAL, -ENOMEM. */
+/* One saved entry into s (merged with what s has); with s NULL its bytes are only checked.
+ * -EINVAL, -ENOMEM. */
 static int merge_entry(struct review_sum *s, struct cur *c)
 {
 	size_t klen = (size_t)take_le(c, 2);
@@ -404,17 +405,19 @@ static int merge_entry(struct review_sum *s, struct cur *c)
 	uint64_t inst = take_le(c, 8), at_least = take_le(c, 8);
 	unsigned n_ex = (unsigned)take_le(c, 1);
 	uint64_t nh;
-	struct rv_entry *e;
+	struct rv_entry *e = NULL;
 	int rc = 0;
 
 	if (c->bad || !key || rv_key_check(key, klen) || !dcm_vr_is_known(vr) || flags > 3 ||
 	    n_ex > REVIEW_EXAMPLES)
 		return -EINVAL;
-	if (!(e = rv_entry_get(s, key, klen, vr)))
-		return -ENOMEM;
-	e->instances += inst;
-	e->no_values |= (flags & 2) != 0;
-	if (flags & 1) {
+	if (klen > RV_KEY_MAX || (s && !(e = rv_entry_get(s, key, klen, vr))))
+		return -ENOMEM; /* a key longer than RV_KEY_MAX: as rv_entry_get refuses it */
+	if (e) {
+		e->instances += inst;
+		e->no_values |= (flags & 2) != 0;
+	}
+	if (e && (flags & 1)) {
 		e->capped = true;
 		e->at_least = at_least > e->at_least ? at_least : e->at_least;
 	}
@@ -427,11 +430,13 @@ static int merge_entry(struct review_sum *s, struct cur *c)
 			return -EINVAL;
 		memcpy(t, ex, len);
 		t[len] = '\0';
-		rc = example_add(e, t);
+		rc = e ? example_add(e, t) : 0;
 	}
 	nh = take_le(c, 4);
 	if (c->bad || nh > RV_SAVED_MAX || nh * 8 > c->n - c->at)
 		return -EINVAL;
+	if (!e)
+		return take(c, (size_t)nh * 8) ? 0 : -EINVAL; /* only checked: rc is 0 */
 	for (uint64_t i = 0; !rc && i < nh; i++)
 		rc = set_add(s, e, take_le(c, 8)) < 0 ? -ENOMEM : 0;
 	return rc;
@@ -440,19 +445,17 @@ static int merge_entry(struct review_sum *s, struct cur *c)
 /* Checks every byte first, so a damaged row leaves s as it was. */
 static int check_saved(const uint8_t *b, size_t n)
 {
-	struct review_sum *t = NULL;
 	struct cur c = {b, n, 0, false};
 	const uint8_t *magic = take(&c, 4);
 	uint64_t count = take_le(&c, 4);
-	int rc = review_sum_new(1, &t);
+	int rc = 0;
 
-	if (!rc && (!magic || memcmp(magic, RV_MAGIC, 4) || count > n))
+	if (!magic || memcmp(magic, RV_MAGIC, 4) || count > n)
 		rc = -EINVAL;
 	for (uint64_t i = 0; !rc && i < count; i++)
-		rc = merge_entry(t, &c);
+		rc = merge_entry(NULL, &c);
 	if (!rc && (c.bad || c.at != n))
 		rc = -EINVAL;
-	review_sum_free(t);
 	return rc;
 }
 
