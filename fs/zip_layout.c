@@ -56,32 +56,23 @@ static int entry_name(const struct zip_names *zn, const struct fs_place *pl,
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-/* The entries of one series, files named as its folder lists them. */
+/* The entries of one series, files named as its folder lists them (fs_nifti_inputs). */
 static int zip_series(struct fs_mount *m, const struct fs_place *pl, const struct zip_names *zn,
 		      const struct fs_series_dir *se, const char *sname, struct fs_zip *z)
 {
-	struct store_deid_file *f = NULL;
-	struct fs_nameset *ns = NULL;
+	struct fs_nifti_input *in = NULL;
 	size_t cnt = 0;
-	int rc = fs_nameset_new(&ns);
+	int rc = fs_nifti_inputs(m, fs_place_fp(pl), se->id, &in, &cnt);
 
-	rc = rc ? rc : store_list_deid_files(m->store, se->id, fs_place_fp(pl), &f, &cnt);
 	for (size_t i = 0; !rc && i < cnt; i++) {
-		char nm[FS_NAME_MAX + 16], path[1024];
+		char path[1024];
 
-		fs_name_instance(f[i].number, nm, sizeof(nm));
-		if ((rc = fs_nameset_add(ns, nm, sizeof(nm))))
-			break;
-		if (f[i].size == STORE_DERIVED_MISSING || (f[i].size >= 0 && f[i].crc < 0))
-			rc = -EAGAIN; /* not ready: the zip is not shown yet */
-		else if (f[i].size >= 0 &&
-			 !(rc = entry_name(zn, pl, se, sname, nm, path, sizeof(path))) &&
-			 !(rc = fs_zip_add(z, path, (uint64_t)f[i].size, (uint32_t)f[i].crc,
-					   f[i].id)))
+		rc = entry_name(zn, pl, se, sname, in[i].name, path, sizeof(path));
+		rc = rc ? rc : fs_zip_add(z, path, in[i].size, in[i].crc, in[i].instance);
+		if (!rc)
 			z->f[z->n - 1].event = pl->event;
 	}
-	fs_nameset_free(ns);
-	free(f);
+	free(in);
 	return rc;
 }
 
