@@ -408,11 +408,13 @@ static int merge_entry(struct review_sum *s, struct cur *c)
 	struct rv_entry *e = NULL;
 	int rc = 0;
 
-	if (c->bad || !key || rv_key_check(key, klen) || !dcm_vr_is_known(vr) || flags > 3 ||
-	    n_ex > REVIEW_EXAMPLES)
+	/* a key no summary can hold (longer than RV_KEY_MAX) is a damaged row, like any
+	 * other bad field: the study is left out, the project's merge goes on */
+	if (c->bad || !key || klen > RV_KEY_MAX || rv_key_check(key, klen) ||
+	    !dcm_vr_is_known(vr) || flags > 3 || n_ex > REVIEW_EXAMPLES)
 		return -EINVAL;
-	if (klen > RV_KEY_MAX || (s && !(e = rv_entry_get(s, key, klen, vr))))
-		return -ENOMEM; /* a key longer than RV_KEY_MAX: as rv_entry_get refuses it */
+	if (s && !(e = rv_entry_get(s, key, klen, vr)))
+		return -ENOMEM;
 	if (e) {
 		e->instances += inst;
 		e->no_values |= (flags & 2) != 0;
