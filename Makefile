@@ -23,7 +23,7 @@ OPT      ?= -O2
 # dcmtk's pkg-config file is unusable on Debian 12 (it requires sndfile.pc, which is
 # not installed with libdcmtk-dev), so dcmtk is linked by library name.
 PKGS       := fuse3 sqlite3 jansson libxxhash libcrypto zlib libcurl tesseract lept freetype2 \
-              libopenjp2
+              libopenjp2 libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DCMTK_LIBS := -ldcmnet -ldcmjpeg -ldcmjpls -ldcmtkcharls -lijg8 -lijg12 -lijg16 -ldcmimgle \

@@ -9,7 +9,7 @@
 set -eu
 PKGS="gcc g++ make pkg-config clang libclang-rt-14-dev
 libfuse3-dev fuse3 libsqlite3-dev sqlite3 libjansson-dev libxxhash-dev libssl-dev zlib1g-dev
-libcurl4-openssl-dev libdcmtk-dev dcmtk libtesseract-dev libleptonica-dev tesseract-ocr-eng
+libcurl4-openssl-dev libpq-dev libdcmtk-dev dcmtk libtesseract-dev libleptonica-dev tesseract-ocr-eng
 tesseract-ocr-nor tesseract-ocr libopenjp2-7-dev libfreetype-dev fonts-dejavu-core
 orthanc dcm2niix dicom3tools libgdcm-tools curl util-linux iproute2 procps unzip
 libarchive-tools zip
