@@ -47,7 +47,7 @@ static bool route_matches(const struct config_route *r, const struct arrived *a)
 
 static int try_coupling(struct store *s, const struct arrived *a, bool *done)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char project[64] = "", participant[65] = "", event[65] = "";
 	struct fiona_err err = {0};
 	int rc = cat_prepare(s,
@@ -57,18 +57,18 @@ static int try_coupling(struct store *s, const struct arrived *a, bool *done)
 
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, a->accession, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, a->study_uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, a->accession, -1, SQLITE_STATIC);
+	db_bind_text(st, 1, a->accession, -1);
+	db_bind_text(st, 2, a->study_uid, -1);
+	db_bind_text(st, 3, a->accession, -1);
 	if (a->accession[0] || a->study_uid[0]) {
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			snprintf(project, sizeof(project), "%s", sqlite3_column_text(st, 0));
+		if (db_step(st) == DB_ROW) {
+			snprintf(project, sizeof(project), "%s", db_column_text(st, 0));
 			snprintf(participant, sizeof(participant), "%s",
-				 sqlite3_column_text(st, 1));
-			snprintf(event, sizeof(event), "%s", sqlite3_column_text(st, 2));
+				 db_column_text(st, 1));
+			snprintf(event, sizeof(event), "%s", db_column_text(st, 2));
 		}
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	if (!project[0])
 		return 0;
 	rc = assign_locked(s, a->id, project, participant, event, 0, "coupling", &err);
@@ -104,14 +104,14 @@ static void try_routing(struct store *s, const struct arrived *a, bool *done)
 /* Routing rules REDCap gave (rc_cache.c), after the configuration's own. */
 static void try_rc_routing(struct store *s, const struct arrived *a, bool *done)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 
 	if (!s->rc_on || cat_prepare(s,
 				     "SELECT project, key, patient_id, patient_name, calling_aet,"
 				     " called_aet, event FROM routing_rules ORDER BY project, key",
 				     &st))
 		return;
-	while (!*done && sqlite3_step(st) == SQLITE_ROW) {
+	while (!*done && db_step(st) == DB_ROW) {
 		char project[32], key[32], f[4][256], event[65];
 		struct config_route r;
 		struct fiona_err err = {0};
@@ -132,12 +132,12 @@ static void try_rc_routing(struct store *s, const struct arrived *a, bool *done)
 				"study %lld: REDCap routing record %s of %s matched but: %s",
 				(long long)a->id, key, project, err.reason);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 }
 
 static int collect_quiet(struct store *s, time_t now, struct arrived **out, size_t *n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct arrived *v = NULL;
 	size_t cnt = 0, cap = 0;
 	int rc = cat_prepare(
@@ -151,26 +151,26 @@ static int collect_quiet(struct store *s, time_t now, struct arrived **out, size
 
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, (int64_t)now - s->cfg->quiet_seconds);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, (int64_t)now - s->cfg->quiet_seconds);
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct arrived *a = store_grow((void **)&v, &cnt, &cap, sizeof(*v));
 
 		if (!a)
 			break;
-		a->id = sqlite3_column_int64(st, 0);
-		snprintf(a->accession, sizeof(a->accession), "%s", sqlite3_column_text(st, 1));
-		snprintf(a->study_uid, sizeof(a->study_uid), "%s", sqlite3_column_text(st, 2));
-		snprintf(a->patient_id, sizeof(a->patient_id), "%s", sqlite3_column_text(st, 3));
+		a->id = db_column_int64(st, 0);
+		snprintf(a->accession, sizeof(a->accession), "%s", db_column_text(st, 1));
+		snprintf(a->study_uid, sizeof(a->study_uid), "%s", db_column_text(st, 2));
+		snprintf(a->patient_id, sizeof(a->patient_id), "%s", db_column_text(st, 3));
 		snprintf(a->patient_name, sizeof(a->patient_name), "%s",
-			 sqlite3_column_text(st, 4));
-		snprintf(a->calling, sizeof(a->calling), "%s", sqlite3_column_text(st, 5));
-		snprintf(a->called, sizeof(a->called), "%s", sqlite3_column_text(st, 6));
-		a->assigned = sqlite3_column_int(st, 7) > 0;
+			 db_column_text(st, 4));
+		snprintf(a->calling, sizeof(a->calling), "%s", db_column_text(st, 5));
+		snprintf(a->called, sizeof(a->called), "%s", db_column_text(st, 6));
+		a->assigned = (int)db_column_int64(st, 7) > 0;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	*out = v;
 	*n = cnt;
-	return rc == SQLITE_DONE ? 0 : -ENOMEM;
+	return rc == DB_DONE ? 0 : -ENOMEM;
 }
 
 int store_arrival_tick(struct store *s, time_t now)

@@ -16,31 +16,31 @@
 
 static bool participant_known(struct store *s, const char *project, const char *id)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	bool known = false;
 
 	if (cat_prepare(s, "SELECT 1 FROM participants WHERE project=? AND participant=?", &st))
 		return false;
-	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	known = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	db_bind_text(st, 1, project, -1);
+	db_bind_text(st, 2, id, -1);
+	known = db_step(st) == DB_ROW;
+	db_finalize(st);
 	return known;
 }
 
 /* An event REDCap gave the project (its unique event name, docs/redcap.md). */
 static bool rc_event_known(struct store *s, const char *project, const char *event)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	bool known;
 
 	if (!s->rc_on ||
 	    cat_stmt(s, "SELECT 1 FROM project_events WHERE project=? AND event=?", &st))
 		return false;
-	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
-	known = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_reset(st);
+	db_bind_text(st, 1, project, -1);
+	db_bind_text(st, 2, event, -1);
+	known = db_step(st) == DB_ROW;
+	db_reset(st);
 	return known;
 }
 

@@ -36,7 +36,7 @@ struct taken_ctx {
 static int autoid_taken(void *arg, const char *id)
 {
 	struct taken_ctx *t = arg;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = cat_stmt(t->s,
 			  "SELECT 1 FROM participants WHERE project=?1 AND participant=?2"
 			  " UNION ALL SELECT 1 FROM autoid WHERE project=?1 AND participant=?2",
@@ -44,27 +44,27 @@ static int autoid_taken(void *arg, const char *id)
 
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, t->project, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : cat_errno(rc);
+	db_bind_text(st, 1, t->project, -1);
+	db_bind_text(st, 2, id, -1);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : cat_errno(rc);
 }
 
 static int lookup(struct store *s, const char *project, const char *key, char out[65])
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = cat_stmt(s, "SELECT participant FROM autoid WHERE project=? AND patient_key=?",
 			  &st);
 
 	out[0] = '\0';
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_text(st, 1, project, -1);
+	db_bind_text(st, 2, key, -1);
+	if ((rc = db_step(st)) == DB_ROW)
 		store_col_text(st, 0, out, 65);
-	sqlite3_reset(st);
+	db_reset(st);
 	return cat_errno(rc);
 }
 
@@ -98,7 +98,7 @@ static int generate(struct store *s, const struct config_project *p, const char 
  * (DataTransferProjects project_autoid_aetitle, kept by the sync as rc_state). */
 static bool autoid_aet(struct store *s, const struct config_project *p, char out[17])
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char key[64];
 	bool ok = false;
 
@@ -109,12 +109,12 @@ static bool autoid_aet(struct store *s, const struct config_project *p, char out
 	if (!s->rc_on || cat_stmt(s, "SELECT value FROM rc_state WHERE key=?", &st))
 		return false;
 	snprintf(key, sizeof(key), "autoid.%s", p->name);
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	db_bind_text(st, 1, key, -1);
+	if (db_step(st) == DB_ROW) {
 		store_col_text(st, 0, out, 17);
 		ok = out[0] != '\0';
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return ok;
 }
 

@@ -18,7 +18,6 @@
 #include "core/core.h"
 
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -171,44 +170,45 @@ static const char *const migrations[] = {
 
 int cat_exec(struct store *s, const char *sql)
 {
-	char *msg = NULL;
-	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+	int rc = db_exec(s->db, sql);
 
-	if (rc != SQLITE_OK) {
-		log_msg(s->log, LOG_ERROR, "catalog", "%s", msg ? msg : sqlite3_errstr(rc));
-		sqlite3_free(msg);
+	if (rc != DB_OK) {
+		log_msg(s->log, LOG_ERROR, "catalog", "%s", db_errmsg(s->db));
 		return cat_errno(rc);
 	}
 	return 0;
 }
 
-int cat_errno(int sqlite_rc)
+int cat_errno(int db_rc)
 {
-	switch (sqlite_rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW:
+	switch (db_rc & 0xff) {
+	case DB_OK:
+	case DB_DONE:
+	case DB_ROW:
 		return 0;
-	case SQLITE_FULL:
+	case DB_FULL:
 		return -ENOSPC;
-	case SQLITE_NOMEM:
+	case DB_NOMEM:
 		return -ENOMEM;
-	case SQLITE_CONSTRAINT:
+	case DB_CONSTRAINT:
 		return -EEXIST;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
+	case DB_BUSY:
 		return -EBUSY;
+	case DB_READONLY:
+		return -EROFS;
+	case DB_CANTOPEN:
+		return -ENOTCONN;
 	default:
 		return -EIO;
 	}
 }
 
-int cat_prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+int cat_prepare(struct store *s, const char *sql, struct db_stmt **st)
 {
-	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+	int rc = db_prepare(s->db, sql, false, st);
 
-	if (rc != SQLITE_OK) {
-		log_msg(s->log, LOG_ERROR, "catalog", "prepare: %s", sqlite3_errmsg(s->db));
+	if (rc != DB_OK) {
+		log_msg(s->log, LOG_ERROR, "catalog", "prepare: %s", db_errmsg(s->db));
 		return cat_errno(rc);
 	}
 	return 0;
@@ -216,26 +216,24 @@ int cat_prepare(struct store *s, const char *sql, sqlite3_stmt **st)
 
 /* Statements are keyed by the address of their SQL literal: the per-instance statements
  * of ingest are compiled once, not a dozen times per instance. */
-int cat_stmt(struct store *s, const char *sql, sqlite3_stmt **st)
+int cat_stmt(struct store *s, const char *sql, struct db_stmt **st)
 {
 	struct cat_stmt_slot *slot;
 	int rc;
 
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(s->stmts); i++)
 		if (s->stmts[i].sql == sql) {
-			sqlite3_reset(s->stmts[i].st);
-			sqlite3_clear_bindings(s->stmts[i].st);
+			db_reset(s->stmts[i].st);
+			db_clear_bindings(s->stmts[i].st);
 			*st = s->stmts[i].st;
 			return 0;
 		}
 	slot = &s->stmts[s->stmt_next++ % CORE_ARRAY_SIZE(s->stmts)];
-	sqlite3_finalize(slot->st);
+	db_finalize(slot->st);
 	*slot = (struct cat_stmt_slot){NULL, NULL};
-	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL);
-	if (rc != SQLITE_OK) {
-		log_msg(s->log, LOG_ERROR, "catalog", "prepare: %s", sqlite3_errmsg(s->db));
-		sqlite3_finalize(slot->st);
-		slot->st = NULL;
+	rc = db_prepare(s->db, sql, true, &slot->st);
+	if (rc != DB_OK) {
+		log_msg(s->log, LOG_ERROR, "catalog", "prepare: %s", db_errmsg(s->db));
 		return cat_errno(rc);
 	}
 	slot->sql = sql;
@@ -246,7 +244,7 @@ int cat_stmt(struct store *s, const char *sql, sqlite3_stmt **st)
 void cat_stmts_release(struct store *s)
 {
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(s->stmts); i++) {
-		sqlite3_finalize(s->stmts[i].st);
+		db_finalize(s->stmts[i].st);
 		s->stmts[i] = (struct cat_stmt_slot){NULL, NULL};
 	}
 }
@@ -254,7 +252,7 @@ void cat_stmts_release(struct store *s)
 /* Runs one statement with text/int64 arguments given as a format: 't' text, 'i' int64. */
 int cat_run(struct store *s, const char *sql, const char *fmt, ...)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	va_list ap;
 	int rc = cat_stmt(s, sql, &st);
 
@@ -264,25 +262,25 @@ int cat_run(struct store *s, const char *sql, const char *fmt, ...)
 	rc = cat_bind_va(st, fmt, ap);
 	va_end(ap);
 	if (!rc)
-		rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc < 0 ? rc : rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : cat_errno(rc);
+		rc = db_step(st);
+	db_reset(st);
+	return rc < 0 ? rc : rc == DB_DONE || rc == DB_ROW ? 0 : cat_errno(rc);
 }
 
 static int cat_user_version(struct store *s, int *v)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = cat_prepare(s, "PRAGMA user_version", &st);
 
 	if (rc)
 		return rc;
-	rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
-	*v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	rc = db_step(st) == DB_ROW ? 0 : -EIO;
+	*v = (int)db_column_int64(st, 0);
+	db_finalize(st);
 	return rc;
 }
 
-static int cat_migrate(struct store *s)
+static int cat_migrate_sqlite(struct store *s)
 {
 	int v, rc = cat_user_version(s, &v);
 	char sql[64];
@@ -312,61 +310,96 @@ static int cat_migrate(struct store *s)
 	return 0;
 }
 
-/* The reader connection: opened after the writer migrated the schema; it only reads, and
- * in WAL mode it never waits for a writer. */
-static int cat_open_reader(struct store *s, const char *path)
+/* PostgreSQL: the same schema in its dialect (schema_pg.c), applied under an advisory
+ * lock so that two gateways starting at once do not both create it. */
+static int cat_migrate_pg(struct store *s)
 {
-	int rc = sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX,
-				 fault_vfs(s));
+	char why[300] = "";
+	int rc = pg_schema_migrate(s->db, (int)CORE_ARRAY_SIZE(migrations), why, sizeof(why));
 
-	if (rc != SQLITE_OK)
-		return cat_errno(rc) ? cat_errno(rc) : -EIO;
-	sqlite3_busy_timeout(s->rdb, 10000);
-	rc = sqlite3_exec(s->rdb, "PRAGMA cache_size=-16000", NULL, NULL, NULL);
-	return cat_errno(rc);
+	if (rc != DB_OK) {
+		log_msg(s->log, LOG_ERROR, "catalog", "schema: %s", *why ? why : db_errstr(rc));
+		return rc == DB_ERROR ? -EPROTO : cat_errno(rc);
+	}
+	return 0;
 }
 
-int cat_open(struct store *s, const char *path, struct fiona_err *err)
+/* The reader connection: opened after the writer migrated the schema; it only reads, and
+ * in WAL mode it never waits for a writer. */
+static int cat_open_reader(struct store *s, const char *spec)
 {
-	int rc = sqlite3_open_v2(path, &s->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-				 fault_vfs(s));
+	int rc;
 
-	if (rc != SQLITE_OK)
-		return err_set(err, cat_errno(rc), CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", path,
-			       sqlite3_errstr(rc));
+	if (db_kind(s->db) == DB_POSTGRES)
+		return cat_errno(db_open_pg(spec, &s->rdb));
+	rc = db_open_sqlite(spec, true, fault_vfs(s), &s->rdb);
+	if (rc != DB_OK)
+		return cat_errno(rc) ? cat_errno(rc) : -EIO;
+	return cat_errno(db_exec(s->rdb, "PRAGMA cache_size=-16000"));
+}
+
+/* Opens the writer connection of an SQLite catalog (err set when that fails). */
+static int cat_open_sqlite(struct store *s, const char *path, struct fiona_err *err)
+{
+	int rc = db_open_sqlite(path, false, fault_vfs(s), &s->db);
+
+	if (rc != DB_OK)
+		return err_set(err, cat_errno(rc) ? cat_errno(rc) : -EIO, CORE_NO_OFFSET,
+			       CORE_NO_TAG, "%s: %s", path, db_errstr(rc));
 	chmod(path, 0600); /* identifying values: the service user only */
-	sqlite3_busy_timeout(s->db, 10000);
-	/* cache_size: the indexes ingest touches at a million instances stay in memory
-	 * (16 MB per connection keeps the daemon well inside its memory bound) */
-	rc = cat_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			 "PRAGMA foreign_keys=ON; PRAGMA cache_size=-16000;");
-	rc = rc ? rc : cat_migrate(s);
-	rc = rc ? rc : cat_open_reader(s, path);
+	return 0;
+}
+
+static int cat_open_pg(struct store *s, const char *conninfo, struct fiona_err *err)
+{
+	int rc = db_open_pg(conninfo, &s->db);
+
+	if (rc != DB_OK)
+		return err_set(err, cat_errno(rc) ? cat_errno(rc) : -EIO, CORE_NO_OFFSET,
+			       CORE_NO_TAG, "catalog on PostgreSQL: %s", db_errmsg(s->db));
+	return 0;
+}
+
+/* spec: "postgres:CONNINFO", "sqlite:PATH" or a plain path (SQLite). The conninfo is never
+ * logged: it may hold a password. */
+int cat_open(struct store *s, const char *spec, struct fiona_err *err)
+{
+	bool pg = !strncmp(spec, "postgres:", 9);
+	const char *where = pg ? spec + 9 : strncmp(spec, "sqlite:", 7) ? spec : spec + 7;
+	int rc = pg ? cat_open_pg(s, where, err) : cat_open_sqlite(s, where, err);
+
+	if (rc)
+		return rc;
+	if (pg) {
+		rc = cat_migrate_pg(s);
+	} else {
+		/* cache_size: the indexes ingest touches at a million instances stay in memory
+		 * (16 MB per connection keeps the daemon well inside its memory bound) */
+		rc = cat_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+				 "PRAGMA foreign_keys=ON; PRAGMA cache_size=-16000;");
+		rc = rc ? rc : cat_migrate_sqlite(s);
+	}
+	rc = rc ? rc : cat_open_reader(s, where);
 	if (rc)
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: cannot open the catalog",
-			       path);
+			       pg ? "PostgreSQL" : where);
 	return 0;
 }
 
 void cat_close(struct store *s)
 {
 	cat_stmts_release(s);
-	sqlite3_finalize(s->dv);
-	s->dv = NULL;
-	if (s->rdb)
-		sqlite3_close(s->rdb);
-	if (s->db)
-		sqlite3_close(s->db);
+	db_close(s->rdb);
+	db_close(s->db);
 	s->db = s->rdb = NULL;
 }
 
-int cat_prepare_read(struct store *s, const char *sql, sqlite3_stmt **st)
+int cat_prepare_read(struct store *s, const char *sql, struct db_stmt **st)
 {
-	int rc = sqlite3_prepare_v2(s->rdb, sql, -1, st, NULL);
+	int rc = db_prepare(s->rdb, sql, false, st);
 
-	if (rc != SQLITE_OK) {
-		log_msg(s->log, LOG_ERROR, "catalog", "prepare: %s", sqlite3_errmsg(s->rdb));
+	if (rc != DB_OK) {
+		log_msg(s->log, LOG_ERROR, "catalog", "prepare: %s", db_errmsg(s->rdb));
 		return cat_errno(rc);
 	}
 	return 0;

@@ -71,20 +71,20 @@ void note_at(struct store *s, int64_t study, unsigned what, const char *project,
 int cat_study_place(struct store *s, int64_t study, char project[32], char participant[65],
 		    char event[65])
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = cat_stmt(s, "SELECT project, participant, event FROM assignments WHERE study=?",
 			  &st);
 
 	project[0] = participant[0] = event[0] = '\0';
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, study);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, study);
+	if ((rc = db_step(st)) == DB_ROW) {
 		store_col_text(st, 0, project, 32);
 		store_col_text(st, 1, participant, 65);
 		store_col_text(st, 2, event, 65);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return cat_errno(rc);
 }
 
@@ -156,7 +156,7 @@ int cat_commit(struct store *s, int rc)
 		note_done(s, true);
 		return 0;
 	}
-	if (!sqlite3_get_autocommit(s->db)) /* SQLITE_FULL may have rolled back already */
+	if (db_in_transaction(s->db)) /* DB_FULL may have rolled back already */
 		cat_exec(s, "ROLLBACK");
 	note_done(s, false);
 	return rc;
@@ -165,7 +165,7 @@ int cat_commit(struct store *s, int rc)
 /* The smallest and largest seq kept, from the reader connection (caller holds s->rlock). */
 static int feed_bounds(struct store *s, uint64_t *min, uint64_t *max)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	/* two subqueries: SQLite answers a lone min() or max() from the end of the table's
 	 * b-tree, but min() and max() in one select scan every row */
 	int rc = cat_prepare_read(s,
@@ -175,11 +175,11 @@ static int feed_bounds(struct store *s, uint64_t *min, uint64_t *max)
 
 	if (rc)
 		return rc;
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		*min = (uint64_t)sqlite3_column_int64(st, 0);
-		*max = (uint64_t)sqlite3_column_int64(st, 1);
+	if ((rc = db_step(st)) == DB_ROW) {
+		*min = (uint64_t)db_column_int64(st, 0);
+		*max = (uint64_t)db_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return cat_errno(rc);
 }
 
@@ -195,29 +195,23 @@ uint64_t store_change_seq(struct store *s)
 
 uint64_t store_change_hint(struct store *s)
 {
-	sqlite3_stmt *st = NULL;
-	uint64_t dv = 0, local;
+	uint64_t dv, local;
 
 	pthread_mutex_lock(&s->feed_lock);
 	local = s->local_commits;
 	pthread_mutex_unlock(&s->feed_lock);
 	pthread_mutex_lock(&s->rlock);
-	if (!s->dv && cat_prepare_read(s, "PRAGMA data_version", &s->dv))
-		s->dv = NULL;
-	if ((st = s->dv) && sqlite3_step(st) == SQLITE_ROW)
-		dv = (uint64_t)sqlite3_column_int64(st, 0);
-	if (st)
-		sqlite3_reset(st);
+	dv = db_data_version(s->rdb);
 	pthread_mutex_unlock(&s->rlock);
 	return local * 0x9E3779B97F4A7C15ull ^ dv;
 }
 
-static void change_fill(sqlite3_stmt *st, struct store_change *c)
+static void change_fill(struct db_stmt *st, struct store_change *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->seq = (uint64_t)sqlite3_column_int64(st, 0);
-	c->study = sqlite3_column_int64(st, 1);
-	c->what = (unsigned)sqlite3_column_int64(st, 2);
+	c->seq = (uint64_t)db_column_int64(st, 0);
+	c->study = db_column_int64(st, 1);
+	c->what = (unsigned)db_column_int64(st, 2);
 	store_col_text(st, 3, c->project, sizeof(c->project));
 	store_col_text(st, 4, c->participant, sizeof(c->participant));
 	store_col_text(st, 5, c->event, sizeof(c->event));
@@ -227,7 +221,7 @@ int store_changes_read(struct store *s, uint64_t *cursor, struct store_change *o
 		       size_t *n)
 {
 	uint64_t min = 0, max = 0;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	size_t k = 0;
 	int rc;
 
@@ -246,9 +240,9 @@ int store_changes_read(struct store *s, uint64_t *cursor, struct store_change *o
 				   " WHERE seq>? ORDER BY seq LIMIT ?",
 				   &st)))
 		goto out;
-	sqlite3_bind_int64(st, 1, (int64_t)*cursor);
-	sqlite3_bind_int64(st, 2, (int64_t)cap);
-	while (k < cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, (int64_t)*cursor);
+	db_bind_int64(st, 2, (int64_t)cap);
+	while (k < cap && (rc = db_step(st)) == DB_ROW) {
 		change_fill(st, &out[k]);
 		if (out[k].study < 0) { /* a record was lost: forget everything */
 			*cursor = out[k].seq;
@@ -259,7 +253,7 @@ int store_changes_read(struct store *s, uint64_t *cursor, struct store_change *o
 	}
 	rc = cat_errno(rc);
 out:
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	if (rc != -ESTALE)
 		*n = rc ? 0 : k;

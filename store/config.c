@@ -417,6 +417,8 @@ static int parse_project_entry(const char *k, json_t *v, void *slot, struct fion
 
 static int parse_root_key(const char *k, json_t *v, struct fiona_config *c, struct fiona_err *err)
 {
+	int rc;
+
 	if (!strcmp(k, "data_dir"))
 		return config_take_str(v, k, &c->data_dir, err);
 	if (!strcmp(k, "mount_point"))
@@ -450,6 +452,8 @@ static int parse_root_key(const char *k, json_t *v, struct fiona_config *c, stru
 				       &c->n_projects, parse_project_entry, err);
 	if (!strcmp(k, "redcap"))
 		return config_parse_redcap(v, &c->redcap, err);
+	if ((rc = config_parse_shared_key(k, v, &c->shared, err)))
+		return rc < 0 ? rc : 0;
 	return config_bad(err, k, "unknown key");
 }
 
@@ -467,7 +471,7 @@ static int config_check(struct fiona_config *c, struct fiona_err *err)
 				err, config_kp(config_kp("projects", p->name).s, "destination").s,
 				"names no entry of \"destinations\"");
 	}
-	return 0;
+	return config_check_shared(&c->shared, err);
 }
 
 int config_parse(const char *json, size_t len, struct fiona_config **out, struct fiona_err *err)
@@ -483,6 +487,9 @@ int config_parse(const char *json, size_t len, struct fiona_config **out, struct
 	c->quiet_seconds = 15;
 	c->quarantine_days = 7;
 	c->disk_high_watermark = 0.80;
+	c->shared.s3_cache_mb = 4096;
+	c->shared.s3_grace_seconds = 3600;
+	c->shared.lease_seconds = 60;
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
 		rc = err_set(err, -EINVAL, (uint64_t)je.position, 0, "line %d: %s", je.line,
@@ -556,6 +563,7 @@ void config_free(struct fiona_config *c)
 	free(c->data_dir), free(c->mount_point), free(c->secret_file), free(c->admin_group);
 	free(c->classify_rules), free(c->pixel_rules), free(c->aet), free(c->bind);
 	config_redcap_free(c->redcap);
+	config_shared_free(&c->shared);
 	free(c);
 }
 

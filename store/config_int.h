@@ -34,4 +34,11 @@ int config_parse_pixels(json_t *o, const char *path, struct config_pixels *px,
 			struct fiona_err *err);
 void config_pixels_free(struct config_pixels *px);
 
+/* config_shared.c: "catalog", "objects", "gateway", "lease_seconds" and the "s3" object. */
+/* 1 when k is one of those keys (parsed into c->shared), 0 when not, or -errno. */
+int config_parse_shared_key(const char *k, json_t *v, struct config_shared *c,
+			    struct fiona_err *err);
+int config_check_shared(const struct config_shared *c, struct fiona_err *err);
+void config_shared_free(struct config_shared *c);
+
 #endif

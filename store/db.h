@@ -84,4 +84,8 @@ bool db_in_transaction(struct db *db);
  * count of notifications this connection received (db_pg.c). */
 uint64_t db_data_version(struct db *db);
 
+/* schema_pg.c: brings a PostgreSQL catalog to target_version (SQLite's migrations in
+ * PostgreSQL's dialect), under an advisory lock; DB_ERROR with why when it is newer. */
+int pg_schema_migrate(struct db *db, int target_version, char *why, size_t cap);
+
 #endif

@@ -13,11 +13,11 @@
 
 #include "store/store_int.h"
 
-static void todo_fill(sqlite3_stmt *st, void *row)
+static void todo_fill(struct db_stmt *st, void *row)
 {
 	struct store_derived_todo *o = row;
 
-	o->instance = sqlite3_column_int64(st, 0);
+	o->instance = db_column_int64(st, 0);
 	store_col_text(st, 1, o->hash, sizeof(o->hash));
 }
 
@@ -34,7 +34,7 @@ int store_derived_missing(struct store *s, int64_t study, const char *profile,
 static bool still_assigned(struct store *s, int64_t study, const char *project,
 			   const char *participant, const char *event)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	bool yes = false;
 
 	if (cat_prepare(s,
@@ -42,63 +42,62 @@ static bool still_assigned(struct store *s, int64_t study, const char *project,
 			" AND event=?",
 			&st))
 		return false;
-	sqlite3_bind_int64(st, 1, study);
-	sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, participant, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, event, -1, SQLITE_STATIC);
-	yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	db_bind_int64(st, 1, study);
+	db_bind_text(st, 2, project, -1);
+	db_bind_text(st, 3, participant, -1);
+	db_bind_text(st, 4, event, -1);
+	yes = db_step(st) == DB_ROW;
+	db_finalize(st);
 	return yes;
 }
 
 static int put_rows(struct store *s, const char *profile, const struct store_derived_row *rows,
 		    size_t n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = cat_prepare(s,
 			     "INSERT OR REPLACE INTO derived(instance, profile, size, plan,"
 			     " source, description) VALUES(?,?,?,?,?,?)",
 			     &st);
 
 	for (size_t i = 0; !rc && i < n; i++) {
-		sqlite3_bind_int64(st, 1, rows[i].instance);
-		sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, rows[i].size);
+		db_bind_int64(st, 1, rows[i].instance);
+		db_bind_text(st, 2, profile, -1);
+		db_bind_int64(st, 3, rows[i].size);
 		if (rows[i].plan)
-			sqlite3_bind_blob(st, 4, rows[i].plan, (int)rows[i].plan_len,
-					  SQLITE_STATIC);
+			db_bind_blob(st, 4, rows[i].plan, (int)rows[i].plan_len);
 		else
-			sqlite3_bind_null(st, 4);
+			db_bind_null(st, 4);
 		if (rows[i].source)
-			sqlite3_bind_text(st, 5, rows[i].source, -1, SQLITE_STATIC);
+			db_bind_text(st, 5, rows[i].source, -1);
 		else
-			sqlite3_bind_null(st, 5);
+			db_bind_null(st, 5);
 		if (rows[i].description)
-			sqlite3_bind_text(st, 6, rows[i].description, -1, SQLITE_STATIC);
+			db_bind_text(st, 6, rows[i].description, -1);
 		else
-			sqlite3_bind_null(st, 6);
-		rc = cat_errno(sqlite3_step(st));
-		sqlite3_reset(st);
+			db_bind_null(st, 6);
+		rc = cat_errno(db_step(st));
+		db_reset(st);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
 static int put_crcs(struct store *s, const char *profile, const struct store_derived_crc *rows,
 		    size_t n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = cat_prepare(
 		s, "UPDATE derived SET crc=? WHERE instance=? AND profile=? AND size>=0", &st);
 
 	for (size_t i = 0; !rc && i < n; i++) {
-		sqlite3_bind_int64(st, 1, (int64_t)rows[i].crc);
-		sqlite3_bind_int64(st, 2, rows[i].instance);
-		sqlite3_bind_text(st, 3, profile, -1, SQLITE_STATIC);
-		rc = cat_errno(sqlite3_step(st));
-		sqlite3_reset(st);
+		db_bind_int64(st, 1, (int64_t)rows[i].crc);
+		db_bind_int64(st, 2, rows[i].instance);
+		db_bind_text(st, 3, profile, -1);
+		rc = cat_errno(db_step(st));
+		db_reset(st);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -147,7 +146,7 @@ int store_derived_put(struct store *s, int64_t study, const char *project, const
 int store_derived_count(struct store *s, int64_t study, const char *profile,
 			struct store_derived_counts *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -159,20 +158,20 @@ int store_derived_count(struct store *s, int64_t study, const char *profile,
 			      " ON d.instance=i.id AND d.profile=?1 WHERE r.study=?2",
 			      &st);
 	if (!rc) {
-		sqlite3_bind_text(st, 1, profile, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, study);
-		sqlite3_bind_int64(st, 3, STORE_DERIVED_FAILED);
-		sqlite3_bind_int64(st, 4, STORE_DERIVED_HELD);
-		sqlite3_bind_int64(st, 5, STORE_DERIVED_DROPPED);
-		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			out->ready = (long)sqlite3_column_int64(st, 0);
-			out->failed = (long)sqlite3_column_int64(st, 1);
-			out->held = (long)sqlite3_column_int64(st, 2);
-			out->dropped = (long)sqlite3_column_int64(st, 3);
+		db_bind_text(st, 1, profile, -1);
+		db_bind_int64(st, 2, study);
+		db_bind_int64(st, 3, STORE_DERIVED_FAILED);
+		db_bind_int64(st, 4, STORE_DERIVED_HELD);
+		db_bind_int64(st, 5, STORE_DERIVED_DROPPED);
+		if ((rc = db_step(st)) == DB_ROW) {
+			out->ready = (long)db_column_int64(st, 0);
+			out->failed = (long)db_column_int64(st, 1);
+			out->held = (long)db_column_int64(st, 2);
+			out->dropped = (long)db_column_int64(st, 3);
 		}
 		rc = cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
@@ -192,7 +191,7 @@ int store_derived_studies_missing(struct store *s, const char *project, const ch
 int store_derived_prune(struct store *s, const char *const *keep, size_t n, int limit)
 {
 	struct buf sql;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, removed = 0;
 
 	buf_init(&sql, 1 << 16);
@@ -204,11 +203,11 @@ int store_derived_prune(struct store *s, const char *const *keep, size_t n, int 
 	pthread_mutex_lock(&s->lock);
 	if (!rc && !(rc = cat_prepare(s, (const char *)sql.data, &st))) {
 		for (size_t i = 0; i < n; i++)
-			sqlite3_bind_text(st, (int)i + 1, keep[i], -1, SQLITE_STATIC);
-		rc = cat_errno(sqlite3_step(st));
-		removed = sqlite3_changes(s->db);
+			db_bind_text(st, (int)i + 1, keep[i], -1);
+		rc = cat_errno(db_step(st));
+		removed = db_changes(s->db);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->lock);
 	buf_release(&sql);
 	return rc ? rc : removed;

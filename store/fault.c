@@ -20,7 +20,15 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <sqlite3.h>
+
 #include "store/store_int.h"
+
+/* The SQLite VFS the catalog is opened with when a db- fault point is armed. */
+struct fault_shim {
+	sqlite3_vfs vfs, *real; /* the shim, and SQLite's own */
+	char name[48];
+};
 
 static const char *const point_names[FAULT_N] = {"obj-write", "obj-rename", "syncfs", "db-write",
 						 "db-sync"};
@@ -193,7 +201,7 @@ static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
 {
 	struct store *s = vfs->pAppData;
 	struct fault_file *ff = (struct fault_file *)f;
-	sqlite3_vfs *real = s->fault.real_vfs;
+	sqlite3_vfs *real = s->fault.shim->real;
 	int rc;
 
 	ff->s = s;
@@ -206,18 +214,21 @@ static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
 
 const char *fault_vfs(struct store *s)
 {
-	sqlite3_vfs *v = &s->fault.vfs;
+	sqlite3_vfs *v;
 
 	if (!s->fault.on || (s->fault.point != FAULT_DB_WRITE && s->fault.point != FAULT_DB_SYNC))
 		return NULL;
 	if (s->fault.vfs_registered)
-		return v->zName;
-	if (!(s->fault.real_vfs = sqlite3_vfs_find(NULL)))
+		return s->fault.shim->vfs.zName;
+	if (!s->fault.shim && !(s->fault.shim = calloc(1, sizeof(*s->fault.shim))))
 		return NULL;
-	*v = *s->fault.real_vfs;
-	v->szOsFile = (int)sizeof(struct fault_file) + s->fault.real_vfs->szOsFile;
-	snprintf(s->fault.vfs_name, sizeof(s->fault.vfs_name), "fiona-fault-%p", (void *)s);
-	v->zName = s->fault.vfs_name;
+	v = &s->fault.shim->vfs;
+	if (!(s->fault.shim->real = sqlite3_vfs_find(NULL)))
+		return NULL;
+	*v = *s->fault.shim->real;
+	v->szOsFile = (int)sizeof(struct fault_file) + s->fault.shim->real->szOsFile;
+	snprintf(s->fault.shim->name, sizeof(s->fault.shim->name), "fiona-fault-%p", (void *)s);
+	v->zName = s->fault.shim->name;
 	v->pAppData = s;
 	v->xOpen = ff_open;
 	v->pNext = NULL;
@@ -230,6 +241,8 @@ const char *fault_vfs(struct store *s)
 void fault_release(struct store *s)
 {
 	if (s->fault.vfs_registered)
-		sqlite3_vfs_unregister(&s->fault.vfs);
+		sqlite3_vfs_unregister(&s->fault.shim->vfs);
 	s->fault.vfs_registered = false;
+	free(s->fault.shim);
+	s->fault.shim = NULL;
 }

@@ -42,17 +42,17 @@ static int64_t next_candidate(struct store *s, int64_t now, const char **why)
 	int64_t id = 0;
 
 	for (size_t k = 0; k < CORE_ARRAY_SIZE(sql) && !id; k++) {
-		sqlite3_stmt *st = NULL;
+		struct db_stmt *st = NULL;
 
 		if (cat_prepare(s, sql[k], &st))
 			return 0;
 		if (k == 1)
-			sqlite3_bind_int64(st, 1, now - s->cfg->quarantine_days * 86400);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			id = sqlite3_column_int64(st, 0);
+			db_bind_int64(st, 1, now - s->cfg->quarantine_days * 86400);
+		if (db_step(st) == DB_ROW) {
+			id = db_column_int64(st, 0);
 			*why = reasons[k];
 		}
-		sqlite3_finalize(st);
+		db_finalize(st);
 	}
 	return id;
 }
@@ -61,7 +61,7 @@ static int64_t next_candidate(struct store *s, int64_t now, const char **why)
  * copies of their pixels — that nothing of another study shares. */
 static char **private_hashes(struct store *s, int64_t study)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char **v = NULL;
 	size_t n = 0, cap = 0;
 
@@ -81,19 +81,19 @@ static char **private_hashes(struct store *s, int64_t study)
 			" WHERE w.hash=m.hash AND q.study!=?1)",
 			&st))
 		return NULL;
-	sqlite3_bind_int64(st, 1, study);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	db_bind_int64(st, 1, study);
+	while (db_step(st) == DB_ROW) {
 		if (n + 1 >= cap) {
 			char **nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof(*v));
 			if (!nv)
 				break;
 			v = nv;
 		}
-		v[n] = strdup((const char *)sqlite3_column_text(st, 0));
+		v[n] = strdup((const char *)db_column_text(st, 0));
 		if (v[n])
 			v[++n] = NULL;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return v;
 }
 

@@ -19,19 +19,19 @@
 
 static int64_t row_id(struct store *s, const char *sql, const char *a, const char *b, const char *c)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t id = 0;
 
 	if (cat_stmt(s, sql, &st))
 		return -1;
-	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	db_bind_text(st, 1, a, -1);
 	if (b)
-		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+		db_bind_text(st, 2, b, -1);
 	if (c)
-		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+		db_bind_text(st, 3, c, -1);
+	if (db_step(st) == DB_ROW)
+		id = db_column_int64(st, 0);
+	db_reset(st);
 	return id;
 }
 
@@ -127,7 +127,7 @@ static int catalog_instance(struct store *s, const struct dcm_summary *m, int64_
 		     "itttitiii", series, m->sop_uid, m->sop_class_uid, m->transfer_syntax,
 		     (int64_t)m->instance_number, hash, (int64_t)size,
 		     (int64_t)m->burned_in_annotation, now);
-	res->instance_id = sqlite3_last_insert_rowid(s->db);
+	res->instance_id = db_last_insert_id(s->db);
 	return rc;
 }
 

@@ -17,7 +17,7 @@
  * NULL-terminated array of new strings. */
 static int strv_query(struct store *s, const char *sql, char ***out, const char *a, const char *b)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char **v = calloc(1, sizeof(*v));
 	size_t n = 0, cap = 1;
 	int rc;
@@ -27,28 +27,28 @@ static int strv_query(struct store *s, const char *sql, char ***out, const char 
 	pthread_mutex_lock(&s->rlock);
 	rc = cat_prepare_read(s, sql, &st);
 	if (!rc) {
-		sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+		db_bind_text(st, 1, a, -1);
 		if (b)
-			sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			db_bind_text(st, 2, b, -1);
+		while ((rc = db_step(st)) == DB_ROW) {
 			if (n + 1 >= cap) {
 				char **nv = realloc(v, (cap *= 2) * sizeof(*v));
 
 				if (!nv) {
-					rc = SQLITE_NOMEM;
+					rc = DB_NOMEM;
 					break;
 				}
 				v = nv;
 			}
-			if (!(v[n] = strdup((const char *)sqlite3_column_text(st, 0)))) {
-				rc = SQLITE_NOMEM;
+			if (!(v[n] = strdup((const char *)db_column_text(st, 0)))) {
+				rc = DB_NOMEM;
 				break;
 			}
 			v[++n] = NULL;
 		}
 		rc = cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	if (rc) {
 		store_strv_free(v);
@@ -72,12 +72,12 @@ int store_list_events(struct store *s, const char *project, const char *particip
 			  out, project, participant);
 }
 
-static void qstudy_fill(sqlite3_stmt *st, void *row)
+static void qstudy_fill(struct db_stmt *st, void *row)
 {
 	struct store_qstudy *o = row;
 
-	o->id = sqlite3_column_int64(st, 0);
-	o->last_arrival = sqlite3_column_int64(st, 1);
+	o->id = db_column_int64(st, 0);
+	o->last_arrival = db_column_int64(st, 1);
 	store_col_text(st, 2, o->study_date, sizeof(o->study_date));
 	store_col_text(st, 3, o->accession, sizeof(o->accession));
 }
@@ -101,9 +101,9 @@ int store_list_quarantine(struct store *s, struct store_qstudy **out, size_t *n,
 	return rc;
 }
 
-void store_id_fill(sqlite3_stmt *st, void *row)
+void store_id_fill(struct db_stmt *st, void *row)
 {
-	*(int64_t *)row = sqlite3_column_int64(st, 0);
+	*(int64_t *)row = db_column_int64(st, 0);
 }
 
 int store_list_event_studies(struct store *s, const char *project, const char *participant,
@@ -126,15 +126,15 @@ uint64_t store_hash_version(const char *hash)
 	return strtoull(head, NULL, 16);
 }
 
-static void deid_file_fill(sqlite3_stmt *st, void *row)
+static void deid_file_fill(struct db_stmt *st, void *row)
 {
 	struct store_deid_file *o = row;
 
-	o->id = sqlite3_column_int64(st, 0);
-	o->number = (long)sqlite3_column_int64(st, 1);
-	o->size = sqlite3_column_int64(st, 2);
-	o->crc = sqlite3_column_int64(st, 3);
-	o->version = store_hash_version((const char *)sqlite3_column_text(st, 4));
+	o->id = db_column_int64(st, 0);
+	o->number = (long)db_column_int64(st, 1);
+	o->size = db_column_int64(st, 2);
+	o->crc = db_column_int64(st, 3);
+	o->version = store_hash_version((const char *)db_column_text(st, 4));
 }
 
 int store_list_deid_files(struct store *s, int64_t series_id, const char *profile,
@@ -149,18 +149,18 @@ int store_list_deid_files(struct store *s, int64_t series_id, const char *profil
 		sizeof(**out), deid_file_fill, (void **)out, n, "ti", profile, series_id);
 }
 
-static void series_name_fill(sqlite3_stmt *st, void *row)
+static void series_name_fill(struct db_stmt *st, void *row)
 {
 	struct store_series_name *o = row;
 
-	o->id = sqlite3_column_int64(st, 0);
-	o->study_id = sqlite3_column_int64(st, 1);
-	o->number = (long)sqlite3_column_int64(st, 2);
+	o->id = db_column_int64(st, 0);
+	o->study_id = db_column_int64(st, 1);
+	o->number = (long)db_column_int64(st, 2);
 	store_col_text(st, 3, o->modality, sizeof(o->modality));
 	store_col_text(st, 4, o->labels, sizeof(o->labels));
-	o->described = sqlite3_column_type(st, 5) != SQLITE_NULL;
+	o->described = db_column_type(st, 5) != DB_NULL;
 	store_col_text(st, 5, o->description, sizeof(o->description));
-	o->prepared = sqlite3_column_int(st, 6) == 1;
+	o->prepared = (int)db_column_int64(st, 6) == 1;
 	store_col_text(st, 7, o->sop_class, sizeof(o->sop_class));
 }
 
@@ -187,7 +187,7 @@ int store_list_series_names(struct store *s, int64_t study_id, const char *profi
 int store_instance_open(struct store *s, int64_t instance, const char *profile, char hash[33],
 			bool *cleaned, int64_t *size, uint8_t **plan, size_t *plan_len)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	*plan = NULL;
@@ -202,16 +202,16 @@ int store_instance_open(struct store *s, int64_t instance, const char *profile, 
 			      " WHERE i.id=?",
 			      &st);
 	if (!rc) {
-		sqlite3_bind_text(st, 1, profile ? profile : "", -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, instance);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			const void *b = sqlite3_column_blob(st, 2);
-			size_t len = (size_t)sqlite3_column_bytes(st, 2);
+		db_bind_text(st, 1, profile ? profile : "", -1);
+		db_bind_int64(st, 2, instance);
+		rc = db_step(st);
+		if (rc == DB_ROW) {
+			const void *b = db_column_blob(st, 2);
+			size_t len = (size_t)db_column_bytes(st, 2);
 
 			store_col_text(st, 0, hash, 33);
-			*size = sqlite3_column_int64(st, 1);
-			*cleaned = sqlite3_column_int(st, 3) == 1;
+			*size = db_column_int64(st, 1);
+			*cleaned = (int)db_column_int64(st, 3) == 1;
 			rc = 0;
 			if (b && len && (*plan = malloc(len))) {
 				memcpy(*plan, b, len);
@@ -220,10 +220,10 @@ int store_instance_open(struct store *s, int64_t instance, const char *profile, 
 				rc = -ENOMEM;
 			}
 		} else {
-			rc = rc == SQLITE_DONE ? -ENOENT : cat_errno(rc);
+			rc = rc == DB_DONE ? -ENOENT : cat_errno(rc);
 		}
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }

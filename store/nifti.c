@@ -67,14 +67,14 @@ int store_blob_put(struct store *s, const char *path, char hash[33])
 	return 0;
 }
 
-static void run_fill(sqlite3_stmt *st, void *row)
+static void run_fill(struct db_stmt *st, void *row)
 {
 	struct store_nifti_run *o = row;
 
-	o->series = sqlite3_column_int64(st, 0);
+	o->series = db_column_int64(st, 0);
 	store_col_text(st, 1, o->profile, sizeof(o->profile));
 	store_col_text(st, 2, o->key, sizeof(o->key));
-	o->failed = sqlite3_column_int(st, 3) != 0;
+	o->failed = (int)db_column_int64(st, 3) != 0;
 	store_col_text(st, 4, o->reason, sizeof(o->reason));
 }
 
@@ -95,14 +95,14 @@ int store_nifti_get(struct store *s, int64_t series, struct store_nifti_run *out
 	return rc;
 }
 
-static void file_fill(sqlite3_stmt *st, void *row)
+static void file_fill(struct db_stmt *st, void *row)
 {
 	struct store_nifti_file *o = row;
 
-	o->id = sqlite3_column_int64(st, 0);
+	o->id = db_column_int64(st, 0);
 	store_col_text(st, 1, o->name, sizeof(o->name));
 	store_col_text(st, 2, o->hash, sizeof(o->hash));
-	o->size = sqlite3_column_int64(st, 3);
+	o->size = db_column_int64(st, 3);
 }
 
 int store_nifti_files(struct store *s, int64_t series, struct store_nifti_file **out, size_t *n)
@@ -133,22 +133,22 @@ int store_nifti_file_get(struct store *s, int64_t id, char hash[33], int64_t *si
 /* Hashes of the files of the series' run (appended to *v; under s->lock). */
 static int hashes_of(struct store *s, int64_t series, char (**v)[33], size_t *n, size_t *cap)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = cat_prepare(s, "SELECT hash FROM nifti_files WHERE series=?", &st);
 
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, series);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, series);
+	while ((rc = db_step(st)) == DB_ROW) {
 		char(*slot)[33] = store_grow((void **)v, n, cap, sizeof(**v));
 
 		if (!slot) {
-			rc = SQLITE_NOMEM;
+			rc = DB_NOMEM;
 			break;
 		}
 		store_col_text(st, 0, *slot, 33);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return cat_errno(rc);
 }
 
@@ -157,14 +157,14 @@ static int hashes_of(struct store *s, int64_t series, char (**v)[33], size_t *n,
 static void drop_unnamed(struct store *s, char (*v)[33], size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *st = NULL;
+		struct db_stmt *st = NULL;
 		char path[4300];
 		bool named = true;
 
 		if (!cat_stmt(s, "SELECT 1 FROM nifti_files WHERE hash=? LIMIT 1", &st)) {
-			sqlite3_bind_text(st, 1, v[i], -1, SQLITE_STATIC);
-			named = sqlite3_step(st) != SQLITE_DONE; /* a row or an error: keep it */
-			sqlite3_reset(st);
+			db_bind_text(st, 1, v[i], -1);
+			named = db_step(st) != DB_DONE; /* a row or an error: keep it */
+			db_reset(st);
 		}
 		if (!named && !store_blob_path(s, v[i], path, sizeof(path)))
 			unlink(path);
@@ -245,7 +245,7 @@ int store_nifti_put(struct store *s, int64_t study, const char *project, const c
 int store_nifti_prune(struct store *s, const char *const *keep, size_t n)
 {
 	struct buf sql;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t *gone = NULL;
 	size_t n_gone = 0, cap = 0, n_old = 0, cap_old = 0;
 	char(*old)[33] = NULL;
@@ -261,16 +261,16 @@ int store_nifti_prune(struct store *s, const char *const *keep, size_t n)
 	pthread_mutex_lock(&s->lock);
 	if (!rc && !(rc = cat_prepare(s, (const char *)sql.data, &st))) {
 		for (size_t i = 0; i < n; i++)
-			sqlite3_bind_text(st, (int)i + 1, keep[i], -1, SQLITE_STATIC);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			db_bind_text(st, (int)i + 1, keep[i], -1);
+		while ((rc = db_step(st)) == DB_ROW) {
 			int64_t *slot = store_grow((void **)&gone, &n_gone, &cap, sizeof(*gone));
 
 			if (slot)
-				*slot = sqlite3_column_int64(st, 0);
+				*slot = db_column_int64(st, 0);
 		}
 		rc = cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	for (size_t i = 0; !rc && i < n_gone; i++)
 		rc = hashes_of(s, gone[i], &old, &n_old, &cap_old);
 	if (!rc && n_gone && !(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {

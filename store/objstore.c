@@ -94,15 +94,15 @@ bool obj_present(const struct store *s, const char hash[33])
 
 void obj_drop_uncataloged(struct store *s, const char hash[33])
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char rel[40];
 	bool named = true;
 
 	pthread_mutex_lock(&s->lock);
 	if (!cat_stmt(s, "SELECT 1 FROM objects WHERE hash=?", &st)) {
-		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-		named = sqlite3_step(st) != SQLITE_DONE; /* a row, or an error: keep the file */
-		sqlite3_reset(st);
+		db_bind_text(st, 1, hash, -1);
+		named = db_step(st) != DB_DONE; /* a row, or an error: keep the file */
+		db_reset(st);
 	}
 	snprintf(rel, sizeof(rel), "%.2s/%s.dcm", hash, hash);
 	if (!named && unlinkat(s->objects_fd, rel, 0) == 0)

@@ -126,7 +126,7 @@ static enum store_px state_named(const char *st)
 					: STORE_PX_HELD;
 }
 
-static void state_fill(sqlite3_stmt *st, const struct config_project *p, struct store_px_state *o)
+static void state_fill(struct db_stmt *st, const struct config_project *p, struct store_px_state *o)
 {
 	char sop_class[65], modality[17], labels[128], state[16];
 
@@ -135,10 +135,10 @@ static void state_fill(sqlite3_stmt *st, const struct config_project *p, struct 
 	store_col_text(st, 3, modality, sizeof(modality));
 	store_col_text(st, 4, labels, sizeof(labels));
 	o->state =
-		pixel_disposition(p, sop_class, modality, sqlite3_column_int(st, 2) == 1, labels);
+		pixel_disposition(p, sop_class, modality, (int)db_column_int64(st, 2) == 1, labels);
 	if (o->state == STORE_PX_DROPPED)
 		snprintf(o->reason, sizeof(o->reason), "the project drops this kind");
-	if (o->state != STORE_PX_PENDING || sqlite3_column_type(st, 5) == SQLITE_NULL)
+	if (o->state != STORE_PX_PENDING || db_column_type(st, 5) == DB_NULL)
 		return;
 	store_col_text(st, 5, state, sizeof(state));
 	o->state = state_named(state);
@@ -152,7 +152,7 @@ int store_pixel_state(struct store *s, int64_t instance, const char *project,
 {
 	const struct config_project *p = config_project(s->cfg, project);
 	const char *fp = store_pixel_fp(s, project);
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -166,28 +166,28 @@ int store_pixel_state(struct store *s, int64_t instance, const char *project,
 			      " ON c.instance=i.id AND c.settings=? WHERE i.id=?",
 			      &st);
 	if (!rc) {
-		sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, instance);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
+		db_bind_text(st, 1, fp, -1);
+		db_bind_int64(st, 2, instance);
+		rc = db_step(st);
+		if (rc == DB_ROW)
 			state_fill(st, p, out);
-		rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_errno(rc);
+		rc = rc == DB_ROW ? 0 : rc == DB_DONE ? -ENOENT : cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
 
-static void held_fill(sqlite3_stmt *st, void *row)
+static void held_fill(struct db_stmt *st, void *row)
 {
 	struct store_held *o = row;
 
-	o->study = sqlite3_column_int64(st, 0);
-	o->instance = sqlite3_column_int64(st, 1);
-	o->series = (long)sqlite3_column_int64(st, 2);
-	o->number = (long)sqlite3_column_int64(st, 3);
+	o->study = db_column_int64(st, 0);
+	o->instance = db_column_int64(st, 1);
+	o->series = (long)db_column_int64(st, 2);
+	o->number = (long)db_column_int64(st, 3);
 	store_col_text(st, 4, o->reason, sizeof(o->reason));
-	o->skipped = sqlite3_column_int(st, 5) == 1;
+	o->skipped = (int)db_column_int64(st, 5) == 1;
 }
 
 int store_list_held(struct store *s, int64_t study, const char *project, struct store_held **out,
@@ -218,14 +218,14 @@ int store_list_held(struct store *s, int64_t study, const char *project, struct 
 		sizeof(**out), held_fill, (void **)out, n, "ti", fp, study);
 }
 
-static void todo_fill(sqlite3_stmt *st, void *row)
+static void todo_fill(struct db_stmt *st, void *row)
 {
 	struct pixel_todo *o = row;
 
-	o->instance = sqlite3_column_int64(st, 0);
+	o->instance = db_column_int64(st, 0);
 	store_col_text(st, 1, o->hash, sizeof(o->hash));
 	store_col_text(st, 2, o->sop_class, sizeof(o->sop_class));
-	o->annotation_yes = sqlite3_column_int(st, 3) == 1;
+	o->annotation_yes = (int)db_column_int64(st, 3) == 1;
 	store_col_text(st, 4, o->modality, sizeof(o->modality));
 	store_col_text(st, 5, o->labels, sizeof(o->labels));
 }

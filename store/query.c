@@ -12,9 +12,9 @@
 
 #include "store/store_int.h"
 
-void store_col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+void store_col_text(struct db_stmt *st, int i, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
+	const unsigned char *t = db_column_text(st, i);
 
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
@@ -44,18 +44,18 @@ void *store_grow(void **arr, size_t *n, size_t *cap, size_t elem)
 	" FROM studies s JOIN patients p ON s.patient=p.id"                                        \
 	" LEFT JOIN assignments a ON a.study=s.id "
 
-static void study_row(sqlite3_stmt *st, struct store_study *o)
+static void study_row(struct db_stmt *st, struct store_study *o)
 {
-	o->id = sqlite3_column_int64(st, 0);
+	o->id = db_column_int64(st, 0);
 	store_col_text(st, 1, o->study_uid, sizeof(o->study_uid));
 	store_col_text(st, 2, o->study_date, sizeof(o->study_date));
 	store_col_text(st, 3, o->accession, sizeof(o->accession));
 	store_col_text(st, 4, o->patient_id, sizeof(o->patient_id));
-	o->first_arrival = sqlite3_column_int64(st, 5);
-	o->last_arrival = sqlite3_column_int64(st, 6);
-	o->complete = sqlite3_column_int(st, 7) != 0;
-	o->n_series = (long)sqlite3_column_int64(st, 8);
-	o->n_instances = (long)sqlite3_column_int64(st, 9);
+	o->first_arrival = db_column_int64(st, 5);
+	o->last_arrival = db_column_int64(st, 6);
+	o->complete = (int)db_column_int64(st, 7) != 0;
+	o->n_series = (long)db_column_int64(st, 8);
+	o->n_instances = (long)db_column_int64(st, 9);
 	store_col_text(st, 10, o->project, sizeof(o->project));
 	store_col_text(st, 11, o->participant, sizeof(o->participant));
 	store_col_text(st, 12, o->event, sizeof(o->event));
@@ -72,7 +72,7 @@ int store_list_studies(struct store *s, enum store_filter f, const char *project
 	};
 	struct store_study *arr = NULL, *o;
 	size_t cnt = 0, cap = 0;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char sql[2048];
 	int rc;
 
@@ -81,19 +81,19 @@ int store_list_studies(struct store *s, enum store_filter f, const char *project
 	if ((rc = cat_prepare_read(s, sql, &st)))
 		goto out;
 	if (f == STORE_QUARANTINE)
-		sqlite3_bind_int64(st, 1, time(NULL) - s->cfg->quarantine_days * 86400);
+		db_bind_int64(st, 1, time(NULL) - s->cfg->quarantine_days * 86400);
 	else if (f == STORE_ASSIGNED && project)
-		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		db_bind_text(st, 1, project, -1);
+	while ((rc = db_step(st)) == DB_ROW) {
 		if (!(o = store_grow((void **)&arr, &cnt, &cap, sizeof(*arr)))) {
-			rc = SQLITE_NOMEM;
+			rc = DB_NOMEM;
 			break;
 		}
 		study_row(st, o);
 	}
 	rc = cat_errno(rc);
 out:
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	if (rc) {
 		free(arr);
@@ -106,36 +106,35 @@ out:
 
 int store_get_study(struct store *s, int64_t id, struct store_study *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->rlock);
 	if (!(rc = cat_prepare_read(s, STUDY_COLS "WHERE s.id=?", &st))) {
-		sqlite3_bind_int64(st, 1, id);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
+		db_bind_int64(st, 1, id);
+		rc = db_step(st);
+		if (rc == DB_ROW) {
 			memset(out, 0, sizeof(*out));
 			study_row(st, out);
 			rc = 0;
 		} else {
-			rc = rc == SQLITE_DONE ? -ENOENT : cat_errno(rc);
+			rc = rc == DB_DONE ? -ENOENT : cat_errno(rc);
 		}
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
 
 /* Binds arguments given as a format ('t' text, 'i' int64) to st; -EINVAL for a wrong
  * letter (it would read the argument as the wrong type). */
-int cat_bind_va(sqlite3_stmt *st, const char *fmt, va_list ap)
+int cat_bind_va(struct db_stmt *st, const char *fmt, va_list ap)
 {
 	for (int i = 0; fmt[i]; i++) {
 		if (fmt[i] == 't')
-			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
-					  SQLITE_TRANSIENT);
+			db_bind_text(st, i + 1, va_arg(ap, const char *), -1);
 		else if (fmt[i] == 'i')
-			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+			db_bind_int64(st, i + 1, va_arg(ap, int64_t));
 		else
 			return -EINVAL;
 	}
@@ -145,7 +144,7 @@ int cat_bind_va(sqlite3_stmt *st, const char *fmt, va_list ap)
 int store_read_rows(struct store *s, const char *sql, size_t elem, store_row_fill fill, void **out,
 		    size_t *n, const char *fmt, ...)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	void *arr = NULL, *o;
 	size_t cnt = 0, cap = 0;
 	va_list ap;
@@ -157,10 +156,10 @@ int store_read_rows(struct store *s, const char *sql, size_t elem, store_row_fil
 		rc = cat_bind_va(st, fmt, ap);
 		va_end(ap);
 		while (!rc) {
-			if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+			if ((rc = db_step(st)) != DB_ROW)
 				break;
 			if (!(o = store_grow(&arr, &cnt, &cap, elem))) {
-				rc = SQLITE_NOMEM;
+				rc = DB_NOMEM;
 				break;
 			}
 			fill(st, o);
@@ -168,7 +167,7 @@ int store_read_rows(struct store *s, const char *sql, size_t elem, store_row_fil
 		}
 		rc = rc < 0 ? rc : cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	if (rc) {
 		free(arr);
@@ -179,18 +178,18 @@ int store_read_rows(struct store *s, const char *sql, size_t elem, store_row_fil
 	return 0;
 }
 
-static void series_fill(sqlite3_stmt *st, void *row)
+static void series_fill(struct db_stmt *st, void *row)
 {
 	struct store_series *o = row;
 
-	o->id = sqlite3_column_int64(st, 0);
-	o->study_id = sqlite3_column_int64(st, 1);
+	o->id = db_column_int64(st, 0);
+	o->study_id = db_column_int64(st, 1);
 	store_col_text(st, 2, o->series_uid, sizeof(o->series_uid));
 	store_col_text(st, 3, o->modality, sizeof(o->modality));
 	store_col_text(st, 4, o->description, sizeof(o->description));
 	store_col_text(st, 5, o->labels, sizeof(o->labels));
-	o->number = (long)sqlite3_column_int64(st, 6);
-	o->n_instances = (long)sqlite3_column_int64(st, 7);
+	o->number = (long)db_column_int64(st, 6);
+	o->n_instances = (long)db_column_int64(st, 7);
 }
 
 int store_list_series(struct store *s, int64_t study_id, struct store_series **out, size_t *n)
@@ -203,18 +202,18 @@ int store_list_series(struct store *s, int64_t study_id, struct store_series **o
 			       sizeof(**out), series_fill, (void **)out, n, "i", study_id);
 }
 
-static void instance_fill(sqlite3_stmt *st, void *row)
+static void instance_fill(struct db_stmt *st, void *row)
 {
 	struct store_instance *o = row;
 
-	o->id = sqlite3_column_int64(st, 0);
-	o->series_id = sqlite3_column_int64(st, 1);
+	o->id = db_column_int64(st, 0);
+	o->series_id = db_column_int64(st, 1);
 	store_col_text(st, 2, o->sop_uid, sizeof(o->sop_uid));
 	store_col_text(st, 3, o->sop_class_uid, sizeof(o->sop_class_uid));
 	store_col_text(st, 4, o->ts_uid, sizeof(o->ts_uid));
 	store_col_text(st, 5, o->hash, sizeof(o->hash));
-	o->number = (long)sqlite3_column_int64(st, 6);
-	o->size = (uint64_t)sqlite3_column_int64(st, 7);
+	o->number = (long)db_column_int64(st, 6);
+	o->size = (uint64_t)db_column_int64(st, 7);
 }
 
 int store_list_instances(struct store *s, int64_t series_id, struct store_instance **out, size_t *n)
@@ -229,7 +228,7 @@ int store_list_instances(struct store *s, int64_t series_id, struct store_instan
 
 int store_study_transfers(struct store *s, int64_t study_id, struct store_study_transfers *t)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
@@ -250,33 +249,33 @@ int store_study_transfers(struct store *s, int64_t study_id, struct store_study_
 		" JOIN series r ON i.series=r.id WHERE r.study=?1",
 		&st);
 	if (!rc) {
-		sqlite3_bind_int64(st, 1, study_id);
-		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			t->queued = (long)sqlite3_column_int64(st, 0);
-			t->sent = (long)sqlite3_column_int64(st, 1);
-			t->verified = (long)sqlite3_column_int64(st, 2);
-			t->failed = (long)sqlite3_column_int64(st, 3);
+		db_bind_int64(st, 1, study_id);
+		if ((rc = db_step(st)) == DB_ROW) {
+			t->queued = (long)db_column_int64(st, 0);
+			t->sent = (long)db_column_int64(st, 1);
+			t->verified = (long)db_column_int64(st, 2);
+			t->failed = (long)db_column_int64(st, 3);
 			store_col_text(st, 4, t->last_error, sizeof(t->last_error));
-			t->assigned_at = sqlite3_column_int64(st, 5);
-			if (sqlite3_column_type(st, 6) != SQLITE_NULL &&
-			    strcmp((const char *)(sqlite3_column_text(st, 7)
-							  ? sqlite3_column_text(st, 7)
+			t->assigned_at = db_column_int64(st, 5);
+			if (db_column_type(st, 6) != DB_NULL &&
+			    strcmp((const char *)(db_column_text(st, 7)
+							  ? db_column_text(st, 7)
 							  : (const unsigned char *)""),
 				   "manual") == 0)
-				t->assigned_by = (long)sqlite3_column_int64(st, 6);
+				t->assigned_by = (long)db_column_int64(st, 6);
 			store_col_text(st, 7, t->how, sizeof(t->how));
-			t->held = (long)sqlite3_column_int64(st, 8);
+			t->held = (long)db_column_int64(st, 8);
 		}
 		rc = cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
 
 int store_project_counts(struct store *s, const char *project, long *studies, long *instances)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->rlock);
@@ -287,22 +286,22 @@ int store_project_counts(struct store *s, const char *project, long *studies, lo
 		"  JOIN instances i ON i.series=r.id WHERE a.project=?1)",
 		&st);
 	if (!rc) {
-		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			*studies = (long)sqlite3_column_int64(st, 0);
-			*instances = (long)sqlite3_column_int64(st, 1);
+		db_bind_text(st, 1, project, -1);
+		rc = db_step(st);
+		if (rc == DB_ROW) {
+			*studies = (long)db_column_int64(st, 0);
+			*instances = (long)db_column_int64(st, 1);
 		}
-		rc = rc == SQLITE_DONE ? -EIO : cat_errno(rc);
+		rc = rc == DB_DONE ? -EIO : cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
 
 int store_coupling_csv(struct store *s, const char *project, char **out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct buf b;
 	int rc;
 
@@ -314,12 +313,12 @@ int store_coupling_csv(struct store *s, const char *project, char **out)
 				    "SELECT key, participant, event FROM coupling WHERE project=?"
 				    " ORDER BY key",
 				    &st))) {
-		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-		while (!rc && sqlite3_step(st) == SQLITE_ROW)
-			rc = buf_appendf(&b, "%s,%s,%s\n", sqlite3_column_text(st, 0),
-					 sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
+		db_bind_text(st, 1, project, -1);
+		while (!rc && db_step(st) == DB_ROW)
+			rc = buf_appendf(&b, "%s,%s,%s\n", db_column_text(st, 0),
+					 db_column_text(st, 1), db_column_text(st, 2));
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	if (rc) {
 		buf_release(&b);

@@ -57,7 +57,7 @@ struct ev_name {
 	char name[65];
 };
 
-static void ev_fill(sqlite3_stmt *st, void *row)
+static void ev_fill(struct db_stmt *st, void *row)
 {
 	store_col_text(st, 0, ((struct ev_name *)row)->name, sizeof(((struct ev_name *)row)->name));
 }
@@ -94,7 +94,7 @@ int store_rc_participants_add(struct store *s, const char *project, char *const 
 		return -ENOENT;
 	if ((rc = begin(s)))
 		return rc;
-	changes = sqlite3_total_changes(s->db);
+	changes = db_total_changes(s->db);
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (!*ids[i] || strchr(ids[i], '/') || !strcmp(ids[i], ".") ||
 		    !strcmp(ids[i], "..") || regexec(&p->participant_re, ids[i], 0, NULL, 0) != 0) {
@@ -106,7 +106,7 @@ int store_rc_participants_add(struct store *s, const char *project, char *const 
 			     " source) VALUES(?,?,?,'redcap')",
 			     "tti", project, ids[i], (int64_t)time(NULL));
 	}
-	if (sqlite3_total_changes(s->db) != changes)
+	if (db_total_changes(s->db) != changes)
 		note_at(s, 0, STORE_CHG_PARTICIPANTS, project, "", "");
 	if (refused)
 		log_msg(s->log, LOG_WARN, "redcap",

@@ -19,13 +19,13 @@ void store_set_secret(struct store *s, const struct deid_secret *secret)
 	s->secret = *secret;
 }
 
-static void due_fill(sqlite3_stmt *st, void *row)
+static void due_fill(struct db_stmt *st, void *row)
 {
 	struct store_rc_due *d = row;
 
-	d->study = sqlite3_column_int64(st, 0);
-	d->gen = sqlite3_column_int64(st, 1);
-	d->attempts = (long)sqlite3_column_int64(st, 2);
+	d->study = db_column_int64(st, 0);
+	d->gen = db_column_int64(st, 1);
+	d->attempts = (long)db_column_int64(st, 2);
 }
 
 int store_rc_due(struct store *s, int64_t now, size_t limit, struct store_rc_due **out, size_t *n)
@@ -66,7 +66,7 @@ int store_rc_park(struct store *s, int64_t study, const char *reason)
 
 int store_rc_outbox_counts(struct store *s, struct store_rc_outbox *o)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
@@ -79,22 +79,22 @@ int store_rc_outbox_counts(struct store *s, struct store_rc_outbox *o)
 			      " (SELECT parked FROM rc_outbox WHERE parked IS NOT NULL"
 			      "  ORDER BY rowid DESC LIMIT 1) FROM rc_outbox",
 			      &st);
-	if (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		o->depth = (long)sqlite3_column_int64(st, 0);
-		o->parked = (long)sqlite3_column_int64(st, 1);
-		o->oldest = sqlite3_column_int64(st, 2);
-		o->parked_study = sqlite3_column_int64(st, 3);
+	if (!rc && (rc = db_step(st)) == DB_ROW) {
+		o->depth = (long)db_column_int64(st, 0);
+		o->parked = (long)db_column_int64(st, 1);
+		o->oldest = db_column_int64(st, 2);
+		o->parked_study = db_column_int64(st, 3);
 		store_col_text(st, 4, o->parked_reason, sizeof(o->parked_reason));
 	}
 	rc = rc < 0 ? rc : cat_errno(rc);
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
 
 int store_rc_study_state(struct store *s, int64_t study, int *state, char *reason, size_t cap)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	*state = 0;
@@ -102,14 +102,14 @@ int store_rc_study_state(struct store *s, int64_t study, int *state, char *reaso
 	pthread_mutex_lock(&s->rlock);
 	rc = cat_prepare_read(s, "SELECT parked FROM rc_outbox WHERE study=?", &st);
 	if (!rc) {
-		sqlite3_bind_int64(st, 1, study);
-		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			*state = sqlite3_column_type(st, 0) == SQLITE_NULL ? 1 : 2;
+		db_bind_int64(st, 1, study);
+		if ((rc = db_step(st)) == DB_ROW) {
+			*state = db_column_type(st, 0) == DB_NULL ? 1 : 2;
 			store_col_text(st, 0, reason, cap);
 		}
 		rc = cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
@@ -127,29 +127,29 @@ int store_rc_state_set(struct store *s, const char *key, const char *value)
 
 int store_rc_state_get(struct store *s, const char *key, char *out, size_t cap, int64_t *at)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->rlock);
 	rc = cat_prepare_read(s, "SELECT value, at FROM rc_state WHERE key=?", &st);
 	if (!rc) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
+		db_bind_text(st, 1, key, -1);
+		rc = db_step(st);
+		if (rc == DB_ROW) {
 			store_col_text(st, 0, out, cap);
 			if (at)
-				*at = sqlite3_column_int64(st, 1);
+				*at = db_column_int64(st, 1);
 			rc = 0;
 		} else {
-			rc = rc == SQLITE_DONE ? -ENOENT : cat_errno(rc);
+			rc = rc == DB_DONE ? -ENOENT : cat_errno(rc);
 		}
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
 
-static void rc_series_fill(sqlite3_stmt *st, void *row)
+static void rc_series_fill(struct db_stmt *st, void *row)
 {
 	struct store_rc_series *r = row;
 
@@ -159,10 +159,10 @@ static void rc_series_fill(sqlite3_stmt *st, void *row)
 	store_col_text(st, 3, r->time, sizeof(r->time));
 	store_col_text(st, 4, r->sequence, sizeof(r->sequence));
 	store_col_text(st, 5, r->labels, sizeof(r->labels));
-	r->n_files = (long)sqlite3_column_int64(st, 6);
+	r->n_files = (long)db_column_int64(st, 6);
 }
 
-static void rc_study_fill(sqlite3_stmt *st, struct store_rc_study *o)
+static void rc_study_fill(struct db_stmt *st, struct store_rc_study *o)
 {
 	const char *cols[] = {o->study_uid,   o->date,	       o->time,	       o->accession,
 			      o->description, o->institution,  o->calling_aet, o->called_aet,
@@ -172,16 +172,16 @@ static void rc_study_fill(sqlite3_stmt *st, struct store_rc_study *o)
 
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(cols); i++)
 		store_col_text(st, (int)i, (char *)cols[i], caps[i]);
-	o->first_arrival = sqlite3_column_int64(st, 15);
-	o->last_arrival = sqlite3_column_int64(st, 16);
-	o->assigned_at = sqlite3_column_int64(st, 17);
-	o->last_sent_at = sqlite3_column_int64(st, 18);
-	o->verified_at = sqlite3_column_int64(st, 19);
+	o->first_arrival = db_column_int64(st, 15);
+	o->last_arrival = db_column_int64(st, 16);
+	o->assigned_at = db_column_int64(st, 17);
+	o->last_sent_at = db_column_int64(st, 18);
+	o->verified_at = db_column_int64(st, 19);
 }
 
 int store_rc_study(struct store *s, int64_t study, struct store_rc_study *o)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
@@ -201,13 +201,13 @@ int store_rc_study(struct store *s, int64_t study, struct store_rc_study *o)
 		" LEFT JOIN assignments a ON a.study=s.id WHERE s.id=?",
 		&st);
 	if (!rc) {
-		sqlite3_bind_int64(st, 1, study);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
+		db_bind_int64(st, 1, study);
+		rc = db_step(st);
+		if (rc == DB_ROW)
 			rc_study_fill(st, o);
-		rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_errno(rc);
+		rc = rc == DB_ROW ? 0 : rc == DB_DONE ? -ENOENT : cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	if (!rc)
 		rc = store_read_rows(s,

@@ -14,7 +14,7 @@
 
 #include "store/store_int.h"
 
-static void row_fill(sqlite3_stmt *st, void *row)
+static void row_fill(struct db_stmt *st, void *row)
 {
 	struct store_rc_row *r = row;
 
@@ -23,11 +23,11 @@ static void row_fill(sqlite3_stmt *st, void *row)
 	store_col_text(st, 2, r->event, sizeof(r->event));
 	store_col_text(st, 3, r->instrument, sizeof(r->instrument));
 	store_col_text(st, 4, r->key, sizeof(r->key));
-	r->instance = (long)sqlite3_column_int64(st, 5);
+	r->instance = (long)db_column_int64(st, 5);
 	store_col_text(st, 6, r->origin, sizeof(r->origin));
 	store_col_text(st, 7, r->body_hash, sizeof(r->body_hash));
 	store_col_text(st, 8, r->error, sizeof(r->error));
-	r->study = sqlite3_column_int64(st, 9);
+	r->study = db_column_int64(st, 9);
 }
 
 #define ROW_COLS                                                                                   \
@@ -77,7 +77,7 @@ static int row_insert(struct store *s, const struct store_rc_row *r)
 
 int store_rc_row_fix(struct store *s, struct store_rc_row *r, long floor)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	long max = 0;
 	int rc;
 
@@ -89,14 +89,14 @@ int store_rc_row_fix(struct store *s, struct store_rc_row *r, long floor)
 		      " AND event=? AND instrument=?",
 		      &st);
 	if (!rc) {
-		sqlite3_bind_text(st, 1, r->target, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, r->record, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, r->event, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, r->instrument, -1, SQLITE_STATIC);
-		if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			max = (long)sqlite3_column_int64(st, 0);
+		db_bind_text(st, 1, r->target, -1);
+		db_bind_text(st, 2, r->record, -1);
+		db_bind_text(st, 3, r->event, -1);
+		db_bind_text(st, 4, r->instrument, -1);
+		if ((rc = db_step(st)) == DB_ROW)
+			max = (long)db_column_int64(st, 0);
 		rc = cat_errno(rc);
-		sqlite3_reset(st);
+		db_reset(st);
 	}
 	if (!rc) {
 		r->instance = (max > floor ? max : floor) + 1;
@@ -127,19 +127,19 @@ int store_rc_row_sent(struct store *s, const struct store_rc_row *r)
 
 static int find_study(struct store *s, const char *uid, int64_t *id, bool *complete)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = cat_stmt(s, "SELECT id, complete FROM studies WHERE study_uid=?", &st);
 
 	*id = 0;
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		*complete = sqlite3_column_int(st, 1) != 0;
+	db_bind_text(st, 1, uid, -1);
+	if ((rc = db_step(st)) == DB_ROW) {
+		*id = db_column_int64(st, 0);
+		*complete = (int)db_column_int64(st, 1) != 0;
 	}
 	rc = cat_errno(rc);
-	sqlite3_reset(st);
+	db_reset(st);
 	return rc;
 }
 

@@ -15,20 +15,20 @@
 
 #include "store/store_int.h"
 
-static void file_fill(sqlite3_stmt *st, void *row)
+static void file_fill(struct db_stmt *st, void *row)
 {
 	struct store_review_file *o = row;
 
-	o->instance = sqlite3_column_int64(st, 0);
-	o->series = sqlite3_column_int64(st, 1);
-	o->size = sqlite3_column_int64(st, 2);
+	o->instance = db_column_int64(st, 0);
+	o->series = db_column_int64(st, 1);
+	o->size = db_column_int64(st, 2);
 }
 
 /* gen and whether the summary is there, on the reader connection (caller holds rlock). */
 static int gen_read(struct store *s, int64_t study, const char *profile, int64_t *gen,
 		    bool *current)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = cat_prepare_read(s,
 				  "SELECT gen, summary IS NOT NULL FROM review WHERE study=?"
 				  " AND profile=?",
@@ -38,13 +38,13 @@ static int gen_read(struct store *s, int64_t study, const char *profile, int64_t
 	*current = false;
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, study);
-	sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		*gen = sqlite3_column_int64(st, 0);
-		*current = sqlite3_column_int(st, 1) != 0;
+	db_bind_int64(st, 1, study);
+	db_bind_text(st, 2, profile, -1);
+	if ((rc = db_step(st)) == DB_ROW) {
+		*gen = db_column_int64(st, 0);
+		*current = (int)db_column_int64(st, 1) != 0;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return cat_errno(rc);
 }
 
@@ -72,7 +72,7 @@ int store_review_files(struct store *s, int64_t study, const char *profile, int6
 int store_review_put(struct store *s, int64_t study, const char *profile, int64_t gen,
 		     const uint8_t *b, size_t n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	if (n > (size_t)1 << 30)
@@ -80,15 +80,15 @@ int store_review_put(struct store *s, int64_t study, const char *profile, int64_
 	pthread_mutex_lock(&s->lock);
 	rc = cat_stmt(s, "UPDATE review SET summary=? WHERE study=? AND profile=? AND gen=?", &st);
 	if (!rc) {
-		sqlite3_bind_blob(st, 1, b, (int)n, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, study);
-		sqlite3_bind_text(st, 3, profile, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, gen);
-		rc = cat_errno(sqlite3_step(st));
-		if (!rc && sqlite3_changes(s->db) == 0)
+		db_bind_blob(st, 1, b, (int)n);
+		db_bind_int64(st, 2, study);
+		db_bind_text(st, 3, profile, -1);
+		db_bind_int64(st, 4, gen);
+		rc = cat_errno(db_step(st));
+		if (!rc && db_changes(s->db) == 0)
 			rc = -ESTALE;
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
+		db_reset(st);
+		db_clear_bindings(st);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -115,7 +115,7 @@ struct batch_row {
 static int batch_read(struct store *s, const char *project, const char *profile, int64_t after,
 		      int limit, struct batch_row *rows, int *got)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, k = 0;
 
 	pthread_mutex_lock(&s->rlock);
@@ -125,25 +125,25 @@ static int batch_read(struct store *s, const char *project, const char *profile,
 			      " a.study>?3 AND v.summary IS NOT NULL ORDER BY a.study LIMIT ?4",
 			      &st);
 	if (!rc) {
-		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, after);
-		sqlite3_bind_int(st, 4, limit);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			size_t n = (size_t)sqlite3_column_bytes(st, 1);
-			const void *p = sqlite3_column_blob(st, 1);
+		db_bind_text(st, 1, project, -1);
+		db_bind_text(st, 2, profile, -1);
+		db_bind_int64(st, 3, after);
+		db_bind_int64(st, 4, limit);
+		while ((rc = db_step(st)) == DB_ROW) {
+			size_t n = (size_t)db_column_bytes(st, 1);
+			const void *p = db_column_blob(st, 1);
 
-			rows[k] = (struct batch_row){sqlite3_column_int64(st, 0), malloc(n ? n : 1),
+			rows[k] = (struct batch_row){db_column_int64(st, 0), malloc(n ? n : 1),
 						     n};
 			if (!rows[k].b) {
-				rc = SQLITE_NOMEM;
+				rc = DB_NOMEM;
 				break;
 			}
 			memcpy(rows[k++].b, p, n);
 		}
 		rc = cat_errno(rc);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	*got = k;
 	return rc;
@@ -171,7 +171,7 @@ int store_review_project(struct store *s, const char *project, const char *profi
 int store_review_text_put(struct store *s, const char *project, const char *profile,
 			  const uint8_t *text, size_t n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	if (n > (size_t)1 << 30)
@@ -185,13 +185,13 @@ int store_review_text_put(struct store *s, const char *project, const char *prof
 				    &st);
 
 		if (!body) {
-			sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
-			sqlite3_bind_blob(st, 3, text, (int)n, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
-			body = cat_errno(sqlite3_step(st));
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
+			db_bind_text(st, 1, project, -1);
+			db_bind_text(st, 2, profile, -1);
+			db_bind_blob(st, 3, text, (int)n);
+			db_bind_int64(st, 4, (int64_t)time(NULL));
+			body = cat_errno(db_step(st));
+			db_reset(st);
+			db_clear_bindings(st);
 		}
 		if (!body) /* the project's folders list the file with its new size */
 			note_at(s, 0, STORE_CHG_REVIEW, project, NULL, NULL);
@@ -204,31 +204,31 @@ int store_review_text_put(struct store *s, const char *project, const char *prof
 int store_review_text_get(struct store *s, const char *project, const char *profile, char **out,
 			  size_t *n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->rlock);
 	rc = cat_prepare_read(s, "SELECT text FROM review_text WHERE project=? AND profile=?", &st);
 	if (!rc) {
-		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		db_bind_text(st, 1, project, -1);
+		db_bind_text(st, 2, profile, -1);
+		rc = db_step(st);
+		if (rc == DB_ROW) {
+			size_t len = (size_t)db_column_bytes(st, 0);
 			char *t = malloc(len + 1);
 
 			rc = t ? 0 : -ENOMEM;
 			if (t) {
-				memcpy(t, sqlite3_column_blob(st, 0), len);
+				memcpy(t, db_column_blob(st, 0), len);
 				t[len] = '\0';
 				*out = t;
 				*n = len;
 			}
 		} else {
-			rc = rc == SQLITE_DONE ? -ENOENT : cat_errno(rc);
+			rc = rc == DB_DONE ? -ENOENT : cat_errno(rc);
 		}
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
 }
@@ -236,7 +236,7 @@ int store_review_text_get(struct store *s, const char *project, const char *prof
 int store_review_prune(struct store *s, const char *const *keep, size_t n)
 {
 	struct buf sql;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	buf_init(&sql, 1 << 16);
@@ -247,10 +247,10 @@ int store_review_prune(struct store *s, const char *const *keep, size_t n)
 	pthread_mutex_lock(&s->lock);
 	if (!rc && !(rc = cat_prepare(s, (const char *)sql.data, &st))) {
 		for (size_t i = 0; i < n; i++)
-			sqlite3_bind_text(st, (int)i + 1, keep[i], -1, SQLITE_STATIC);
-		rc = cat_errno(sqlite3_step(st));
+			db_bind_text(st, (int)i + 1, keep[i], -1);
+		rc = cat_errno(db_step(st));
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->lock);
 	buf_release(&sql);
 	return rc;

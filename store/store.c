@@ -7,9 +7,26 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
+
+/* Temporaries are renamed into the objects: both folders must be on one filesystem. */
+static int same_filesystem(struct store *s, struct fiona_err *err)
+{
+	struct stat a, b;
+
+	if (fstat(s->objects_fd, &a) || stat(s->tmp, &b))
+		return err_set(err, -errno, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", s->tmp,
+			       strerror(errno));
+	if (a.st_dev != b.st_dev)
+		return err_set(err, -EXDEV, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "objects: %s is not on the filesystem of %s (data_dir): received "
+			       "files are renamed into it",
+			       s->objects, s->tmp);
+	return 0;
+}
 
 int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct store **out,
 	       struct fiona_err *err)
@@ -30,9 +47,16 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "out of memory");
 		goto fail;
 	}
-	snprintf(s->objects, sizeof(s->objects), "%s/objects", cfg->data_dir);
+	/* objects on S3 keep their local copies (and the spool) in <data_dir>/objects */
+	if (cfg->shared.objects && !strncmp(cfg->shared.objects, "dir:", 4))
+		snprintf(s->objects, sizeof(s->objects), "%s", cfg->shared.objects + 4);
+	else
+		snprintf(s->objects, sizeof(s->objects), "%s/objects", cfg->data_dir);
 	snprintf(s->tmp, sizeof(s->tmp), "%s/tmp", cfg->data_dir);
-	snprintf(db, sizeof(db), "%s/catalog.db", cfg->data_dir);
+	if (cfg->shared.catalog)
+		snprintf(db, sizeof(db), "%s", cfg->shared.catalog);
+	else
+		snprintf(db, sizeof(db), "%s/catalog.db", cfg->data_dir);
 	if ((rc = core_mkdir_p(s->objects, 0700)) || (rc = core_mkdir_p(s->tmp, 0700))) {
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: cannot create: %s",
 			cfg->data_dir, strerror(-rc));
@@ -43,6 +67,8 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", s->objects, strerror(-rc));
 		goto fail;
 	}
+	if ((rc = same_filesystem(s, err)))
+		goto fail;
 	if ((rc = fault_init(s, err)) || (rc = cat_open(s, db, err)) || (rc = pixels_init(s, err)))
 		goto fail;
 	obj_clean_tmp(s);
@@ -84,14 +110,14 @@ void store_strv_free(char **v)
 
 static long count_of(struct store *s, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	long n = -1;
 
 	if (cat_prepare(s, sql, &st))
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = (long)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (db_step(st) == DB_ROW)
+		n = (long)db_column_int64(st, 0);
+	db_finalize(st);
 	return n;
 }
 

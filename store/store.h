@@ -77,6 +77,19 @@ struct config_project {
 	bool nifti_off; /* "nifti": false: no dcm2niix, no nifti/ under export/ */
 };
 
+/* Where the catalog and the objects live (docs/scale-out.md). catalog: "sqlite:PATH" or
+ * "postgres:CONNINFO" (NULL: sqlite:<data_dir>/catalog.db); objects: "dir:PATH" or
+ * "s3:http(s)://HOST[:PORT]/BUCKET" (NULL: dir:<data_dir>/objects). */
+struct config_shared {
+	char *catalog, *objects;
+	char *gateway;	   /* this gateway's name in leases and logs (NULL: the host name) */
+	char *s3_key_file; /* "s3": { "key_file": ... } access and secret key, mode 0600 */
+	char *s3_region, *s3_ca_file;
+	long s3_cache_mb;      /* local copies of S3 objects kept at most (default 4096) */
+	long s3_grace_seconds; /* an unnamed object is deleted only after this (default 3600) */
+	long lease_seconds;    /* a forwarding lease lasts this long (default 60) */
+};
+
 struct fiona_config {
 	char *data_dir, *mount_point, *secret_file, *admin_group, *classify_rules;
 	char *pixel_rules; /* per-device regions with burned-in text (NULL: none) */
@@ -91,6 +104,7 @@ struct fiona_config {
 	struct config_project *projects;
 	size_t n_projects;
 	struct config_redcap *redcap; /* NULL when there is no "redcap" */
+	struct config_shared shared;
 };
 
 /* The configuration `make run` uses: data under ./var, mount at ./mnt, C-STORE on

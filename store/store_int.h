@@ -3,10 +3,10 @@
 #define FIONA_STORE_INT_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 
+#include "store/db.h"
 #include "store/store.h"
 
 /* fault.c: injected failures for tests (FIONA_FAULT); off otherwise */
@@ -24,8 +24,7 @@ struct store_fault {
 	int point, err;
 	long nth;
 	atomic_long seen;
-	sqlite3_vfs vfs, *real_vfs; /* the shim for db- points, and SQLite's own */
-	char vfs_name[48];
+	struct fault_shim *shim; /* the SQLite VFS of db- points (fault.c; NULL: none yet) */
 };
 
 struct store {
@@ -33,17 +32,16 @@ struct store {
 	struct fiona_log *log;		/* borrowed */
 	char objects[4096];		/* <data_dir>/objects */
 	char tmp[4096];			/* <data_dir>/tmp: same filesystem as objects */
-	sqlite3 *db;
+	struct db *db;
 	pthread_mutex_t lock; /* guards db and pending: one statement sequence at a time */
 	/* A second connection for the listings the mount and status read, so that reading
 	 * never waits behind a writer's fsync (WAL readers see the last commit). */
-	sqlite3 *rdb;
-	pthread_mutex_t rlock; /* guards rdb and dv */
-	sqlite3_stmt *dv;      /* PRAGMA data_version on rdb, asked on every mount request */
+	struct db *rdb;
+	pthread_mutex_t rlock; /* guards rdb */
 	const struct classify_rules *rules; /* borrowed; NULL: arrival does not classify */
 	struct cat_stmt_slot {
 		const char *sql; /* the literal it was prepared from (compared by address) */
-		sqlite3_stmt *st;
+		struct db_stmt *st;
 	} stmts[64]; /* prepared statements of the writer connection (under lock) */
 	unsigned stmt_next;
 	/* group commit (ingest.c): instances waiting for the next durable batch */
@@ -77,10 +75,10 @@ void fault_release(struct store *s);
 int cat_open(struct store *s, const char *path, struct fiona_err *err);
 void cat_close(struct store *s);
 int cat_exec(struct store *s, const char *sql);
-int cat_prepare(struct store *s, const char *sql, sqlite3_stmt **st);
+int cat_prepare(struct store *s, const char *sql, struct db_stmt **st);
 /* A cached prepared statement of the writer connection for the string literal sql (under
  * s->lock): reset and unbound, owned by the cache (never finalize it). */
-int cat_stmt(struct store *s, const char *sql, sqlite3_stmt **st);
+int cat_stmt(struct store *s, const char *sql, struct db_stmt **st);
 void cat_stmts_release(struct store *s);
 /* One statement; fmt letters: 't' const char *, 'i' int64_t. 0 or negative errno. */
 int cat_run(struct store *s, const char *sql, const char *fmt, ...);
@@ -89,18 +87,18 @@ int cat_schema_version(void);
 
 /* query.c: row helpers for every catalog listing */
 /* Prepares sql on the reader connection (caller holds s->rlock). */
-int cat_prepare_read(struct store *s, const char *sql, sqlite3_stmt **st);
+int cat_prepare_read(struct store *s, const char *sql, struct db_stmt **st);
 /* Copies column i as text ("" for NULL) into out. */
-void store_col_text(sqlite3_stmt *st, int i, char *out, size_t cap);
+void store_col_text(struct db_stmt *st, int i, char *out, size_t cap);
 /* Binds arguments given as a format ('t' const char *, 'i' int64_t) to st. */
-int cat_bind_va(sqlite3_stmt *st, const char *fmt, va_list ap);
-typedef void (*store_row_fill)(sqlite3_stmt *st, void *row);
+int cat_bind_va(struct db_stmt *st, const char *fmt, va_list ap);
+typedef void (*store_row_fill)(struct db_stmt *st, void *row);
 /* Runs sql on the reader connection with arguments as in cat_run and fills a new array
  * (free()) of elem-size rows, each filled by fill. *n rows; 0 or a negative errno. */
 int store_read_rows(struct store *s, const char *sql, size_t elem, store_row_fill fill, void **out,
 		    size_t *n, const char *fmt, ...);
 /* store_row_fill of one int64 column (ids). */
-void store_id_fill(sqlite3_stmt *st, void *row);
+void store_id_fill(struct db_stmt *st, void *row);
 /* Grows *arr (of elem-size items) to hold one more; returns the new zeroed slot (and
  * counts it in *n), or NULL when out of memory (*arr is then unchanged). */
 void *store_grow(void **arr, size_t *n, size_t *cap, size_t elem);

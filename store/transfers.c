@@ -25,7 +25,7 @@ int xfer_reset_sending(struct store *s)
 
 static int take_rows(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct xfer *v = calloc(limit ? limit : 1, sizeof(*v));
 	size_t k = 0;
 	int rc;
@@ -54,13 +54,13 @@ static int take_rows(struct store *s, int64_t now, size_t limit, struct xfer **o
 		free(v);
 		return rc;
 	}
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, (int64_t)limit);
-	while (k < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, now);
+	db_bind_int64(st, 2, (int64_t)limit);
+	while (k < limit && (rc = db_step(st)) == DB_ROW) {
 		struct xfer *x = &v[k++];
 
-		x->instance = sqlite3_column_int64(st, 0);
-		x->study = sqlite3_column_int64(st, 1);
+		x->instance = db_column_int64(st, 0);
+		x->study = db_column_int64(st, 1);
 		store_col_text(st, 2, x->project, sizeof(x->project));
 		store_col_text(st, 3, x->participant, sizeof(x->participant));
 		store_col_text(st, 4, x->event, sizeof(x->event));
@@ -69,9 +69,9 @@ static int take_rows(struct store *s, int64_t now, size_t limit, struct xfer **o
 		store_col_text(st, 7, x->sop_class, sizeof(x->sop_class));
 		store_col_text(st, 8, x->ts, sizeof(x->ts));
 		store_col_text(st, 9, x->study_uid, sizeof(x->study_uid));
-		x->attempts = (long)sqlite3_column_int64(st, 10);
+		x->attempts = (long)db_column_int64(st, 10);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	*out = v;
 	*n = k;
 	return 0;
@@ -134,7 +134,7 @@ int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result 
 
 int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct xfer_verify *v = NULL;
 	size_t k = 0, cap = 0;
 	int rc;
@@ -154,20 +154,20 @@ int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n)
 		" GROUP BY c.study, c.project" /* held and dropped ones never go */
 		" HAVING sum(t.state IN ('sent','verified','held','dropped')) = count(*)",
 		&st);
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+	while (!rc && db_step(st) == DB_ROW) {
 		struct xfer_verify *r = store_grow((void **)&v, &k, &cap, sizeof(*v));
 
 		if (!r) {
 			rc = -ENOMEM;
 			break;
 		}
-		r->study = sqlite3_column_int64(st, 0);
+		r->study = db_column_int64(st, 0);
 		store_col_text(st, 1, r->project, sizeof(r->project));
 		store_col_text(st, 2, r->destination, sizeof(r->destination));
 		store_col_text(st, 3, r->study_uid, sizeof(r->study_uid));
-		r->sent = (long)sqlite3_column_int64(st, 4);
+		r->sent = (long)db_column_int64(st, 4);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->lock);
 	if (rc) {
 		free(v);
@@ -206,7 +206,7 @@ int store_queue_by_destination(struct store *s, struct store_dest_queue **out, s
 {
 	struct store_dest_queue *v = NULL;
 	size_t k = 0, cap = 0;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -222,7 +222,7 @@ int store_queue_by_destination(struct store *s, struct store_dest_queue **out, s
 		" JOIN series r ON i.series=r.id JOIN assignments a ON a.study=r.study"
 		" GROUP BY t.destination ORDER BY t.destination",
 		&st);
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+	while (!rc && db_step(st) == DB_ROW) {
 		struct store_dest_queue *r = store_grow((void **)&v, &k, &cap, sizeof(*v));
 
 		if (!r) {
@@ -230,14 +230,14 @@ int store_queue_by_destination(struct store *s, struct store_dest_queue **out, s
 			break;
 		}
 		store_col_text(st, 0, r->destination, sizeof(r->destination));
-		r->queued = (long)sqlite3_column_int64(st, 1);
-		r->sent = (long)sqlite3_column_int64(st, 2);
-		r->verified = (long)sqlite3_column_int64(st, 3);
-		r->failed = (long)sqlite3_column_int64(st, 4);
-		r->oldest_waiting = sqlite3_column_int64(st, 5);
+		r->queued = (long)db_column_int64(st, 1);
+		r->sent = (long)db_column_int64(st, 2);
+		r->verified = (long)db_column_int64(st, 3);
+		r->failed = (long)db_column_int64(st, 4);
+		r->oldest_waiting = db_column_int64(st, 5);
 		store_col_text(st, 6, r->last_error, sizeof(r->last_error));
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->lock);
 	if (rc) {
 		free(v);
@@ -253,7 +253,7 @@ int xfer_series_of(struct store *s, int64_t study, const char *project, struct x
 {
 	struct xfer_series *v = NULL;
 	size_t k = 0, cap = 0;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -263,10 +263,10 @@ int xfer_series_of(struct store *s, int64_t study, const char *project, struct x
 			 " WHERE r.study=? AND t.project=? GROUP BY r.id",
 			 &st);
 	if (!rc) {
-		sqlite3_bind_int64(st, 1, study);
-		sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+		db_bind_int64(st, 1, study);
+		db_bind_text(st, 2, project, -1);
 	}
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+	while (!rc && db_step(st) == DB_ROW) {
 		struct xfer_series *r = store_grow((void **)&v, &k, &cap, sizeof(*v));
 
 		if (!r) {
@@ -274,9 +274,9 @@ int xfer_series_of(struct store *s, int64_t study, const char *project, struct x
 			break;
 		}
 		store_col_text(st, 0, r->series_uid, sizeof(r->series_uid));
-		r->sent = (long)sqlite3_column_int64(st, 1);
+		r->sent = (long)db_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	pthread_mutex_unlock(&s->lock);
 	if (rc) {
 		free(v);
