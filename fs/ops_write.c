@@ -34,9 +34,13 @@ static void refuse(fuse_req_t req, int err, const char *what, const char *why)
 	fuse_reply_err(req, err);
 }
 
+/* A study moved meanwhile (-ESTALE) is ENOENT to mv: its source is no longer there. */
 static int errno_of(int rc)
 {
-	return rc == -ENOENT || rc == -EINVAL ? EINVAL : rc == -EEXIST ? EEXIST : -rc;
+	return rc == -ENOENT || rc == -EINVAL ? EINVAL
+	       : rc == -EEXIST		      ? EEXIST
+	       : rc == -ESTALE		      ? ENOENT
+					      : -rc;
 }
 
 static const char *event_of(const struct fs_place *pl)
@@ -44,8 +48,10 @@ static const char *event_of(const struct fs_place *pl)
 	return pl->event >= 0 ? fs_project_event(pl->project, pl->event) : "";
 }
 
-/* Assigns (or, with p == NULL, un-assigns) studies; stops at the first refusal. */
-static int move_studies(fuse_req_t req, const int64_t *ids, size_t n, const struct fs_project *p,
+/* Assigns (or, with p == NULL, un-assigns) studies the mount showed at from; stops at the
+ * first refusal. A study moved meanwhile by another mount or gateway is refused (ESTALE). */
+static int move_studies(fuse_req_t req, const int64_t *ids, size_t n,
+			const struct store_place *from, const struct fs_project *p,
 			const char *participant, const char *event)
 {
 	struct fs_mount *m = mnt(req);
@@ -54,8 +60,9 @@ static int move_studies(fuse_req_t req, const int64_t *ids, size_t n, const stru
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < n; i++)
-		rc = p ? store_assign(m->store, ids[i], p->cfg->name, participant, event, who, &err)
-		       : store_unassign(m->store, ids[i], who, &err);
+		rc = p ? store_assign_from(m->store, ids[i], from, p->cfg->name, participant, event,
+					   who, &err)
+		       : store_unassign_from(m->store, ids[i], from, who, &err);
 	if (rc)
 		refuse(req, errno_of(rc), p ? "assignment" : "un-assignment", err.reason);
 	return rc;
@@ -66,16 +73,17 @@ static int move_studies(fuse_req_t req, const int64_t *ids, size_t n, const stru
 static int move_event(fuse_req_t req, const struct fs_place *from, const struct fs_project *to,
 		      const char *participant, const char *event)
 {
+	struct store_place was = {from->project->cfg->name, from->participant, event_of(from)};
 	int64_t *ids = NULL;
 	size_t n = 0;
-	int rc = store_list_event_studies(mnt(req)->store, from->project->cfg->name,
-					  from->participant, event_of(from), &ids, &n);
+	int rc = store_list_event_studies(mnt(req)->store, was.project, was.participant, was.event,
+					  &ids, &n);
 
 	if (rc) {
 		fuse_reply_err(req, EIO);
 		return rc;
 	}
-	rc = move_studies(req, ids, n, to, participant, event);
+	rc = move_studies(req, ids, n, &was, to, participant, event);
 	free(ids);
 	return rc;
 }
@@ -115,6 +123,7 @@ static int rename_target(const struct fs_node *dst, const char *newname, const c
 static int rename_nodes(fuse_req_t req, const struct fs_node *src, const struct fs_node *dst,
 			const char *newname)
 {
+	static const struct store_place quarantine = {"", "", ""};
 	const char *participant = NULL, *event = NULL;
 	bool src_event = src->role == FS_EVENT && !src->place->export_tree;
 
@@ -132,7 +141,8 @@ static int rename_nodes(fuse_req_t req, const struct fs_node *src, const struct 
 		return 0;
 	}
 	if (src->role == FS_QSTUDY)
-		return !move_studies(req, &src->id, 1, dst->place->project, participant, event);
+		return !move_studies(req, &src->id, 1, &quarantine, dst->place->project, participant,
+				     event);
 	return !move_event(req, src->place, dst->place->project, participant, event);
 }
 

@@ -332,6 +332,10 @@ static void *sync_main(void *arg)
 	while (!atomic_load(&r->stop)) {
 		double now = core_now_mono();
 
+		if (!store_lead(r->s, STORE_JOB_REDCAP)) { /* another gateway syncs */
+			sleep_for(r, ROUND_SECONDS);
+			continue;
+		}
 		if (r->banned && now >= r->next_probe)
 			probe(r);
 		if (!r->banned && now >= r->backoff_until) {

@@ -179,6 +179,8 @@ int store_arrival_tick(struct store *s, time_t now)
 	size_t n = 0;
 	int rc;
 
+	if (!store_lead(s, STORE_JOB_ARRIVAL))
+		return 0;
 	if (now - s->feed_pruned_at >= 60) { /* the change feed keeps its newest rows only */
 		s->feed_pruned_at = now;
 		feed_prune(s);

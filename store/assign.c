@@ -117,21 +117,65 @@ int assign_locked(struct store *s, int64_t study_id, const char *project, const 
 	return rc;
 }
 
-int store_assign(struct store *s, int64_t study_id, const char *project, const char *participant,
-		 const char *event, uid_t who, struct fiona_err *err)
+/* The study is still where the caller saw it: the place a mount showed is the revision
+ * an assignment through it is based on. On PostgreSQL the study's row is locked first, so
+ * two gateways moving one study at once are ordered and the second sees the first's
+ * move. */
+static int place_check(struct store *s, int64_t study, const struct store_place *expect,
+		       struct fiona_err *err)
+{
+	char project[32], participant[65], event[65];
+	int rc = 0;
+
+	if (!expect)
+		return 0;
+	if (db_kind(s->db) == DB_POSTGRES)
+		rc = cat_run(s, "SELECT id FROM studies WHERE id=? FOR UPDATE", "i", study);
+	rc = rc ? rc : cat_study_place(s, study, project, participant, event);
+	if (rc)
+		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: %s", strerror(-rc));
+	if (strcmp(project, expect->project) ||
+	    (*project && (strcmp(participant, expect->participant) || strcmp(event, expect->event))))
+		return err_set(err, -ESTALE, CORE_NO_OFFSET, CORE_NO_TAG,
+			       "study %lld was moved meanwhile (through another mount or gateway): "
+			       "list the folders again",
+			       (long long)study);
+	return 0;
+}
+
+int store_assign_from(struct store *s, int64_t study_id, const struct store_place *expect,
+		      const char *project, const char *participant, const char *event, uid_t who,
+		      struct fiona_err *err)
 {
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
 	rc = cat_exec(s, "BEGIN IMMEDIATE");
-	if (!rc)
-		rc = cat_commit(s, assign_locked(s, study_id, project, participant, event, who,
-						 "manual", err));
+	if (!rc) {
+		int body = place_check(s, study_id, expect, err);
+
+		body = body ? body
+			    : assign_locked(s, study_id, project, participant, event, who, "manual",
+					    err);
+		rc = cat_commit(s, body);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
+int store_assign(struct store *s, int64_t study_id, const char *project, const char *participant,
+		 const char *event, uid_t who, struct fiona_err *err)
+{
+	return store_assign_from(s, study_id, NULL, project, participant, event, who, err);
+}
+
 int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_err *err)
+{
+	return store_unassign_from(s, study_id, NULL, who, err);
+}
+
+int store_unassign_from(struct store *s, int64_t study_id, const struct store_place *expect,
+			uid_t who, struct fiona_err *err)
 {
 	char detail[64];
 	int rc;
@@ -139,7 +183,9 @@ int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_er
 	snprintf(detail, sizeof(detail), "study %lld -> quarantine", (long long)study_id);
 	pthread_mutex_lock(&s->lock);
 	rc = cat_exec(s, "BEGIN IMMEDIATE");
-	if (!rc) {
+	if (!rc && (rc = place_check(s, study_id, expect, err))) {
+		cat_commit(s, rc); /* err says why */
+	} else if (!rc) {
 		int body;
 
 		note_study(s, study_id, STORE_CHG_ASSIGN);
@@ -167,7 +213,7 @@ int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_er
 		rc = cat_commit(s, body);
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (rc)
+	if (rc && !err->reason[0])
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: %s", strerror(-rc));
 	return rc;
 }

@@ -166,6 +166,10 @@ static const char *const migrations[] = {
 	"   r.study FROM instances i JOIN series r ON r.id=i.series WHERE i.id=NEW.instance);"
 	"  END;"
 	"UPDATE review SET gen=gen+1, summary=NULL;",
+	/* 9 -> 10: several gateways on one catalog (docs/scale-out.md): the transfer queue is
+	 * a lease queue, each 'sending' row carrying the token of the gateway that took it */
+	"ALTER TABLE transfers ADD COLUMN lease TEXT;"
+	"CREATE INDEX transfers_lease ON transfers(lease);",
 };
 
 int cat_exec(struct store *s, const char *sql)

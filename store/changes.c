@@ -110,17 +110,29 @@ static int outbox_note(struct store *s, const struct store_change *c)
 		       "INSERT INTO rc_outbox(study, queued_at) SELECT ?1, ?2 WHERE EXISTS("
 		       "SELECT 1 FROM studies WHERE id=?1 AND complete=1)"
 		       " ON CONFLICT(study) DO UPDATE SET gen=gen+1,"
-		       " parked=CASE WHEN ?3 THEN NULL ELSE parked END,"
-		       " next_try=CASE WHEN ?3 THEN 0 ELSE next_try END",
+		       " parked=CASE WHEN ?3<>0 THEN NULL ELSE parked END,"
+		       " next_try=CASE WHEN ?3<>0 THEN 0 ELSE next_try END",
 		       "iii", c->study, (int64_t)time(NULL),
 		       (int64_t)((c->what & STORE_CHG_ASSIGN) != 0));
 }
 
+/* On PostgreSQL, gateways commit concurrently. A reader that saw seq N must never find a
+ * smaller seq committed later, so the transactions that write feed rows take one lock
+ * from their first row to their COMMIT: seqs are then given in commit order. That span is
+ * a few inserts long. The NOTIFY wakes every gateway's mount (delivered at COMMIT, once
+ * per transaction). */
+static int feed_order(struct store *s)
+{
+	if (db_kind(s->db) != DB_POSTGRES || (!s->n_pending && !s->feed_lost))
+		return 0;
+	return cat_exec(s, "SELECT pg_advisory_xact_lock(7020383744883); NOTIFY fiona_changes");
+}
+
 static int note_write(struct store *s)
 {
-	int rc = 0;
+	int rc = feed_order(s);
 
-	if (s->feed_lost)
+	if (!rc && s->feed_lost)
 		rc = cat_run(s, "INSERT INTO changes(study, what) VALUES(-1, 0)", "");
 	for (size_t i = 0; !rc && i < s->n_pending; i++) {
 		const struct store_change *c = &s->pending[i];

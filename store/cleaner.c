@@ -288,7 +288,10 @@ static void *cleaner_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&c->lock);
-		clean_study(c, study);
+		if (store_lead(c->s, STORE_JOB_PIXELS))
+			clean_study(c, study);
+		else /* another gateway cleans: its outcomes reach this one's catalog too */
+			c->rescan_at = time(NULL) + 30;
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);

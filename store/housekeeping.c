@@ -166,6 +166,8 @@ int store_housekeeping(struct store *s, time_t now)
 	double used = used_fraction(s->cfg->data_dir);
 	int removed = 0;
 
+	if (!store_lead(s, STORE_JOB_HOUSEKEEPING))
+		return 0;
 	while (used > s->cfg->disk_high_watermark) {
 		const char *why = NULL;
 		int64_t id, freed;

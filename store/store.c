@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
@@ -26,6 +27,20 @@ static int same_filesystem(struct store *s, struct fiona_err *err)
 			       "files are renamed into it",
 			       s->objects, s->tmp);
 	return 0;
+}
+
+/* This gateway's name (configured, else the host name) and its lease prefix. */
+static void gateway_name(struct store *s)
+{
+	const char *g = s->cfg->shared.gateway;
+	char host[64] = "gateway";
+
+	if (!g && gethostname(host, sizeof(host) - 1) == 0)
+		host[sizeof(host) - 1] = '\0';
+	snprintf(s->gateway, sizeof(s->gateway), "%s", g ? g : host);
+	snprintf(s->lease_prefix, sizeof(s->lease_prefix), "%s/%lld.", s->gateway,
+		 (long long)time(NULL));
+	s->lease_s = s->cfg->shared.lease_seconds > 0 ? s->cfg->shared.lease_seconds : 60;
 }
 
 int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct store **out,
@@ -57,6 +72,7 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 		snprintf(db, sizeof(db), "%s", cfg->shared.catalog);
 	else
 		snprintf(db, sizeof(db), "%s/catalog.db", cfg->data_dir);
+	gateway_name(s);
 	if ((rc = core_mkdir_p(s->objects, 0700)) || (rc = core_mkdir_p(s->tmp, 0700))) {
 		err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: cannot create: %s",
 			cfg->data_dir, strerror(-rc));

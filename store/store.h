@@ -197,6 +197,19 @@ int store_object_path(const struct store *s, const char *hash, char *out, size_t
 int store_assign(struct store *s, int64_t study_id, const char *project, const char *participant,
 		 const char *event, uid_t who, struct fiona_err *err);
 int store_unassign(struct store *s, int64_t study_id, uid_t who, struct fiona_err *err);
+/* Where a caller (a mount) saw a study: quarantine (project "") or an event. */
+struct store_place {
+	const char *project, *participant, *event;
+};
+/* store_assign and store_unassign based on where the caller saw the study: -ESTALE (err
+ * says so) when it is no longer there, because another mount or gateway moved it
+ * meanwhile; the second of two concurrent moves fails instead of overwriting the first.
+ * expect NULL: no check. */
+int store_assign_from(struct store *s, int64_t study_id, const struct store_place *expect,
+		      const char *project, const char *participant, const char *event, uid_t who,
+		      struct fiona_err *err);
+int store_unassign_from(struct store *s, int64_t study_id, const struct store_place *expect,
+			uid_t who, struct fiona_err *err);
 int store_participant_add(struct store *s, const char *project, const char *id, uid_t who,
 			  struct fiona_err *err);
 /* Returns a new NULL-terminated array of new strings (free with store_strv_free()). */
@@ -484,6 +497,20 @@ struct store_cleaner;
 int store_cleaner_start(struct store *s, struct fiona_log *log, struct store_cleaner **out,
 			struct fiona_err *err);
 void store_cleaner_stop(struct store_cleaner *c);
+
+/* Work that runs on one gateway of a site at a time (docs/scale-out.md). */
+enum store_job {
+	STORE_JOB_ARRIVAL,	/* store_arrival_tick (takes it itself) */
+	STORE_JOB_HOUSEKEEPING, /* store_housekeeping (takes it itself) */
+	STORE_JOB_REDCAP,	/* the REDCap sync thread's rounds */
+	STORE_JOB_PIXELS,	/* burned-in text cleaning */
+	STORE_JOB_N
+};
+/* True when this gateway runs job now. On SQLite always (one gateway per catalog file).
+ * On PostgreSQL while it holds the job's advisory lock: taken when free, held by the
+ * connection, so the lock of a gateway that dies or loses its connection is free again for
+ * another one at its next try. Cheap to ask every round. */
+bool store_lead(struct store *s, enum store_job job);
 
 /* Arrival: studies quiet for quiet_seconds become complete, then coupling rows, then the
  * projects' routing rules assign them; the rest wait in quarantine. Returns the number of

@@ -61,6 +61,12 @@ struct store {
 	char (*pixel_fp)[33]; /* per configured project: its pixel settings (pixels.c) */
 	bool rc_on;	      /* REDCap is configured: changes of arrived studies fill rc_outbox */
 	struct deid_secret secret; /* keyed hashes of PatientIDs (AutoID); len 0: none */
+	/* the transfer queue's leases (transfers.c): "<gateway>/<start time>." and a count */
+	char gateway[64], lease_prefix[96];
+	uint64_t lease_count; /* under lock */
+	int64_t lease_s;      /* how long a lease lasts */
+	/* once-per-site jobs this gateway holds (lead.c; under lock) */
+	bool lead[STORE_JOB_N];
 	struct store_fault fault;
 };
 
@@ -185,6 +191,7 @@ struct xfer {
 	char project[32], participant[65], event[65], destination[64];
 	char hash[33], sop_class[65], ts[65], study_uid[65];
 	long attempts;
+	char lease[128]; /* the token the row was taken with (xfer_record checks it) */
 	bool cleaned; /* hash is the cleaned copy of the pixels (forward.c sets it) */
 };
 /* WAIT: a candidate for burned-in text not cleaned yet (tried again at next_try, not

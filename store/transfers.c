@@ -1,9 +1,16 @@
 /*
  * transfers: the per-instance transfer queue in the catalog. States: queued -> sending
  * -> sent -> verified, or failed (with its reason and the time of the next try) -> sending
- * again. 'sending' only lives while a batch is in flight; a crash leaves it behind and
- * xfer_reset_sending() queues those rows again at start, so nothing is lost and an
- * instance is sent twice at most when the crash hit between its send and its record.
+ * again.
+ *
+ * It is a lease queue, so that several gateways on one catalog drain it together
+ * (docs/scale-out.md): taking rows marks them 'sending' under a lease token of this
+ * gateway, "<gateway>/<start time>.<n>", with next_try as the time the lease lapses. A
+ * row whose lease lapsed (its gateway died or stalled) is due again for any gateway; an
+ * outcome is recorded only while the row still carries the token that took it, so a
+ * gateway whose lease was taken over never records a success it cannot prove. At start a
+ * gateway queues its own leases of an earlier run again. An instance is sent twice at most
+ * when a crash or a lapsed lease came between its send and its record.
  */
 #include "core/core.h"
 
@@ -13,82 +20,138 @@
 
 #include "store/store_int.h"
 
+/* This gateway's leases from an earlier run (or a batch whose outcome was not recorded)
+ * go back to the queue; other gateways' leases are theirs until they lapse. */
 int xfer_reset_sending(struct store *s)
 {
+	char mine[80];
 	int rc;
 
+	snprintf(mine, sizeof(mine), "%s/", s->gateway);
 	pthread_mutex_lock(&s->lock);
-	rc = cat_run(s, "UPDATE transfers SET state='queued' WHERE state='sending'", "");
+	rc = cat_run(s,
+		     "UPDATE transfers SET state='queued', lease=NULL WHERE state='sending'"
+		     " AND substr(lease,1,length(?1))=?1",
+		     "t", mine);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
-static int take_rows(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n)
+/* Leases rows of one state due at cutoff (at most limit) with token lease, which lapses at
+ * until. On PostgreSQL the candidates are locked with SKIP LOCKED, so gateways taking at
+ * the same moment get disjoint rows instead of waiting for each other; a 'sending' row
+ * whose lease lapsed (its gateway died or stalled) is taken over like a due one. */
+static int lease_state(struct store *s, const char *state, int64_t cutoff, size_t limit,
+		       const char *lease, int64_t until, size_t *taken)
 {
 	struct db_stmt *st = NULL;
-	struct xfer *v = calloc(limit ? limit : 1, sizeof(*v));
-	size_t k = 0;
+	char sql[512];
 	int rc;
 
-	if (!v)
-		return -ENOMEM;
-	rc = cat_prepare(
+	snprintf(sql, sizeof(sql),
+		 "UPDATE transfers SET state='sending', lease=?1, next_try=?2"
+		 " WHERE (instance, project) IN (SELECT instance, project FROM transfers"
+		 " WHERE state=?3 AND next_try<=?4 ORDER BY next_try LIMIT ?5%s)",
+		 db_kind(s->db) == DB_POSTGRES ? " FOR UPDATE SKIP LOCKED" : "");
+	if ((rc = cat_prepare(s, sql, &st)))
+		return rc;
+	db_bind_text(st, 1, lease, -1);
+	db_bind_int64(st, 2, until);
+	db_bind_text(st, 3, state, -1);
+	db_bind_int64(st, 4, cutoff);
+	db_bind_int64(st, 5, (int64_t)limit);
+	rc = db_step(st);
+	db_finalize(st);
+	if (rc != DB_DONE)
+		return cat_errno(rc) ? cat_errno(rc) : -EIO;
+	*taken += (size_t)db_changes(s->db);
+	return 0;
+}
+
+static void xfer_fill(struct db_stmt *st, void *row)
+{
+	struct xfer *x = row;
+
+	x->instance = db_column_int64(st, 0);
+	x->study = db_column_int64(st, 1);
+	store_col_text(st, 2, x->project, sizeof(x->project));
+	store_col_text(st, 3, x->participant, sizeof(x->participant));
+	store_col_text(st, 4, x->event, sizeof(x->event));
+	store_col_text(st, 5, x->destination, sizeof(x->destination));
+	store_col_text(st, 6, x->hash, sizeof(x->hash));
+	store_col_text(st, 7, x->sop_class, sizeof(x->sop_class));
+	store_col_text(st, 8, x->ts, sizeof(x->ts));
+	store_col_text(st, 9, x->study_uid, sizeof(x->study_uid));
+	x->attempts = (long)db_column_int64(st, 10);
+	store_col_text(st, 11, x->lease, sizeof(x->lease));
+}
+
+/* The rows of one lease, with what sending them needs (writer connection: the lease was
+ * just committed by it). */
+static int lease_rows(struct store *s, const char *lease, struct xfer **out, size_t *n)
+{
+	struct xfer *v = NULL;
+	struct db_stmt *st = NULL;
+	size_t k = 0, cap = 0;
+	int rc = cat_stmt(
 		s,
-		/* two ranges of the transfers_state index, each cut at the limit: a million
-		 * queued rows cost no more than 512 */
-		"WITH due(instance, project) AS ("
-		" SELECT * FROM (SELECT instance, project FROM transfers WHERE state='queued'"
-		"  ORDER BY next_try LIMIT ?2) UNION ALL"
-		" SELECT * FROM (SELECT instance, project FROM transfers WHERE state='failed'"
-		"  AND next_try<=?1 ORDER BY next_try LIMIT ?2) UNION ALL"
-		" SELECT * FROM (SELECT instance, project FROM transfers WHERE state='waiting'"
-		"  AND next_try<=?1 ORDER BY next_try LIMIT ?2))"
 		"SELECT t.instance, r.study, t.project, a.participant, a.event, t.destination,"
 		" i.hash, coalesce(i.sop_class_uid,''), coalesce(i.ts_uid,''), s.study_uid,"
-		" t.attempts FROM due d JOIN transfers t ON t.instance=d.instance"
-		" AND t.project=d.project JOIN instances i ON t.instance=i.id"
+		" t.attempts, t.lease FROM transfers t JOIN instances i ON t.instance=i.id"
 		" JOIN series r ON i.series=r.id JOIN studies s ON r.study=s.id"
-		" JOIN assignments a ON a.study=r.study AND a.project=t.project LIMIT ?2",
+		" JOIN assignments a ON a.study=r.study AND a.project=t.project"
+		" WHERE t.lease=? AND t.state='sending'",
 		&st);
-	if (rc) {
-		free(v);
-		return rc;
-	}
-	db_bind_int64(st, 1, now);
-	db_bind_int64(st, 2, (int64_t)limit);
-	while (k < limit && (rc = db_step(st)) == DB_ROW) {
-		struct xfer *x = &v[k++];
 
-		x->instance = db_column_int64(st, 0);
-		x->study = db_column_int64(st, 1);
-		store_col_text(st, 2, x->project, sizeof(x->project));
-		store_col_text(st, 3, x->participant, sizeof(x->participant));
-		store_col_text(st, 4, x->event, sizeof(x->event));
-		store_col_text(st, 5, x->destination, sizeof(x->destination));
-		store_col_text(st, 6, x->hash, sizeof(x->hash));
-		store_col_text(st, 7, x->sop_class, sizeof(x->sop_class));
-		store_col_text(st, 8, x->ts, sizeof(x->ts));
-		store_col_text(st, 9, x->study_uid, sizeof(x->study_uid));
-		x->attempts = (long)db_column_int64(st, 10);
+	if (rc)
+		return rc;
+	db_bind_text(st, 1, lease, -1);
+	while ((rc = db_step(st)) == DB_ROW) {
+		struct xfer *x = store_grow((void **)&v, &k, &cap, sizeof(*v));
+
+		if (!x) {
+			rc = DB_NOMEM;
+			break;
+		}
+		xfer_fill(st, x);
 	}
-	db_finalize(st);
+	db_reset(st);
+	if (rc != DB_DONE) {
+		free(v);
+		return cat_errno(rc) ? cat_errno(rc) : -EIO;
+	}
 	*out = v;
 	*n = k;
 	return 0;
 }
 
+/* Four ranges of the transfers_state index, each cut at what is left of the limit: a
+ * million queued rows cost no more than limit. */
 int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n)
 {
+	char lease[128];
+	size_t taken = 0;
 	int rc;
 
+	*out = NULL;
+	*n = 0;
 	pthread_mutex_lock(&s->lock);
+	snprintf(lease, sizeof(lease), "%s%llu", s->lease_prefix,
+		 (unsigned long long)++s->lease_count);
 	rc = cat_exec(s, "BEGIN IMMEDIATE");
-	rc = rc ? rc : take_rows(s, now, limit, out, n);
-	for (size_t i = 0; !rc && i < *n; i++)
-		rc = cat_run(s,
-			     "UPDATE transfers SET state='sending' WHERE instance=? AND project=?",
-			     "it", (*out)[i].instance, (*out)[i].project);
+	rc = rc ? rc : lease_state(s, "queued", INT64_MAX, limit, lease, now + s->lease_s, &taken);
+	rc = rc || taken >= limit
+		     ? rc
+		     : lease_state(s, "failed", now, limit - taken, lease, now + s->lease_s, &taken);
+	rc = rc || taken >= limit
+		     ? rc
+		     : lease_state(s, "waiting", now, limit - taken, lease, now + s->lease_s, &taken);
+	rc = rc || taken >= limit
+		     ? rc
+		     : lease_state(s, "sending", now, limit - taken, lease, now + s->lease_s, &taken);
 	rc = cat_commit(s, rc); /* 'sending' shows as queued: nothing to note */
+	if (!rc && taken)
+		rc = lease_rows(s, lease, out, n);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -105,25 +168,27 @@ int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result 
 			rc = cat_run(
 				s,
 				"UPDATE transfers SET state='sent', sent_at=?, last_error=NULL,"
-				" attempts=attempts+1 WHERE instance=? AND project=?"
-				" AND state='sending'", /* queued again meanwhile: a new version */
-				"iit", now, x[i].instance, x[i].project);
+				" attempts=attempts+1, lease=NULL WHERE instance=? AND project=?"
+				" AND state='sending' AND lease=?", /* queued again meanwhile: a new
+								     * version; or leased again */
+				"iitt", now, x[i].instance, x[i].project, x[i].lease);
 		else if (r[i].state >= XFER_WAIT)
 			rc = cat_run(s,
-				     "UPDATE transfers SET state=?, last_error=?, next_try=?"
-				     " WHERE instance=? AND project=? AND state='sending'",
-				     "ttiit",
+				     "UPDATE transfers SET state=?, last_error=?, next_try=?, lease=NULL"
+				     " WHERE instance=? AND project=? AND state='sending' AND lease=?",
+				     "ttiitt",
 				     r[i].state == XFER_WAIT   ? "waiting"
 				     : r[i].state == XFER_HELD ? "held"
 							       : "dropped",
-				     r[i].error, r[i].next_try, x[i].instance, x[i].project);
+				     r[i].error, r[i].next_try, x[i].instance, x[i].project, x[i].lease);
 		else
 			rc = cat_run(
 				s,
 				"UPDATE transfers SET state='failed', last_error=?, next_try=?,"
-				" attempts=attempts+1 WHERE instance=? AND project=? AND "
-				"state='sending'",
-				"tiit", r[i].error, r[i].next_try, x[i].instance, x[i].project);
+				" attempts=attempts+1, lease=NULL WHERE instance=? AND project=?"
+				" AND state='sending' AND lease=?",
+				"tiitt", r[i].error, r[i].next_try, x[i].instance, x[i].project,
+				x[i].lease);
 		note_at(s, x[i].study, STORE_CHG_STATE, x[i].project, x[i].participant,
 			x[i].event); /* one record per study of the batch */
 	}
