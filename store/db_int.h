@@ -45,4 +45,14 @@ int64_t pg_last_insert_id(struct pg_db *pg);
 bool pg_in_transaction(struct pg_db *pg);
 uint64_t pg_data_version(struct pg_db *pg);
 
+/* db_sql.c: SQLite's dialect as the store writes it into PostgreSQL's (?N -> $N, INSERT OR
+ * IGNORE / OR REPLACE -> ON CONFLICT, BEGIN IMMEDIATE, scalar max/min, group_concat).
+ * Returns 0 and a new string in *out (free with free()); -EINVAL for what it cannot
+ * translate (PRAGMA, OR REPLACE into an unknown table), -ENOMEM. */
+int pg_translate(const char *sql, char **out);
+/* schema_pg.c: a PostgreSQL catalog to target_version (migrations as in catalog.c, in
+ * PostgreSQL's dialect), in one transaction under an advisory lock. DB_OK, or DB_ERROR
+ * with why (a catalog newer than target, a failed script). */
+int pg_schema_migrate(struct db *db, int target_version, char *why, size_t cap);
+
 #endif
