@@ -47,8 +47,9 @@ uint64_t pg_data_version(struct pg_db *pg);
 
 /* db_sql.c: SQLite's dialect as the store writes it into PostgreSQL's (?N -> $N, INSERT OR
  * IGNORE / OR REPLACE -> ON CONFLICT, BEGIN IMMEDIATE, scalar max/min, group_concat).
- * Returns 0 and a new string in *out (free with free()); -EINVAL for what it cannot
- * translate (PRAGMA, OR REPLACE into an unknown table), -ENOMEM. */
+ * Returns the number of parameters the statement takes ($1..$n, n >= 0) and a new string
+ * in *out (free with free()); -EINVAL for what it cannot translate (PRAGMA, OR REPLACE
+ * into an unknown table), -ENOMEM. */
 int pg_translate(const char *sql, char **out);
 /* schema_pg.c: a PostgreSQL catalog to target_version (migrations as in catalog.c, in
  * PostgreSQL's dialect), in one transaction under an advisory lock. DB_OK, or DB_ERROR

@@ -463,5 +463,5 @@ int pg_translate(const char *sql, char **out)
 		return rc == -EINVAL ? rc : -ENOMEM;
 	}
 	*out = (char *)buf_detach(&x.out, NULL);
-	return 0;
+	return x.max_param;
 }
