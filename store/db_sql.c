@@ -18,6 +18,8 @@
  *                                 rows", not for ordering)
  *   PRAGMA ...                 -> -EINVAL (each engine's caller has its own)
  *
+ * $tag$...$tag$ bodies (PostgreSQL's own scripts) are copied as they are too.
+ *
  * The conflict clause goes at the end of its statement: before a `;`, before RETURNING, or
  * at the end of the text. The table of keys below follows the migrations in catalog.c; an
  * INSERT OR REPLACE into a table missing from it is -EINVAL, so a new table is noticed by
@@ -135,6 +137,24 @@ static int copy_quoted(struct xl *x)
 			x->p++;
 		}
 	}
+	return buf_append(&x->out, s, (size_t)(x->p - s));
+}
+
+/* $tag$ ... $tag$ (PostgreSQL's own scripts, e.g. schema_pg.c's function bodies): as is. */
+static int copy_dollar(struct xl *x)
+{
+	const char *s = x->p;
+	size_t n = 1 + word_len(s + 1);
+	char tag[64];
+	const char *e;
+
+	if (s[n] != '$' || n + 1 >= sizeof(tag))
+		return -EINVAL;
+	memcpy(tag, s, n + 1);
+	tag[n + 1] = '\0';
+	if (!(e = strstr(s + n + 1, tag)))
+		return -EINVAL;
+	x->p = e + n + 1;
 	return buf_append(&x->out, s, (size_t)(x->p - s));
 }
 
@@ -296,8 +316,9 @@ static int insert_or(struct xl *x, const char *p)
 		return buf_append(&x->out, "INSERT", 6);
 	q = skip_space(q + 2);
 	replace = word_is(q, "REPLACE");
-	if (!replace && !word_is(q, "IGNORE"))
-		return -EINVAL; /* OR ABORT / FAIL / ROLLBACK: not used by the store */
+	if (!replace && !word_is(q, "IGNORE")) /* a trigger's INSERT OR UPDATE */
+		return word_is(q, "UPDATE") || word_is(q, "DELETE") ? buf_append(&x->out, "INSERT", 6)
+								     : -EINVAL;
 	q = skip_space(q + word_len(q));
 	if (!word_is(q, "INTO") || x->tail.len)
 		return -EINVAL;
@@ -432,6 +453,8 @@ static int step(struct xl *x)
 		return copy_comment(x);
 	if (c == '?')
 		return param(x);
+	if (c == '$' && (x->p[1] == '$' || (is_word(x->p[1]) && !isdigit((unsigned char)x->p[1]))))
+		return copy_dollar(x);
 	if (is_word(c) && !isdigit((unsigned char)c))
 		return word(x);
 	if (isdigit((unsigned char)c)) { /* a number: 1e5 is not the word e5 */

@@ -77,6 +77,8 @@ static void t_or_ignore(struct tt *t)
 	   " NOTHING RETURNING study");
 	XL(t, "INSERT INTO t(a) VALUES(?)", "INSERT INTO t(a) VALUES($1)");
 	XL(t, "INSERT OR ABORT INTO t(a) VALUES(1)", "");
+	XL(t, "CREATE TRIGGER x AFTER INSERT OR UPDATE ON derived", "CREATE TRIGGER x AFTER INSERT OR"
+	   " UPDATE ON derived");
 }
 
 static void t_or_replace(struct tt *t)
@@ -143,6 +145,9 @@ static void t_rowid_pragma(struct tt *t)
 	XL(t, "SELECT 1; PRAGMA foreign_keys=ON", "");
 	XL(t, "SELECT 'PRAGMA'", "SELECT 'PRAGMA'");
 	XL(t, "SELECT 1e5, x1", "SELECT 1e5, x1");
+	XL(t, "CREATE FUNCTION f() RETURNS int AS $$ SELECT max(a, b) IS ? $$; SELECT $q$?$q$, ?",
+	   "CREATE FUNCTION f() RETURNS int AS $$ SELECT max(a, b) IS ? $$; SELECT $q$?$q$, $1");
+	XL(t, "SELECT $$ open", "");
 }
 
 TT_MAIN(TT_CASE(t_params), TT_CASE(t_empty_is_empty), TT_CASE(t_counts_params), TT_CASE(t_begin), TT_CASE(t_or_ignore),
