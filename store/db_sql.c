@@ -16,6 +16,8 @@
  *   a IS b, a IS NOT b (b not NULL/TRUE/FALSE) -> IS [NOT] DISTINCT FROM
  *   rowid                      -> ctid (a row's physical id: good for "delete these
  *                                 rows", not for ordering)
+ *   FROM (SELECT ...) without an alias -> FROM (SELECT ...) AS fiona_sqN (PostgreSQL 15
+ *                                 wants one)
  *   PRAGMA ...                 -> -EINVAL (each engine's caller has its own)
  *
  * $tag$...$tag$ bodies (PostgreSQL's own scripts) are copied as they are too.
@@ -91,6 +93,9 @@ struct xl {
 	int gc[GC_DEPTH];  /* depth of each open group_concat( */
 	bool gc_sep[GC_DEPTH];
 	int n_gc;
+	bool from_kw;	   /* the last token was FROM or JOIN */
+	int sub[GC_DEPTH]; /* depth of each open FROM ( / JOIN ( */
+	int n_sub, n_alias;
 };
 
 static bool is_word(char c)
@@ -363,6 +368,31 @@ static int is_op(struct xl *x)
 	return buf_appendf(&x->out, "IS %sDISTINCT FROM ", not ? "" : "NOT ");
 }
 
+/* Words after a subquery in FROM that are not its alias. */
+static bool clause_word(const char *p)
+{
+	static const char *const words[] = {"WHERE",  "GROUP", "ORDER",	   "LIMIT", "UNION",
+					    "EXCEPT", "JOIN",  "INTERSECT", "ON",    "LEFT",
+					    "INNER",  "CROSS", "HAVING",    "OFFSET", "USING",
+					    "RIGHT",  "FULL",  "NATURAL",   "WINDOW", "RETURNING"};
+
+	for (size_t i = 0; i < CORE_ARRAY_SIZE(words); i++)
+		if (word_is(p, words[i]))
+			return true;
+	return false;
+}
+
+/* The ')' at x->p closes a FROM subquery: its alias when the text gives none. */
+static int sub_alias(struct xl *x)
+{
+	const char *q = skip_space(x->p + 1);
+
+	x->n_sub--;
+	if (is_word(*q) && !clause_word(q))
+		return 0;
+	return buf_appendf(&x->out, ") AS fiona_sq%d", ++x->n_alias) ? -ENOMEM : 1;
+}
+
 static int word(struct xl *x)
 {
 	const char *w = x->p;
@@ -371,6 +401,7 @@ static int word(struct xl *x)
 	bool first = x->words++ == 0, call = *after == '(';
 
 	x->p = w + n;
+	x->from_kw = word_is(w, "FROM") || word_is(w, "JOIN");
 	if (w > x->sql && w[-1] == '.') /* a qualified name: t.max is a column */
 		return buf_append(&x->out, w, n);
 	if (first && word_is(w, "PRAGMA"))
@@ -410,9 +441,20 @@ static int word(struct xl *x)
 
 static int punct(struct xl *x)
 {
-	char c = *x->p++;
+	char c = *x->p;
 	bool gc = x->n_gc && x->gc[x->n_gc - 1] == x->depth;
+	int rc;
 
+	if (x->n_sub && c == ')' && x->sub[x->n_sub - 1] == x->depth && (rc = sub_alias(x))) {
+		x->p++;
+		x->depth--;
+		return rc < 0 ? rc : 0;
+	}
+	x->p++;
+	if (c == '(' && x->from_kw && x->n_sub < GC_DEPTH)
+		x->sub[x->n_sub++] = x->depth + 1;
+	if (!isspace((unsigned char)c))
+		x->from_kw = false;
 	switch (c) {
 	case '(':
 		x->depth++;

@@ -145,6 +145,13 @@ static void t_rowid_pragma(struct tt *t)
 	XL(t, "SELECT 1; PRAGMA foreign_keys=ON", "");
 	XL(t, "SELECT 'PRAGMA'", "SELECT 'PRAGMA'");
 	XL(t, "SELECT 1e5, x1", "SELECT 1e5, x1");
+	XL(t, "SELECT count(*) FROM (SELECT a FROM t GROUP BY a)",
+	   "SELECT count(*) FROM (SELECT a FROM t GROUP BY a) AS fiona_sq1");
+	XL(t, "SELECT * FROM (SELECT 1) UNION ALL SELECT * FROM (SELECT 2) x JOIN (SELECT 3)  ON 1",
+	   "SELECT * FROM (SELECT 1) AS fiona_sq1 UNION ALL SELECT * FROM (SELECT 2) x JOIN (SELECT 3)"
+	   " AS fiona_sq2  ON 1");
+	XL(t, "SELECT * FROM t WHERE a IN (SELECT b FROM (SELECT c AS b FROM u))",
+	   "SELECT * FROM t WHERE a IN (SELECT b FROM (SELECT c AS b FROM u) AS fiona_sq1)");
 	XL(t, "CREATE FUNCTION f() RETURNS int AS $$ SELECT max(a, b) IS ? $$; SELECT $q$?$q$, ?",
 	   "CREATE FUNCTION f() RETURNS int AS $$ SELECT max(a, b) IS ? $$; SELECT $q$?$q$, $1");
 	XL(t, "SELECT $$ open", "");
