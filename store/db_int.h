@@ -51,9 +51,5 @@ uint64_t pg_data_version(struct pg_db *pg);
  * in *out (free with free()); -EINVAL for what it cannot translate (PRAGMA, OR REPLACE
  * into an unknown table), -ENOMEM. */
 int pg_translate(const char *sql, char **out);
-/* schema_pg.c: a PostgreSQL catalog to target_version (migrations as in catalog.c, in
- * PostgreSQL's dialect), in one transaction under an advisory lock. DB_OK, or DB_ERROR
- * with why (a catalog newer than target, a failed script). */
-int pg_schema_migrate(struct db *db, int target_version, char *why, size_t cap);
 
 #endif

@@ -41,7 +41,7 @@
 #define SQL_MAX (1u << 24)
 #define GC_DEPTH 8
 
-/* Every catalog table: its primary key and all its columns (migrations 1..9). */
+/* Every catalog table: its primary key and all its columns (migrations 1..10). */
 struct pg_table {
 	const char *name;
 	const char *key;  /* "a, b"; NULL: no key (OR REPLACE refused) */
@@ -62,7 +62,8 @@ static const struct pg_table tables[] = {
 	{"assignments", "study", "study,project,participant,event,who,at,how,requested_by"},
 	{"coupling", "project,key", "project,key,participant,event,source"},
 	{"transfers", "instance,project",
-	 "instance,project,destination,state,attempts,next_try,last_error,sent_at,verified_at"},
+	 "instance,project,destination,state,attempts,next_try,last_error,sent_at,verified_at,"
+	 "lease"},
 	{"audit", "id", "id,at,uid,action,detail"},
 	{"derived", "instance,profile", "instance,profile,size,plan,source,description,crc"},
 	{"changes", "seq", "seq,study,what,project,participant,event"},

@@ -171,6 +171,9 @@ static const char *const scripts[] = {
 	"  RETURN NULL;"
 	" END $$;"
 	"UPDATE review SET gen=gen+1, summary=NULL;",
+	/* 9 -> 10 */
+	"ALTER TABLE transfers ADD COLUMN lease text;"
+	"CREATE INDEX transfers_lease ON transfers(lease);",
 };
 
 /* One integer from a one-row query; -1 when it failed. */

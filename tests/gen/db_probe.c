@@ -22,6 +22,9 @@
 
 #include "store/db_int.h"
 
+#define PG_TARGET 10 /* cat_schema_version() */
+#define PG_TARGET_S "10"
+
 static int failures;
 
 static void check(bool ok, const char *name, const char *why)
@@ -81,15 +84,16 @@ static int64_t one_int(struct db *db, const char *sql)
 static void t_schema(struct db *db)
 {
 	char why[256] = "";
-	int rc = pg_schema_migrate(db, 9, why, sizeof(why));
+	int rc = pg_schema_migrate(db, PG_TARGET, why, sizeof(why));
 
-	check(rc == DB_OK, "schema migrates 0 -> 9", why);
-	check(pg_schema_migrate(db, 9, why, sizeof(why)) == DB_OK, "migrating again is a no-op",
+	check(rc == DB_OK, "schema migrates 0 -> " PG_TARGET_S, why);
+	check(pg_schema_migrate(db, PG_TARGET, why, sizeof(why)) == DB_OK, "migrating again is a no-op",
 	      why);
-	rc = pg_schema_migrate(db, 8, why, sizeof(why));
+	rc = pg_schema_migrate(db, PG_TARGET - 1, why, sizeof(why));
 	check(rc == DB_ERROR && strstr(why, "newer"), "a catalog newer than the target is refused",
 	      why);
-	check(one_int(db, "SELECT version FROM fiona_schema") == 9, "fiona_schema says 9",
+	check(one_int(db, "SELECT version FROM fiona_schema") == PG_TARGET,
+	      "fiona_schema says " PG_TARGET_S,
 	      db_errmsg(db));
 	check(one_int(db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'derived_review%'") == 2,
 	      "the two review triggers exist", db_errmsg(db));
