@@ -46,14 +46,14 @@
 #include "store/db_int.h"
 
 /* type OIDs (pg_type.h is a server header) */
-#define OID_BOOL 16
-#define OID_BYTEA 17
-#define OID_INT8 20
-#define OID_INT2 21
-#define OID_INT4 23
-#define OID_TEXT 25
-#define OID_FLOAT4 700
-#define OID_FLOAT8 701
+#define OID_BOOL    16
+#define OID_BYTEA   17
+#define OID_INT8    20
+#define OID_INT2    21
+#define OID_INT4    23
+#define OID_TEXT    25
+#define OID_FLOAT4  700
+#define OID_FLOAT8  701
 #define OID_NUMERIC 1700
 
 #define PG_CHANNEL "fiona_changes"
@@ -63,25 +63,25 @@ struct pg_db {
 	PGconn *conn;
 	char err[256];
 	int64_t changes, total;
-	uint64_t version;	/* notifications received + ticks + reconnects */
-	int64_t tick_ns;	/* monotonic time of the last tick */
-	unsigned epoch;		/* bumped by every reconnect: prepared names are gone */
-	unsigned next_name;	/* persistent statements: fiona_<n> */
-	bool lost;		/* reset at the next call outside a transaction */
-	bool lost_in_tx;	/* ... and a transaction was open: only ROLLBACK until then */
+	uint64_t version;   /* notifications received + ticks + reconnects */
+	int64_t tick_ns;    /* monotonic time of the last tick */
+	unsigned epoch;	    /* bumped by every reconnect: prepared names are gone */
+	unsigned next_name; /* persistent statements: fiona_<n> */
+	bool lost;	    /* reset at the next call outside a transaction */
+	bool lost_in_tx;    /* ... and a transaction was open: only ROLLBACK until then */
 };
 
 struct pg_param {
 	char *value; /* NULL: SQL NULL */
 	int len;
 	Oid type;
-	int format;  /* 0 text, 1 binary */
+	int format; /* 0 text, 1 binary */
 };
 
 struct pg_stmt {
 	struct pg_db *db;
-	char *sql;		/* translated */
-	int n;			/* parameters */
+	char *sql; /* translated */
+	int n;	   /* parameters */
 	struct pg_param *params;
 	/* libpq's arrays of them, filled at each send */
 	const char **values;
@@ -89,11 +89,11 @@ struct pg_stmt {
 	Oid *types;
 	bool persistent;
 	char name[24];
-	unsigned prepared;	/* epoch + 1 it was prepared in; 0 not prepared */
-	bool text_unknown;	/* unknown parameters go as text (42P18 seen) */
+	unsigned prepared; /* epoch + 1 it was prepared in; 0 not prepared */
+	bool text_unknown; /* unknown parameters go as text (42P18 seen) */
 	PGresult *res;
 	int row, rows;
-	unsigned char **blobs;	/* decoded bytea of the current row, per column */
+	unsigned char **blobs; /* decoded bytea of the current row, per column */
 	size_t *blob_len;
 };
 
@@ -130,8 +130,8 @@ static int map_state(const char *st)
 	static const struct {
 		const char *state;
 		int rc;
-	} map[] = {{"53100", DB_FULL},	 {"53200", DB_NOMEM}, {"40001", DB_BUSY},
-		   {"40P01", DB_BUSY},	 {"55P03", DB_BUSY},  {"25006", DB_READONLY},
+	} map[] = {{"53100", DB_FULL},	{"53200", DB_NOMEM}, {"40001", DB_BUSY},
+		   {"40P01", DB_BUSY},	{"55P03", DB_BUSY},  {"25006", DB_READONLY},
 		   {"57P01", DB_IOERR}, {"57P02", DB_IOERR}, {"57P03", DB_IOERR}};
 
 	if (!st)
@@ -253,7 +253,8 @@ static int tx_word(const char *sql)
 	static const struct {
 		const char *w;
 		int kind;
-	} words[] = {{"BEGIN", 'B'}, {"START", 'B'}, {"COMMIT", 'C'}, {"END", 'C'}, {"ROLLBACK", 'R'}};
+	} words[] = {
+		{"BEGIN", 'B'}, {"START", 'B'}, {"COMMIT", 'C'}, {"END", 'C'}, {"ROLLBACK", 'R'}};
 
 	while (isspace((unsigned char)*sql))
 		sql++;
@@ -321,8 +322,8 @@ int pg_exec(struct pg_db *pg, const char *sql)
 		return rc == DB_DONE ? DB_OK : rc;
 	}
 	res = PQexec(pg->conn, pgsql);
-	if (res && (PQresultStatus(res) == PGRES_COMMAND_OK ||
-		    PQresultStatus(res) == PGRES_TUPLES_OK))
+	if (res &&
+	    (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK))
 		rc = result_ok(pg, res, pgsql);
 	else
 		rc = result_error(pg, res, tx);
@@ -434,7 +435,8 @@ static void send(struct pg_stmt *st, PGresult **res)
 		lens[i] = st->params[i].len;
 		fmts[i] = st->params[i].format;
 		types[i] = st->params[i].type ? st->params[i].type
-					       : st->text_unknown ? OID_TEXT : 0;
+			   : st->text_unknown ? OID_TEXT
+					      : 0;
 	}
 	if (!st->persistent) {
 		*res = PQexecParams(pg->conn, st->sql, st->n, types, values, lens, fmts, 0);
@@ -467,8 +469,8 @@ static int run(struct pg_stmt *st)
 		st->text_unknown = true;
 		send(st, &res);
 	}
-	if (res && (PQresultStatus(res) == PGRES_TUPLES_OK ||
-		    PQresultStatus(res) == PGRES_COMMAND_OK) &&
+	if (res &&
+	    (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) &&
 	    !(rc = result_ok(pg, res, st->sql))) {
 		st->res = res;
 		st->rows = PQntuples(res);

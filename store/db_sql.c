@@ -38,7 +38,7 @@
 
 #include "store/db_int.h"
 
-#define SQL_MAX (1u << 24)
+#define SQL_MAX	 (1u << 24)
 #define GC_DEPTH 8
 
 /* Every catalog table: its primary key and all its columns (migrations 1..10). */
@@ -84,14 +84,14 @@ static const struct pg_table tables[] = {
 };
 
 struct xl {
-	const char *sql;   /* the SQLite text */
-	const char *p;	   /* cursor in it */
-	struct buf out;	   /* the PostgreSQL text */
-	struct buf tail;   /* the conflict clause owed to the current statement */
-	int max_param;	   /* highest $n so far */
-	int depth;	   /* parentheses open */
-	int words;	   /* words seen in the current statement */
-	int gc[GC_DEPTH];  /* depth of each open group_concat( */
+	const char *sql;  /* the SQLite text */
+	const char *p;	  /* cursor in it */
+	struct buf out;	  /* the PostgreSQL text */
+	struct buf tail;  /* the conflict clause owed to the current statement */
+	int max_param;	  /* highest $n so far */
+	int depth;	  /* parentheses open */
+	int words;	  /* words seen in the current statement */
+	int gc[GC_DEPTH]; /* depth of each open group_concat( */
 	bool gc_sep[GC_DEPTH];
 	int n_gc;
 	bool from_kw;	   /* the last token was FROM or JOIN */
@@ -301,8 +301,9 @@ static int replace_clause(struct xl *x, const char *target)
 			rc = buf_appendf(&x->tail, "%s%.*s=", first ? "UPDATE SET " : ", ", (int)k,
 					 c);
 			rc = rc ? rc
-				: in_list(cols, c, k) ? buf_appendf(&x->tail, "EXCLUDED.%.*s", (int)k, c)
-						      : buf_appendf(&x->tail, "DEFAULT");
+			     : in_list(cols, c, k)
+				     ? buf_appendf(&x->tail, "EXCLUDED.%.*s", (int)k, c)
+				     : buf_appendf(&x->tail, "DEFAULT");
 			first = false;
 		}
 		c += k + (c[k] == ',');
@@ -323,8 +324,9 @@ static int insert_or(struct xl *x, const char *p)
 	q = skip_space(q + 2);
 	replace = word_is(q, "REPLACE");
 	if (!replace && !word_is(q, "IGNORE")) /* a trigger's INSERT OR UPDATE */
-		return word_is(q, "UPDATE") || word_is(q, "DELETE") ? buf_append(&x->out, "INSERT", 6)
-								     : -EINVAL;
+		return word_is(q, "UPDATE") || word_is(q, "DELETE")
+			       ? buf_append(&x->out, "INSERT", 6)
+			       : -EINVAL;
 	q = skip_space(q + word_len(q));
 	if (!word_is(q, "INTO") || x->tail.len)
 		return -EINVAL;
@@ -359,21 +361,21 @@ static int group_concat(struct xl *x)
 static int is_op(struct xl *x)
 {
 	const char *q = skip_space(x->p);
-	bool not = word_is(q, "NOT");
-	const char *v = not ? skip_space(q + 3) : q;
+	bool neg = word_is(q, "NOT");
+	const char *v = neg ? skip_space(q + 3) : q;
 
 	if (word_is(v, "NULL") || word_is(v, "TRUE") || word_is(v, "FALSE") ||
 	    word_is(v, "DISTINCT") || word_is(v, "UNKNOWN") || !*v)
 		return buf_append(&x->out, "IS", 2);
 	x->p = v;
-	return buf_appendf(&x->out, "IS %sDISTINCT FROM ", not ? "" : "NOT ");
+	return buf_appendf(&x->out, "IS %sDISTINCT FROM ", neg ? "" : "NOT ");
 }
 
 /* Words after a subquery in FROM that are not its alias. */
 static bool clause_word(const char *p)
 {
-	static const char *const words[] = {"WHERE",  "GROUP", "ORDER",	   "LIMIT", "UNION",
-					    "EXCEPT", "JOIN",  "INTERSECT", "ON",    "LEFT",
+	static const char *const words[] = {"WHERE",  "GROUP", "ORDER",	    "LIMIT",  "UNION",
+					    "EXCEPT", "JOIN",  "INTERSECT", "ON",     "LEFT",
 					    "INNER",  "CROSS", "HAVING",    "OFFSET", "USING",
 					    "RIGHT",  "FULL",  "NATURAL",   "WINDOW", "RETURNING"};
 
@@ -425,9 +427,9 @@ static int word(struct xl *x)
 		if (args < 0)
 			return -EINVAL;
 		if (args > 1)
-			return buf_appendf(&x->out, "%s", tolower((unsigned char)w[1]) == 'a'
-								  ? "GREATEST"
-								  : "LEAST");
+			return buf_appendf(&x->out, "%s",
+					   tolower((unsigned char)w[1]) == 'a' ? "GREATEST"
+									       : "LEAST");
 	}
 	if (call && word_is(w, "group_concat")) {
 		x->p = after;

@@ -22,7 +22,7 @@
 
 #include "store/db_int.h"
 
-#define PG_TARGET 10 /* cat_schema_version() */
+#define PG_TARGET   10 /* cat_schema_version() */
 #define PG_TARGET_S "10"
 
 static int failures;
@@ -87,15 +87,15 @@ static void t_schema(struct db *db)
 	int rc = pg_schema_migrate(db, PG_TARGET, why, sizeof(why));
 
 	check(rc == DB_OK, "schema migrates 0 -> " PG_TARGET_S, why);
-	check(pg_schema_migrate(db, PG_TARGET, why, sizeof(why)) == DB_OK, "migrating again is a no-op",
-	      why);
+	check(pg_schema_migrate(db, PG_TARGET, why, sizeof(why)) == DB_OK,
+	      "migrating again is a no-op", why);
 	rc = pg_schema_migrate(db, PG_TARGET - 1, why, sizeof(why));
 	check(rc == DB_ERROR && strstr(why, "newer"), "a catalog newer than the target is refused",
 	      why);
 	check(one_int(db, "SELECT version FROM fiona_schema") == PG_TARGET,
-	      "fiona_schema says " PG_TARGET_S,
-	      db_errmsg(db));
-	check(one_int(db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'derived_review%'") == 2,
+	      "fiona_schema says " PG_TARGET_S, db_errmsg(db));
+	check(one_int(db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'derived_review%'") ==
+		      2,
 	      "the two review triggers exist", db_errmsg(db));
 }
 
@@ -115,8 +115,9 @@ static void t_binds(struct db *db)
 	rc = rc ? rc : db_step(st);
 	CHECK(rc == DB_DONE && db_changes(db) == 1, "insert text, blob with NUL bytes, int64", db);
 	db_finalize(st);
-	rc = db_prepare(db, "SELECT text, at, project, NULL, 1.5, ?1 IS NULL FROM review_text"
-			    " WHERE project=?",
+	rc = db_prepare(db,
+			"SELECT text, at, project, NULL, 1.5, ?1 IS NULL FROM review_text"
+			" WHERE project=?",
 			true, &st);
 	rc = rc ? rc : db_bind_null(st, 1);
 	rc = rc ? rc : db_bind_text(st, 2, "P1", -1);
@@ -126,10 +127,10 @@ static void t_binds(struct db *db)
 	     !memcmp(db_column_blob(st, 0), blob, sizeof(blob)) &&
 	     db_column_type(st, 1) == DB_INTEGER &&
 	     db_column_int64(st, 1) == INT64_C(9007199254740993) &&
-	     db_column_type(st, 2) == DB_TEXT && !strcmp((const char *)db_column_text(st, 2), "P1") &&
-	     db_column_bytes(st, 2) == 2 && db_column_type(st, 3) == DB_NULL &&
-	     !db_column_text(st, 3) && db_column_type(st, 4) == DB_FLOAT &&
-	     db_column_int64(st, 5) == 1;
+	     db_column_type(st, 2) == DB_TEXT &&
+	     !strcmp((const char *)db_column_text(st, 2), "P1") && db_column_bytes(st, 2) == 2 &&
+	     db_column_type(st, 3) == DB_NULL && !db_column_text(st, 3) &&
+	     db_column_type(st, 4) == DB_FLOAT && db_column_int64(st, 5) == 1;
 	CHECK(ok, "read back: blob bytes, int64, text, NULL, float, a boolean as 1", db);
 	CHECK(db_step(st) == DB_DONE, "DB_DONE after the last row", db);
 	db_reset(st);
@@ -138,7 +139,8 @@ static void t_binds(struct db *db)
 	CHECK(db_step(st) == DB_DONE, "a persistent statement runs again with new binds", db);
 	db_finalize(st);
 	CHECK(run(db, "INSERT INTO objects(hash, size, stored_at) VALUES(?,?,?)", "ttt", "h1", "5",
-		  "7") == DB_DONE && one_int(db, "SELECT size + 1 FROM objects WHERE hash='h1'") == 6,
+		  "7") == DB_DONE &&
+		      one_int(db, "SELECT size + 1 FROM objects WHERE hash='h1'") == 6,
 	      "a text '5' bound into a bigint column", db);
 	CHECK(run(db, "SELECT 1 WHERE ? IS NULL", "n") == DB_ROW,
 	      "a parameter of no inferable type is retried as text", db);
@@ -159,22 +161,26 @@ static void t_conflicts(struct db *db)
 		      db_changes(db) == 1 &&
 		      one_int(db, "SELECT count(*) FROM rc_state WHERE value='new' AND at=2") == 1,
 	      "INSERT OR REPLACE replaces", db);
-	run(db, "INSERT INTO coupling(project, key, participant, event, source)"
-		" VALUES('P', 'A1', 'p1', 'e1', 'redcap')",
+	run(db,
+	    "INSERT INTO coupling(project, key, participant, event, source)"
+	    " VALUES('P', 'A1', 'p1', 'e1', 'redcap')",
 	    "");
 	run(db, "INSERT OR REPLACE INTO coupling(project, key, participant, event) VALUES(?,?,?,?)",
 	    "tttt", "P", "A1", "p2", "e2");
-	CHECK(one_int(db, "SELECT count(*) FROM coupling WHERE participant='p2' AND source IS NULL")
-		      == 1,
+	CHECK(one_int(db,
+		      "SELECT count(*) FROM coupling WHERE participant='p2' AND source IS NULL") ==
+		      1,
 	      "OR REPLACE resets the unlisted columns, as SQLite's delete + insert", db);
 	CHECK(run(db, "INSERT INTO objects(hash, size, stored_at) VALUES(?,?,?)", "tii", "h1",
 		  (int64_t)1, (int64_t)1) == DB_CONSTRAINT,
 	      "a duplicate key is DB_CONSTRAINT", db);
-	CHECK(run(db, "INSERT INTO studies(patient, study_uid, first_arrival, last_arrival)"
-		      " VALUES(12345, 'u', 1, 1)",
+	CHECK(run(db,
+		  "INSERT INTO studies(patient, study_uid, first_arrival, last_arrival)"
+		  " VALUES(12345, 'u', 1, 1)",
 		  "") == DB_CONSTRAINT,
 	      "a foreign key violation is DB_CONSTRAINT", db);
-	run(db, "INSERT INTO patients(patient_id, patient_name, birth_date) VALUES('a','b','c')", "");
+	run(db, "INSERT INTO patients(patient_id, patient_name, birth_date) VALUES('a','b','c')",
+	    "");
 	id1 = db_last_insert_id(db);
 	run(db, "INSERT INTO patients(patient_id, patient_name, birth_date) VALUES(?,?,?)", "ttt",
 	    "a2", "b", "c");
@@ -210,10 +216,11 @@ static void t_transactions(struct db *db)
 	ok = run(db, "INSERT INTO objects(hash, size, stored_at) VALUES('h1', 1, 1)", "") ==
 	     DB_CONSTRAINT;
 	ok = db_exec(db, "COMMIT") == DB_ERROR && ok;
-	CHECK(ok && !db_in_transaction(db), "COMMIT after a failed statement is an error, not success",
-	      db);
-	ok = db_prepare(db, "SELECT group_concat(DISTINCT x) FROM (SELECT 'b' x UNION ALL SELECT"
-			    " 'a' UNION ALL SELECT 'b') t",
+	CHECK(ok && !db_in_transaction(db),
+	      "COMMIT after a failed statement is an error, not success", db);
+	ok = db_prepare(db,
+			"SELECT group_concat(DISTINCT x) FROM (SELECT 'b' x UNION ALL SELECT"
+			" 'a' UNION ALL SELECT 'b') t",
 			false, &st) == DB_OK &&
 	     db_step(st) == DB_ROW;
 	ok = ok && (!strcmp((const char *)db_column_text(st, 0), "a,b") ||
@@ -383,8 +390,8 @@ static void timed(struct db *db, bool persistent, int n, double *t)
 	db_finalize(st);
 	qsort(t, (size_t)n, sizeof(*t), cmp_d);
 	printf("INFO pg: one-row select by key, %s: p50 %.3f ms, p90 %.3f ms (%d runs)\n",
-	       persistent ? "persistent (PQexecPrepared)" : "PQexecParams", t[n / 2],
-	       t[n * 9 / 10], n);
+	       persistent ? "persistent (PQexecPrepared)" : "PQexecParams", t[n / 2], t[n * 9 / 10],
+	       n);
 }
 
 static int timing(const char *ci, int n)

@@ -18,11 +18,11 @@ static int xl_is(const char *in, const char *want, char *got, size_t cap)
 	return *want ? rc >= 0 && !strcmp(got, want) : rc == -EINVAL;
 }
 
-#define XL(t, in, want)                                                                     \
-	do {                                                                                \
-		char got_[2048];                                                            \
-		int ok_ = xl_is(in, want, got_, sizeof(got_));                              \
-		TT_CHECK_MSG(t, ok_, "%.300s -> [%.300s]", in, got_);                       \
+#define XL(t, in, want)                                                                            \
+	do {                                                                                       \
+		char got_[2048];                                                                   \
+		int ok_ = xl_is(in, want, got_, sizeof(got_));                                     \
+		TT_CHECK_MSG(t, ok_, "%.300s -> [%.300s]", in, got_);                              \
 	} while (0)
 
 static void t_params(struct tt *t)
@@ -71,13 +71,15 @@ static void t_or_ignore(struct tt *t)
 	   "INSERT INTO objects(hash, size, stored_at) VALUES($1,$2,$3) ON CONFLICT DO NOTHING");
 	XL(t, "INSERT OR IGNORE INTO patients(patient_id) VALUES(?); SELECT 1",
 	   "INSERT INTO patients(patient_id) VALUES($1) ON CONFLICT DO NOTHING; SELECT 1");
-	XL(t, "INSERT OR IGNORE INTO review(study, profile) SELECT r.study, 'x' FROM series r"
-	      " RETURNING study",
+	XL(t,
+	   "INSERT OR IGNORE INTO review(study, profile) SELECT r.study, 'x' FROM series r"
+	   " RETURNING study",
 	   "INSERT INTO review(study, profile) SELECT r.study, 'x' FROM series r ON CONFLICT DO"
 	   " NOTHING RETURNING study");
 	XL(t, "INSERT INTO t(a) VALUES(?)", "INSERT INTO t(a) VALUES($1)");
 	XL(t, "INSERT OR ABORT INTO t(a) VALUES(1)", "");
-	XL(t, "CREATE TRIGGER x AFTER INSERT OR UPDATE ON derived", "CREATE TRIGGER x AFTER INSERT OR"
+	XL(t, "CREATE TRIGGER x AFTER INSERT OR UPDATE ON derived",
+	   "CREATE TRIGGER x AFTER INSERT OR"
 	   " UPDATE ON derived");
 }
 
@@ -91,14 +93,16 @@ static void t_or_replace(struct tt *t)
 	   "INSERT INTO coupling(project, key, participant, event) VALUES($1,$2,$3,$4) ON"
 	   " CONFLICT(project,key) DO UPDATE SET participant=EXCLUDED.participant,"
 	   " event=EXCLUDED.event, source=DEFAULT");
-	XL(t, "insert or replace into assignments (study,project,participant,event,who,at,how)"
-	      " VALUES(?1,?2,?3,?4,?5,?6,'mv');",
+	XL(t,
+	   "insert or replace into assignments (study,project,participant,event,who,at,how)"
+	   " VALUES(?1,?2,?3,?4,?5,?6,'mv');",
 	   "INSERT INTO assignments (study,project,participant,event,who,at,how) VALUES($1,$2,$3,"
 	   "$4,$5,$6,'mv') ON CONFLICT(study) DO UPDATE SET project=EXCLUDED.project,"
 	   " participant=EXCLUDED.participant, event=EXCLUDED.event, who=EXCLUDED.who,"
 	   " at=EXCLUDED.at, how=EXCLUDED.how, requested_by=DEFAULT;");
-	XL(t, "INSERT OR REPLACE INTO participants(project, participant, created_by, created_at,"
-	      " source) VALUES(?,?,?,?,?)",
+	XL(t,
+	   "INSERT OR REPLACE INTO participants(project, participant, created_by, created_at,"
+	   " source) VALUES(?,?,?,?,?)",
 	   "INSERT INTO participants(project, participant, created_by, created_at, source)"
 	   " VALUES($1,$2,$3,$4,$5) ON CONFLICT(project,participant) DO UPDATE SET"
 	   " created_by=EXCLUDED.created_by, created_at=EXCLUDED.created_at,"
@@ -113,8 +117,10 @@ static void t_max_min(struct tt *t)
 {
 	XL(t, "SELECT max(seq) FROM changes", "SELECT max(seq) FROM changes");
 	XL(t, "UPDATE studies SET last_arrival=max(last_arrival, ?), first_arrival=MIN(a,(b),c)",
-	   "UPDATE studies SET last_arrival=GREATEST(last_arrival, $1), first_arrival=LEAST(a,(b),c)");
-	XL(t, "SELECT max(coalesce(a, 1)), min(f(a, b))", "SELECT max(coalesce(a, 1)), min(f(a, b))");
+	   "UPDATE studies SET last_arrival=GREATEST(last_arrival, $1), "
+	   "first_arrival=LEAST(a,(b),c)");
+	XL(t, "SELECT max(coalesce(a, 1)), min(f(a, b))",
+	   "SELECT max(coalesce(a, 1)), min(f(a, b))");
 	XL(t, "SELECT max(a, ','), t.max FROM t", "SELECT GREATEST(a, ','), t.max FROM t");
 	XL(t, "SELECT max(a", "");
 }
@@ -148,7 +154,8 @@ static void t_rowid_pragma(struct tt *t)
 	XL(t, "SELECT count(*) FROM (SELECT a FROM t GROUP BY a)",
 	   "SELECT count(*) FROM (SELECT a FROM t GROUP BY a) AS fiona_sq1");
 	XL(t, "SELECT * FROM (SELECT 1) UNION ALL SELECT * FROM (SELECT 2) x JOIN (SELECT 3)  ON 1",
-	   "SELECT * FROM (SELECT 1) AS fiona_sq1 UNION ALL SELECT * FROM (SELECT 2) x JOIN (SELECT 3)"
+	   "SELECT * FROM (SELECT 1) AS fiona_sq1 UNION ALL SELECT * FROM (SELECT 2) x JOIN "
+	   "(SELECT 3)"
 	   " AS fiona_sq2  ON 1");
 	XL(t, "SELECT * FROM t WHERE a IN (SELECT b FROM (SELECT c AS b FROM u))",
 	   "SELECT * FROM t WHERE a IN (SELECT b FROM (SELECT c AS b FROM u) AS fiona_sq1)");
@@ -157,6 +164,6 @@ static void t_rowid_pragma(struct tt *t)
 	XL(t, "SELECT $$ open", "");
 }
 
-TT_MAIN(TT_CASE(t_params), TT_CASE(t_empty_is_empty), TT_CASE(t_counts_params), TT_CASE(t_begin), TT_CASE(t_or_ignore),
-	TT_CASE(t_or_replace), TT_CASE(t_max_min), TT_CASE(t_group_concat), TT_CASE(t_is),
-	TT_CASE(t_rowid_pragma))
+TT_MAIN(TT_CASE(t_params), TT_CASE(t_empty_is_empty), TT_CASE(t_counts_params), TT_CASE(t_begin),
+	TT_CASE(t_or_ignore), TT_CASE(t_or_replace), TT_CASE(t_max_min), TT_CASE(t_group_concat),
+	TT_CASE(t_is), TT_CASE(t_rowid_pragma))
