@@ -1,4 +1,4 @@
-# fiona — plain Makefile. Targets: all test asan fuzz bench bench-scale bench-crash lint run deps
+# fiona — plain Makefile. Targets: all test test-pg asan fuzz bench bench-scale bench-crash lint run deps
 # clean.
 #
 # Sources are picked up by wildcard per module so adding a file needs no edit here:
@@ -58,7 +58,7 @@ EMU_OBJ  := $(EMU_C:%.c=$(BUILD)/obj/%.o)
 
 DICOM_DIC ?= $(firstword $(wildcard /usr/share/libdcmtk*/dicom.dic))
 
-.PHONY: all test asan fuzz bench bench-scale bench-crash lint run deps clean test-build
+.PHONY: all test test-pg asan fuzz bench bench-scale bench-crash lint run deps clean test-build
 all: $(BUILD)/fiona $(TOOL_BIN)
 
 deps:
@@ -121,6 +121,11 @@ test-build: $(BUILD)/fiona $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BUILD)/tools/
 test: deps
 	@$(MAKE) --no-print-directory test-build
 	@BUILD=$(BUILD) sh tests/run.sh
+
+# The gateway e2e tests again with the catalog on a private PostgreSQL (tests/e2e/pg.sh).
+test-pg: deps
+	@$(MAKE) --no-print-directory test-build
+	@BUILD=$(BUILD) sh tests/e2e/pg.sh
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \

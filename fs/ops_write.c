@@ -27,8 +27,14 @@ static struct fs_mount *mnt(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* A write that failed because the catalog cannot be reached (PostgreSQL down) is EROFS:
+ * the mount serves what it showed last, read-only, until the catalog is back. */
 static void refuse(fuse_req_t req, int err, const char *what, const char *why)
 {
+	if (err == EIO && !store_catalog_reachable(mnt(req)->store)) {
+		err = EROFS;
+		why = "the catalog cannot be reached: the mount is read-only until it is back";
+	}
 	log_msg(mnt(req)->log, LOG_WARN, "mount", "refused %s (uid %u): %s", what,
 		(unsigned)fuse_req_ctx(req)->uid, why);
 	fuse_reply_err(req, err);
@@ -80,7 +86,7 @@ static int move_event(fuse_req_t req, const struct fs_place *from, const struct 
 					  &ids, &n);
 
 	if (rc) {
-		fuse_reply_err(req, EIO);
+		refuse(req, EIO, "move", "the event's studies could not be listed");
 		return rc;
 	}
 	rc = move_studies(req, ids, n, &was, to, participant, event);

@@ -200,6 +200,11 @@ bool db_in_transaction(struct db *db)
 	return db->kind == DB_POSTGRES ? pg_in_transaction(db->pg) : !sqlite3_get_autocommit(db->lite);
 }
 
+bool db_reachable(struct db *db)
+{
+	return db->kind != DB_POSTGRES || !pg_lost(db->pg);
+}
+
 uint64_t db_data_version(struct db *db)
 {
 	uint64_t v = 0;

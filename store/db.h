@@ -80,6 +80,8 @@ int64_t db_total_changes(struct db *db);
 int64_t db_last_insert_id(struct db *db);
 /* A transaction is open (SQLite may have rolled it back by itself, e.g. on SQLITE_FULL). */
 bool db_in_transaction(struct db *db);
+/* False while the connection is lost (PostgreSQL down or unreachable); SQLite: true. */
+bool db_reachable(struct db *db);
 /* Changes when another connection committed: SQLite's data_version; on PostgreSQL the
  * count of notifications this connection received (db_pg.c). */
 uint64_t db_data_version(struct db *db);

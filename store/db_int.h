@@ -44,6 +44,7 @@ int64_t pg_total_changes(struct pg_db *pg);
 int64_t pg_last_insert_id(struct pg_db *pg);
 bool pg_in_transaction(struct pg_db *pg);
 uint64_t pg_data_version(struct pg_db *pg);
+bool pg_lost(const struct pg_db *pg);
 
 /* db_sql.c: SQLite's dialect as the store writes it into PostgreSQL's (?N -> $N, INSERT OR
  * IGNORE / OR REPLACE -> ON CONFLICT, BEGIN IMMEDIATE, scalar max/min, group_concat).

@@ -217,6 +217,11 @@ static int ready(struct pg_db *pg)
 	return session_setup(pg);
 }
 
+bool pg_lost(const struct pg_db *pg)
+{
+	return !pg || pg->lost;
+}
+
 int pg_open(const char *conninfo, struct pg_db **out)
 {
 	struct pg_db *pg = calloc(1, sizeof(*pg));

@@ -112,6 +112,16 @@ void store_close(struct store *s)
 	free(s);
 }
 
+bool store_catalog_reachable(struct store *s)
+{
+	bool ok;
+
+	pthread_mutex_lock(&s->lock);
+	ok = db_reachable(s->db);
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
 const char *store_tmp_dir(const struct store *s)
 {
 	return s->tmp;

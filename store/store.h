@@ -140,6 +140,9 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 void store_close(struct store *s);
 /* Where receivers write temporaries (same filesystem as the objects). Borrowed. */
 const char *store_tmp_dir(const struct store *s);
+/* False while the catalog cannot be reached (PostgreSQL down): the mount is read-only then
+ * and the receiver refuses; both catch up by themselves when it is back. */
+bool store_catalog_reachable(struct store *s);
 
 struct store_origin {
 	const char *calling_aet, *called_aet, *peer_host; /* NULLs ok */

@@ -58,12 +58,12 @@ done
 for spec in db-write:1:ENOSPC db-write:3:EIO db-sync:1:EIO; do
 	fresh
 	"$FIONA" import -c "$T/fiona.json" $(cat "$T/files") >/dev/null 2>&1
-	st=$(sqlite3 "$T/var/catalog.db" "SELECT min(id) FROM studies")
+	st=$(fiona_sql "$T" "SELECT min(id) FROM studies")
 	FIONA_FAULT=$spec "$FIONA" assign -c "$T/fiona.json" "$st" PROJ01 PROJ01-0001 baseline 2>"$T/as.err"
 	rc=$?
-	n=$(sqlite3 "$T/var/catalog.db" "SELECT (SELECT count(*) FROM assignments) + (SELECT count(*) FROM transfers)")
+	n=$(fiona_sql "$T" "SELECT (SELECT count(*) FROM assignments) + (SELECT count(*) FROM transfers)")
 	"$FIONA" assign -c "$T/fiona.json" "$st" PROJ01 PROJ01-0001 baseline 2>/dev/null
-	m=$(sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM assignments")
+	m=$(fiona_sql "$T" "SELECT count(*) FROM assignments")
 	cp /dev/null "$T/acked"
 	why=$(grep -v " fault: " "$T/as.err" | tail -n 1)
 	if [ $rc -ne 0 ] && [ -n "$why" ] && [ "$n" = 0 ] && [ "$m" = 1 ]; then
@@ -79,7 +79,7 @@ for spec in obj-rename:2:EIO syncfs:3:EIO db-write:4:ENOSPC db-sync:5:EIO; do
 	# a first start without faults makes what every start of a new catalog writes once
 	# (the projects' review files), so the counted writes are the receiver's
 	fiona_start "$T"
-	i=0; while [ "$(sqlite3 "$T/var/catalog.db" 'SELECT count(*) FROM review_text' 2>/dev/null)" != 1 ] &&
+	i=0; while [ "$(fiona_sql "$T" 'SELECT count(*) FROM review_text' 2>/dev/null)" != 1 ] &&
 		[ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=
 	fusermount3 -uz "$M" 2>/dev/null

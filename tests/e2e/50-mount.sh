@@ -85,7 +85,7 @@ done <"$T/pfiles"
 mkdir -p "$T/orig"
 for s in "$S1" "$S2" "$S3"; do
 	id=${s##*_}
-	sqlite3 "$T/var/catalog.db" "SELECT i.hash, e.event FROM instances i JOIN series r ON i.series=r.id
+	fiona_sql "$T" "SELECT i.hash, e.event FROM instances i JOIN series r ON i.series=r.id
 		JOIN assignments e ON e.study=r.study WHERE r.study=$id" |
 		while IFS='|' read -r h ev; do
 			mkdir -p "$T/orig/$ev"; cp "$T/var/objects/$(echo "$h" | cut -c1-2)/$h.dcm" "$T/orig/$ev/"
@@ -151,8 +151,8 @@ elif setpriv --reuid=65534 --regid=65534 --clear-groups ls "$M/projects" >/dev/n
 	pass "permissions (nobody sees only the top folders)"
 else fail permissions "nobody cannot even list projects/"; fi
 
-n=$(sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM audit WHERE action='read'")
-a=$(sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM audit WHERE action IN ('assign','unassign')")
+n=$(fiona_sql "$T" "SELECT count(*) FROM audit WHERE action='read'")
+a=$(fiona_sql "$T" "SELECT count(*) FROM audit WHERE action IN ('assign','unassign')")
 [ "$n" -gt 0 ] && [ "$a" -ge 4 ] && pass "audit ($n reads, $a assignments)" || fail audit "$n reads, $a assignments"
 
 # kill -9 leaves a dead mount; the next start cleans it and mounts again.

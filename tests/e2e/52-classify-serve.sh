@@ -48,7 +48,7 @@ fiona_start "$T"
 # quiet_seconds is 1: arrival and classification follow within a few ticks.
 i=0
 while [ $i -lt 50 ]; do
-	n=$(sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM series WHERE labels<>''" 2>/dev/null)
+	n=$(fiona_sql "$T" "SELECT count(*) FROM series WHERE labels<>''" 2>/dev/null)
 	[ "${n:-0}" -ge 14 ] && break
 	sleep 0.2; i=$((i + 1))
 done

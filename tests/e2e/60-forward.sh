@@ -96,13 +96,13 @@ if wait_for $((n1 + n2 + n3)) 40; then pass "kill -9 during a send: resumes, eve
 else fail resume "$(in_orthanc) of $((n1 + n2 + n3))"; fi
 
 # A late series of a sent study goes alone.
-late=$(sqlite3 "$T/var/catalog.db" "SELECT i.hash FROM instances i JOIN series r ON i.series=r.id WHERE r.study=${S1##*_} LIMIT 1")
+late=$(fiona_sql "$T" "SELECT i.hash FROM instances i JOIN series r ON i.series=r.id WHERE r.study=${S1##*_} LIMIT 1")
 cp "$T/var/objects/$(echo "$late" | cut -c1-2)/$late.dcm" "$T/late.dcm"
 dcmodify -nb -m "(0020,000E)=1.2.826.0.1.3680043.10.1401.77" \
 	-m "(0008,0018)=1.2.826.0.1.3680043.10.1401.77.1" "$T/late.dcm" >/dev/null 2>&1
 "$FIONA" import -c "$T/fiona.json" "$T/late.dcm" 2>/dev/null
 if wait_for $((n1 + n2 + n3 + 1)) 30; then
-	resent=$(sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM transfers t JOIN instances i ON t.instance=i.id
+	resent=$(fiona_sql "$T" "SELECT count(*) FROM transfers t JOIN instances i ON t.instance=i.id
 		JOIN series r ON i.series=r.id WHERE r.study=${S1##*_} AND t.attempts > 1")
 	[ "$resent" = 0 ] && pass "late series sent alone" || fail late "$resent instances were sent again"
 else fail late "$(in_orthanc) instances in Orthanc"; fi

@@ -33,7 +33,7 @@ instances() { "$FIONA" status -c "$T/fiona.json" --json | sed -n 's/.*"instances
 # 1. The same bytes again: nothing changes.
 send "$D"/*.dcm
 sleep 1.5 # the folder must not blink: the same bytes change nothing (the study stays complete)
-[ "$(sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM studies WHERE complete=0")" = 0 ] &&
+[ "$(fiona_sql "$T" "SELECT count(*) FROM studies WHERE complete=0")" = 0 ] &&
 	[ "$(files)" -eq "$n" ] && [ "$(versions)" = 0 ] && [ "$(instances)" = "$n" ] &&
 	pass "identical C-STORE again: $n files, no version" || fail identical "$(files) files, $(versions) versions"
 

@@ -195,7 +195,7 @@ mv "$P/PROJ01-0003/followup" "$P/PROJ01-0002/followup" || fail mv "back to PROJ0
 
 # Re-assignment: converted again at the new place; what is no longer used is removed.
 objs() { find "$T/var/derived" -type f 2>/dev/null | sed 's#.*/##' | sort; }
-named() { sqlite3 "$T/var/catalog.db" "SELECT DISTINCT hash FROM nifti_files" | sort; }
+named() { fiona_sql "$T" "SELECT DISTINCT hash FROM nifti_files" | sort; }
 objs >"$T/objs1"
 mv "$P/PROJ01-0001/baseline" "$P/PROJ01-0002/baseline" || fail mv "re-assign"
 E3=$X/PROJ01-0002/baseline
@@ -208,7 +208,7 @@ gone=$(comm -23 "$T/objs1" "$T/objs2" | wc -l)
 	fail reassign "$(grep '^nifti/' "$E3/.status"); $(wc -l <"$T/objs2") objects, $(wc -l <"$T/named") named"
 
 # Un-assignment: the study's rows and objects go, the event's others stay.
-nrows() { sqlite3 "$T/var/catalog.db" "SELECT count(*) FROM nifti"; }
+nrows() { fiona_sql "$T" "SELECT count(*) FROM nifti"; }
 mv "$P/PROJ01-0002/followup" "$Q/" || fail mv "un-assign"
 i=0; while { [ "$(nrows)" -gt "$nser" ] || [ -e "$X/PROJ01-0002/followup" ]; } && [ $i -lt 50 ]; do
 	sleep 0.1; i=$((i + 1)); done
@@ -226,7 +226,7 @@ r1=$(grep -c '^run ' "$T/runs.log")
 fiona_start "$T"
 i=0; while ! ready "$E3" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 sleep 0.5; objs >"$T/objs4"; named >"$T/named"
-fps=$(sqlite3 "$T/var/catalog.db" "SELECT count(DISTINCT profile) FROM nifti")
+fps=$(fiona_sql "$T" "SELECT count(DISTINCT profile) FROM nifti")
 [ "$(grep -c '^run ' "$T/runs.log")" -ge $((r1 + nser)) ] && ready "$E3" && [ "$fps" -eq 1 ] &&
 	cmp -s "$T/objs4" "$T/named" &&
 	pass "export profile changed: converted again ($(($(grep -c '^run ' "$T/runs.log") - r1)) runs), one profile's runs left" ||
@@ -237,7 +237,7 @@ kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=
 sed -i 's#"destination": "research",#"destination": "research", "nifti": false,#' "$T/fiona.json"
 fiona_start "$T"
 i=0; while { [ "$(objs | wc -l)" -gt 0 ] || [ -e "$E3/nifti" ]; } && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-rows=$(sqlite3 "$T/var/catalog.db" "SELECT (SELECT count(*) FROM nifti) + (SELECT count(*) FROM nifti_files)")
+rows=$(fiona_sql "$T" "SELECT (SELECT count(*) FROM nifti) + (SELECT count(*) FROM nifti_files)")
 [ -d "$E3" ] && [ ! -e "$E3/nifti" ] && ! grep -q '^nifti/' "$E3/.status" && [ "$(objs | wc -l)" -eq 0 ] &&
 	[ "$rows" -eq 0 ] && pass "\"nifti\": false: no nifti/, its rows and objects removed" ||
 	fail off "$(ls "$E3" | tr '\n' ' '); $(objs | wc -l) objects, $rows rows left"

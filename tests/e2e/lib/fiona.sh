@@ -8,9 +8,29 @@
 FIONA=${FIONA:-$(pwd)/${BUILD:-build}/fiona}
 GEN=${GEN:-$(pwd)/${BUILD:-build}/tools/gen_corpus}
 
+# FIONA_E2E_PG="host=127.0.0.1 port=P user=postgres" (make test-pg): the catalog is a
+# fresh PostgreSQL database of that server instead of SQLite in data_dir.
+fiona_catalog_line() { # dir
+	[ -n "${FIONA_E2E_PG:-}" ] || return 0
+	db=fiona_$(basename "$1" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9\n' _)_$$
+	psql -X -q "$FIONA_E2E_PG dbname=postgres" -c "CREATE DATABASE $db" >/dev/null 2>&1
+	mkdir -p "$1" && echo "$db" >"$1/pgdb"
+	echo "\"catalog\": \"postgres:$FIONA_E2E_PG dbname=$db\","
+}
+# Runs SQL on the catalog of the gateway in dir as the test reads it: rows of '|'-separated
+# columns, on SQLite or on PostgreSQL (FIONA_E2E_PG).
+fiona_sql() { # dir sql
+	if [ -s "$1/pgdb" ]; then
+		psql -X -q -At -F'|' "$FIONA_E2E_PG dbname=$(cat "$1/pgdb")" -c "$2"
+	else
+		sqlite3 "$1/var/catalog.db" "$2"
+	fi
+}
+
 fiona_setup() { # dir seed
 	cat >"$1/fiona.json" <<JSON
-{ "data_dir": "$1/var", "mount_point": "$1/mnt", "secret_file": "$1/var/secret",
+{ $(fiona_catalog_line "$1")
+  "data_dir": "$1/var", "mount_point": "$1/mnt", "secret_file": "$1/var/secret",
   "admin_group": "root",
   "dicom": { "aet": "FIONA", "bind": "127.0.0.1", "port": 11112, "allowed_callers": [] },
   "quiet_seconds": 1, "quarantine_days": 7, "disk_high_watermark": 0.95,
