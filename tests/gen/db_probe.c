@@ -201,6 +201,37 @@ static void t_conflicts(struct db *db)
 	CHECK(one_int(db, "SELECT sum(id > 1) FROM patients") == 1, "sum() of a condition", db);
 }
 
+/* The review triggers: a kept header that comes (OR REPLACE: an update here) or goes makes
+ * the study's summary stale; setting its CRC alone does not. */
+static void t_triggers(struct db *db)
+{
+	static const char *const setup =
+		"INSERT INTO patients(patient_id, patient_name, birth_date) VALUES('tp','tn','tb');"
+		"INSERT INTO studies(patient, study_uid, first_arrival, last_arrival)"
+		" SELECT id, 'st1', 1, 1 FROM patients WHERE patient_id='tp';"
+		"INSERT INTO series(study, series_uid) SELECT id, 'se1' FROM studies WHERE"
+		" study_uid='st1';"
+		"INSERT INTO objects(hash, size, stored_at) VALUES('ho', 1, 1);"
+		"INSERT INTO instances(series, sop_uid, hash, size, received_at)"
+		" SELECT id, 'sop1', 'ho', 1, 1 FROM series WHERE series_uid='se1'";
+	static const char *const put =
+		"INSERT OR REPLACE INTO derived(instance, profile, size, plan)"
+		" SELECT id, 'p', 10, NULL FROM instances WHERE sop_uid='sop1'";
+	static const char *const gen = "SELECT gen FROM review WHERE profile='p' AND study=(SELECT"
+				       " id FROM studies WHERE study_uid='st1')";
+	bool ok = db_exec(db, setup) == DB_OK && db_exec(db, put) == DB_OK;
+
+	CHECK(ok && one_int(db, gen) == 1, "a kept header makes its study's review row (gen 1)",
+	      db);
+	db_exec(db, put);
+	CHECK(one_int(db, gen) == 2, "OR REPLACE of the kept header: the summary is stale again",
+	      db);
+	db_exec(db, "UPDATE derived SET crc=5");
+	CHECK(one_int(db, gen) == 2, "setting the CRC alone does not", db);
+	db_exec(db, "DELETE FROM derived");
+	CHECK(one_int(db, gen) == 3, "a kept header that goes makes it stale", db);
+}
+
 static void t_transactions(struct db *db)
 {
 	struct db_stmt *st = NULL;
@@ -263,6 +294,7 @@ static int basic(const char *ci)
 	t_schema(db);
 	t_binds(db);
 	t_conflicts(db);
+	t_triggers(db);
 	t_transactions(db);
 	t_notify(db, ci);
 	db_close(db);
@@ -272,6 +304,7 @@ static int basic(const char *ci)
 static int restart(const char *ci)
 {
 	struct db *idle = open_db(ci), *tx = open_db(ci);
+	struct db_stmt *kept = NULL;
 	char line[16];
 	uint64_t v;
 	int rc;
@@ -279,6 +312,11 @@ static int restart(const char *ci)
 	run(idle, "CREATE TABLE IF NOT EXISTS r(a bigint)", "");
 	db_exec(tx, "BEGIN");
 	run(tx, "INSERT INTO r VALUES(1)", "");
+	db_prepare(idle, "SELECT count(*) FROM r WHERE a > ?", true, &kept);
+	db_bind_int64(kept, 1, 0);
+	check(db_step(kept) == DB_ROW, "a persistent statement before the restart",
+	      db_errmsg(idle));
+	db_reset(kept);
 	v = db_data_version(idle);
 	printf("READY\n");
 	fflush(stdout);
@@ -289,6 +327,9 @@ static int restart(const char *ci)
 	rc = run(idle, "SELECT 1", "");
 	check(rc == DB_ROW, "the next one reconnects and succeeds", db_errmsg(idle));
 	check(db_data_version(idle) > v, "a reconnect moves data_version on", "");
+	check(db_step(kept) == DB_ROW && db_column_int64(kept, 0) == 0,
+	      "the persistent statement is prepared again on the new connection", db_errmsg(idle));
+	db_finalize(kept);
 	check(run(tx, "INSERT INTO r VALUES(2)", "") == DB_IOERR && db_in_transaction(tx),
 	      "lost inside a transaction: DB_IOERR, still in the transaction", db_errmsg(tx));
 	check(run(tx, "SELECT 1", "") == DB_IOERR,
