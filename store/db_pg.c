@@ -152,9 +152,8 @@ static int lost(struct pg_db *pg, bool in_tx)
 	if (!pg->lost)
 		pg->lost_in_tx = in_tx;
 	pg->lost = true;
-	if (!pg->err[0] || !strstr(pg->err, "connection"))
-		set_err(pg, "connection to PostgreSQL lost: %s",
-			pg->conn ? PQerrorMessage(pg->conn) : "no connection");
+	set_err(pg, "connection to PostgreSQL lost: %s",
+		pg->conn ? PQerrorMessage(pg->conn) : "no connection");
 	return DB_IOERR;
 }
 
