@@ -403,10 +403,10 @@ int pg_bind(struct pg_stmt *st, int i, enum db_type type, int64_t v, const void 
 		len = snprintf(num, sizeof(num), "%" PRId64, v);
 		p = num;
 		q->type = OID_INT8;
-	} else if (type == DB_BLOB) {
+	} else if (type == DB_BLOB && p) { /* a NULL blob pointer binds NULL, as in SQLite */
 		q->type = OID_BYTEA;
 		q->format = 1;
-	} else if (type != DB_TEXT) {
+	} else if (type != DB_TEXT || !p) {
 		return DB_OK; /* NULL */
 	}
 	if (!(q->value = malloc((size_t)len + 1)))
