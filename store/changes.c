@@ -109,9 +109,9 @@ static int outbox_note(struct store *s, const struct store_change *c)
 	return cat_run(s,
 		       "INSERT INTO rc_outbox(study, queued_at) SELECT ?1, ?2 WHERE EXISTS("
 		       "SELECT 1 FROM studies WHERE id=?1 AND complete=1)"
-		       " ON CONFLICT(study) DO UPDATE SET gen=gen+1,"
-		       " parked=CASE WHEN ?3<>0 THEN NULL ELSE parked END,"
-		       " next_try=CASE WHEN ?3<>0 THEN 0 ELSE next_try END",
+		       " ON CONFLICT(study) DO UPDATE SET gen=rc_outbox.gen+1,"
+		       " parked=CASE WHEN ?3<>0 THEN NULL ELSE rc_outbox.parked END,"
+		       " next_try=CASE WHEN ?3<>0 THEN 0 ELSE rc_outbox.next_try END",
 		       "iii", c->study, (int64_t)time(NULL),
 		       (int64_t)((c->what & STORE_CHG_ASSIGN) != 0));
 }

@@ -216,7 +216,7 @@ int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n)
 		" sum(t.state IN ('sent','verified')) FROM c JOIN studies s ON s.id=c.study"
 		" JOIN series r ON r.study=c.study JOIN instances i ON i.series=r.id"
 		" JOIN transfers t ON t.instance=i.id AND t.project=c.project"
-		" GROUP BY c.study, c.project" /* held and dropped ones never go */
+		" GROUP BY c.study, c.project, s.study_uid" /* held and dropped ones never go */
 		" HAVING sum(t.state IN ('sent','verified','held','dropped')) = count(*)",
 		&st);
 	while (!rc && db_step(st) == DB_ROW) {

@@ -52,7 +52,7 @@ while [ $i -lt 50 ]; do
 	[ "${n:-0}" -ge 14 ] && break
 	sleep 0.2; i=$((i + 1))
 done
-sqlite3 -separator '|' "$T/var/catalog.db" "SELECT description, labels FROM series" >"$T/labels"
+fiona_sql "$T" "SELECT description, labels FROM series" >"$T/labels"
 bad=
 grep -qx 'T1|MR,T1' "$T/labels" || bad="$bad T1"
 grep -qx 'T2|MR,T2' "$T/labels" || bad="$bad T2"
