@@ -18,6 +18,9 @@
  *                                 rows", not for ordering)
  *   FROM (SELECT ...) without an alias -> FROM (SELECT ...) AS fiona_sqN (PostgreSQL 15
  *                                 wants one)
+ *   ON CONFLICT ... DO UPDATE SET c=c+1 -> SET c=t.c+1: a bare column of the table there
+ *                                 is the existing row in SQLite, ambiguous with EXCLUDED
+ *                                 in PostgreSQL
  *   PRAGMA ...                 -> -EINVAL (each engine's caller has its own)
  *
  * $tag$...$tag$ bodies (PostgreSQL's own scripts) are copied as they are too.
@@ -94,7 +97,13 @@ struct xl {
 	int gc[GC_DEPTH]; /* depth of each open group_concat( */
 	bool gc_sep[GC_DEPTH];
 	int n_gc;
-	bool from_kw;	   /* the last token was FROM or JOIN */
+	bool from_kw;		     /* the last token was FROM or JOIN */
+	bool last_as;		     /* the last word was AS */
+	const struct pg_table *into; /* the table of this statement's INSERT */
+	bool upd;		     /* in its ON CONFLICT ... DO UPDATE SET */
+	bool target_next;	     /* the next word is a column assigned there */
+	int upd_depth;
+	int upd_sub;	   /* depth of a subquery inside it (its names are its own); 0 none */
 	int sub[GC_DEPTH]; /* depth of each open FROM ( / JOIN ( */
 	int n_sub, n_alias;
 };
@@ -316,9 +325,13 @@ static int replace_clause(struct xl *x, const char *target)
 /* INSERT OR IGNORE|REPLACE INTO: p is after INSERT. */
 static int insert_or(struct xl *x, const char *p)
 {
-	const char *q = skip_space(p);
+	const char *q = skip_space(p), *t;
 	bool replace;
 
+	if (word_is(q, "INTO")) { /* the table a DO UPDATE SET refers to */
+		t = skip_space(q + 4);
+		x->into = table_named(t, word_len(t));
+	}
 	if (!word_is(q, "OR"))
 		return buf_append(&x->out, "INSERT", 6);
 	q = skip_space(q + 2);
@@ -330,6 +343,8 @@ static int insert_or(struct xl *x, const char *p)
 	q = skip_space(q + word_len(q));
 	if (!word_is(q, "INTO") || x->tail.len)
 		return -EINVAL;
+	t = skip_space(q + 4);
+	x->into = table_named(t, word_len(t));
 	x->p = q + 4;
 	if (buf_append(&x->out, "INSERT INTO", 11))
 		return -ENOMEM;
@@ -396,17 +411,52 @@ static int sub_alias(struct xl *x)
 	return buf_appendf(&x->out, ") AS fiona_sq%d", ++x->n_alias) ? -ENOMEM : 1;
 }
 
+/* DO UPDATE SET: the words of its assignments. 1: handled; 0: go on as elsewhere. */
+static int upsert_word(struct xl *x, const char *w, size_t n, bool call, bool as_before)
+{
+	const char *after = skip_space(w + n);
+
+	if (word_is(w, "DO") && word_is(after, "UPDATE") && word_is(skip_space(after + 6), "SET")) {
+		x->p = skip_space(after + 6) + 3;
+		x->upd = x->target_next = true;
+		x->upd_depth = x->depth;
+		return buf_append(&x->out, "DO UPDATE SET", 13) ? -ENOMEM : 1;
+	}
+	if (!x->upd)
+		return 0;
+	if (!x->upd_sub && word_is(w, "SELECT"))
+		x->upd_sub = x->depth;
+	if (x->upd_sub)
+		return 0;
+	if (x->depth == x->upd_depth && (word_is(w, "WHERE") || word_is(w, "RETURNING"))) {
+		x->upd = !word_is(w, "RETURNING");
+		x->target_next = false;
+		return 0;
+	}
+	if (x->target_next) {
+		x->target_next = false;
+		return buf_append(&x->out, w, n) ? -ENOMEM : 1;
+	}
+	if (!x->into || call || w[n] == '.' || as_before || !in_list(x->into->cols, w, n))
+		return 0;
+	return buf_appendf(&x->out, "%s.%.*s", x->into->name, (int)n, w) ? -ENOMEM : 1;
+}
+
 static int word(struct xl *x)
 {
 	const char *w = x->p;
 	size_t n = word_len(w);
 	const char *after = skip_space(w + n);
-	bool first = x->words++ == 0, call = *after == '(';
+	bool first = x->words++ == 0, call = *after == '(', as_before = x->last_as;
+	int rc;
 
 	x->p = w + n;
 	x->from_kw = word_is(w, "FROM") || word_is(w, "JOIN");
+	x->last_as = word_is(w, "AS");
 	if (w > x->sql && w[-1] == '.') /* a qualified name: t.max is a column */
 		return buf_append(&x->out, w, n);
+	if ((rc = upsert_word(x, w, n, call, as_before)))
+		return rc < 0 ? rc : 0;
 	if (first && word_is(w, "PRAGMA"))
 		return -EINVAL;
 	if (word_is(w, "BEGIN") && (word_is(after, "IMMEDIATE") || word_is(after, "EXCLUSIVE") ||
@@ -416,11 +466,8 @@ static int word(struct xl *x)
 	}
 	if (word_is(w, "INSERT"))
 		return insert_or(x, x->p);
-	if (word_is(w, "RETURNING") && x->depth == 0 && x->tail.len) {
-		int rc = flush_tail(x);
-
-		return rc ? rc : buf_append(&x->out, " RETURNING", 10);
-	}
+	if (word_is(w, "RETURNING") && x->depth == 0 && x->tail.len)
+		return flush_tail(x) ? -ENOMEM : buf_append(&x->out, " RETURNING", 10);
 	if (call && (word_is(w, "max") || word_is(w, "min"))) {
 		int args = count_args(after);
 
@@ -465,6 +512,8 @@ static int punct(struct xl *x)
 	case ')':
 		if (x->depth-- == 0)
 			return -EINVAL;
+		if (x->upd_sub && x->depth < x->upd_sub)
+			x->upd_sub = 0;
 		if (gc) {
 			x->n_gc--;
 			if (!x->gc_sep[x->n_gc])
@@ -472,6 +521,8 @@ static int punct(struct xl *x)
 		}
 		break;
 	case ',':
+		if (x->upd && x->depth == x->upd_depth)
+			x->target_next = true;
 		if (gc && !x->gc_sep[x->n_gc - 1]) {
 			x->gc_sep[x->n_gc - 1] = true;
 			return buf_appendf(&x->out, ")::text,");
@@ -483,6 +534,8 @@ static int punct(struct xl *x)
 		if (flush_tail(x))
 			return -ENOMEM;
 		x->words = 0;
+		x->into = NULL;
+		x->upd = false;
 		break;
 	}
 	return buf_append(&x->out, &c, 1);

@@ -22,7 +22,7 @@ static int xl_is(const char *in, const char *want, char *got, size_t cap)
 	do {                                                                                       \
 		char got_[2048];                                                                   \
 		int ok_ = xl_is(in, want, got_, sizeof(got_));                                     \
-		TT_CHECK_MSG(t, ok_, "%.300s -> [%.300s]", in, got_);                              \
+		TT_CHECK_MSG(t, ok_, "%.120s -> [%.300s]", in, got_);                              \
 	} while (0)
 
 static void t_params(struct tt *t)
@@ -113,6 +113,36 @@ static void t_or_replace(struct tt *t)
 	XL(t, "INSERT OR REPLACE INTO rc_state SELECT * FROM x", "");
 }
 
+static void t_upsert(struct tt *t)
+{
+	XL(t,
+	   "INSERT INTO rc_outbox(study, queued_at) SELECT ?1, ?2 WHERE EXISTS(SELECT 1 FROM"
+	   " studies WHERE id=?1) ON CONFLICT(study) DO UPDATE SET gen=gen+1,"
+	   " parked=CASE WHEN ?3<>0 THEN NULL ELSE parked END, next_try=max(next_try, 5)",
+	   "INSERT INTO rc_outbox(study, queued_at) SELECT $1, $2 WHERE EXISTS(SELECT 1 FROM"
+	   " studies WHERE id=$1) ON CONFLICT(study) DO UPDATE SET gen=rc_outbox.gen+1,"
+	   " parked=CASE WHEN $3<>0 THEN NULL ELSE rc_outbox.parked END,"
+	   " next_try=GREATEST(rc_outbox.next_try, 5)");
+	XL(t,
+	   "INSERT INTO studies(study_uid) VALUES(?) ON CONFLICT(study_uid) DO UPDATE"
+	   " SET last_arrival=excluded.last_arrival",
+	   "INSERT INTO studies(study_uid) VALUES($1) ON CONFLICT(study_uid) DO UPDATE"
+	   " SET last_arrival=excluded.last_arrival");
+	XL(t,
+	   "INSERT INTO review(study, profile) VALUES(1, 'p') ON CONFLICT(study, profile) DO"
+	   " UPDATE SET gen=gen+1, summary=CAST(summary AS BLOB) WHERE gen < 5 RETURNING gen;"
+	   " SELECT gen FROM review",
+	   "INSERT INTO review(study, profile) VALUES(1, 'p') ON CONFLICT(study, profile) DO"
+	   " UPDATE SET gen=review.gen+1, summary=CAST(review.summary AS BLOB) WHERE review.gen < 5"
+	   " RETURNING gen; SELECT gen FROM review");
+	XL(t, "UPDATE review SET gen=gen+1", "UPDATE review SET gen=gen+1");
+	XL(t,
+	   "INSERT INTO review(study) VALUES(1) ON CONFLICT DO UPDATE SET gen=(SELECT max(gen)"
+	   " FROM review r WHERE r.study=study) + gen",
+	   "INSERT INTO review(study) VALUES(1) ON CONFLICT DO UPDATE SET gen=(SELECT max(gen)"
+	   " FROM review r WHERE r.study=study) + review.gen");
+}
+
 static void t_max_min(struct tt *t)
 {
 	XL(t, "SELECT max(seq) FROM changes", "SELECT max(seq) FROM changes");
@@ -165,5 +195,5 @@ static void t_rowid_pragma(struct tt *t)
 }
 
 TT_MAIN(TT_CASE(t_params), TT_CASE(t_empty_is_empty), TT_CASE(t_counts_params), TT_CASE(t_begin),
-	TT_CASE(t_or_ignore), TT_CASE(t_or_replace), TT_CASE(t_max_min), TT_CASE(t_group_concat),
-	TT_CASE(t_is), TT_CASE(t_rowid_pragma))
+	TT_CASE(t_or_ignore), TT_CASE(t_or_replace), TT_CASE(t_upsert), TT_CASE(t_max_min),
+	TT_CASE(t_group_concat), TT_CASE(t_is), TT_CASE(t_rowid_pragma))
