@@ -11,6 +11,8 @@
 netns_reexec "$0" "$@"
 BUILD=${BUILD:-build}
 e2e_gateway_init faults-forward
+# SQLite's fault points; PostgreSQL's faults are tests/scaleout's
+[ -z "${FIONA_E2E_PG:-}" ] || { echo "SKIP faults-forward: SQLite's fault points (not under test-pg)"; exit 0; }
 [ -x "$ORTHANC_BIN" ] || { echo "SKIP faults-forward: Orthanc missing"; exit 0; }
 [ -e /dev/fuse ] && [ "$(id -u)" = 0 ] || { echo "SKIP faults-forward: needs /dev/fuse and root"; exit 0; }
 fiona_setup "$T" 9 || { fail generate "gen_corpus failed"; exit 1; }
