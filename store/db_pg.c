@@ -4,8 +4,9 @@
  *
  * Statements. The SQL is translated once at prepare (db_sql.c). The first step after the
  * binds sends it: PQexecParams, or for a persistent statement a named PQprepare (once per
- * connection) and PQexecPrepared. The whole result comes back at once; each further step
- * walks one row, DB_DONE after the last. Parameters go as text, except blobs (bytea,
+ * connection) and PQexecPrepared. The whole result comes back at once (the store's reads
+ * are bounded); each further step walks one row, DB_DONE after the last, and a step after
+ * that runs it again, as in SQLite. Parameters go as text, except blobs (bytea,
  * binary); an int64 is typed int8, text and NULL are left unknown so PostgreSQL takes the
  * type from the context (a text '5' into a bigint column works as in SQLite). A parameter
  * whose type nothing determines (42P18: `SELECT 1 WHERE ? IS NULL`) is retried once typed
@@ -489,6 +490,8 @@ int pg_step(struct pg_stmt *st)
 {
 	int rc;
 
+	if (st->res && st->row >= st->rows)
+		pg_reset(st); /* a step after DB_DONE runs the statement again, as in SQLite */
 	if (!st->res && (rc = run(st)))
 		return rc;
 	free_row(st);

@@ -133,6 +133,8 @@ static void t_binds(struct db *db)
 	     db_column_type(st, 4) == DB_FLOAT && db_column_int64(st, 5) == 1;
 	CHECK(ok, "read back: blob bytes, int64, text, NULL, float, a boolean as 1", db);
 	CHECK(db_step(st) == DB_DONE, "DB_DONE after the last row", db);
+	CHECK(db_step(st) == DB_ROW && db_step(st) == DB_DONE,
+	      "a step after DB_DONE runs the statement again, as in SQLite", db);
 	db_reset(st);
 	db_bind_null(st, 1);
 	db_bind_text(st, 2, "nobody", -1);
