@@ -75,9 +75,9 @@ int store_rc_outbox_counts(struct store *s, struct store_rc_outbox *o)
 			      "SELECT count(*), coalesce(sum(parked IS NOT NULL),0),"
 			      " coalesce(min(CASE WHEN parked IS NULL THEN queued_at END),0),"
 			      " (SELECT study FROM rc_outbox WHERE parked IS NOT NULL"
-			      "  ORDER BY rowid DESC LIMIT 1),"
+			      "  ORDER BY study DESC LIMIT 1),"
 			      " (SELECT parked FROM rc_outbox WHERE parked IS NOT NULL"
-			      "  ORDER BY rowid DESC LIMIT 1) FROM rc_outbox",
+			      "  ORDER BY study DESC LIMIT 1) FROM rc_outbox",
 			      &st);
 	if (!rc && (rc = db_step(st)) == DB_ROW) {
 		o->depth = (long)db_column_int64(st, 0);
