@@ -270,10 +270,21 @@ static void *cleaner_main(void *arg)
 	struct store_cleaner *c = arg;
 	int64_t study;
 
-	scan_all(c);
+	c->rescan = true; /* the first round that runs it looks at every study */
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
 		pthread_mutex_unlock(&c->lock);
+		if (!store_lead(c->s, STORE_JOB_PIXELS)) {
+			/* another gateway cleans, and its outcomes are in the shared catalog; if
+			 * this one takes over, it looks at every study first */
+			struct timespec until = core_deadline(1.0);
+
+			c->rescan = true;
+			pthread_mutex_lock(&c->lock);
+			if (!c->stop)
+				pthread_cond_timedwait(&c->cond, &c->lock, &until);
+			continue;
+		}
 		follow_feed(c);
 		if (c->rescan || (c->rescan_at && time(NULL) >= c->rescan_at)) {
 			c->rescan = false;
@@ -288,10 +299,7 @@ static void *cleaner_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&c->lock);
-		if (store_lead(c->s, STORE_JOB_PIXELS))
-			clean_study(c, study);
-		else /* another gateway cleans: its outcomes reach this one's catalog too */
-			c->rescan_at = time(NULL) + 30;
+		clean_study(c, study);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
