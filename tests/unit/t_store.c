@@ -9,12 +9,15 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store/store_int.h" /* the transfer queue's leases */
 
 struct fx {
 	char dir[64], cfgjson[2048];
+	const char *gateway; /* NULL: the host name */
 	struct fiona_log log;
 	struct fiona_config *cfg;
 	struct store *s;
@@ -28,6 +31,7 @@ static int fx_open(struct fx *f)
 		 "{\"data_dir\": \"%s/var\", \"mount_point\": \"%s/mnt\", \"secret_file\": "
 		 "\"%s/secret\", \"admin_group\": \"root\", \"dicom\": {\"aet\": \"FIONA\", "
 		 "\"bind\": \"127.0.0.1\", \"port\": 11112, \"allowed_callers\": []}, "
+		 "\"gateway\": \"%s\", \"lease_seconds\": 30, "
 		 "\"quiet_seconds\": 5, \"quarantine_days\": 7, \"disk_high_watermark\": 0.8, "
 		 "\"destinations\": {\"research\": {\"aet\": \"R\", \"host\": \"127.0.0.1\", "
 		 "\"port\": 4242, \"calling_aet\": \"FIONA\", \"associations\": 1}}, "
@@ -37,7 +41,7 @@ static int fx_open(struct fx *f)
 		 "[\"secondary_capture\"]}, \"routing\": [{\"patient_id\": "
 		 "\"^PROJ01-[0-9]{4}$\", "
 		 "\"event\": \"baseline\"}]}}}",
-		 f->dir, f->dir, f->dir);
+		 f->dir, f->dir, f->dir, f->gateway ? f->gateway : "t_store");
 	log_init(&f->log, stderr, LOG_ERROR);
 	if (config_parse(f->cfgjson, strlen(f->cfgjson), &f->cfg, &err))
 		return -1;
@@ -52,11 +56,18 @@ static void fx_close(struct fx *f)
 	f->cfg = NULL;
 }
 
-static int fx_setup(struct fx *f)
+/* A fresh data directory and its store, as gateway (NULL: "t_store"). */
+static int fx_setup_as(struct fx *f, const char *gateway)
 {
 	memset(f, 0, sizeof(*f));
+	f->gateway = gateway;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/t_store_XXXXXX");
 	return mkdtemp(f->dir) ? fx_open(f) : -1;
+}
+
+static int fx_setup(struct fx *f)
+{
+	return fx_setup_as(f, NULL);
 }
 
 static void fx_teardown(struct fx *f)
@@ -624,7 +635,88 @@ static void test_review(struct tt *t)
 	fx_teardown(&f);
 }
 
-TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_pixel_state),
+/* The lease queue (docs/scale-out.md): two gateways on one catalog take disjoint rows; a
+ * lapsed lease is taken over, and the gateway that lost it records nothing. */
+static void test_lease(struct tt *t)
+{
+	struct fx a, b;
+	struct store_ingest_result r;
+	struct store_counts c;
+	struct xfer_result sent[3] = {{XFER_SENT, "", 0}, {XFER_SENT, "", 0}, {XFER_SENT, "", 0}};
+	struct fiona_err err = {0};
+	struct xfer *xa = NULL, *xb = NULL, *xl = NULL;
+	size_t na = 0, nb = 0, nl = 0;
+	int64_t now = time(NULL);
+
+	TT_CHECK(t, fx_setup_as(&a, "A") == 0);
+	for (int i = 0; i < 3; i++) {
+		char sop[32];
+
+		snprintf(sop, sizeof(sop), "1.2.3.1.%d", i + 1);
+		TT_CHECK(t, ingest(&a, "MRN1", "A1", "1.2.3.1", sop, 1, &r) == 0);
+	}
+	TT_CHECK(t, store_assign(a.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", 7, &err) == 0);
+	b = a; /* the same data directory and catalog, another gateway */
+	b.gateway = "B";
+	TT_CHECK(t, fx_open(&b) == 0);
+	TT_CHECK(t, store_lead(a.s, STORE_JOB_ARRIVAL) && store_lead(b.s, STORE_JOB_ARRIVAL));
+	TT_CHECK(t, xfer_take_due(a.s, now, 2, &xa, &na) == 0 && na == 2);
+	TT_CHECK(t, na == 2 && !strncmp(xa[0].lease, "A/", 2) && !strcmp(xa[0].lease, xa[1].lease));
+	TT_CHECK(t, xfer_take_due(b.s, now, 5, &xb, &nb) == 0 && nb == 1);
+	TT_CHECK(t, nb == 1 && na == 2 && xb[0].instance != xa[0].instance &&
+			    xb[0].instance != xa[1].instance);
+	TT_CHECK(t, xfer_take_due(b.s, now, 5, &xl, &nl) == 0 && nl == 0); /* A's are A's */
+	TT_CHECK(t, nb == 1 && xfer_record(b.s, xb, sent, nb) == 0);
+	/* A stalls past its lease: B takes its rows over */
+	free(xl);
+	TT_CHECK(t, xfer_take_due(b.s, now + 31, 5, &xl, &nl) == 0 && nl == 2);
+	TT_CHECK(t, na == 2 && xfer_record(a.s, xa, sent, na) == 0);
+	TT_CHECK(t, store_counts(a.s, &c) == 0 && c.sent == 1); /* A proves nothing */
+	TT_CHECK(t, nl == 2 && xfer_record(b.s, xl, sent, nl) == 0);
+	TT_CHECK(t, store_counts(a.s, &c) == 0 && c.sent == 3 && c.queued == 0);
+	/* a gateway's restart queues its own leases of the run before, not another's */
+	free(xl);
+	TT_CHECK(t, store_assign(a.s, r.study_id, "PROJ01", "PROJ01-0002", "baseline", 7, &err) == 0);
+	TT_CHECK(t, xfer_take_due(b.s, now, 5, &xl, &nl) == 0 && nl == 3);
+	TT_CHECK(t, xfer_reset_sending(a.s) == 0 && store_counts(a.s, &c) == 0 && c.queued == 3);
+	free(xb);
+	TT_CHECK(t, xfer_take_due(a.s, now, 5, &xb, &nb) == 0 && nb == 0);
+	TT_CHECK(t, xfer_reset_sending(b.s) == 0);
+	free(xb);
+	TT_CHECK(t, xfer_take_due(a.s, now, 5, &xb, &nb) == 0 && nb == 3);
+	free(xa), free(xb), free(xl);
+	fx_close(&b);
+	fx_teardown(&a);
+}
+
+/* A move through a mount is based on where the mount showed the study: the second of two
+ * concurrent moves is refused (-ESTALE) instead of overwriting the first. */
+static void test_move_revision(struct tt *t)
+{
+	static const struct store_place q = {"", "", ""};
+	const struct store_place shown = {"PROJ01", "PROJ01-0001", "baseline"};
+	struct fx f;
+	struct store_ingest_result r;
+	struct fiona_err err = {0};
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	TT_CHECK(t, ingest(&f, "MRN1", "A1", "1.2.3.1", "1.2.3.1.1", 1, &r) == 0);
+	TT_CHECK(t, store_assign_from(f.s, r.study_id, &q, "PROJ01", "PROJ01-0001", "baseline", 7,
+				      &err) == 0);
+	err = (struct fiona_err){0};
+	TT_CHECK(t, store_assign_from(f.s, r.study_id, &q, "PROJ01", "PROJ01-0002", "baseline", 7,
+				      &err) == -ESTALE &&
+			    strstr(err.reason, "moved meanwhile"));
+	err = (struct fiona_err){0};
+	TT_CHECK(t, store_unassign_from(f.s, r.study_id, &q, 7, &err) == -ESTALE);
+	TT_CHECK(t, store_assign_from(f.s, r.study_id, &shown, "PROJ01", "PROJ01-0002", "followup",
+				      7, &err) == 0);
+	err = (struct fiona_err){0};
+	TT_CHECK(t, store_unassign_from(f.s, r.study_id, &shown, 7, &err) == -ESTALE);
+	fx_teardown(&f);
+}
+
+TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_lease), TT_CASE(test_move_revision), TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_pixel_state),
 	TT_CASE(test_arrival), TT_CASE(test_newer_schema_refused),
 	TT_CASE(test_migration_from_zero), TT_CASE(test_mode_move_and_bytes),
 	TT_CASE(test_late_series_keeps_assignment), TT_CASE(test_change_feed),
