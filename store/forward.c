@@ -332,6 +332,8 @@ static size_t forward_round(struct store_forwarder *f)
 	qsort(x, n, sizeof(*x), by_destination);
 	for (size_t i = 1; i <= n; i++)
 		if (i == n || strcmp(x[i].destination, x[start].destination)) {
+			if (start) /* the groups before took time: the lease runs from now */
+				xfer_lease_renew(f->s, x[start].lease);
 			sent += send_group(f, x + start, i - start);
 			start = i;
 		}

@@ -159,6 +159,7 @@ int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out,
 int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r, size_t n)
 {
 	int64_t now = time(NULL);
+	size_t kept = 0;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -189,10 +190,27 @@ int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result 
 				" AND state='sending' AND lease=?",
 				"tiitt", r[i].error, r[i].next_try, x[i].instance, x[i].project,
 				x[i].lease);
+		kept += !rc && db_changes(s->db) > 0;
 		note_at(s, x[i].study, STORE_CHG_STATE, x[i].project, x[i].participant,
 			x[i].event); /* one record per study of the batch */
 	}
 	rc = cat_commit(s, rc);
+	pthread_mutex_unlock(&s->lock);
+	if (!rc && kept < n) /* queued again by a new version, or a lease lost while sending */
+		log_msg(s->log, LOG_INFO, "forward",
+			"%zu of %zu outcomes not recorded: those rows were queued again or taken "
+			"over by another gateway after their lease lapsed",
+			n - kept, n);
+	return rc;
+}
+
+int xfer_lease_renew(struct store *s, const char *lease)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = cat_run(s, "UPDATE transfers SET next_try=? WHERE lease=? AND state='sending'", "it",
+		     (int64_t)time(NULL) + s->lease_s, lease);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
