@@ -76,15 +76,22 @@ static void *arrival_main(void *arg)
 {
 	struct serve_ctx *ctx = arg;
 
+	int last_err = 0;
+
 	for (unsigned tick = 0; !atomic_load(&ctx->stopping); tick++) {
 		int n = store_arrival_tick(ctx->env.store, time(NULL));
 
 		if (n > 0)
 			log_msg(&ctx->env.log, LOG_INFO, "arrival", "%d studies arrived", n);
-		else if (n < 0)
+		/* a catalog that is down fails every tick: said when it starts, once a minute
+		 * while it lasts, and when it ends */
+		if (n < 0 && (n != last_err || tick % 60 == 0))
 			log_msg(&ctx->env.log, LOG_ERROR, "arrival", "tick failed: %s",
 				strerror(-n));
-		if ((n = store_housekeeping(ctx->env.store, time(NULL))) < 0)
+		else if (n >= 0 && last_err)
+			log_msg(&ctx->env.log, LOG_INFO, "arrival", "ticks work again");
+		last_err = n < 0 ? n : 0;
+		if ((n = store_housekeeping(ctx->env.store, time(NULL))) < 0 && tick % 60 == 0)
 			log_msg(&ctx->env.log, LOG_ERROR, "housekeeping", "failed: %s",
 				strerror(-n));
 		if (tick % 30 == 1)
