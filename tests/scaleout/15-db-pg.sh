@@ -23,15 +23,6 @@ RPID=
 pass() { echo "PASS db-pg/$1"; }
 fail() { echo "FAIL db-pg/$1: $2"; failed=1; }
 
-# the same data directory and port again (pg_start makes a new cluster on a new port)
-pg_restart() {
-	pg_stop
-	so_as_pg "$SO_PGBIN/pg_ctl" -w -t 30 -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
-		-o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1" start >/dev/null 2>&1 ||
-		return 1
-	PG_PID=$(head -n 1 "$PG_DIR/data/postmaster.pid")
-}
-
 pg_start "$T" || { fail postgresql "the server did not start"; exit 1; }
 echo "INFO db-pg: PostgreSQL initdb + start ${PG_SECONDS} s"
 CI="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres connect_timeout=5"

@@ -10,12 +10,31 @@
 #                             sets PG_PORT PG_PID PG_SOCK PG_SECONDS
 #   pg_psql SQL               runs psql -c SQL against it (prints the result, no header)
 #   pg_stop                   fast shutdown by PG_PID
+#   pg_again                  starts the server of pg_start again, on its data and port
+#   pg_restart                pg_stop + pg_again
 #   ceph_start DIR            mon + OSD + radosgw in DIR/ceph, an S3 user with fresh random
 #                             keys and bucket $S3_BUCKET; sets S3_ENDPOINT S3_KEYFILE
 #                             S3_BUCKET RGW_PID CEPH_SECONDS (0 on success)
 #   rgw_stop / rgw_start      stop radosgw alone (TERM by pid) / start it again and wait
 #   ceph_stop                 radosgw, OSD and mon, by pid
 #   so_stop_all               everything started here (for an EXIT trap)
+# Gateways on these stores (tests/scaleout/30-gateways.sh, tests/bench/gateways.sh):
+#   so_gateway_setup DIR NAME PORT [shared|embedded]
+#                             writes DIR/fiona.json (data DIR/var, mount DIR/mnt, C-STORE
+#                             FIONA on PORT, gateway NAME, destination "research" =
+#                             RESEARCH at 127.0.0.1:$SO_PACS_PORT called as FIONA_NAME,
+#                             projects PROJ01 (by mv) and BULK01 (routed by PatientID
+#                             BULK01-NNNN, baseline)). shared (default): catalog = the
+#                             database $SO_DB of pg_start's server, objects = ceph_start's
+#                             bucket, lease_seconds $SO_LEASE; SO_OBJECTS=DIR puts the
+#                             objects in a directory DIR instead (the catalog side alone).
+#                             embedded: SQLite and files in DIR/var. Every gateway shares
+#                             the site secret $SO_SECRET (made on first use).
+#   so_orthanc_rx DIR         makes the next orthanc_start log every instance it receives,
+#                             duplicates too: "FIONA-RX <calling AET> <PatientID> <SOP UID>"
+#                             (a Lua ReceivedInstanceFilter; ORTHANC_BIN becomes a wrapper)
+#   so_rx LOG REGEX           of the receptions whose PatientID matches REGEX: "TOTAL
+#                             DISTINCT AET:N ..." (duplicates = TOTAL - DISTINCT)
 # S3_KEYFILE (mode 0600) holds "access_key_id = ..." and "secret_access_key = ..." lines,
 # the format store/s3.c reads. Nothing here prints the keys.
 SO_PGBIN=${SO_PGBIN:-/usr/lib/postgresql/15/bin}
@@ -96,6 +115,18 @@ pg_stop() {
 	kill -INT "$PG_PID" 2>/dev/null # fast shutdown
 	so_wait_gone "$PG_PID" 15 || kill -9 "$PG_PID" 2>/dev/null
 	PG_PID=
+}
+
+pg_again() {
+	so_as_pg "$SO_PGBIN/pg_ctl" -w -t 30 -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
+		-o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1" start >/dev/null 2>&1 ||
+		return 1
+	PG_PID=$(head -n 1 "$PG_DIR/data/postmaster.pid")
+}
+
+pg_restart() {
+	pg_stop
+	pg_again
 }
 
 # ---- Ceph ------------------------------------------------------------------------------
@@ -226,4 +257,75 @@ ceph_stop() {
 so_stop_all() {
 	ceph_stop
 	pg_stop
+}
+
+# ---- fiona gateways on these stores ----------------------------------------------------
+
+so_shared_keys() { # name: the configuration keys that put a gateway on the shared stores
+	if [ -n "${SO_OBJECTS:-}" ]; then
+		objects="\"objects\": \"dir:$SO_OBJECTS\","
+	else
+		objects="\"objects\": \"s3:$S3_ENDPOINT/$S3_BUCKET\",
+  \"s3\": { \"key_file\": \"$S3_KEYFILE\", \"grace_seconds\": ${SO_GRACE:-5} },"
+	fi
+	# connect_timeout bounds how long a gateway waits for a server that went away
+	cat <<KEYS
+  "catalog": "postgres:host=127.0.0.1 port=$PG_PORT dbname=${SO_DB:-fiona} user=postgres connect_timeout=3",
+  $objects
+  "gateway": "$1", "lease_seconds": ${SO_LEASE:-60},
+KEYS
+}
+
+so_gateway_setup() { # dir name port [shared|embedded]
+	mkdir -p "$1/var" || return 1
+	[ -s "$SO_SECRET" ] || (umask 077; head -c 32 /dev/urandom >"$SO_SECRET") || return 1
+	shared=
+	[ "${4:-shared}" = shared ] && shared=$(so_shared_keys "$2")
+	# "nifti": false: dcm2niix converting every study in the background would be timed too
+	cat >"$1/fiona.json" <<JSON
+{ $shared
+  "data_dir": "$1/var", "mount_point": "$1/mnt", "secret_file": "$SO_SECRET",
+  "admin_group": "root",
+  "dicom": { "aet": "FIONA", "bind": "127.0.0.1", "port": $3, "allowed_callers": [] },
+  "quiet_seconds": 1, "quarantine_days": 7, "disk_high_watermark": 0.99,
+  "destinations": { "research": { "aet": "RESEARCH", "host": "127.0.0.1",
+                                  "port": ${SO_PACS_PORT:-4242}, "calling_aet": "FIONA_$2",
+                                  "associations": 2 } },
+  "projects": {
+    "PROJ01": { "group": "root", "participant_pattern": "^PROJ01-[0-9]{4}\$",
+                "events": [ "baseline", "followup" ], "destination": "research",
+                "nifti": false },
+    "BULK01": { "group": "root", "participant_pattern": "^BULK01-[0-9]{4}\$",
+                "events": [ "baseline" ], "destination": "research", "nifti": false,
+                "routing": [ { "patient_id": "^BULK01-[0-9]{4}\$", "event": "baseline" } ] } } }
+JSON
+}
+
+so_orthanc_rx() { # dir
+	mkdir -p "$1" || return 1
+	cat >"$1/rx.lua" <<'LUA'
+function ReceivedInstanceFilter(dicom, origin, info)
+  print('FIONA-RX ' .. tostring(origin['RemoteAet']) .. ' ' .. tostring(dicom['PatientID']) ..
+        ' ' .. tostring(dicom['SOPInstanceUID']))
+  return true
+end
+LUA
+	# orthanc_start passes one file; Orthanc merges every file of a folder: that file, the
+	# script, and more DICOM threads (two gateways' associations, one of them stopped,
+	# and a C-FIND)
+	cat >"$1/orthanc-rx" <<SH
+#!/bin/sh
+d=\$(dirname "\$1")/conf
+mkdir -p "\$d" && cp "\$1" "\$d/orthanc.json" &&
+	printf '{ "LuaScripts": [ "%s" ], "DicomThreadsCount": 12 }\n' "$1/rx.lua" >"\$d/rx.json" &&
+	exec ${ORTHANC_BIN:-/usr/sbin/Orthanc} "\$d"
+SH
+	chmod 755 "$1/orthanc-rx"
+	ORTHANC_BIN=$1/orthanc-rx
+}
+
+so_rx() { # log regex
+	grep -o 'FIONA-RX .*' "$1" 2>/dev/null |
+		awk -v re="$2" '$3 ~ re { n++; if (!seen[$4]++) d++; by[$2]++ }
+			END { printf "%d %d", n, d; for (a in by) printf " %s:%d", a, by[a]; print "" }'
 }
