@@ -4,7 +4,7 @@
 # targets are printed next to the ratios for a human to judge.
 #   BENCH_DIR   where the generated corpus is cached (default ./var/bench)
 #   BENCH_PRESET  corpus preset (default large; "small" for a quick look)
-#   BENCH_ONLY    run one part: receive, dump, anonymize, burn, nifti, review
+#   BENCH_ONLY    run one part: receive, dump, anonymize, burn, nifti, review, gateways
 # Each part is a function; a part whose fiona side does not exist yet says so.
 set -u
 BUILD=${BUILD:-build}
@@ -172,6 +172,13 @@ bench_nifti() {
 	fi
 }
 
+# Gateways on shared stores (issue 16): ingest and forwarding rates of one gateway on the
+# embedded default, one on PostgreSQL + S3 and two on them (gateways.sh, which starts the
+# servers of tests/scaleout/lib.sh in its own network namespace; skipped without them).
+bench_gateways() {
+	BUILD=$BUILD sh tests/bench/gateways.sh
+}
+
 # The review file (issue 15): a project of a million instances (5,000 studies of 200
 # files) summarized and merged with fiona's own code (tests/gen/review_merge.c): bytes of
 # summary per study and file, and the merge's time (what fs/review.c pays per change,
@@ -197,4 +204,5 @@ else
 	echo "== mount, forward: skipped (needs root, /dev/fuse and unshare -n)"
 fi
 bench_nifti || echo "NIfTI benchmark failed"
+bench_gateways || echo "gateways benchmark failed"
 bench_review || echo "review benchmark failed"

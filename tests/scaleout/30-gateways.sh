@@ -180,6 +180,7 @@ if waitfor 60 rx_distinct_is "$RE3" 1000; then
 else
 	fail drain "$(rx "$RE3" | cut -d' ' -f2) of 1,000 in Orthanc after 60 s; queue: $(queue_of BULK01)"
 fi
+[ -z "${SO_OBJECTS:-}" ] && info "the bucket holds $(keys | wc -l) objects"
 waitfor 10 test -z "$(cat_sql "SELECT 1 FROM transfers WHERE project='BULK01' AND state IN ('queued','sending','failed') LIMIT 1")" ||
 	info "queue not empty after the drain: $(queue_of BULK01)"
 
