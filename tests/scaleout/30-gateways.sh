@@ -167,7 +167,7 @@ if waitfor 30 has_leases B; then
 else
 	fail drain/lease "B never held a lease in 30 s (queue: $(queue_of BULK01))"
 fi
-if waitfor 60 rx_distinct_is "$RE3" 1000; then
+if waitfor 45 rx_distinct_is "$RE3" 1000; then
 	td=$(so_since "$t0")
 	sleep 2
 	set -- $(rx "$RE3")
@@ -178,7 +178,7 @@ if waitfor 60 rx_distinct_is "$RE3" 1000; then
 		pass "two forwarders drained 1,000 transfers, each instance arrived; $dup duplicates after B's forced lease expiry (at most its ${lb:-0} leased rows)" ||
 		fail drain "distinct $2, received $1 ($dup duplicates, B had ${lb:-0} leases), by gateway: $3 $4"
 else
-	fail drain "$(rx "$RE3" | cut -d' ' -f2) of 1,000 in Orthanc after 60 s; queue: $(queue_of BULK01)"
+	fail drain "$(rx "$RE3" | cut -d' ' -f2) of 1,000 in Orthanc after 45 s; queue: $(queue_of BULK01)"
 fi
 [ -z "${SO_OBJECTS:-}" ] && info "the bucket holds $(keys | wc -l) objects"
 waitfor 10 test -z "$(cat_sql "SELECT 1 FROM transfers WHERE project='BULK01' AND state IN ('queued','sending','failed') LIMIT 1")" ||
@@ -199,13 +199,13 @@ if waitfor 20 rx_distinct_is "$RE4" 1 && has_leases A; then
 	got=$(rx "$RE4" | cut -d' ' -f2)
 	kill -CONT "$PID_B"
 	info "A stopped with $la rows leased, $got of 300 in Orthanc; B let go"
-	if waitfor $((SO_LEASE + 40)) rx_distinct_is "$RE4" 300; then
+	if waitfor $((SO_LEASE + 25)) rx_distinct_is "$RE4" 300; then
 		info "B finished the queue $(so_since "$ts") s after A stopped (lease_seconds $SO_LEASE)"
 		set -- $(rx "$RE4")
 		[ "$2" = 300 ] && pass "A stopped while it forwards: B finished the queue in $(so_since "$ts") s ($3 $4)" ||
 			fail takeover "distinct $2 of 300"
 	else
-		fail takeover "$(rx "$RE4" | cut -d' ' -f2) of 300 in Orthanc 40 s after the lease lapsed; queue: $(queue_of BULK01)"
+		fail takeover "$(rx "$RE4" | cut -d' ' -f2) of 300 in Orthanc 25 s after the lease lapsed; queue: $(queue_of BULK01)"
 	fi
 	kill -CONT "$PID_A"
 	sleep 2
