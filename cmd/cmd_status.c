@@ -156,6 +156,38 @@ static void print_redcap(struct store *s, const struct fiona_config *cfg, bool j
 		       o.parked_reason);
 }
 
+/* Where the objects are; on S3, whether it answers now and the gateway's last outcome. */
+static void print_objects(struct store *s, bool json)
+{
+	struct store_objects_state o;
+	int64_t now = time(NULL);
+
+	if (store_objects_state(s, true, &o))
+		return;
+	json_safe(o.where), json_safe(o.probe_error), json_safe(o.last_error);
+	if (json) {
+		printf("\"objects\": {\"backend\": \"%s\", \"where\": \"%s\", \"reachable\": %s, "
+		       "\"probe_error\": \"%s\", \"last_ok\": %s, \"last_at\": %lld, "
+		       "\"last_error\": \"%s\", \"last_error_at\": %lld}, ",
+		       o.s3 ? "s3" : "dir", o.where, o.reachable ? "true" : "false", o.probe_error,
+		       !o.known	   ? "null"
+		       : o.last_ok ? "true"
+				   : "false",
+		       (long long)o.last_at, o.last_error, (long long)o.last_error_at);
+		return;
+	}
+	if (!o.s3)
+		return;
+	printf("objects     S3 %s: %s%s\n", o.where,
+	       o.reachable ? "reachable" : "UNREACHABLE: ", o.probe_error);
+	if (o.known)
+		printf("            last operation %lld s ago %s\n", (long long)(now - o.last_at),
+		       o.last_ok ? "succeeded" : "FAILED");
+	if (o.last_error_at)
+		printf("            last error %lld s ago: %s\n",
+		       (long long)(now - o.last_error_at), o.last_error);
+}
+
 static void print_unforwarded(struct store *s, const struct fiona_config *cfg, bool json)
 {
 	bool first = true;
@@ -215,6 +247,7 @@ int cmd_status(int argc, char **argv)
 		print_counts(&counts, &fs, json);
 		print_held(env.store, env.cfg, json);
 		print_redcap(env.store, env.cfg, json);
+		print_objects(env.store, json);
 		printf(json ? "\"last_heartbeat\": \"%s\", " : "heartbeat   %s\n", heartbeat);
 		rc = store_queue_by_destination(env.store, &q, &nq);
 		printf(json ? "\"destinations\": [" : "per destination:\n");

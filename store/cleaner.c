@@ -85,7 +85,14 @@ static int keep_copy(struct store_cleaner *c, const uint8_t *p, size_t n, struct
 	o->size = (int64_t)n;
 	if ((rc = fault_hit(c->s, FAULT_SYNCFS)))
 		return rc;
-	return syncfs(c->s->objects_fd) ? -errno : 0;
+	if (syncfs(c->s->objects_fd))
+		return -errno;
+	if (obj_on_s3(c->s)) { /* in flight until pixel_put names it (clean_one) */
+		struct fiona_err err = {0};
+
+		return obj_s3_put(c->s, o->hash, p, n, &err);
+	}
+	return 0;
 }
 
 static bool ocr_ready(struct store_cleaner *c)
@@ -182,7 +189,10 @@ static void clean_one(struct store_cleaner *c, int64_t study, const struct confi
 	if (!strcmp(o.state, "held"))
 		log_msg(c->log, LOG_WARN, "pixels", "instance %lld held: %s",
 			(long long)t->instance, o.reason);
-	if ((rc = pixel_put(c->s, study, fp, &o)))
+	rc = pixel_put(c->s, study, fp, &o);
+	if (!strcmp(o.state, "cleaned")) /* keep_copy put it on S3 */
+		obj_s3_settled(c->s, o.hash);
+	if (rc)
 		log_msg(c->log, LOG_ERROR, "pixels", "instance %lld: outcome not kept: %s",
 			(long long)t->instance, strerror(-rc));
 }

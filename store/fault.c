@@ -10,6 +10,8 @@
  *   syncfs      making a batch of objects durable          (ingest.c, cleaner.c)
  *   db-write    any write SQLite makes to the catalog, WAL or journal
  *   db-sync     any fsync SQLite asks for
+ *   s3-commit   an instance whose object is on S3, before its catalog commit: it fails,
+ *               and its key stays on S3 as an orphan for the sweep (objstore_s3.c)
  *
  * The two db- points sit in a VFS shim over SQLite's own, registered only when a db-
  * point is asked for, so SQLite sees a real I/O error (SQLITE_FULL, SQLITE_IOERR_*) and
@@ -30,8 +32,8 @@ struct fault_shim {
 	char name[48];
 };
 
-static const char *const point_names[FAULT_N] = {"obj-write", "obj-rename", "syncfs", "db-write",
-						 "db-sync"};
+static const char *const point_names[FAULT_N] = {"obj-write", "obj-rename", "syncfs",
+						 "db-write",  "db-sync",    "s3-commit"};
 
 static int errno_named(const char *s)
 {
@@ -76,7 +78,7 @@ int fault_init(struct store *s, struct fiona_err *err)
 bad:
 	return err_set(err, -EINVAL, CORE_NO_OFFSET, CORE_NO_TAG,
 		       "FIONA_FAULT=%s: want POINT:N[+]:ERRNO (points: obj-write, obj-rename, "
-		       "syncfs, db-write, db-sync)",
+		       "syncfs, db-write, db-sync, s3-commit)",
 		       spec);
 }
 

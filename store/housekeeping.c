@@ -5,7 +5,9 @@
  * quarantine listing expired; data still waiting for its destination, and quarantine
  * studies that have not expired, are never removed. Each removal is one transaction
  * (rows, then the object files no other instance shares), an audit row and a log line
- * that says what and why (internal keys, no patient data).
+ * that says what and why (internal keys, no patient data). With the objects on S3 it
+ * also runs the sweep of unnamed keys and the bound on local copies (objstore_s3.c);
+ * a removed study's keys are left to that sweep.
  */
 #include "core/core.h"
 
@@ -151,8 +153,8 @@ static int64_t remove_study(struct store *s, int64_t study, const char *why)
 	int rc = remove_rows(s, study, hashes, why);
 
 	for (size_t i = 0; !rc && hashes && hashes[i]; i++) {
-		if (store_object_path(s, hashes[i], path, sizeof(path)) == 0 &&
-		    stat(path, &st) == 0 && unlink(path) == 0)
+		if (obj_local_path(s, hashes[i], path, sizeof(path)) == 0 && stat(path, &st) == 0 &&
+		    unlink(path) == 0)
 			freed += st.st_size;
 	}
 	for (size_t i = 0; hashes && hashes[i]; i++)
@@ -168,6 +170,10 @@ int store_housekeeping(struct store *s, time_t now)
 
 	if (!store_lead(s, STORE_JOB_HOUSEKEEPING))
 		return 0;
+	if (obj_on_s3(s)) { /* each paced by itself; their failures are logged there */
+		obj_s3_sweep(s, now);
+		obj_s3_evict(s, now);
+	}
 	while (used > s->cfg->disk_high_watermark) {
 		const char *why = NULL;
 		int64_t id, freed;

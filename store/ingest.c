@@ -3,7 +3,8 @@
  * attributes, keep its bytes as an object, then catalog it in one transaction.
  *
  * Order matters for crash safety: the object is durable before the transaction that
- * names it commits, and the caller answers success only after the commit. A file that
+ * names it commits (with the objects on S3: put there first), and the caller answers
+ * success only after the commit. A file that
  * does not parse is refused (never cataloged, never kept). The same bytes twice are one
  * object and one instance row; other bytes under a known SOPInstanceUID are a conflict:
  * kept as a second instance row and reported.
@@ -287,7 +288,7 @@ int store_ingest(struct store *s, const char *path, const struct store_origin *o
 {
 	struct ingest_job j = {.o = o, .res = res};
 	struct core_map map;
-	bool fresh = false;
+	bool fresh = false, on_s3 = false;
 	int rc = core_map_file(path, &map);
 
 	memset(res, 0, sizeof(*res));
@@ -304,10 +305,19 @@ int store_ingest(struct store *s, const char *path, const struct store_origin *o
 			err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot keep the object: %s",
 				strerror(-rc));
 	}
+	/* on S3 before the commit names it: a crash in between leaves an orphan key */
+	if (!rc && obj_on_s3(s) && !(rc = obj_s3_put(s, j.hash, map.p, map.len, err)))
+		on_s3 = true;
 	core_map_release(&map);
+	if (rc && fresh)
+		obj_drop_uncataloged(s, j.hash);
 	if (rc)
 		return rc;
-	if ((rc = ingest_commit(s, &j))) {
+	rc = on_s3 ? fault_hit(s, FAULT_S3_COMMIT) : 0;
+	rc = rc ? rc : ingest_commit(s, &j);
+	if (on_s3)
+		obj_s3_settled(s, j.hash);
+	if (rc) {
 		if (fresh) /* a full disk must not fill up with objects nobody acknowledged */
 			obj_drop_uncataloged(s, j.hash);
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "cannot catalog: %s",

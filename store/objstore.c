@@ -10,6 +10,9 @@
  * syncfs of this filesystem before the catalog names any object of it. A temporary left
  * by kill -9 was never named by the catalog and is removed at the next start; an object
  * renamed but never cataloged is an orphan that the same bytes sent again reuse.
+ *
+ * With the objects on S3 (objstore_s3.c) these files are the local copies: ingest puts
+ * each object on S3 before its commit, and store_object_path fetches a missing copy.
  */
 #include "core/core.h"
 
@@ -88,6 +91,8 @@ bool obj_present(const struct store *s, const char hash[33])
 {
 	char rel[40];
 
+	if (obj_on_s3(s)) /* this instance's own put found or stored it, and it is in flight */
+		return true;
 	snprintf(rel, sizeof(rel), "%.2s/%s.dcm", hash, hash);
 	return faccessat(s->objects_fd, rel, F_OK, 0) == 0;
 }
@@ -131,9 +136,25 @@ void obj_clean_tmp(struct store *s)
 			"removed %u unacknowledged temporaries from an earlier run", n);
 }
 
-int store_object_path(const struct store *s, const char *hash, char *out, size_t cap)
+int obj_local_path(const struct store *s, const char *hash, char *out, size_t cap)
 {
 	int n = snprintf(out, cap, "%s/%.2s/%s.dcm", s->objects, hash, hash);
 
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+int store_object_path(struct store *s, const char *hash, char *out, size_t cap)
+{
+	struct stat st;
+	char rel[40];
+	int rc = obj_local_path(s, hash, out, cap);
+
+	if (rc || !obj_on_s3(s))
+		return rc;
+	snprintf(rel, sizeof(rel), "%.2s/%.32s.dcm", hash, hash);
+	if (fstatat(s->objects_fd, rel, &st, 0) == 0) {
+		obj_s3_touch(s->objects_fd, rel, &st);
+		return 0;
+	}
+	return strlen(hash) == 32 ? obj_s3_fetch(s, hash, out) : -ENOENT;
 }

@@ -85,7 +85,8 @@ int store_open(const struct fiona_config *cfg, struct fiona_log *log, struct sto
 	}
 	if ((rc = same_filesystem(s, err)))
 		goto fail;
-	if ((rc = fault_init(s, err)) || (rc = cat_open(s, db, err)) || (rc = pixels_init(s, err)))
+	if ((rc = fault_init(s, err)) || (rc = cat_open(s, db, err)) ||
+	    (rc = pixels_init(s, err)) || (rc = obj_s3_open(s, err)))
 		goto fail;
 	obj_clean_tmp(s);
 	s->fault.armed = s->fault.on;
@@ -100,6 +101,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	obj_s3_close(s);
 	cat_close(s);
 	fault_release(s);
 	if (s->objects_fd >= 0)

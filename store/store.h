@@ -191,7 +191,23 @@ int store_get_study(struct store *s, int64_t id, struct store_study *out);
 int store_list_series(struct store *s, int64_t study_id, struct store_series **out, size_t *n);
 int store_list_instances(struct store *s, int64_t series_id, struct store_instance **out,
 			 size_t *n);
-int store_object_path(const struct store *s, const char *hash, char *out, size_t cap);
+/* The local file of object hash, for reading. With the objects on S3 a missing local copy
+ * is fetched first (this blocks for the transfer); -EIO (with a log line) when it is not
+ * cached and S3 cannot give it. */
+int store_object_path(struct store *s, const char *hash, char *out, size_t cap);
+/* Where the objects are and whether that store answers (fiona status). */
+struct store_objects_state {
+	bool s3;	 /* on S3; else local files (always reachable) */
+	char where[600]; /* the folder, or ENDPOINT/BUCKET (never credentials) */
+	bool reachable;	 /* probe: a request just now was answered */
+	char probe_error[256];
+	/* the last operation of the gateway on this data_dir (<data_dir>/s3-state) */
+	bool known, last_ok;
+	int64_t last_at, last_error_at;
+	char last_error[256];
+};
+/* probe: ask the store now (one HEAD). 0 or -errno. */
+int store_objects_state(struct store *s, bool probe, struct store_objects_state *out);
 
 /* Assigns a study: project known, participant matching the project's pattern (it is
  * created) or already known, event one of the project's; records who; queues every

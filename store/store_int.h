@@ -16,6 +16,7 @@ enum fault_point {
 	FAULT_SYNCFS,
 	FAULT_DB_WRITE,
 	FAULT_DB_SYNC,
+	FAULT_S3_COMMIT,
 	FAULT_N
 };
 struct store_fault {
@@ -37,7 +38,7 @@ struct store {
 	/* A second connection for the listings the mount and status read, so that reading
 	 * never waits behind a writer's fsync (WAL readers see the last commit). */
 	struct db *rdb;
-	pthread_mutex_t rlock; /* guards rdb */
+	pthread_mutex_t rlock;		    /* guards rdb */
 	const struct classify_rules *rules; /* borrowed; NULL: arrival does not classify */
 	struct cat_stmt_slot {
 		const char *sql; /* the literal it was prepared from (compared by address) */
@@ -68,6 +69,7 @@ struct store {
 	/* once-per-site jobs this gateway holds (lead.c; under lock) */
 	bool lead[STORE_JOB_N];
 	struct store_fault fault;
+	struct obj_s3 *s3; /* objects on S3 (objstore_s3.c); NULL: local files only */
 };
 
 int fault_init(struct store *s, struct fiona_err *err);
@@ -131,6 +133,37 @@ bool obj_present(const struct store *s, const char hash[33]);
  * it by now (another instance of the same bytes committed first). Takes s->lock. */
 void obj_drop_uncataloged(struct store *s, const char hash[33]);
 void obj_clean_tmp(struct store *s);
+/* The local file of object hash, whether it exists or not (no fetch). */
+int obj_local_path(const struct store *s, const char *hash, char *out, size_t cap);
+
+/* objstore_s3.c: objects on S3 ("objects": "s3:ENDPOINT/BUCKET"; docs/scale-out.md) */
+struct obj_s3;
+/* Sets up s->s3 (the key file, a pool of clients) when the objects are on S3; 0 and
+ * nothing done otherwise. store_close releases it (obj_s3_close). */
+int obj_s3_open(struct store *s, struct fiona_err *err);
+void obj_s3_close(struct store *s);
+bool obj_on_s3(const struct store *s);
+/* objects/<hh>/<hash>.dcm */
+void obj_s3_key(const char hash[33], char out[48]);
+/* Puts the n bytes of object hash on S3 (a key already there is a success) before the
+ * catalog names it. On success the key is in flight, safe from the sweep, until
+ * obj_s3_settled(); on failure it is not. 0, or -errno (never -EINVAL: the receiver
+ * answers Out of Resources) with the key and reason logged and in err. */
+int obj_s3_put(struct store *s, const char hash[33], const uint8_t *p, size_t n,
+	       struct fiona_err *err);
+/* The instance of a put committed or failed. */
+void obj_s3_settled(struct store *s, const char hash[33]);
+/* Fetches object hash into its local file path (1 MiB ranged GETs into a temporary,
+ * checked against its name, renamed into place). 0, or -EIO with a log line. */
+int obj_s3_fetch(struct store *s, const char hash[33], const char *path);
+/* Housekeeping's thread: deletes keys no row named for grace_seconds (at most every
+ * sweep period); evicts least recently used local copies above cache_mb. The number
+ * removed, or -errno. */
+int obj_s3_sweep(struct store *s, int64_t now);
+int obj_s3_evict(struct store *s, int64_t now);
+/* Notes a read of the local copy rel (under fd_dir) for the eviction's LRU order. */
+struct stat;
+void obj_s3_touch(int fd_dir, const char *rel, const struct stat *st);
 
 /* assign.c: under s->lock. The project is configured, the participant matches its pattern
  * or is known, the event is one of its own or one REDCap gave it (NULLs: not checked). */
@@ -192,7 +225,7 @@ struct xfer {
 	char hash[33], sop_class[65], ts[65], study_uid[65];
 	long attempts;
 	char lease[128]; /* the token the row was taken with (xfer_record checks it) */
-	bool cleaned; /* hash is the cleaned copy of the pixels (forward.c sets it) */
+	bool cleaned;	 /* hash is the cleaned copy of the pixels (forward.c sets it) */
 };
 /* WAIT: a candidate for burned-in text not cleaned yet (tried again at next_try, not
  * counted as an attempt); HELD and DROPPED: never sent, error says why. */
