@@ -8,7 +8,7 @@
 #   drain      1,000 routed transfers drained by both forwarders, every instance arriving;
 #              B is stopped mid-drain past its lease (kill -STOP, lease_seconds 4):
 #              duplicates only for rows B held then
-#   takeover   kill -STOP of A while it forwards: B finishes the queue
+#   takeover   kill -STOP of A while it forwards (500 rows queued): B finishes the queue
 #   orphan     a fault between the object put and the catalog commit leaves an orphan
 #              key in the bucket; it is collected after the grace period, nothing else
 #   s3-down    radosgw stopped: C-STORE refused (A700); started again: the same send works
@@ -70,7 +70,22 @@ listed() { qlist "$1" | grep -q "_$2_"; }                # gateway accession
 rx() { so_rx "$T/orthanc/orthanc.log" "$1"; }             # "TOTAL DISTINCT AET:N ..."
 rx_distinct_is() { [ "$(rx "$1" | cut -d' ' -f2)" -ge "$2" ]; }
 leases() { cat_sql "SELECT count(*) FROM transfers WHERE state='sending' AND lease LIKE '$1/%'"; }
-has_leases() { [ "$(leases "$1")" -gt 0 ] 2>/dev/null; }
+sql_within() { # seconds condition: 0 once the condition holds; the server polls every 10 ms
+	psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d fiona -c "DO \$\$ BEGIN
+		FOR i IN 1..$(($1 * 100)) LOOP
+			IF $2 THEN RETURN; END IF;
+			PERFORM pg_sleep(0.01);
+		END LOOP;
+		RAISE EXCEPTION 'timeout';
+	END \$\$" >/dev/null 2>&1
+}
+leased() { echo "EXISTS (SELECT 1 FROM transfers WHERE state='sending' AND lease LIKE '$1/%')"; }
+rx_last() { # regex: when the last instance first arrived (Orthanc's log line), epoch seconds
+	l=$(grep 'FIONA-RX' "$T/orthanc/orthanc.log" | awk -v re="$1" '{ for (i = 1; i < NF; i++) if ($i == "FIONA-RX") break }
+		$(i + 2) ~ re && !seen[$(i + 3)]++ { t = $1 " " $2 } END { print t }')
+	[ -n "$l" ] || return 1
+	date -d "$(date +%Y)-$(echo "$l" | cut -c2-3)-$(echo "$l" | cut -c4-5) ${l#* }" +%s.%N
+}
 queue_of() { # project: its transfers by state, "queued=3 sent=5"
 	cat_sql "SELECT state||'='||count(*) FROM transfers WHERE project='$1' GROUP BY state ORDER BY 1" |
 		paste -sd ' '
@@ -134,8 +149,8 @@ if [ -n "$S" ] && timeout 10 mkdir "$B/mnt/projects/PROJ01/PROJ01-0001" 2>"$T/mv
 		pass "A's mount shows B's assignment (and no longer lists it in quarantine/) in $(so_since "$t0") s" ||
 		fail forward/seen-by-A "A's mount does not show the assignment after 3 s"
 	if waitfor 30 rx_distinct_is '^PROJ01-0001$' 5; then
-		tf=$(so_since "$t0")
 		sleep 2 # a second send would come now
+		tf=$(awk -v a="$t0" -v b="$(rx_last '^PROJ01-0001$')" 'BEGIN { printf "%.2f", b - a }')
 		set -- $(rx '^PROJ01-0001$')
 		oc=$(ocount) ol=$(olist)
 		info "mv -> all 5 instances in Orthanc ${tf} s; received $1 times ($3 $4); /statistics $oc, /instances $ol"
@@ -158,7 +173,7 @@ wait $ja
 info "1,000 instances sent (500 to each) in $(so_since "$t0") s: A: $(cat "$T/bulk-a.out"); B: $(cat "$T/bulk-b.out")"
 RE3='^BULK01-000[0-9]$'
 lb=
-if waitfor 30 has_leases B; then
+if sql_within 30 "$(leased B)"; then
 	kill -STOP "$PID_B"
 	lb=$(leases B)
 	info "B stopped $(so_since "$t0") s after the sends with $lb rows leased; $(rx "$RE3" | cut -d' ' -f2) in Orthanc; queue: $(queue_of BULK01)"
@@ -168,11 +183,11 @@ else
 	fail drain/lease "B never held a lease in 30 s (queue: $(queue_of BULK01))"
 fi
 if waitfor 45 rx_distinct_is "$RE3" 1000; then
-	td=$(so_since "$t0")
 	sleep 2
+	td=$(awk -v a="$t0" -v b="$(rx_last "$RE3")" 'BEGIN { printf "%.2f", b - a }')
 	set -- $(rx "$RE3")
 	dup=$(($1 - $2))
-	info "1,000 in Orthanc ${td} s after the sends began (B stopped $((SO_LEASE + 2)) s of it); by gateway: $3 $4; $dup duplicates, B held ${lb:-0} leases"
+	info "the last of the 1,000 reached Orthanc ${td} s after the sends began (B stopped $((SO_LEASE + 2)) s of it); by gateway: $3 $4; $dup duplicates, B held ${lb:-0} leases"
 	shares=$(echo "$3 $4" | grep -c 'FIONA_A:[1-9].*FIONA_B:[1-9]\|FIONA_B:[1-9].*FIONA_A:[1-9]')
 	[ "$2" = 1000 ] && [ "$dup" -le "${lb:-0}" ] && [ "$shares" = 1 ] &&
 		pass "two forwarders drained 1,000 transfers, each instance arrived; $dup duplicates after B's forced lease expiry (at most its ${lb:-0} leased rows)" ||
@@ -185,28 +200,34 @@ waitfor 10 test -z "$(cat_sql "SELECT 1 FROM transfers WHERE project='BULK01' AN
 	info "queue not empty after the drain: $(queue_of BULK01)"
 
 # ---- takeover: A stopped while it forwards, B finishes ----------------------------------
-# B is held first (idle, nothing leased) so that A alone takes the rows, then A is stopped
-# in the middle of its batch and B let go.
+# B is held first (idle, nothing leased) so that A alone takes the rows; A is stopped in
+# the middle of its batch once all 500 rows are queued, and B let go.
 RE4='^BULK01-002[0-9]$'
+n0=$(cat_sql "SELECT count(*) FROM transfers WHERE project='BULK01'")
 kill -STOP "$PID_B"
-t0=$(so_now)
-"$SCALE" send -j 2 --first 20 --studies 3 --per-study 100 --pid-prefix BULK01 127.0.0.1 $PORT_A FIONA >"$T/take.out" 2>&1
+"$SCALE" send -j 2 --first 20 --studies 5 --per-study 100 --pid-prefix BULK01 127.0.0.1 $PORT_A FIONA >"$T/take.out" 2>&1
 la=
-if waitfor 20 rx_distinct_is "$RE4" 1 && has_leases A; then
+if sql_within 20 "(SELECT count(*) FROM transfers WHERE project='BULK01') >= ${n0:-0} + 500 AND $(leased A)" ||
+	sql_within 5 "$(leased A)"; then
 	kill -STOP "$PID_A"
-	la=$(leases A)
 	ts=$(so_now)
+	la=$(leases A)
 	got=$(rx "$RE4" | cut -d' ' -f2)
+	queued=$(($(cat_sql "SELECT count(*) FROM transfers WHERE project='BULK01'") - ${n0:-0}))
 	kill -CONT "$PID_B"
-	info "A stopped with $la rows leased, $got of 300 in Orthanc; B let go"
-	if waitfor $((SO_LEASE + 25)) rx_distinct_is "$RE4" 300; then
-		info "B finished the queue $(so_since "$ts") s after A stopped (lease_seconds $SO_LEASE)"
+	info "A stopped with $la rows leased, $queued of 500 queued, $got in Orthanc; B let go"
+	# once-per-site work (arrival) while A is stopped, not dead: shown, not checked
+	"$SCALE" send --first 600 --studies 1 --per-study 1 --pid-prefix VIS02 127.0.0.1 $PORT_B FIONA >/dev/null 2>&1
+	if waitfor $((SO_LEASE + 25)) rx_distinct_is "$RE4" 500; then
+		tk=$(awk -v a="$ts" -v b="$(rx_last "$RE4")" 'BEGIN { printf "%.2f", b - a }')
 		set -- $(rx "$RE4")
-		[ "$2" = 300 ] && pass "A stopped while it forwards: B finished the queue in $(so_since "$ts") s ($3 $4)" ||
-			fail takeover "distinct $2 of 300"
+		[ "$2" = 500 ] && pass "A stopped while it forwards: B finished the queue ${tk} s after the stop (lease_seconds $SO_LEASE; $3 $4)" ||
+			fail takeover "distinct $2 of 500"
 	else
-		fail takeover "$(rx "$RE4" | cut -d' ' -f2) of 300 in Orthanc 25 s after the lease lapsed; queue: $(queue_of BULK01)"
+		fail takeover "$(rx "$RE4" | cut -d' ' -f2) of 500 in Orthanc 25 s after the lease lapsed; queue: $(queue_of BULK01)"
 	fi
+	listed "$B" A600 && info "a study sent to B while A was stopped is listed on B ($(so_since "$ts") s after the stop)" ||
+		info "a study sent to B while A was stopped is not listed on B $(so_since "$ts") s after the stop (arrival runs on A, stopped)"
 	kill -CONT "$PID_A"
 	sleep 2
 	set -- $(rx "$RE4")
@@ -214,7 +235,7 @@ if waitfor 20 rx_distinct_is "$RE4" 1 && has_leases A; then
 	[ $(($1 - $2)) -le "$la" ] || fail takeover/duplicates "$(($1 - $2)) duplicates, more than A's $la leased rows"
 else
 	kill -CONT "$PID_B"
-	fail takeover "A never forwarded with leases held in 20 s ($(rx "$RE4")); queue: $(queue_of BULK01)"
+	fail takeover "A never held leases in 25 s ($(rx "$RE4")); queue: $(queue_of BULK01)"
 fi
 alive || fail alive "a gateway exited: A: $(tail -n 1 "$A/serve.log") B: $(tail -n 1 "$B/serve.log")"
 
