@@ -5,6 +5,7 @@
 # duplicate shows. The checks, each timed (INFO lines):
 #   visible    a study sent to A is listed in B's quarantine/ within 2 s of A listing it
 #   forward    mv on B's mount forwards once: Orthanc holds each instance exactly once
+#   concurrent-mv  one study moved on both mounts at once: one mv wins, the other fails
 #   drain      1,000 transfers (routed on arrival at A) drained by both forwarders, every
 #              instance arriving; B is stopped mid-drain past its lease (kill -STOP,
 #              lease_seconds 4): duplicates only for rows B held then
@@ -162,6 +163,31 @@ if [ -n "$S" ] && timeout 10 mkdir "$B/mnt/projects/PROJ01/PROJ01-0001" 2>"$T/mv
 	fi
 else
 	fail forward "the mv failed: ${S:-no study listed}: $(tail -n 1 "$T/mv.err")"
+fi
+
+# ---- concurrent-mv: one study moved on both mounts at once ----------------------------
+"$SCALE" send --first 700 --studies 1 --per-study 2 --pid-prefix VIS03 127.0.0.1 $PORT_A FIONA >/dev/null 2>&1
+timeout 10 mkdir "$A/mnt/projects/PROJ01/PROJ01-0003" "$A/mnt/projects/PROJ01/PROJ01-0004" 2>/dev/null
+if waitfor 10 listed "$A" A700 && waitfor 5 listed "$B" A700 &&
+	waitfor 5 test -d "$B/mnt/projects/PROJ01/PROJ01-0004"; then
+	S7=$(qlist "$A" | grep _A700_ | head -n 1)
+	timeout 15 mv "$A/mnt/quarantine/$S7" "$A/mnt/projects/PROJ01/PROJ01-0003/baseline" 2>"$T/cmv.a" &
+	ma=$!
+	timeout 15 mv "$B/mnt/quarantine/$S7" "$B/mnt/projects/PROJ01/PROJ01-0004/baseline" 2>"$T/cmv.b"
+	rb=$?
+	wait $ma; ra=$?
+	who=$(cat_sql "SELECT a.participant FROM assignments a JOIN studies s ON s.id=a.study WHERE s.accession='A700'")
+	if [ $ra = 0 ] && [ $rb != 0 ]; then want=PROJ01-0003 err=$(sed 's/.*: //' "$T/cmv.b" | head -n 1)
+	elif [ $rb = 0 ] && [ $ra != 0 ]; then want=PROJ01-0004 err=$(sed 's/.*: //' "$T/cmv.a" | head -n 1)
+	else want= err="A: rc $ra $(head -n 1 "$T/cmv.a"); B: rc $rb $(head -n 1 "$T/cmv.b")"; fi
+	shown() { [ -d "$A/mnt/projects/PROJ01/$want/baseline" ] && [ -d "$B/mnt/projects/PROJ01/$want/baseline" ]; }
+	if [ -n "$want" ] && [ "$who" = "$want" ] && waitfor 3 shown; then
+		pass "one study moved on both mounts at once: one mv wins ($want), the other gets \"$err\"; both mounts show the winner"
+	else
+		fail concurrent-mv "both or neither succeeded ($err); the catalog says ${who:-nothing}"
+	fi
+else
+	fail concurrent-mv "the study is not listed on both mounts"
 fi
 
 # ---- drain: two forwarders, 1,000 transfers, B stopped past its lease mid-drain ---------
