@@ -170,6 +170,9 @@ static const char *const migrations[] = {
 	 * a lease queue, each 'sending' row carrying the token of the gateway that took it */
 	"ALTER TABLE transfers ADD COLUMN lease TEXT;"
 	"CREATE INDEX transfers_lease ON transfers(lease);",
+	/* 10 -> 11: once-per-site jobs are held by a gateway until a time it keeps moving on
+	 * (lead.c), so a gateway that stalls (kill -STOP) loses them; used on PostgreSQL */
+	"CREATE TABLE leads(job TEXT PRIMARY KEY, gateway TEXT NOT NULL, until INTEGER NOT NULL);",
 };
 
 int cat_exec(struct store *s, const char *sql)

@@ -188,7 +188,14 @@ static bool in_tx(struct pg_db *pg)
 /* The session settings every connection needs, after open and after a reset. */
 static int session_setup(struct pg_db *pg)
 {
-	PGresult *res = PQexec(pg->conn, "SET client_min_messages=warning; LISTEN " PG_CHANNEL);
+	/* idle_in_transaction_session_timeout: a gateway stopped in the middle of one of its
+	 * (millisecond) transactions (kill -STOP, a paused VM) would hold its row locks and
+	 * the feed's lock, and every other gateway would wait for it; the server ends such a
+	 * session after 5 s instead, freeing them, and the stalled gateway reconnects when it
+	 * runs again */
+	PGresult *res = PQexec(pg->conn, "SET client_min_messages=warning;"
+					 " SET idle_in_transaction_session_timeout='5s';"
+					 " LISTEN " PG_CHANNEL);
 	int rc = res && PQresultStatus(res) == PGRES_COMMAND_OK ? DB_OK
 								: result_error(pg, res, false);
 

@@ -44,7 +44,7 @@
 #define SQL_MAX	 (1u << 24)
 #define GC_DEPTH 8
 
-/* Every catalog table: its primary key and all its columns (migrations 1..10). */
+/* Every catalog table: its primary key and all its columns (migrations 1..11). */
 struct pg_table {
 	const char *name;
 	const char *key;  /* "a, b"; NULL: no key (OR REPLACE refused) */
@@ -53,6 +53,7 @@ struct pg_table {
 
 static const struct pg_table tables[] = {
 	{"objects", "hash", "hash,size,stored_at"},
+	{"leads", "job", "job,gateway,until"},
 	{"patients", "id", "id,patient_id,patient_name,birth_date"},
 	{"studies", "id",
 	 "id,patient,study_uid,study_date,study_time,accession,description,calling_aet,"

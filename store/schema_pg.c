@@ -174,6 +174,8 @@ static const char *const scripts[] = {
 	/* 9 -> 10 */
 	"ALTER TABLE transfers ADD COLUMN lease text;"
 	"CREATE INDEX transfers_lease ON transfers(lease);",
+	/* 10 -> 11 */
+	"CREATE TABLE leads(job text PRIMARY KEY, gateway text NOT NULL, until bigint NOT NULL);",
 };
 
 /* One integer from a one-row query; -1 when it failed. */

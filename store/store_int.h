@@ -67,7 +67,8 @@ struct store {
 	uint64_t lease_count; /* under lock */
 	int64_t lease_s;      /* how long a lease lasts */
 	/* once-per-site jobs this gateway holds (lead.c; under lock) */
-	bool lead[STORE_JOB_N];
+	int64_t lead_until[STORE_JOB_N];    /* held until then (0: not held) */
+	int64_t lead_next_try[STORE_JOB_N]; /* not held: asked again from then */
 	struct store_fault fault;
 	struct obj_s3 *s3; /* objects on S3 (objstore_s3.c); NULL: local files only */
 };
