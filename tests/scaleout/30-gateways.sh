@@ -70,7 +70,9 @@ qlist() { timeout 5 ls "$1/mnt/quarantine" 2>/dev/null; } # a stuck mount is not
 listed() { qlist "$1" | grep -q "_$2_"; }                # gateway accession
 rx() { so_rx "$T/orthanc/orthanc.log" "$1"; }             # "TOTAL DISTINCT AET:N ..."
 rx_distinct_is() { [ "$(rx "$1" | cut -d' ' -f2)" -ge "$2" ]; }
-leases() { cat_sql "SELECT count(*) FROM transfers WHERE state='sending' AND lease LIKE '$1/%'"; }
+# BULK01 rows leased by a gateway: their count, and the condition for sql_within
+leases() { cat_sql "SELECT count(*) FROM transfers WHERE project='BULK01' AND state='sending' AND lease LIKE '$1/%'"; }
+leased() { echo "EXISTS (SELECT 1 FROM transfers WHERE project='BULK01' AND state='sending' AND lease LIKE '$1/%')"; }
 sql_within() { # seconds condition: 0 once the condition holds; the server polls every 10 ms
 	psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d fiona -c "DO \$\$ BEGIN
 		FOR i IN 1..$(($1 * 100)) LOOP
@@ -80,7 +82,6 @@ sql_within() { # seconds condition: 0 once the condition holds; the server polls
 		RAISE EXCEPTION 'timeout';
 	END \$\$" >/dev/null 2>&1
 }
-leased() { echo "EXISTS (SELECT 1 FROM transfers WHERE state='sending' AND lease LIKE '$1/%')"; }
 rx_last() { # regex: when the last instance first arrived (Orthanc's log line), epoch seconds
 	l=$(grep 'FIONA-RX' "$T/orthanc/orthanc.log" | awk -v re="$1" '{ for (i = 1; i < NF; i++) if ($i == "FIONA-RX") break }
 		$(i + 2) ~ re && !seen[$(i + 3)]++ { t = $1 " " $2 } END { print t }')
