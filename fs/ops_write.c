@@ -147,8 +147,8 @@ static int rename_nodes(fuse_req_t req, const struct fs_node *src, const struct 
 		return 0;
 	}
 	if (src->role == FS_QSTUDY)
-		return !move_studies(req, &src->id, 1, &quarantine, dst->place->project, participant,
-				     event);
+		return !move_studies(req, &src->id, 1, &quarantine, dst->place->project,
+				     participant, event);
 	return !move_event(req, src->place, dst->place->project, participant, event);
 }
 

@@ -63,8 +63,7 @@ static int try_coupling(struct store *s, const struct arrived *a, bool *done)
 	if (a->accession[0] || a->study_uid[0]) {
 		if (db_step(st) == DB_ROW) {
 			snprintf(project, sizeof(project), "%s", db_column_text(st, 0));
-			snprintf(participant, sizeof(participant), "%s",
-				 db_column_text(st, 1));
+			snprintf(participant, sizeof(participant), "%s", db_column_text(st, 1));
 			snprintf(event, sizeof(event), "%s", db_column_text(st, 2));
 		}
 	}
@@ -161,8 +160,7 @@ static int collect_quiet(struct store *s, time_t now, struct arrived **out, size
 		snprintf(a->accession, sizeof(a->accession), "%s", db_column_text(st, 1));
 		snprintf(a->study_uid, sizeof(a->study_uid), "%s", db_column_text(st, 2));
 		snprintf(a->patient_id, sizeof(a->patient_id), "%s", db_column_text(st, 3));
-		snprintf(a->patient_name, sizeof(a->patient_name), "%s",
-			 db_column_text(st, 4));
+		snprintf(a->patient_name, sizeof(a->patient_name), "%s", db_column_text(st, 4));
 		snprintf(a->calling, sizeof(a->calling), "%s", db_column_text(st, 5));
 		snprintf(a->called, sizeof(a->called), "%s", db_column_text(st, 6));
 		a->assigned = (int)db_column_int64(st, 7) > 0;

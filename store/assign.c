@@ -135,7 +135,8 @@ static int place_check(struct store *s, int64_t study, const struct store_place 
 	if (rc)
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "catalog: %s", strerror(-rc));
 	if (strcmp(project, expect->project) ||
-	    (*project && (strcmp(participant, expect->participant) || strcmp(event, expect->event))))
+	    (*project &&
+	     (strcmp(participant, expect->participant) || strcmp(event, expect->event))))
 		return err_set(err, -ESTALE, CORE_NO_OFFSET, CORE_NO_TAG,
 			       "study %lld was moved meanwhile (through another mount or gateway): "
 			       "list the folders again",

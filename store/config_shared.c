@@ -101,7 +101,8 @@ static int check_objects(const struct config_shared *c, struct fiona_err *err)
 int config_check_shared(const struct config_shared *c, struct fiona_err *err)
 {
 	if (c->catalog && strncmp(c->catalog, "sqlite:", 7) && strncmp(c->catalog, "postgres:", 9))
-		return config_bad(err, "catalog", "must be \"sqlite:PATH\" or \"postgres:CONNINFO\"");
+		return config_bad(err, "catalog",
+				  "must be \"sqlite:PATH\" or \"postgres:CONNINFO\"");
 	if (c->catalog && !strchr(c->catalog, ':')[1])
 		return config_bad(err, "catalog", "is empty after its engine");
 	return c->objects ? check_objects(c, err) : 0;

@@ -43,8 +43,7 @@ void db_close(struct db *db)
 	if (db->kind == DB_SQLITE) {
 		sqlite3_finalize(db->dv);
 		sqlite3_close(db->lite);
-	}
-	else
+	} else
 		pg_close(db->pg);
 	free(db);
 }
@@ -73,8 +72,9 @@ int db_prepare(struct db *db, const char *sql, bool persistent, struct db_stmt *
 	if (db->kind == DB_POSTGRES)
 		rc = pg_prepare(db->pg, sql, persistent, &st->pg);
 	else
-		rc = sqlite3_prepare_v3(db->lite, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0,
-					&st->lite, NULL);
+		rc = sqlite3_prepare_v3(db->lite, sql, -1,
+					persistent ? SQLITE_PREPARE_PERSISTENT : 0, &st->lite,
+					NULL);
 	if (rc != DB_OK) {
 		db_finalize(st);
 		return rc;
@@ -186,7 +186,8 @@ int64_t db_changes(struct db *db)
 
 int64_t db_total_changes(struct db *db)
 {
-	return db->kind == DB_POSTGRES ? pg_total_changes(db->pg) : sqlite3_total_changes64(db->lite);
+	return db->kind == DB_POSTGRES ? pg_total_changes(db->pg)
+				       : sqlite3_total_changes64(db->lite);
 }
 
 int64_t db_last_insert_id(struct db *db)
@@ -197,7 +198,8 @@ int64_t db_last_insert_id(struct db *db)
 
 bool db_in_transaction(struct db *db)
 {
-	return db->kind == DB_POSTGRES ? pg_in_transaction(db->pg) : !sqlite3_get_autocommit(db->lite);
+	return db->kind == DB_POSTGRES ? pg_in_transaction(db->pg)
+				       : !sqlite3_get_autocommit(db->lite);
 }
 
 bool db_reachable(struct db *db)

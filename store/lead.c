@@ -21,8 +21,7 @@
 
 #define LEAD_SECONDS 10
 
-static const char *const job_names[STORE_JOB_N] = {"arrival", "housekeeping", "redcap",
-						   "pixels"};
+static const char *const job_names[STORE_JOB_N] = {"arrival", "housekeeping", "redcap", "pixels"};
 
 /* Takes or keeps job until now + LEAD_SECONDS when it is free, lapsed or already ours. */
 static int claim(struct store *s, enum store_job job, int64_t now, bool *held)

@@ -133,8 +133,7 @@ static int batch_read(struct store *s, const char *project, const char *profile,
 			size_t n = (size_t)db_column_bytes(st, 1);
 			const void *p = db_column_blob(st, 1);
 
-			rows[k] = (struct batch_row){db_column_int64(st, 0), malloc(n ? n : 1),
-						     n};
+			rows[k] = (struct batch_row){db_column_int64(st, 0), malloc(n ? n : 1), n};
 			if (!rows[k].b) {
 				rc = DB_NOMEM;
 				break;

@@ -140,15 +140,15 @@ int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out,
 		 (unsigned long long)++s->lease_count);
 	rc = cat_exec(s, "BEGIN IMMEDIATE");
 	rc = rc ? rc : lease_state(s, "queued", INT64_MAX, limit, lease, now + s->lease_s, &taken);
-	rc = rc || taken >= limit
-		     ? rc
-		     : lease_state(s, "failed", now, limit - taken, lease, now + s->lease_s, &taken);
-	rc = rc || taken >= limit
-		     ? rc
-		     : lease_state(s, "waiting", now, limit - taken, lease, now + s->lease_s, &taken);
-	rc = rc || taken >= limit
-		     ? rc
-		     : lease_state(s, "sending", now, limit - taken, lease, now + s->lease_s, &taken);
+	rc = rc || taken >= limit ? rc
+				  : lease_state(s, "failed", now, limit - taken, lease,
+						now + s->lease_s, &taken);
+	rc = rc || taken >= limit ? rc
+				  : lease_state(s, "waiting", now, limit - taken, lease,
+						now + s->lease_s, &taken);
+	rc = rc || taken >= limit ? rc
+				  : lease_state(s, "sending", now, limit - taken, lease,
+						now + s->lease_s, &taken);
 	rc = cat_commit(s, rc); /* 'sending' shows as queued: nothing to note */
 	if (!rc && taken)
 		rc = lease_rows(s, lease, out, n);
@@ -174,14 +174,15 @@ int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result 
 								     * version; or leased again */
 				"iitt", now, x[i].instance, x[i].project, x[i].lease);
 		else if (r[i].state >= XFER_WAIT)
-			rc = cat_run(s,
-				     "UPDATE transfers SET state=?, last_error=?, next_try=?, lease=NULL"
-				     " WHERE instance=? AND project=? AND state='sending' AND lease=?",
-				     "ttiitt",
-				     r[i].state == XFER_WAIT   ? "waiting"
-				     : r[i].state == XFER_HELD ? "held"
-							       : "dropped",
-				     r[i].error, r[i].next_try, x[i].instance, x[i].project, x[i].lease);
+			rc = cat_run(
+				s,
+				"UPDATE transfers SET state=?, last_error=?, next_try=?, lease=NULL"
+				" WHERE instance=? AND project=? AND state='sending' AND lease=?",
+				"ttiitt",
+				r[i].state == XFER_WAIT	  ? "waiting"
+				: r[i].state == XFER_HELD ? "held"
+							  : "dropped",
+				r[i].error, r[i].next_try, x[i].instance, x[i].project, x[i].lease);
 		else
 			rc = cat_run(
 				s,
