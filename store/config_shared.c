@@ -38,7 +38,7 @@ static int parse_s3(json_t *o, struct config_shared *c, struct fiona_err *err)
 		else if (!strcmp(k, "ca_file"))
 			rc = config_take_str(v, p.s, &c->s3_ca_file, err);
 		else if (!strcmp(k, "cache_mb"))
-			rc = config_take_long(v, p.s, 16, 1L << 24, &c->s3_cache_mb, err);
+			rc = config_take_long(v, p.s, 1, 1L << 24, &c->s3_cache_mb, err);
 		else if (!strcmp(k, "grace_seconds"))
 			rc = config_take_long(v, p.s, 1, 30L * 86400, &c->s3_grace_seconds, err);
 		else

@@ -308,15 +308,22 @@ int store_ingest(struct store *s, const char *path, const struct store_origin *o
 	/* on S3 before the commit names it: a crash in between leaves an orphan key */
 	if (!rc && obj_on_s3(s) && !(rc = obj_s3_put(s, j.hash, map.p, map.len, err)))
 		on_s3 = true;
-	core_map_release(&map);
-	if (rc && fresh)
-		obj_drop_uncataloged(s, j.hash);
-	if (rc)
+	if (rc) {
+		core_map_release(&map);
+		if (fresh)
+			obj_drop_uncataloged(s, j.hash);
 		return rc;
+	}
 	rc = on_s3 ? fault_hit(s, FAULT_S3_COMMIT) : 0;
 	rc = rc ? rc : ingest_commit(s, &j);
+	if (!rc && on_s3 && (rc = obj_s3_confirm(s, j.hash, map.p, map.len, err))) {
+		obj_s3_settled(s, j.hash); /* cataloged, not acknowledged: the sender retries */
+		core_map_release(&map);
+		return rc;
+	}
 	if (on_s3)
 		obj_s3_settled(s, j.hash);
+	core_map_release(&map);
 	if (rc) {
 		if (fresh) /* a full disk must not fill up with objects nobody acknowledged */
 			obj_drop_uncataloged(s, j.hash);

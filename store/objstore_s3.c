@@ -11,7 +11,10 @@
  *   (obj_s3_settled). The sweep never deletes a key in flight, and it re-checks the
  *   catalog for each key right before deleting it, holding s->lock (commits take it) and
  *   flight_lock (registrations take it): a writer that deduplicated against an orphan
- *   either sees the key gone and puts it again, or is seen by the sweep.
+ *   either sees the key gone and puts it again, or is seen by the sweep. With several
+ *   gateways (PostgreSQL) a writer elsewhere is not seen: it checks its key again after
+ *   its commit (obj_s3_confirm), and the sweep asks the catalog again after the delete
+ *   and puts the key back if it was named meanwhile. One of the two always notices.
  * - A local copy is evicted only when S3 holds the key with the same size.
  *
  * Clients: one s3_client (one curl handle, one keep-alive connection) per operation,
@@ -70,7 +73,7 @@ struct obj_s3 {
 	struct mark *marks;
 	size_t n_marks;
 	int64_t next_sweep, sweep_period, next_evict;
-	atomic_ullong fetched; /* bytes fetched since the last eviction scan */
+	atomic_ullong added; /* bytes put or fetched since the last eviction scan */
 	uint64_t cache_max;
 	int64_t grace;
 };
@@ -214,7 +217,7 @@ int obj_s3_open(struct store *s, struct fiona_err *err)
 	pthread_cond_init(&o->pool_cond, NULL);
 	pthread_mutex_init(&o->flight_lock, NULL);
 	pthread_mutex_init(&o->state_lock, NULL);
-	atomic_init(&o->fetched, 0);
+	atomic_init(&o->added, 0);
 	s->s3 = o;
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any client: store_open's thread */
 	if ((rc = config_from(s, o, err)))
@@ -305,13 +308,51 @@ int obj_s3_put(struct store *s, const char hash[33], const uint8_t *p, size_t n,
 		client_give(s, c);
 		state_note(s->s3, rc, err);
 	}
-	if (!rc)
+	if (!rc) {
+		atomic_fetch_add(&s->s3->added, n); /* its local copy, for the cache bound */
 		return 0;
+	}
 	obj_s3_settled(s, hash);
 	log_msg(s->log, LOG_ERROR, "store", "object %s not stored on S3: %s", key, err->reason);
 	/* -EINVAL means "not DICOM" to the receiver; a store that refuses is out of resources */
 	return rc == -EINVAL ? err_set(err, -EIO, CORE_NO_OFFSET, CORE_NO_TAG, "%s", err->reason)
 			     : rc;
+}
+
+/* Several gateways share the catalog (PostgreSQL): another one's sweep cannot see this
+ * process's keys in flight. */
+static bool shared_catalog(const struct store *s)
+{
+	return db_kind(s->db) == DB_POSTGRES;
+}
+
+int obj_s3_confirm(struct store *s, const char hash[33], const uint8_t *p, size_t n,
+		   struct fiona_err *err)
+{
+	struct s3_client *c;
+	char key[48];
+	uint64_t size;
+	int rc;
+
+	if (!s->s3 || !shared_catalog(s))
+		return 0;
+	obj_s3_key(hash, key);
+	if (!(c = client_take(s, err)))
+		return err->code ? err->code : -ENOMEM;
+	rc = s3_head(c, key, &size, err);
+	if (rc == -ENOENT) { /* another gateway's sweep took it between our put and commit */
+		log_msg(s->log, LOG_WARN, "store",
+			"object %s was removed by a sweep while this instance committed: put "
+			"again",
+			key);
+		rc = s3_put(c, key, p, n, 0, NULL, err);
+	}
+	client_give(s, c);
+	state_note(s->s3, rc, err);
+	if (rc)
+		log_msg(s->log, LOG_ERROR, "store", "object %s not confirmed on S3: %s", key,
+			err->reason);
+	return rc == -EINVAL ? -EIO : rc;
 }
 
 /* ---- reads: the local copy ---------------------------------------------------------- */
@@ -384,7 +425,7 @@ int obj_s3_fetch(struct store *s, const char hash[33], const char *path)
 		goto fail;
 	}
 	close(fd);
-	atomic_fetch_add(&s->s3->fetched, n);
+	atomic_fetch_add(&s->s3->added, n);
 	return 0;
 fail:
 	if (fd >= 0) {
@@ -532,31 +573,66 @@ static int sweep_key(void *arg, const char *key, uint64_t size)
 	return 0;
 }
 
+/* Whether a row names hash, on the writer connection (under s->lock). */
+static int named_write(struct store *s, const char *hash)
+{
+	struct db_stmt *st = NULL;
+	int rc = cat_stmt(s, "SELECT 1 FROM objects WHERE hash=?", &st);
+
+	if (rc)
+		return rc;
+	db_bind_text(st, 1, hash, -1);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -EIO;
+}
+
+/* With several gateways: a writer elsewhere may have found the key just before the delete
+ * and committed right after the check. The key is deleted with a local copy at hand and
+ * the catalog asked again afterwards; named by then, the copy is put back (the writer's
+ * own check after its commit covers the other order: obj_s3_confirm). */
+static int delete_shared(struct store *s, struct s3_client *c, const char *hash, const char *key,
+			 struct fiona_err *err)
+{
+	char path[4200];
+	struct core_map map;
+	int rc = obj_local_path(s, hash, path, sizeof(path));
+
+	if (!rc && access(path, F_OK) != 0)
+		rc = obj_s3_fetch(s, hash, path);
+	rc = rc ? rc : s3_delete(c, key, err);
+	if (rc || (rc = named_write(s, hash)) <= 0)
+		return rc;
+	log_msg(s->log, LOG_WARN, "store",
+		"object %s was named by another gateway while it was removed: put back", key);
+	if (!(rc = core_map_file(path, &map))) {
+		rc = s3_put(c, key, map.p, map.len, 0, NULL, err);
+		core_map_release(&map);
+	}
+	return rc ? rc : -EEXIST; /* not removed after all */
+}
+
 /* Deletes one unnamed key after checking again, with commits and puts held off. 1 when
  * it was deleted, 0 when it is named or in flight now, -errno. */
 static int sweep_delete(struct store *s, struct s3_client *c, const struct mark *m)
 {
 	struct obj_s3 *o = s->s3;
 	struct fiona_err err = {0};
-	struct db_stmt *st = NULL;
 	char key[48], rel[40];
 	int rc = 0;
 
 	obj_s3_key(m->hash, key);
 	pthread_mutex_lock(&s->lock);
 	pthread_mutex_lock(&o->flight_lock);
-	if (flight_find(o, m->hash))
-		goto out;
-	if ((rc = cat_stmt(s, "SELECT 1 FROM objects WHERE hash=?", &st)))
-		goto out;
-	db_bind_text(st, 1, m->hash, -1);
-	rc = db_step(st);
-	db_reset(st);
-	if (rc != DB_DONE) { /* a row now, or an error: keep it */
-		rc = rc == DB_ROW ? 0 : -EIO;
+	if (flight_find(o, m->hash) || (rc = named_write(s, m->hash)) != 0) {
+		rc = rc < 0 ? rc : 0; /* in flight or named now, or an error: kept */
 		goto out;
 	}
-	rc = s3_delete(c, key, &err);
+	rc = shared_catalog(s) ? delete_shared(s, c, m->hash, key, &err) : s3_delete(c, key, &err);
+	if (rc == -EEXIST) {
+		rc = 0;
+		goto out;
+	}
 	state_note(o, rc, &err);
 	snprintf(rel, sizeof(rel), "%.2s/%s.dcm", m->hash, m->hash);
 	if (!rc)
@@ -699,10 +775,10 @@ int obj_s3_evict(struct store *s, int64_t now)
 	size_t n = 0, gone = 0;
 	int rc;
 
-	if (!o || (now < o->next_evict && atomic_load(&o->fetched) < o->cache_max / 8))
+	if (!o || (now < o->next_evict && atomic_load(&o->added) < o->cache_max / 8))
 		return 0;
 	o->next_evict = now + EVICT_PERIOD;
-	atomic_store(&o->fetched, 0);
+	atomic_store(&o->added, 0);
 	if ((rc = copies_list(s, &v, &n, &total)) || total <= o->cache_max)
 		goto out;
 	if (!(c = client_take(s, &err))) {

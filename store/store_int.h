@@ -152,6 +152,11 @@ void obj_s3_key(const char hash[33], char out[48]);
  * answers Out of Resources) with the key and reason logged and in err. */
 int obj_s3_put(struct store *s, const char hash[33], const uint8_t *p, size_t n,
 	       struct fiona_err *err);
+/* After the commit of a put's instance, with several gateways on the catalog: the key is
+ * checked again and put again if another gateway's sweep removed it meanwhile (0 at once
+ * otherwise). 0 or -errno, logged. */
+int obj_s3_confirm(struct store *s, const char hash[33], const uint8_t *p, size_t n,
+		   struct fiona_err *err);
 /* The instance of a put committed or failed. */
 void obj_s3_settled(struct store *s, const char hash[33]);
 /* Fetches object hash into its local file path (1 MiB ranged GETs into a temporary,

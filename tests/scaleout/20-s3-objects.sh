@@ -27,11 +27,11 @@ ceph_start "$T" || { fail ceph "$(tail -n 3 "$T/ceph/log/rgw.out" 2>/dev/null)";
 echo "INFO s3-objects: Ceph mon + osd + radosgw + user + bucket ${CEPH_SECONDS} s"
 P="$PROBE $S3_ENDPOINT $S3_BUCKET $S3_KEYFILE"
 
-config() { # dir objects
+config() { # dir objects [cache_mb]
 	cat >"$1/fiona.json" <<JSON
 { "data_dir": "$1/var", "mount_point": "$1/mnt", "secret_file": "$T/secret",
   "admin_group": "root", "objects": "$2",
-  "s3": { "key_file": "$S3_KEYFILE", "cache_mb": 16, "grace_seconds": $GRACE },
+  "s3": { "key_file": "$S3_KEYFILE", "cache_mb": ${3:-16}, "grace_seconds": $GRACE },
   "dicom": { "aet": "FIONA", "bind": "127.0.0.1", "port": 11112, "allowed_callers": [] },
   "quiet_seconds": 1, "quarantine_days": 7, "disk_high_watermark": 0.99,
   "projects": { "PROJ01": { "group": "root", "participant_pattern": "^PROJ01-[0-9]{4}\$",
@@ -51,10 +51,15 @@ study_files P01/ST1_MR >"$T/a.files"
 study_files P01/ST2_CT >"$T/b.files"
 study_files P01/ST3_MR >"$T/c.files"
 study_files P02/ST1_MR | head -n 1 >"$T/d.files"
+study_files P02/ST2_CT >"$T/e.files"
 send() { xargs storescu -v -aet MODALITY1 -aec FIONA 127.0.0.1 11112 <"$1" >"$2" 2>&1; }
 instances() { fiona_sql "$T" "SELECT count(*) FROM instances"; }
 keys() { $P list objects/ 1000 | grep '^objects/' | cut -d' ' -f1 | sort; }
 named() { fiona_sql "$T" "SELECT 'objects/' || substr(hash,1,2) || '/' || hash || '.dcm' FROM objects" | sort; }
+# drops the kernel's cached pages of the listed files, so that their next read reaches fiona
+drop_pages() { python3 -c 'import os, sys
+for p in open(sys.argv[1]).read().splitlines():
+    fd = os.open(p, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"; }
 sums() { tr '\n' '\0' | xargs -0 -r md5sum | cut -d' ' -f1 | sort; }
 # the objects as received (the receiver writes its own file meta header, so these, not
 # the sent files, are what the mount must give back)
@@ -115,6 +120,7 @@ fi
 grep -q "not stored on S3: .*objects/../.*\.dcm.*onnect" "$T/serve.log" &&
 	pass "the log names the key and the reason: $(grep -m1 'not stored on S3' "$T/serve.log" | sed 's/.*not stored on S3: //' | cut -c1-90)" ||
 	fail down-log "$(grep -i s3 "$T/serve.log" | tail -n 2)"
+drop_pages "$T/qa"
 sums <"$T/qa" >"$T/qa.down"
 cmp -s "$T/a.sums" "$T/qa.down" && pass "cached files still read ($(wc -l <"$T/qa") files)" ||
 	fail down-cached "sums differ"
@@ -135,6 +141,11 @@ grep -q "^objects     S3 .*UNREACHABLE" "$T/status.down" && grep -q "last operat
 rgw_start || fail rgw-restart "not answering"
 send "$T/c.files" "$T/c.log" && [ "$(instances)" = $((na + nb + nc)) ] &&
 	pass "radosgw back: the same send succeeds ($nc instances)" || fail up-again "$(tail -n 2 "$T/c.log")"
+drop_pages "$T/qa"
+sums <"$T/qb" >"$T/qb.sums"
+sums <"$T/qa" >"$T/qa.up"
+sort "$T/qa.up" "$T/qb.sums" | cmp -s - "$T/ab.sums" && pass "the uncached files read once radosgw is back" || fail up-read "sums differ"
+
 # cold (fetched from radosgw) and cached (local copy) reads of the CT's ~516 KiB files;
 # each time the kernel's page cache of the file is dropped first
 python3 - "$T/var/objects" "$T/qb" >"$T/timing" 2>&1 <<'PY'
@@ -143,7 +154,7 @@ objs, files = sys.argv[1], [l.strip() for l in open(sys.argv[2]) if l.strip()]
 def rd(p, uncached):
     with open(p, 'rb') as f:  # the kernel's pages of it go: the read reaches fiona
         os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-    if uncached:  # no local copy: the open fetches it
+    if uncached:  # no local copy: the first read fetches it
         for c in glob.glob(objs + '/*/*.dcm'): os.unlink(c)
     t = time.perf_counter()
     with open(p, 'rb') as f:
@@ -160,12 +171,10 @@ print("%d files of %.0f KiB: cold read (fetched from radosgw) p50 %.1f ms (%.1f-
 PY
 [ $? = 0 ] && sed 's/^/INFO s3-objects: /' "$T/timing" || fail timing "$(tail -n 1 "$T/timing")"
 
-sums <"$T/qb" >"$T/qb.sums"
-sums <"$T/qa" >"$T/qa.up"
-sort "$T/qa.up" "$T/qb.sums" | cmp -s - "$T/ab.sums" && pass "the uncached files read once radosgw is back" || fail up-read "sums differ"
-
 # ---- a fault between put and commit: an orphan the sweep removes --------------------
+# (restarted with a cache bound of 1 MiB: the local copies above it are evicted)
 kill "$PID"; wait "$PID" 2>/dev/null; PID=; fusermount3 -uz "$M" 2>/dev/null
+config "$T" "s3:$S3_ENDPOINT/$S3_BUCKET" 1
 export FIONA_FAULT=s3-commit:1:EIO
 fiona_start "$T"
 unset FIONA_FAULT
@@ -186,6 +195,26 @@ keys >"$T/keys.end"
 	fail sweep-named "$(comm -13 "$T/keys.end" "$T/named" | wc -l) named objects lost"
 grep -q "removed object objects/.* from S3: no catalog row has named it" "$T/serve.log" &&
 	pass "the removal is logged" || fail sweep-log "no line"
+
+# ---- the cache bound: least recently used copies go, and read again from S3 ---------
+cached() { find "$T/var/objects" -name '*.dcm' -exec stat -c %s {} + | awk '{ n += $1 } END { print n + 0 }'; }
+find "$Q" -name '*.dcm' | sort >"$T/q.before"
+ne=$(wc -l <"$T/e.files")
+send "$T/e.files" "$T/e.log" || fail evict-send "$(tail -n 2 "$T/e.log")"
+i=0; while [ "$(cached)" -gt 1048576 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ "$(cached)" -le 1048576 ] && grep -q "S3 cache: .* evicted" "$T/serve.log" &&
+	pass "cache_mb 1: after $ne more instances the local copies are evicted down to $(cached) bytes ($(grep 'S3 cache:' "$T/serve.log" | tail -n 1 | sed 's/.*S3 cache: //'))" ||
+	fail evict "$(cached) bytes cached; $(grep 'S3 cache:' "$T/serve.log" | tail -n 1)"
+fiona_wait_quarantine "$T" 4
+find "$Q" -name '*.dcm' | sort | comm -13 "$T/q.before" - >"$T/qe"
+for h in $(fiona_sql "$T" "SELECT i.hash FROM instances i JOIN series r ON i.series=r.id
+	WHERE r.study=(SELECT max(id) FROM studies)"); do
+	$P get "objects/$(echo "$h" | cut -c1-2)/$h.dcm" 0 100000000 "$T/got.$h" >/dev/null && echo "$T/got.$h"
+done | sums >"$T/e.sums"
+sums <"$T/qe" >"$T/qe.sums"
+[ -s "$T/qe" ] && cmp -s "$T/e.sums" "$T/qe.sums" &&
+	pass "all $(wc -l <"$T/qe") files of that study read through the mount equal their objects on S3" ||
+	fail evict-read "$(wc -l <"$T/qe") files; sums differ"
 kill "$PID"; wait "$PID" 2>/dev/null; PID=; fusermount3 -uz "$M" 2>/dev/null
 
 # ---- ingest rate, dir: vs s3:, same run (fiona import of one corpus each) -------------
