@@ -469,7 +469,7 @@ int store_objects_state(struct store *s, bool probe, struct store_objects_state 
 	memset(out, 0, sizeof(*out));
 	if (!s->s3) {
 		snprintf(out->where, sizeof(out->where), "%.500s", s->objects);
-		out->reachable = out->last_ok = true;
+		out->reachable = out->known = out->last_ok = true;
 		return 0;
 	}
 	out->s3 = true;
