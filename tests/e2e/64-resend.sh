@@ -68,9 +68,8 @@ grep -q " $n verified" "$E/.status" && pass "$n sent and verified" || fail verif
 f3=$(ls "$D"/*.dcm | sed -n 3p)
 cp "$f3" "$T/v3.dcm" && dcmodify -nb -m "(0020,0013)=977" "$T/v3.dcm" >/dev/null 2>&1
 send "$T/v3.dcm"
-db=$T/var/catalog.db
-i=0; while [ "$(sqlite3 "$db" "SELECT count(*) FROM transfers WHERE attempts > 1")" != 1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-again=$(sqlite3 "$db" "SELECT count(*) FROM transfers WHERE attempts > 1")
+i=0; while [ "$(fiona_sql "$T" "SELECT count(*) FROM transfers WHERE attempts > 1")" != 1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+again=$(fiona_sql "$T" "SELECT count(*) FROM transfers WHERE attempts > 1")
 [ "$again" = 1 ] && pass "the changed version is sent again, the others are not" || fail resent "$again instances sent again"
 i=0; while ! curl -sf "$ORTHANC_URL/tools/find" -d '{"Level":"Instance","Query":{"InstanceNumber":"977"}}' | grep -q '"' && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 curl -sf "$ORTHANC_URL/tools/find" -d '{"Level":"Instance","Query":{"InstanceNumber":"977"}}' | grep -q '"' &&
