@@ -98,8 +98,27 @@ static int check_objects(const struct config_shared *c, struct fiona_err *err)
 	return 0;
 }
 
+/* The gateway's name starts its lease tokens ("<gateway>/<start>.<n>", transfers.c) and
+ * names its rows in leads: a '/' in it would let one gateway's prefix match another's
+ * tokens, and a name past the store's 63 bytes would be cut, so two long names could
+ * become one. Host-name characters only. */
+static int check_gateway(const char *g, struct fiona_err *err)
+{
+	size_t n = strlen(g);
+
+	if (n > 63 ||
+	    strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_") != n)
+		return config_bad(err, "gateway",
+				  "must be 1 to 63 letters, digits, '.', '-' or '_'");
+	return 0;
+}
+
 int config_check_shared(const struct config_shared *c, struct fiona_err *err)
 {
+	int rc;
+
+	if (c->gateway && (rc = check_gateway(c->gateway, err)))
+		return rc;
 	if (c->catalog && strncmp(c->catalog, "sqlite:", 7) && strncmp(c->catalog, "postgres:", 9))
 		return config_bad(err, "catalog",
 				  "must be \"sqlite:PATH\" or \"postgres:CONNINFO\"");

@@ -84,7 +84,8 @@ static void test_errors_name_the_key(struct tt *t)
 		{"\"events\": [\"baseline\", \"followup\"]", "\"events\": []",
 		 "projects.PROJ01.events: must be a non-empty"},
 		{"\"token_file\"", "\"token_fil\"", "redcap.token_fil: unknown key"},
-		{"\"destination\": \"research\"", "\"destination\": \"research\", \"nifti\": \"no\"",
+		{"\"destination\": \"research\"",
+		 "\"destination\": \"research\", \"nifti\": \"no\"",
 		 "projects.PROJ01.nifti: must be"},
 		{"\"data_dir\": \"./var\",", "\"data_dir\": \"./var\", \"data_dir\": \"./x\",",
 		 "duplicate"},
@@ -153,4 +154,52 @@ static void test_pixels(struct tt *t)
 	}
 }
 
-TT_MAIN(TT_CASE(test_default_and_spec), TT_CASE(test_errors_name_the_key), TT_CASE(test_pixels))
+/* The shared stores' keys (config_shared.c): each refusal names its key; a gateway name
+ * that could match another's lease tokens ('/') or be cut (over 63 bytes) is refused. */
+static void test_shared(struct tt *t)
+{
+	static const char good[] =
+		"\"catalog\": \"postgres:host=db dbname=fiona\", \"objects\":"
+		" \"s3:http://127.0.0.1:7480/fiona-objects\", \"gateway\": \"hus-a.site_1\","
+		" \"lease_seconds\": 30, \"s3\": { \"key_file\": \"/etc/fiona/s3.key\","
+		" \"region\": \"us-east-1\", \"cache_mb\": 64, \"grace_seconds\": 600 },";
+	static const char *const bad[][2] = {
+		{"\"gateway\": \"hus/a\",", "gateway: must be 1 to 63"},
+		{"\"gateway\": "
+		 "\"a234567890123456789012345678901234567890123456789012345678901234\",",
+		 "gateway: must be 1 to 63"},
+		{"\"gateway\": \"\",", "gateway: must be a non-empty string"},
+		{"\"catalog\": \"mysql:x\",", "catalog: must be"},
+		{"\"catalog\": \"postgres:\",", "catalog: is empty"},
+		{"\"lease_seconds\": 1,", "lease_seconds: must be"},
+		{"\"objects\": \"s3:http://s3.example.org/b\", \"s3\": { \"key_file\": \"k\" },",
+		 "objects: the S3 endpoint must be https://"},
+		{"\"objects\": \"s3:https://s3.example.org/b\",", "s3.key_file: is needed"},
+		{"\"s3\": { \"key_fil\": \"k\" },", "s3.key_fil: unknown key"},
+	};
+	const char *at = strstr(spec_example, "\"quiet_seconds\"");
+	struct fiona_config *c = NULL;
+	struct fiona_err err = {0};
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%.*s%s %s", (int)(at - spec_example), spec_example, good, at);
+	TT_CHECK_MSG(t, config_parse(buf, strlen(buf), &c, &err) == 0, "%s", err.reason);
+	TT_CHECK(t,
+		 c && !strcmp(c->shared.gateway, "hus-a.site_1") && c->shared.lease_seconds == 30);
+	TT_CHECK(t, c && c->shared.s3_cache_mb == 64 && c->shared.s3_grace_seconds == 600);
+	config_free(c);
+	for (size_t i = 0; i < CORE_ARRAY_SIZE(bad); i++) {
+		c = NULL;
+		memset(&err, 0, sizeof(err));
+		snprintf(buf, sizeof(buf), "%.*s%s %s", (int)(at - spec_example), spec_example,
+			 bad[i][0], at);
+		TT_CHECK_MSG(t, config_parse(buf, strlen(buf), &c, &err) == -EINVAL, "case %zu", i);
+		TT_CHECK_MSG(t, strstr(err.reason, bad[i][1]) != NULL, "case %zu: %s", i,
+			     err.reason);
+		TT_CHECK_MSG(t, !strstr(err.reason, "host=db"), "case %zu quotes the conninfo", i);
+		config_free(c);
+	}
+}
+
+TT_MAIN(TT_CASE(test_default_and_spec), TT_CASE(test_errors_name_the_key), TT_CASE(test_pixels),
+	TT_CASE(test_shared))
