@@ -229,6 +229,24 @@ bool pg_lost(const struct pg_db *pg)
 	return !pg || pg->lost;
 }
 
+/* libpq's reason for a conninfo it cannot parse quotes the text around the mistake
+ * ("missing \"=\" after \"...\""), which may be the password: it is not passed on. */
+static bool conninfo_parses(struct pg_db *pg, const char *conninfo)
+{
+	char *why = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
+
+	PQconninfoFree(opts);
+	if (opts)
+		return true;
+	if (why)
+		explicit_bzero(why, strlen(why));
+	PQfreemem(why);
+	set_err(pg, "cannot connect to PostgreSQL: the catalog's conninfo does not parse (libpq's "
+		    "reason is not shown: it may quote a password)");
+	return false;
+}
+
 int pg_open(const char *conninfo, struct pg_db **out)
 {
 	struct pg_db *pg = calloc(1, sizeof(*pg));
@@ -237,6 +255,9 @@ int pg_open(const char *conninfo, struct pg_db **out)
 	if (!pg)
 		return DB_NOMEM;
 	pg->tick_ns = now_ns();
+	pg->lost = true; /* until connected: no call goes to a connection that is not there */
+	if (!conninfo_parses(pg, conninfo))
+		return DB_CANTOPEN;
 	pg->conn = PQconnectdb(conninfo);
 	if (!pg->conn) {
 		set_err(pg, "PostgreSQL: out of memory");
@@ -245,9 +266,9 @@ int pg_open(const char *conninfo, struct pg_db **out)
 	PQsetNoticeProcessor(pg->conn, quiet, NULL);
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
 		set_err(pg, "cannot connect to PostgreSQL: %s", PQerrorMessage(pg->conn));
-		pg->lost = true;
 		return DB_CANTOPEN;
 	}
+	pg->lost = false;
 	return session_setup(pg) == DB_OK ? DB_OK : DB_CANTOPEN;
 }
 

@@ -194,6 +194,28 @@ static void t_rowid_pragma(struct tt *t)
 	XL(t, "SELECT $$ open", "");
 }
 
+/* A conninfo libpq cannot parse is refused without libpq's reason, which quotes the text
+ * around the mistake: here the tail of a password with a space in it. No server needed. */
+static void t_conninfo_not_quoted(struct tt *t)
+{
+	static const char *const bad[] = {"host=/nonexistent password=hunter2 tail-of-secret",
+					  "postgresql://fiona:tail-of-secret@[::1"};
+
+	for (size_t i = 0; i < CORE_ARRAY_SIZE(bad); i++) {
+		struct db *db = NULL;
+		int rc = db_open_pg(bad[i], &db);
+
+		TT_CHECK_MSG(t, rc == DB_CANTOPEN, "case %zu: rc %d", i, rc);
+		TT_CHECK_MSG(t,
+			     db && !strstr(db_errmsg(db), "secret") &&
+				     strstr(db_errmsg(db), "conninfo"),
+			     "case %zu: %s", i, db ? db_errmsg(db) : "no db");
+		TT_CHECK(t, db && !db_reachable(db));
+		db_close(db);
+	}
+}
+
 TT_MAIN(TT_CASE(t_params), TT_CASE(t_empty_is_empty), TT_CASE(t_counts_params), TT_CASE(t_begin),
 	TT_CASE(t_or_ignore), TT_CASE(t_or_replace), TT_CASE(t_upsert), TT_CASE(t_max_min),
-	TT_CASE(t_group_concat), TT_CASE(t_is), TT_CASE(t_rowid_pragma))
+	TT_CASE(t_group_concat), TT_CASE(t_is), TT_CASE(t_rowid_pragma),
+	TT_CASE(t_conninfo_not_quoted))
