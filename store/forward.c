@@ -42,6 +42,10 @@ struct batch {
 	const struct xfer *x;
 	struct xfer_result *r;
 	struct net_send_item *items;
+	/* the round's lease, renewed while the group is sent (src_get runs on every
+	 * association's thread: atomics) */
+	atomic_llong renewed_at;
+	atomic_bool lease_lost;
 };
 
 static const struct deid_profile *profile_of(struct store_forwarder *f, const char *project)
@@ -88,11 +92,38 @@ static int deid_bytes(struct store_forwarder *f, const struct xfer *x, uint8_t *
 	return rc;
 }
 
+/* A group can take longer to send than a lease lasts (a slow destination, 512 rows): the
+ * lease is moved on every third of lease_seconds, so another gateway does not take the
+ * rows over and send them a second time. Once it lapsed anyway (this gateway was stopped,
+ * or its catalog writes stalled) and another gateway holds the rows, the rest of the
+ * group is not sent: duplicates stay bounded by what was in flight. */
+static int lease_check(struct batch *b, struct fiona_err *err)
+{
+	long long now = time(NULL), at = atomic_load(&b->renewed_at);
+	int64_t every = b->f->s->lease_s / 3 > 0 ? b->f->s->lease_s / 3 : 1;
+
+	if (!atomic_load(&b->lease_lost) &&
+	    (now - at < every || !atomic_compare_exchange_strong(&b->renewed_at, &at, now) ||
+	     xfer_lease_renew(b->f->s, b->x[0].lease) != 0))
+		return 0; /* kept, renewed by another thread, or renewed (an error: sent anyway) */
+	if (!atomic_exchange(&b->lease_lost, true))
+		log_msg(b->f->log, LOG_WARN, "forward",
+			"lease %s lapsed and its rows were taken over by another gateway: the rest "
+			"of its batch is not sent from here",
+			b->x[0].lease);
+	return err_set(err, -ESTALE, CORE_NO_OFFSET, CORE_NO_TAG,
+		       "the lease lapsed: another gateway sends this instance");
+}
+
 static int src_get(void *ctx, size_t i, const uint8_t **p, size_t *n, struct fiona_err *err)
 {
 	struct batch *b = ctx;
 	uint8_t *buf = NULL;
-	int rc = deid_bytes(b->f, &b->x[i], &buf, n, err);
+	int rc = lease_check(b, err);
+
+	if (rc)
+		return rc;
+	rc = deid_bytes(b->f, &b->x[i], &buf, n, err);
 
 	*p = buf;
 	return rc;
@@ -207,7 +238,7 @@ static size_t send_group(struct store_forwarder *f, const struct xfer *x, size_t
 	const struct config_destination *d = config_destination(f->cfg, x[0].destination);
 	struct xfer_result *r = calloc(n, sizeof(*r));
 	struct net_send_item *items = calloc(n, sizeof(*items));
-	struct batch b = {f, x, r, items};
+	struct batch b = {f, x, r, items, time(NULL), false};
 	struct net_send_source src = {src_get, src_put, src_done, &b};
 	struct net_send_stats stats = {0};
 	struct fiona_err err = {0};

@@ -250,7 +250,9 @@ int xfer_reset_sending(struct store *s);
 /* Up to limit transfers due at now, marked 'sending'. New array (free()). */
 int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n);
 int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r, size_t n);
-/* Extends a lease still held by lease_seconds from now (between the groups of a round). */
+/* Extends a lease still held by lease_seconds from now (between the groups of a round and
+ * while a group is sent). Returns how many rows still carry it (0: it lapsed and another
+ * gateway took them over), or a negative errno. */
 int xfer_lease_renew(struct store *s, const char *lease);
 /* Studies whose transfers to a project are all sent and not yet verified. */
 int xfer_to_verify(struct store *s, struct xfer_verify **out, size_t *n);

@@ -15,6 +15,7 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -212,6 +213,8 @@ int xfer_lease_renew(struct store *s, const char *lease)
 	pthread_mutex_lock(&s->lock);
 	rc = cat_run(s, "UPDATE transfers SET next_try=? WHERE lease=? AND state='sending'", "it",
 		     (int64_t)time(NULL) + s->lease_s, lease);
+	if (!rc)
+		rc = (int)(db_changes(s->db) > INT_MAX ? INT_MAX : db_changes(s->db));
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

@@ -655,7 +655,8 @@ static void test_lease(struct tt *t)
 		snprintf(sop, sizeof(sop), "1.2.3.1.%d", i + 1);
 		TT_CHECK(t, ingest(&a, "MRN1", "A1", "1.2.3.1", sop, 1, &r) == 0);
 	}
-	TT_CHECK(t, store_assign(a.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", 7, &err) == 0);
+	TT_CHECK(t,
+		 store_assign(a.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", 7, &err) == 0);
 	b = a; /* the same data directory and catalog, another gateway */
 	b.gateway = "B";
 	TT_CHECK(t, fx_open(&b) == 0);
@@ -670,13 +671,18 @@ static void test_lease(struct tt *t)
 	/* A stalls past its lease: B takes its rows over */
 	free(xl);
 	TT_CHECK(t, xfer_take_due(b.s, now + 31, 5, &xl, &nl) == 0 && nl == 2);
+	/* renewing says whether the rows are still this gateway's (the forwarder stops sending
+	 * a group whose lease was taken over) */
+	TT_CHECK(t, nl == 2 && xfer_lease_renew(b.s, xl[0].lease) == 2);
+	TT_CHECK(t, na == 2 && xfer_lease_renew(a.s, xa[0].lease) == 0);
 	TT_CHECK(t, na == 2 && xfer_record(a.s, xa, sent, na) == 0);
 	TT_CHECK(t, store_counts(a.s, &c) == 0 && c.sent == 1); /* A proves nothing */
 	TT_CHECK(t, nl == 2 && xfer_record(b.s, xl, sent, nl) == 0);
 	TT_CHECK(t, store_counts(a.s, &c) == 0 && c.sent == 3 && c.queued == 0);
 	/* a gateway's restart queues its own leases of the run before, not another's */
 	free(xl);
-	TT_CHECK(t, store_assign(a.s, r.study_id, "PROJ01", "PROJ01-0002", "baseline", 7, &err) == 0);
+	TT_CHECK(t,
+		 store_assign(a.s, r.study_id, "PROJ01", "PROJ01-0002", "baseline", 7, &err) == 0);
 	TT_CHECK(t, xfer_take_due(b.s, now, 5, &xl, &nl) == 0 && nl == 3);
 	TT_CHECK(t, xfer_reset_sending(a.s) == 0 && store_counts(a.s, &c) == 0 && c.queued == 3);
 	free(xb);
@@ -716,7 +722,8 @@ static void test_move_revision(struct tt *t)
 	fx_teardown(&f);
 }
 
-TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_lease), TT_CASE(test_move_revision), TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_pixel_state),
+TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_lease), TT_CASE(test_move_revision),
+	TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_pixel_state),
 	TT_CASE(test_arrival), TT_CASE(test_newer_schema_refused),
 	TT_CASE(test_migration_from_zero), TT_CASE(test_mode_move_and_bytes),
 	TT_CASE(test_late_series_keeps_assignment), TT_CASE(test_change_feed),
