@@ -108,11 +108,11 @@ static int lease_check(struct batch *b, struct fiona_err *err)
 		return 0; /* kept, renewed by another thread, or renewed (an error: sent anyway) */
 	if (!atomic_exchange(&b->lease_lost, true))
 		log_msg(b->f->log, LOG_WARN, "forward",
-			"lease %s lapsed and its rows were taken over by another gateway: the rest "
-			"of its batch is not sent from here",
+			"lease %s holds no row any more (taken over by another gateway after it "
+			"lapsed, or queued again): the rest of its batch is not sent from here",
 			b->x[0].lease);
 	return err_set(err, -ESTALE, CORE_NO_OFFSET, CORE_NO_TAG,
-		       "the lease lapsed: another gateway sends this instance");
+		       "the lease lapsed: sent by whoever holds the row now");
 }
 
 static int src_get(void *ctx, size_t i, const uint8_t **p, size_t *n, struct fiona_err *err)
