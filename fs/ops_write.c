@@ -164,7 +164,10 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 		return;
 	}
 	if ((rc = fs_lookup_child(m, parent, name, &src))) {
-		fuse_reply_err(req, -rc);
+		if (rc == -EIO)
+			refuse(req, EIO, "rename", "the source could not be looked up");
+		else
+			fuse_reply_err(req, -rc);
 		return;
 	}
 	pthread_mutex_lock(&m->lock);

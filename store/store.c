@@ -121,6 +121,9 @@ bool store_catalog_reachable(struct store *s)
 	pthread_mutex_lock(&s->lock);
 	ok = db_reachable(s->db);
 	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->rlock); /* the mount's lookups notice it first */
+	ok = ok && db_reachable(s->rdb);
+	pthread_mutex_unlock(&s->rlock);
 	return ok;
 }
 
