@@ -90,7 +90,7 @@ static int keep_copy(struct store_cleaner *c, const uint8_t *p, size_t n, struct
 	if (obj_on_s3(c->s)) { /* in flight until pixel_put names it (clean_one) */
 		struct fiona_err err = {0};
 
-		return obj_s3_put(c->s, o->hash, p, n, &err);
+		return obj_s3_put(c->s, OBJ_DICOM, o->hash, p, n, &err);
 	}
 	return 0;
 }

@@ -306,7 +306,7 @@ int store_ingest(struct store *s, const char *path, const struct store_origin *o
 				strerror(-rc));
 	}
 	/* on S3 before the commit names it: a crash in between leaves an orphan key */
-	if (!rc && obj_on_s3(s) && !(rc = obj_s3_put(s, j.hash, map.p, map.len, err)))
+	if (!rc && obj_on_s3(s) && !(rc = obj_s3_put(s, OBJ_DICOM, j.hash, map.p, map.len, err)))
 		on_s3 = true;
 	if (rc) {
 		core_map_release(&map);
@@ -316,7 +316,7 @@ int store_ingest(struct store *s, const char *path, const struct store_origin *o
 	}
 	rc = on_s3 ? fault_hit(s, FAULT_S3_COMMIT) : 0;
 	rc = rc ? rc : ingest_commit(s, &j);
-	if (!rc && on_s3 && (rc = obj_s3_confirm(s, j.hash, map.p, map.len, err))) {
+	if (!rc && on_s3 && (rc = obj_s3_confirm(s, OBJ_DICOM, j.hash, map.p, map.len, err))) {
 		obj_s3_settled(s, j.hash); /* cataloged, not acknowledged: the sender retries */
 		core_map_release(&map);
 		return rc;

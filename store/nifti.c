@@ -12,6 +12,14 @@
  * Objects are durable (fsynced, renamed into place) before a row names them; when rows go
  * (a run replaced, pruned, or refused because the study moved), the objects no row names
  * any more are removed after the commit.
+ *
+ * With the objects on S3 (objstore_s3.c), a derived object is also put as key
+ * derived/<hh>/<hash> before a row names it, and <data_dir>/derived is its cache: a
+ * missing local copy is fetched at store_blob_path. From its put until its run is kept or
+ * dropped, the key is in flight (safe from the sweep). Removal of unused outputs unlinks
+ * only the local copies; their keys are left to the sweep, which deletes what no row names
+ * after the grace period and re-checks first (a gateway elsewhere may have just put the
+ * same bytes; and no S3 request is made under s->lock here).
  */
 #include "core/core.h"
 
@@ -23,11 +31,25 @@
 
 #include "store/store_int.h"
 
-int store_blob_path(const struct store *s, const char *hash, char *out, size_t cap)
+int blob_local_path(const struct store *s, const char *hash, char *out, size_t cap)
 {
 	int n = snprintf(out, cap, "%s/derived/%.2s/%s", s->cfg->data_dir, hash, hash);
 
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+int store_blob_path(struct store *s, const char *hash, char *out, size_t cap)
+{
+	struct stat st;
+	int rc = blob_local_path(s, hash, out, cap);
+
+	if (rc || !obj_on_s3(s))
+		return rc;
+	if (stat(out, &st) == 0) {
+		obj_s3_touch(AT_FDCWD, out, &st);
+		return 0;
+	}
+	return strlen(hash) == 32 ? obj_s3_fetch(s, OBJ_DERIVED, hash, out) : -ENOENT;
 }
 
 /* fsync of a folder, so the rename of a new object in it is durable */
@@ -41,9 +63,12 @@ static void sync_dir(const char *path)
 	}
 }
 
+static void drop_unnamed(struct store *s, char (*v)[33], size_t n);
+
 int store_blob_put(struct store *s, const char *path, char hash[33])
 {
 	char dir[4200], dst[4300];
+	struct fiona_err err = {0};
 	struct core_map map;
 	int rc = core_map_file(path, &map);
 
@@ -51,20 +76,43 @@ int store_blob_put(struct store *s, const char *path, char hash[33])
 		return rc;
 	obj_hash(map.p, map.len, hash);
 	rc = fsync(map.fd) ? -errno : 0;
-	core_map_release(&map);
 	snprintf(dir, sizeof(dir), "%s/derived/%.2s", s->cfg->data_dir, hash);
 	rc = rc ? rc : core_mkdir_p(dir, 0700);
-	rc = rc ? rc : store_blob_path(s, hash, dst, sizeof(dst));
+	rc = rc ? rc : blob_local_path(s, hash, dst, sizeof(dst));
+	if (!rc && access(dst, F_OK) == 0) /* the same bytes are kept already */
+		unlink(path);
+	else if (!rc && rename(path, dst) != 0)
+		rc = -errno;
+	else if (!rc)
+		sync_dir(dir);
+	/* the mapping outlives the rename: the same bytes go to S3, logged when they cannot */
+	if (!rc && obj_on_s3(s) && (rc = obj_s3_put(s, OBJ_DERIVED, hash, map.p, map.len, &err))) {
+		pthread_mutex_lock(&s->lock);
+		drop_unnamed(s, (char(*)[33])hash, 1); /* not kept: the run is not done */
+		pthread_mutex_unlock(&s->lock);
+	}
+	core_map_release(&map);
+	return rc;
+}
+
+/* With several gateways on the catalog: after the commit naming it, the key of hash is
+ * checked again and put again if another gateway's sweep took it (obj_s3_confirm). */
+static int blob_confirm(struct store *s, const char *hash)
+{
+	struct fiona_err err = {0};
+	struct core_map map;
+	char path[4300];
+	int rc;
+
+	if (!obj_on_s3(s) || db_kind(s->db) != DB_POSTGRES)
+		return 0;
+	rc = store_blob_path(s, hash, path, sizeof(path)); /* evicted: fetched */
+	rc = rc ? rc : core_map_file(path, &map);
 	if (rc)
 		return rc;
-	if (access(dst, F_OK) == 0) { /* the same bytes are kept already */
-		unlink(path);
-		return 0;
-	}
-	if (rename(path, dst) != 0)
-		return -errno;
-	sync_dir(dir);
-	return 0;
+	rc = obj_s3_confirm(s, OBJ_DERIVED, hash, map.p, map.len, &err);
+	core_map_release(&map);
+	return rc;
 }
 
 static void run_fill(struct db_stmt *st, void *row)
@@ -166,7 +214,7 @@ static void drop_unnamed(struct store *s, char (*v)[33], size_t n)
 			named = db_step(st) != DB_DONE; /* a row or an error: keep it */
 			db_reset(st);
 		}
-		if (!named && !store_blob_path(s, v[i], path, sizeof(path)))
+		if (!named && !blob_local_path(s, v[i], path, sizeof(path)))
 			unlink(path);
 	}
 }
@@ -182,6 +230,8 @@ void store_blob_drop(struct store *s, const struct store_nifti_file *f, size_t n
 	pthread_mutex_lock(&s->lock);
 	drop_unnamed(s, v, n);
 	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		obj_s3_settled(s, f[i].hash); /* their keys are left to the sweep */
 	free(v);
 }
 
@@ -209,6 +259,35 @@ static int put_rows(struct store *s, const struct store_nifti_run *run,
 		rc = cat_run(s, "INSERT INTO nifti_files(series, name, hash, size) VALUES(?,?,?,?)",
 			     "itti", run->series, files[i].name, files[i].hash, files[i].size);
 	return rc;
+}
+
+/* Removes the run just kept (if it is still the kept one) and its files' rows, so the
+ * series is converted again; their objects no row names are removed locally. */
+static void run_forget(struct store *s, const struct store_nifti_run *run)
+{
+	char(*old)[33] = NULL;
+	size_t n_old = 0, cap = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = hashes_of(s, run->series, &old, &n_old, &cap);
+	if (!rc && !(rc = cat_exec(s, "BEGIN IMMEDIATE"))) {
+		int body = cat_run(s,
+				   "DELETE FROM nifti_files WHERE series=? AND EXISTS (SELECT 1"
+				   " FROM nifti WHERE series=? AND key=?)",
+				   "iit", run->series, run->series, run->key);
+
+		body = body ? body
+			    : cat_run(s, "DELETE FROM nifti WHERE series=? AND key=?", "it",
+				      run->series, run->key);
+		if (!(rc = cat_commit(s, body)))
+			drop_unnamed(s, old, n_old);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(old);
+	log_msg(s->log, rc ? LOG_ERROR : LOG_WARN, "nifti",
+		"series %lld: an output is not on S3: its run %s", (long long)run->series,
+		rc ? "could not be removed (its files may read EIO)" : "is removed, to convert again");
 }
 
 int store_nifti_put(struct store *s, int64_t study, const char *project, const char *participant,
@@ -239,6 +318,11 @@ int store_nifti_put(struct store *s, int64_t study, const char *project, const c
 	drop_unnamed(s, old, n_old);
 	pthread_mutex_unlock(&s->lock);
 	free(old);
+	for (size_t i = 0; !rc && i < n; i++)
+		if ((rc = blob_confirm(s, files[i].hash)))
+			run_forget(s, run); /* a row must not name a key S3 lacks: convert again */
+	for (size_t i = 0; i < n; i++)
+		obj_s3_settled(s, files[i].hash);
 	return rc;
 }
 

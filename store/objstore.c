@@ -156,5 +156,5 @@ int store_object_path(struct store *s, const char *hash, char *out, size_t cap)
 		obj_s3_touch(s->objects_fd, rel, &st);
 		return 0;
 	}
-	return strlen(hash) == 32 ? obj_s3_fetch(s, hash, out) : -ENOENT;
+	return strlen(hash) == 32 ? obj_s3_fetch(s, OBJ_DICOM, hash, out) : -ENOENT;
 }

@@ -4,6 +4,11 @@
  * objects/<first two hex>/<32 hex>.dcm; <data_dir>/objects stays, as the receiver's spool
  * target and as a local cache of copies.
  *
+ * Derived objects (store/nifti.c's NIfTI outputs) go the same way as keys
+ * derived/<first two hex>/<32 hex>, with <data_dir>/derived as their cache: each kind says
+ * its keys, its local copies and the rows that name it (struct kind_info); the pool,
+ * puts, fetches, the sweep and the eviction are shared.
+ *
  * Invariants:
  * - An object is on S3 before any catalog row names it (obj_s3_put runs before the group
  *   commit). A crash in between leaves an orphan key, never a row without its object.
@@ -54,6 +59,18 @@ struct mark {
 	int64_t since; /* first seen unnamed by a sweep */
 };
 
+/* Where each kind of object lives. named is a string literal: cat_stmt caches by it. */
+struct kind_info {
+	const char *prefix; /* of its keys, and the sweep's listing */
+	const char *suffix; /* of its keys and local file names */
+	const char *named;  /* a row names hash ?1 */
+};
+
+static const struct kind_info kinds[OBJ_KINDS] = {
+	[OBJ_DICOM] = {"objects/", ".dcm", "SELECT 1 FROM objects WHERE hash=?"},
+	[OBJ_DERIVED] = {"derived/", "", "SELECT 1 FROM nifti_files WHERE hash=? LIMIT 1"},
+};
+
 struct obj_s3 {
 	struct s3_config cfg;
 	struct s3_creds creds;
@@ -70,8 +87,8 @@ struct obj_s3 {
 	char last_error[256];
 	char state_path[4200]; /* <data_dir>/s3-state: what `fiona status` reads */
 	/* the sweep and the eviction (housekeeping's thread only) */
-	struct mark *marks;
-	size_t n_marks;
+	struct mark *marks[OBJ_KINDS]; /* per kind, in key order */
+	size_t n_marks[OBJ_KINDS];
 	int64_t next_sweep, sweep_period, next_evict;
 	atomic_ullong added; /* bytes put or fetched since the last eviction scan */
 	uint64_t cache_max;
@@ -83,9 +100,17 @@ bool obj_on_s3(const struct store *s)
 	return s->s3 != NULL;
 }
 
-void obj_s3_key(const char hash[33], char out[48])
+void obj_s3_key(enum obj_kind k, const char hash[33], char out[48])
 {
-	snprintf(out, 48, "objects/%.2s/%.32s.dcm", hash, hash);
+	snprintf(out, 48, "%s%.2s/%.32s%s", kinds[k].prefix, hash, hash, kinds[k].suffix);
+}
+
+/* The local copy of an object of kind k, whether it exists or not. */
+static int local_path(const struct store *s, enum obj_kind k, const char *hash, char *out,
+		      size_t cap)
+{
+	return k == OBJ_DICOM ? obj_local_path(s, hash, out, cap)
+			      : blob_local_path(s, hash, out, cap);
 }
 
 /* ---- the last outcome, for `fiona status` ------------------------------------------- */
@@ -241,7 +266,8 @@ void obj_s3_close(struct store *s)
 	}
 	s3_creds_wipe(&o->creds);
 	free(o->flight);
-	free(o->marks);
+	for (int k = 0; k < OBJ_KINDS; k++)
+		free(o->marks[k]);
 	pthread_mutex_destroy(&o->state_lock);
 	pthread_mutex_destroy(&o->flight_lock);
 	pthread_cond_destroy(&o->pool_cond);
@@ -291,14 +317,14 @@ void obj_s3_settled(struct store *s, const char hash[33])
 	pthread_mutex_unlock(&o->flight_lock);
 }
 
-int obj_s3_put(struct store *s, const char hash[33], const uint8_t *p, size_t n,
+int obj_s3_put(struct store *s, enum obj_kind k, const char hash[33], const uint8_t *p, size_t n,
 	       struct fiona_err *err)
 {
 	struct s3_client *c;
 	char key[48];
 	int rc;
 
-	obj_s3_key(hash, key);
+	obj_s3_key(k, hash, key);
 	if ((rc = flight_add(s->s3, hash)))
 		return err_set(err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "out of memory");
 	if (!(c = client_take(s, err))) {
@@ -326,8 +352,8 @@ static bool shared_catalog(const struct store *s)
 	return db_kind(s->db) == DB_POSTGRES;
 }
 
-int obj_s3_confirm(struct store *s, const char hash[33], const uint8_t *p, size_t n,
-		   struct fiona_err *err)
+int obj_s3_confirm(struct store *s, enum obj_kind k, const char hash[33], const uint8_t *p,
+		   size_t n, struct fiona_err *err)
 {
 	struct s3_client *c;
 	char key[48];
@@ -336,13 +362,13 @@ int obj_s3_confirm(struct store *s, const char hash[33], const uint8_t *p, size_
 
 	if (!s->s3 || !shared_catalog(s))
 		return 0;
-	obj_s3_key(hash, key);
+	obj_s3_key(k, hash, key);
 	if (!(c = client_take(s, err)))
 		return err->code ? err->code : -ENOMEM;
 	rc = s3_head(c, key, &size, err);
 	if (rc == -ENOENT) { /* another gateway's sweep took it between our put and commit */
 		log_msg(s->log, LOG_WARN, "store",
-			"object %s was removed by a sweep while this instance committed: put "
+			"object %s was removed by a sweep while its row was committed: put "
 			"again",
 			key);
 		rc = s3_put(c, key, p, n, 0, NULL, err);
@@ -393,17 +419,19 @@ static int fetch_into(struct s3_client *c, const char *key, const char hash[33],
 	return rc;
 }
 
-int obj_s3_fetch(struct store *s, const char hash[33], const char *path)
+int obj_s3_fetch(struct store *s, enum obj_kind k, const char hash[33], const char *path)
 {
 	struct fiona_err err = {0};
 	struct s3_client *c = NULL;
-	char key[48], tmp[4200], dir[4200];
+	char key[48], tmp[4200], dir[4300];
 	uint64_t n = 0;
 	int fd = -1, rc;
 
-	obj_s3_key(hash, key);
+	obj_s3_key(k, hash, key);
 	snprintf(tmp, sizeof(tmp), "%s/.s3-XXXXXX", s->tmp); /* a leftover goes at next start */
-	snprintf(dir, sizeof(dir), "%s/%.2s", s->objects, hash);
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = '\0'; /* its folder, which may be gone (derived/ removed) */
 	if ((fd = mkstemp(tmp)) < 0) {
 		rc = err_set(&err, -errno, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", s->tmp,
 			     strerror(errno));
@@ -419,7 +447,11 @@ int obj_s3_fetch(struct store *s, const char hash[33], const char *path)
 	if (rc)
 		goto fail;
 	/* each fetcher has its own temporary: the last rename wins, with the same bytes */
-	if ((mkdir(dir, 0700) && errno != EEXIST) || rename(tmp, path)) {
+	if ((rc = core_mkdir_p(dir, 0700))) {
+		err_set(&err, rc, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", dir, strerror(-rc));
+		goto fail;
+	}
+	if (rename(tmp, path)) {
 		rc = err_set(&err, -errno, CORE_NO_OFFSET, CORE_NO_TAG, "%s: %s", path,
 			     strerror(errno));
 		goto fail;
@@ -489,29 +521,32 @@ int store_objects_state(struct store *s, bool probe, struct store_objects_state 
 
 /* ---- the sweep: keys no row names, older than the grace period ---------------------- */
 
-static bool hash_of_key(const char *key, char hash[33])
+/* The hash of a key of kind k as obj_s3_key gives it; false for any other form. */
+static bool hash_of_key(enum obj_kind k, const char *key, char hash[33])
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t p = strlen(kinds[k].prefix), x = strlen(kinds[k].suffix);
 
-	if (strncmp(key, "objects/", 8) || strlen(key) != 8 + 3 + 32 + 4 ||
-	    strcmp(key + 8 + 3 + 32, ".dcm") || key[10] != '/' || memcmp(key + 8, key + 11, 2))
+	if (strncmp(key, kinds[k].prefix, p) || strlen(key) != p + 3 + 32 + x ||
+	    strcmp(key + p + 3 + 32, kinds[k].suffix) || key[p + 2] != '/' ||
+	    memcmp(key + p, key + p + 3, 2))
 		return false;
 	for (int i = 0; i < 32; i++)
-		if (!memchr(hex, key[11 + i], 16))
+		if (!memchr(hex, key[p + 3 + i], 16))
 			return false;
-	memcpy(hash, key + 11, 32);
+	memcpy(hash, key + p + 3, 32);
 	hash[32] = '\0';
 	return true;
 }
 
 /* Whether a row names hash, on the reader connection (-errno when it cannot tell). */
-static int named_read(struct store *s, const char *hash)
+static int named_read(struct store *s, enum obj_kind k, const char *hash)
 {
 	struct db_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->rlock);
-	if (!(rc = cat_prepare_read(s, "SELECT 1 FROM objects WHERE hash=?", &st))) {
+	if (!(rc = cat_prepare_read(s, kinds[k].named, &st))) {
 		db_bind_text(st, 1, hash, -1);
 		rc = db_step(st);
 		rc = rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : cat_errno(rc) ? cat_errno(rc) : -EIO;
@@ -523,21 +558,24 @@ static int named_read(struct store *s, const char *hash)
 
 struct sweep {
 	struct store *s;
+	enum obj_kind kind;
 	int64_t now;
 	struct mark *marks, *doomed;
 	size_t n_marks, cap_marks, n_doomed, cap_doomed, listed;
 };
 
-static int64_t marked_since(const struct obj_s3 *o, const char *hash, int64_t now)
+static int64_t marked_since(const struct obj_s3 *o, enum obj_kind k, const char *hash,
+			    int64_t now)
 {
-	size_t lo = 0, hi = o->n_marks;
+	const struct mark *v = o->marks[k];
+	size_t lo = 0, hi = o->n_marks[k];
 
 	while (lo < hi) { /* the marks are in key order, as the listing was */
 		size_t mid = lo + (hi - lo) / 2;
-		int c = memcmp(o->marks[mid].hash, hash, 32);
+		int c = memcmp(v[mid].hash, hash, 32);
 
 		if (!c)
-			return o->marks[mid].since;
+			return v[mid].since;
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -555,16 +593,16 @@ static int sweep_key(void *arg, const char *key, uint64_t size)
 
 	(void)size;
 	w->listed++;
-	if (!hash_of_key(key, hash))
+	if (!hash_of_key(w->kind, key, hash))
 		return 0; /* not a name fiona gives: never touched */
-	if ((named = named_read(w->s, hash)) < 0)
+	if ((named = named_read(w->s, w->kind, hash)) < 0)
 		return named;
 	if (named)
 		return 0;
 	if (!(m = store_grow((void **)&w->marks, &w->n_marks, &w->cap_marks, sizeof(*m))))
 		return -ENOMEM;
 	memcpy(m->hash, hash, 33);
-	m->since = marked_since(w->s->s3, hash, w->now);
+	m->since = marked_since(w->s->s3, w->kind, hash, w->now);
 	if (w->now - m->since < w->s->s3->grace)
 		return 0;
 	if (!(m = store_grow((void **)&w->doomed, &w->n_doomed, &w->cap_doomed, sizeof(*m))))
@@ -574,10 +612,10 @@ static int sweep_key(void *arg, const char *key, uint64_t size)
 }
 
 /* Whether a row names hash, on the writer connection (under s->lock). */
-static int named_write(struct store *s, const char *hash)
+static int named_write(struct store *s, enum obj_kind k, const char *hash)
 {
 	struct db_stmt *st = NULL;
-	int rc = cat_stmt(s, "SELECT 1 FROM objects WHERE hash=?", &st);
+	int rc = cat_stmt(s, kinds[k].named, &st);
 
 	if (rc)
 		return rc;
@@ -591,17 +629,17 @@ static int named_write(struct store *s, const char *hash)
  * and committed right after the check. The key is deleted with a local copy at hand and
  * the catalog asked again afterwards; named by then, the copy is put back (the writer's
  * own check after its commit covers the other order: obj_s3_confirm). */
-static int delete_shared(struct store *s, struct s3_client *c, const char *hash, const char *key,
-			 struct fiona_err *err)
+static int delete_shared(struct store *s, struct s3_client *c, enum obj_kind k, const char *hash,
+			 const char *key, struct fiona_err *err)
 {
-	char path[4200];
+	char path[4300];
 	struct core_map map;
-	int rc = obj_local_path(s, hash, path, sizeof(path));
+	int rc = local_path(s, k, hash, path, sizeof(path));
 
 	if (!rc && access(path, F_OK) != 0)
-		rc = obj_s3_fetch(s, hash, path);
+		rc = obj_s3_fetch(s, k, hash, path);
 	rc = rc ? rc : s3_delete(c, key, err);
-	if (rc || (rc = named_write(s, hash)) <= 0)
+	if (rc || (rc = named_write(s, k, hash)) <= 0)
 		return rc;
 	log_msg(s->log, LOG_WARN, "store",
 		"object %s was named by another gateway while it was removed: put back", key);
@@ -614,29 +652,30 @@ static int delete_shared(struct store *s, struct s3_client *c, const char *hash,
 
 /* Deletes one unnamed key after checking again, with commits and puts held off. 1 when
  * it was deleted, 0 when it is named or in flight now, -errno. */
-static int sweep_delete(struct store *s, struct s3_client *c, const struct mark *m)
+static int sweep_delete(struct store *s, struct s3_client *c, enum obj_kind k,
+			const struct mark *m)
 {
 	struct obj_s3 *o = s->s3;
 	struct fiona_err err = {0};
-	char key[48], rel[40];
+	char key[48], path[4300];
 	int rc = 0;
 
-	obj_s3_key(m->hash, key);
+	obj_s3_key(k, m->hash, key);
 	pthread_mutex_lock(&s->lock);
 	pthread_mutex_lock(&o->flight_lock);
-	if (flight_find(o, m->hash) || (rc = named_write(s, m->hash)) != 0) {
+	if (flight_find(o, m->hash) || (rc = named_write(s, k, m->hash)) != 0) {
 		rc = rc < 0 ? rc : 0; /* in flight or named now, or an error: kept */
 		goto out;
 	}
-	rc = shared_catalog(s) ? delete_shared(s, c, m->hash, key, &err) : s3_delete(c, key, &err);
+	rc = shared_catalog(s) ? delete_shared(s, c, k, m->hash, key, &err)
+			       : s3_delete(c, key, &err);
 	if (rc == -EEXIST) {
 		rc = 0;
 		goto out;
 	}
 	state_note(o, rc, &err);
-	snprintf(rel, sizeof(rel), "%.2s/%s.dcm", m->hash, m->hash);
-	if (!rc)
-		unlinkat(s->objects_fd, rel, 0); /* its local copy, if any */
+	if (!rc && !local_path(s, k, m->hash, path, sizeof(path)))
+		unlink(path); /* its local copy, if any */
 	rc = rc ? rc : 1;
 out:
 	pthread_mutex_unlock(&o->flight_lock);
@@ -651,48 +690,61 @@ out:
 	return rc;
 }
 
+/* One listing (the keys of kind k) and its deletions: the number removed, or -errno. */
+static int sweep_kind(struct store *s, struct s3_client *c, enum obj_kind k, int64_t now)
+{
+	struct obj_s3 *o = s->s3;
+	struct sweep w = {.s = s, .kind = k, .now = now};
+	struct fiona_err err = {0};
+	int rc = s3_list(c, kinds[k].prefix, 1000, sweep_key, &w, &err), removed = 0;
+
+	state_note(o, rc, &err);
+	if (rc) {
+		log_msg(s->log, LOG_WARN, "store", "S3 sweep: cannot list %s: %s", kinds[k].prefix,
+			err.reason[0] ? err.reason : strerror(-rc));
+		goto out;
+	}
+	for (size_t i = 0; i < w.n_doomed; i++)
+		if (sweep_delete(s, c, k, &w.doomed[i]) == 1)
+			removed++;
+	free(o->marks[k]); /* the marks of this pass replace the last one's */
+	o->marks[k] = w.marks;
+	o->n_marks[k] = w.n_marks;
+	w.marks = NULL;
+	if (w.n_marks || removed)
+		log_msg(s->log, LOG_INFO, "store",
+			"S3 sweep of %s: %zu keys listed, %zu not named by the catalog, %d "
+			"removed after %lld s",
+			kinds[k].prefix, w.listed, w.n_marks, removed, (long long)o->grace);
+out:
+	free(w.marks);
+	free(w.doomed);
+	return rc ? rc : removed;
+}
+
 int obj_s3_sweep(struct store *s, int64_t now)
 {
 	struct obj_s3 *o = s->s3;
-	struct sweep w = {.s = s, .now = now};
 	struct fiona_err err = {0};
 	struct s3_client *c;
-	int rc, removed = 0;
+	int rc = 0, removed = 0;
 
 	if (!o || now < o->next_sweep)
 		return 0;
 	o->next_sweep = now + o->sweep_period;
 	if (!(c = client_take(s, &err)))
 		return err.code ? err.code : -ENOMEM;
-	rc = s3_list(c, "objects/", 1000, sweep_key, &w, &err);
-	state_note(o, rc, &err);
-	if (rc) {
-		log_msg(s->log, LOG_WARN, "store", "S3 sweep: cannot list the objects: %s",
-			err.reason[0] ? err.reason : strerror(-rc));
-		goto out;
-	}
-	for (size_t i = 0; i < w.n_doomed; i++)
-		if (sweep_delete(s, c, &w.doomed[i]) == 1)
-			removed++;
-	free(o->marks); /* the marks of this pass replace the last one's */
-	o->marks = w.marks;
-	o->n_marks = w.n_marks;
-	w.marks = NULL;
-	if (w.n_marks || removed)
-		log_msg(s->log, LOG_INFO, "store",
-			"S3 sweep: %zu keys listed, %zu not named by the catalog, %d removed "
-			"after %lld s",
-			w.listed, w.n_marks, removed, (long long)o->grace);
-out:
+	for (int k = 0; k < OBJ_KINDS && rc >= 0; k++)
+		if ((rc = sweep_kind(s, c, (enum obj_kind)k, now)) > 0)
+			removed += rc;
 	client_give(s, c);
-	free(w.marks);
-	free(w.doomed);
-	return rc ? rc : removed;
+	return rc < 0 ? rc : removed;
 }
 
 /* ---- the bound on local copies ------------------------------------------------------ */
 
 struct copy {
+	enum obj_kind kind;
 	char hash[33];
 	int64_t atime;
 	uint64_t size;
@@ -705,20 +757,29 @@ static int copy_older(const void *a, const void *b)
 	return (x->atime > y->atime) - (x->atime < y->atime);
 }
 
-/* Every local copy objects/<hh>/<hash>.dcm with its last use and size. */
-static int copies_list(struct store *s, struct copy **out, size_t *n, uint64_t *total)
+/* Every local copy of kind k (objects/<hh>/<hash>.dcm, derived/<hh>/<hash>) with its last
+ * use and size, appended to *out. */
+static int copies_list(struct store *s, enum obj_kind k, struct copy **out, size_t *n,
+		       size_t *cap, uint64_t *total)
 {
-	size_t cap = 0;
+	const char *x = kinds[k].suffix;
+	char base[4300];
+	int top, rc = 0;
 
-	*out = NULL, *n = 0, *total = 0;
-	for (int d = 0; d < 256; d++) {
+	if (k == OBJ_DICOM)
+		snprintf(base, sizeof(base), "%s", s->objects);
+	else
+		snprintf(base, sizeof(base), "%s/derived", s->cfg->data_dir);
+	if ((top = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return 0; /* none yet */
+	for (int d = 0; d < 256 && !rc; d++) {
 		char sub[3];
 		int fd;
 		DIR *dir;
 		struct dirent *e;
 
 		snprintf(sub, sizeof(sub), "%02x", d);
-		if ((fd = openat(s->objects_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		if ((fd = openat(top, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 			continue;
 		if (!(dir = fdopendir(fd))) {
 			close(fd);
@@ -728,13 +789,14 @@ static int copies_list(struct store *s, struct copy **out, size_t *n, uint64_t *
 			struct stat st;
 			struct copy *c;
 
-			if (strlen(e->d_name) != 36 || strcmp(e->d_name + 32, ".dcm") ||
+			if (strlen(e->d_name) != 32 + strlen(x) || strcmp(e->d_name + 32, x) ||
 			    fstatat(dirfd(dir), e->d_name, &st, 0))
 				continue;
-			if (!(c = store_grow((void **)out, n, &cap, sizeof(*c)))) {
-				closedir(dir);
-				return -ENOMEM;
+			if (!(c = store_grow((void **)out, n, cap, sizeof(*c)))) {
+				rc = -ENOMEM;
+				break;
 			}
+			c->kind = k;
 			memcpy(c->hash, e->d_name, 32);
 			c->hash[32] = '\0';
 			c->atime = st.st_atim.tv_sec;
@@ -743,17 +805,18 @@ static int copies_list(struct store *s, struct copy **out, size_t *n, uint64_t *
 		}
 		closedir(dir);
 	}
-	return 0;
+	close(top);
+	return rc;
 }
 
 /* Removes one local copy if S3 holds the key with its size. */
 static bool evict_one(struct store *s, struct s3_client *c, const struct copy *k, int *rc)
 {
 	struct fiona_err err = {0};
-	char key[48], rel[40];
+	char key[48], path[4300];
 	uint64_t size = 0;
 
-	obj_s3_key(k->hash, key);
+	obj_s3_key(k->kind, k->hash, key);
 	*rc = s3_head(c, key, &size, &err);
 	if (*rc == -ENOENT)
 		*rc = 0; /* only here (not put yet, or an orphan's copy): kept */
@@ -761,8 +824,7 @@ static bool evict_one(struct store *s, struct s3_client *c, const struct copy *k
 		state_note(s->s3, *rc, &err);
 	if (*rc || size != k->size)
 		return false;
-	snprintf(rel, sizeof(rel), "%.2s/%s.dcm", k->hash, k->hash);
-	return unlinkat(s->objects_fd, rel, 0) == 0;
+	return !local_path(s, k->kind, k->hash, path, sizeof(path)) && unlink(path) == 0;
 }
 
 int obj_s3_evict(struct store *s, int64_t now)
@@ -772,14 +834,16 @@ int obj_s3_evict(struct store *s, int64_t now)
 	struct s3_client *c = NULL;
 	struct copy *v = NULL;
 	uint64_t total = 0, freed = 0;
-	size_t n = 0, gone = 0;
+	size_t n = 0, cap = 0, gone = 0;
 	int rc;
 
 	if (!o || (now < o->next_evict && atomic_load(&o->added) < o->cache_max / 8))
 		return 0;
 	o->next_evict = now + EVICT_PERIOD;
 	atomic_store(&o->added, 0);
-	if ((rc = copies_list(s, &v, &n, &total)) || total <= o->cache_max)
+	rc = copies_list(s, OBJ_DICOM, &v, &n, &cap, &total);
+	rc = rc ? rc : copies_list(s, OBJ_DERIVED, &v, &n, &cap, &total); /* one bound, one LRU */
+	if (rc || total <= o->cache_max)
 		goto out;
 	if (!(c = client_take(s, &err))) {
 		rc = err.code ? err.code : -ENOMEM;

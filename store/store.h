@@ -453,10 +453,14 @@ int store_nifti_get(struct store *s, int64_t series, struct store_nifti_run *out
 int store_nifti_files(struct store *s, int64_t series, struct store_nifti_file **out, size_t *n);
 /* One file by id: its object's hash and size (-ENOENT: gone). */
 int store_nifti_file_get(struct store *s, int64_t id, char hash[33], int64_t *size);
-/* The path of a derived object. */
-int store_blob_path(const struct store *s, const char *hash, char *out, size_t cap);
+/* The path of a derived object's local file. With the objects on S3 a missing local copy
+ * is fetched first (which may take a while: docs/scale-out.md); S3 unreachable and not
+ * cached: -EIO, logged. */
+int store_blob_path(struct store *s, const char *hash, char *out, size_t cap);
 /* Moves the file at path (on data_dir's filesystem) into the derived objects under the
- * XXH3-128 of its bytes (written to hash), fsynced before it is renamed into place. */
+ * XXH3-128 of its bytes (written to hash), fsynced before it is renamed into place; with
+ * the objects on S3 also put there (a failure is returned, the local copy dropped). Until
+ * store_nifti_put or store_blob_drop settles it, its key is safe from the sweep. */
 int store_blob_put(struct store *s, const char *path, char hash[33]);
 /* Removes the objects of f[0..n) that no row names (outputs that will not be kept). */
 void store_blob_drop(struct store *s, const struct store_nifti_file *f, size_t n);

@@ -137,37 +137,44 @@ void obj_clean_tmp(struct store *s);
 /* The local file of object hash, whether it exists or not (no fetch). */
 int obj_local_path(const struct store *s, const char *hash, char *out, size_t cap);
 
+/* nifti.c: the local file of derived object hash, whether it exists or not (no fetch). */
+int blob_local_path(const struct store *s, const char *hash, char *out, size_t cap);
+
 /* objstore_s3.c: objects on S3 ("objects": "s3:ENDPOINT/BUCKET"; docs/scale-out.md) */
 struct obj_s3;
+/* What an object is: an instance's (objects/, named by `objects` rows) or a derived one
+ * (derived/, store/nifti.c's outputs, named by `nifti_files` rows). */
+enum obj_kind { OBJ_DICOM, OBJ_DERIVED, OBJ_KINDS };
 /* Sets up s->s3 (the key file, a pool of clients) when the objects are on S3; 0 and
  * nothing done otherwise. store_close releases it (obj_s3_close). */
 int obj_s3_open(struct store *s, struct fiona_err *err);
 void obj_s3_close(struct store *s);
 bool obj_on_s3(const struct store *s);
-/* objects/<hh>/<hash>.dcm */
-void obj_s3_key(const char hash[33], char out[48]);
+/* objects/<hh>/<hash>.dcm, derived/<hh>/<hash> */
+void obj_s3_key(enum obj_kind k, const char hash[33], char out[48]);
 /* Puts the n bytes of object hash on S3 (a key already there is a success) before the
  * catalog names it. On success the key is in flight, safe from the sweep, until
  * obj_s3_settled(); on failure it is not. 0, or -errno (never -EINVAL: the receiver
  * answers Out of Resources) with the key and reason logged and in err. */
-int obj_s3_put(struct store *s, const char hash[33], const uint8_t *p, size_t n,
+int obj_s3_put(struct store *s, enum obj_kind k, const char hash[33], const uint8_t *p, size_t n,
 	       struct fiona_err *err);
 /* After the commit of a put's instance, with several gateways on the catalog: the key is
  * checked again and put again if another gateway's sweep removed it meanwhile (0 at once
  * otherwise). 0 or -errno, logged. */
-int obj_s3_confirm(struct store *s, const char hash[33], const uint8_t *p, size_t n,
-		   struct fiona_err *err);
-/* The instance of a put committed or failed. */
+int obj_s3_confirm(struct store *s, enum obj_kind k, const char hash[33], const uint8_t *p,
+		   size_t n, struct fiona_err *err);
+/* The instance (or NIfTI run) of a put committed or failed. */
 void obj_s3_settled(struct store *s, const char hash[33]);
 /* Fetches object hash into its local file path (1 MiB ranged GETs into a temporary,
  * checked against its name, renamed into place). 0, or -EIO with a log line. */
-int obj_s3_fetch(struct store *s, const char hash[33], const char *path);
+int obj_s3_fetch(struct store *s, enum obj_kind k, const char hash[33], const char *path);
 /* Housekeeping's thread: deletes keys no row named for grace_seconds (at most every
  * sweep period); evicts least recently used local copies above cache_mb. The number
  * removed, or -errno. */
 int obj_s3_sweep(struct store *s, int64_t now);
 int obj_s3_evict(struct store *s, int64_t now);
-/* Notes a read of the local copy rel (under fd_dir) for the eviction's LRU order. */
+/* Notes a read of the local copy rel (under fd_dir, or AT_FDCWD) for the eviction's LRU
+ * order. */
 struct stat;
 void obj_s3_touch(int fd_dir, const char *rel, const struct stat *st);
 
