@@ -5,8 +5,8 @@
 # is a key derived/<hh>/<hash> of the bucket; with <data_dir>/derived removed, every
 # nifti/ file read through the mount is byte-identical to before and the local copies are
 # back; radosgw stopped, an uncached one is EIO (logged); a derived key no row names is
-# swept after the grace period, and every named one stays. Runs in its own network
-# namespace.
+# swept after the grace period, and every named one stays; with cache_mb 1 the derived
+# copies are evicted too and still read. Runs in its own network namespace.
 . "$(dirname "$0")/lib.sh"
 so_have_servers || { echo "SKIP s3-derived: postgresql-15 and radosgw/ceph-mon/ceph-osd not installed (make deps)"; exit 0; }
 command -v dcm2niix >/dev/null || { echo "SKIP s3-derived: dcm2niix not installed (make deps)"; exit 0; }
@@ -68,8 +68,8 @@ sums >"$T/sums.before"
 nfiles=$(wc -l <"$T/sums.before")
 
 # ---- the local folder gone: every nifti/ file is fetched back, byte for byte --------
+drop_pages "$E"/nifti/* # (an open fetches a missing copy: the pages go first)
 rm -rf "$T/var/derived"
-drop_pages "$E"/nifti/*
 t0=$(so_now)
 sums >"$T/sums.after"
 dt=$(so_since "$t0")
@@ -82,8 +82,8 @@ du -sb "$T/var/derived" | awk '{ printf "INFO s3-derived: %d derived objects, %.
 
 # ---- radosgw stopped: an uncached file is EIO, logged --------------------------------
 f=$(ls "$E/nifti" | grep '\.nii\.gz$' | head -n 1)
-rm -rf "$T/var/derived"
 drop_pages "$E/nifti/$f"
+rm -rf "$T/var/derived"
 rgw_stop
 if cat "$E/nifti/$f" >/dev/null 2>"$T/eio.err"; then fail down-eio "an uncached file read while radosgw was down"
 elif grep -q "Input/output error" "$T/eio.err"; then pass "radosgw stopped: an uncached nifti/ file is EIO"
@@ -109,4 +109,20 @@ keys >"$T/keys.end"
 	fail sweep-named "$(comm -13 "$T/keys.end" "$T/named" | wc -l) named keys lost"
 grep -q "removed object $ORPHAN from S3: no catalog row has named it" "$T/serve.log" &&
 	pass "the removal is logged" || fail sweep-log "no line"
+
+# ---- the cache bound (cache_mb 1) covers derived copies too: evicted, read again -----
+sums >/dev/null # every derived copy local again (an open fetches it)
+kill "$PID"; wait "$PID" 2>/dev/null; PID=; fusermount3 -uz "$M" 2>/dev/null
+sed -i 's/"cache_mb": 64/"cache_mb": 1/' "$T/fiona.json"
+before=$(local_copies)
+fiona_start "$T"
+cached() { find "$T/var/derived" "$T/var/objects" -type f -name '[0-9a-f]*' -exec stat -c %s {} + | awk '{ n += $1 } END { print n + 0 }'; }
+i=0; while [ "$(cached)" -gt 1048576 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ "$(cached)" -le 1048576 ] && [ "$(local_copies)" -lt "$before" ] &&
+	pass "cache_mb 1: derived copies are evicted too ($before -> $(local_copies); $(grep 'S3 cache:' "$T/serve.log" | tail -n 1 | sed 's/.*S3 cache: //'))" ||
+	fail evict "$(cached) bytes cached, $(local_copies) derived copies; $(grep 'S3 cache:' "$T/serve.log" | tail -n 1)"
+i=0; while ! ready && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sums >"$T/sums.evicted"
+cmp -s "$T/sums.before" "$T/sums.evicted" && pass "and every nifti/ file still reads byte-identical" ||
+	fail evict-read "$(diff "$T/sums.before" "$T/sums.evicted" | head -n 4 | tr '\n' ' ')"
 exit $failed
