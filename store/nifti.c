@@ -287,7 +287,8 @@ static void run_forget(struct store *s, const struct store_nifti_run *run)
 	free(old);
 	log_msg(s->log, rc ? LOG_ERROR : LOG_WARN, "nifti",
 		"series %lld: an output is not on S3: its run %s", (long long)run->series,
-		rc ? "could not be removed (its files may read EIO)" : "is removed, to convert again");
+		rc ? "could not be removed (its files may read EIO)"
+		   : "is removed, to convert again");
 }
 
 int store_nifti_put(struct store *s, int64_t study, const char *project, const char *participant,

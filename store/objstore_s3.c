@@ -564,8 +564,7 @@ struct sweep {
 	size_t n_marks, cap_marks, n_doomed, cap_doomed, listed;
 };
 
-static int64_t marked_since(const struct obj_s3 *o, enum obj_kind k, const char *hash,
-			    int64_t now)
+static int64_t marked_since(const struct obj_s3 *o, enum obj_kind k, const char *hash, int64_t now)
 {
 	const struct mark *v = o->marks[k];
 	size_t lo = 0, hi = o->n_marks[k];
@@ -652,8 +651,7 @@ static int delete_shared(struct store *s, struct s3_client *c, enum obj_kind k, 
 
 /* Deletes one unnamed key after checking again, with commits and puts held off. 1 when
  * it was deleted, 0 when it is named or in flight now, -errno. */
-static int sweep_delete(struct store *s, struct s3_client *c, enum obj_kind k,
-			const struct mark *m)
+static int sweep_delete(struct store *s, struct s3_client *c, enum obj_kind k, const struct mark *m)
 {
 	struct obj_s3 *o = s->s3;
 	struct fiona_err err = {0};
@@ -759,8 +757,8 @@ static int copy_older(const void *a, const void *b)
 
 /* Every local copy of kind k (objects/<hh>/<hash>.dcm, derived/<hh>/<hash>) with its last
  * use and size, appended to *out. */
-static int copies_list(struct store *s, enum obj_kind k, struct copy **out, size_t *n,
-		       size_t *cap, uint64_t *total)
+static int copies_list(struct store *s, enum obj_kind k, struct copy **out, size_t *n, size_t *cap,
+		       uint64_t *total)
 {
 	const char *x = kinds[k].suffix;
 	char base[4300];
