@@ -116,7 +116,7 @@ kill "$PID"; wait "$PID" 2>/dev/null; PID=; fusermount3 -uz "$M" 2>/dev/null
 sed -i 's/"cache_mb": 64/"cache_mb": 1/' "$T/fiona.json"
 before=$(local_copies)
 fiona_start "$T"
-cached() { find "$T/var/derived" "$T/var/objects" -type f -name '[0-9a-f]*' -exec stat -c %s {} + | awk '{ n += $1 } END { print n + 0 }'; }
+cached() { find "$T/var/derived" "$T/var/objects" -type f -name '[0-9a-f]*' -exec stat -c %s {} + 2>/dev/null | awk '{ n += $1 } END { print n + 0 }'; }
 i=0; while [ "$(cached)" -gt 1048576 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ "$(cached)" -le 1048576 ] && [ "$(local_copies)" -lt "$before" ] &&
 	pass "cache_mb 1: derived copies are evicted too ($before -> $(local_copies); $(grep 'S3 cache:' "$T/serve.log" | tail -n 1 | sed 's/.*S3 cache: //'))" ||
