@@ -19,7 +19,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -118,9 +120,24 @@ void obj_drop_uncataloged(struct store *s, const char hash[33])
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* A temporary another running process may still be writing is left alone: `fiona status`
+ * or `fiona import` opening the store beside a running `fiona serve` must not remove the
+ * files of C-STOREs in flight. A receiver's ".rx-<pid>-..." belongs to a live process
+ * while that pid runs; any other temporary is left for an hour after its last write. */
+static bool tmp_abandoned(int dirfd, const char *name, time_t now)
+{
+	struct stat st;
+	long pid;
+
+	if (sscanf(name, ".rx-%ld-", &pid) == 1 && pid > 0)
+		return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && now - st.st_mtime > 3600;
+}
+
 void obj_clean_tmp(struct store *s)
 {
 	DIR *d = opendir(s->tmp);
+	time_t now = time(NULL);
 	struct dirent *e;
 	unsigned n = 0;
 
@@ -128,6 +145,7 @@ void obj_clean_tmp(struct store *s)
 		return;
 	while ((e = readdir(d)))
 		if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    tmp_abandoned(dirfd(d), e->d_name, now) &&
 		    unlinkat(dirfd(d), e->d_name, 0) == 0)
 			n++;
 	closedir(d);

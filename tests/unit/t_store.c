@@ -6,6 +6,7 @@
 #include "tests/unit/tt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -722,7 +723,32 @@ static void test_move_revision(struct tt *t)
 	fx_teardown(&f);
 }
 
-TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_lease), TT_CASE(test_move_revision),
+/* Opening the store (fiona status, fiona import) beside a running gateway leaves the
+ * temporaries of its C-STOREs in flight; a dead receiver's are removed. */
+static void test_clean_tmp(struct tt *t)
+{
+	struct fx f;
+	char live[160], dead[160], fresh[160];
+	int fd;
+
+	TT_CHECK(t, fx_setup(&f) == 0);
+	snprintf(live, sizeof(live), "%s/var/tmp/.rx-%ld-1.dcm", f.dir, (long)getpid());
+	snprintf(dead, sizeof(dead), "%s/var/tmp/.rx-%ld-1.dcm", f.dir, 2147483646L);
+	snprintf(fresh, sizeof(fresh), "%s/var/tmp/.imp-abcdef", f.dir);
+	for (int i = 0; i < 3; i++) {
+		fd = open(i == 0 ? live : i == 1 ? dead : fresh, O_CREAT | O_WRONLY, 0600);
+		TT_CHECK(t, fd >= 0);
+		if (fd >= 0)
+			close(fd);
+	}
+	fx_close(&f);
+	TT_CHECK(t, fx_open(&f) == 0);
+	TT_CHECK(t, access(live, F_OK) == 0 && access(fresh, F_OK) == 0);
+	TT_CHECK(t, access(dead, F_OK) != 0);
+	fx_teardown(&f);
+}
+
+TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_clean_tmp), TT_CASE(test_lease), TT_CASE(test_move_revision),
 	TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_pixel_state),
 	TT_CASE(test_arrival), TT_CASE(test_newer_schema_refused),
 	TT_CASE(test_migration_from_zero), TT_CASE(test_mode_move_and_bytes),
