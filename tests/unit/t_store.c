@@ -748,9 +748,9 @@ static void test_clean_tmp(struct tt *t)
 	fx_teardown(&f);
 }
 
-TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_clean_tmp), TT_CASE(test_lease), TT_CASE(test_move_revision),
-	TT_CASE(test_assign), TT_CASE(test_resend), TT_CASE(test_pixel_state),
-	TT_CASE(test_arrival), TT_CASE(test_newer_schema_refused),
+TT_MAIN(TT_CASE(test_ingest), TT_CASE(test_clean_tmp), TT_CASE(test_lease),
+	TT_CASE(test_move_revision), TT_CASE(test_assign), TT_CASE(test_resend),
+	TT_CASE(test_pixel_state), TT_CASE(test_arrival), TT_CASE(test_newer_schema_refused),
 	TT_CASE(test_migration_from_zero), TT_CASE(test_mode_move_and_bytes),
 	TT_CASE(test_late_series_keeps_assignment), TT_CASE(test_change_feed),
 	TT_CASE(test_derived), TT_CASE(test_nifti), TT_CASE(test_review))
