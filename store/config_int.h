@@ -34,6 +34,8 @@ int config_parse_pixels(json_t *o, const char *path, struct config_pixels *px,
 			struct fiona_err *err);
 void config_pixels_free(struct config_pixels *px);
 
+/* An http:// URL to a loopback host (tests run plain http there; elsewhere https). */
+bool config_loopback_http(const char *url);
 /* config_shared.c: "catalog", "objects", "gateway", "lease_seconds" and the "s3" object. */
 /* 1 when k is one of those keys (parsed into c->shared), 0 when not, or -errno. */
 int config_parse_shared_key(const char *k, json_t *v, struct config_shared *c,

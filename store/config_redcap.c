@@ -26,7 +26,6 @@
 static int url_check(const char *url, struct fiona_err *err)
 {
 	size_t n = strlen(url);
-	const char *host;
 
 	if (n < 6 || strcmp(url + n - 5, "/api/"))
 		return config_bad(err, "redcap.url", "must end in \"/api/\"");
@@ -34,10 +33,7 @@ static int url_check(const char *url, struct fiona_err *err)
 		return 0;
 	if (strncmp(url, "http://", 7))
 		return config_bad(err, "redcap.url", "must be an https:// URL");
-	host = url + 7;
-	if (!strncmp(host, "127.0.0.1:", 10) || !strncmp(host, "127.0.0.1/", 10) ||
-	    !strncmp(host, "localhost:", 10) || !strncmp(host, "localhost/", 10) ||
-	    !strncmp(host, "[::1]", 5))
+	if (config_loopback_http(url))
 		return 0;
 	return config_bad(err, "redcap.url",
 			  "plain http is only accepted for a loopback host: use https");

@@ -69,13 +69,14 @@ int config_parse_shared_key(const char *k, json_t *v, struct config_shared *c,
 	return rc ? rc : 1;
 }
 
-static bool loopback_http(const char *url)
+bool config_loopback_http(const char *url)
 {
 	const char *h = url + 7;
 
-	return !strncmp(h, "127.0.0.1:", 10) || !strncmp(h, "127.0.0.1/", 10) ||
-	       !strncmp(h, "localhost:", 10) || !strncmp(h, "localhost/", 10) ||
-	       !strncmp(h, "[::1]", 5);
+	return !strncmp(url, "http://", 7) &&
+	       (!strncmp(h, "127.0.0.1:", 10) || !strncmp(h, "127.0.0.1/", 10) ||
+		!strncmp(h, "localhost:", 10) || !strncmp(h, "localhost/", 10) ||
+		!strncmp(h, "[::1]", 5));
 }
 
 static int check_objects(const struct config_shared *c, struct fiona_err *err)
@@ -87,7 +88,7 @@ static int check_objects(const struct config_shared *c, struct fiona_err *err)
 	if (strncmp(c->objects, "s3:", 3))
 		return config_bad(err, "objects", "must be \"dir:PATH\" or \"s3:URL/BUCKET\"");
 	url = c->objects + 3;
-	if (strncmp(url, "https://", 8) && (strncmp(url, "http://", 7) || !loopback_http(url)))
+	if (strncmp(url, "https://", 8) && !config_loopback_http(url))
 		return config_bad(err, "objects",
 				  "the S3 endpoint must be https:// (http:// only on loopback)");
 	slash = strchr(strstr(url, "//") + 2, '/');

@@ -87,14 +87,11 @@ static void xfer_fill(struct db_stmt *st, void *row)
 	store_col_text(st, 11, x->lease, sizeof(x->lease));
 }
 
-/* The rows of one lease, with what sending them needs (writer connection: the lease was
- * just committed by it). */
+/* The rows of one lease, with what sending them needs (the lease is committed, so the
+ * reader connection sees it; s->lock is held, and lock comes before rlock). */
 static int lease_rows(struct store *s, const char *lease, struct xfer **out, size_t *n)
 {
-	struct xfer *v = NULL;
-	struct db_stmt *st = NULL;
-	size_t k = 0, cap = 0;
-	int rc = cat_stmt(
+	return store_read_rows(
 		s,
 		"SELECT t.instance, r.study, t.project, a.participant, a.event, t.destination,"
 		" i.hash, coalesce(i.sop_class_uid,''), coalesce(i.ts_uid,''), s.study_uid,"
@@ -102,34 +99,16 @@ static int lease_rows(struct store *s, const char *lease, struct xfer **out, siz
 		" JOIN series r ON i.series=r.id JOIN studies s ON r.study=s.id"
 		" JOIN assignments a ON a.study=r.study AND a.project=t.project"
 		" WHERE t.lease=? AND t.state='sending'",
-		&st);
-
-	if (rc)
-		return rc;
-	db_bind_text(st, 1, lease, -1);
-	while ((rc = db_step(st)) == DB_ROW) {
-		struct xfer *x = store_grow((void **)&v, &k, &cap, sizeof(*v));
-
-		if (!x) {
-			rc = DB_NOMEM;
-			break;
-		}
-		xfer_fill(st, x);
-	}
-	db_reset(st);
-	if (rc != DB_DONE) {
-		free(v);
-		return cat_errno(rc) ? cat_errno(rc) : -EIO;
-	}
-	*out = v;
-	*n = k;
-	return 0;
+		sizeof(**out), xfer_fill, (void **)out, n, "t", lease);
 }
 
 /* Four ranges of the transfers_state index, each cut at what is left of the limit: a
  * million queued rows cost no more than limit. */
 int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n)
 {
+	/* queued rows go in order whatever their next_try; the others once it has come ('sending'
+	 * ones: once their lease lapsed) */
+	static const char *const states[] = {"queued", "failed", "waiting", "sending"};
 	char lease[128];
 	size_t taken = 0;
 	int rc;
@@ -140,16 +119,9 @@ int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out,
 	snprintf(lease, sizeof(lease), "%s%llu", s->lease_prefix,
 		 (unsigned long long)++s->lease_count);
 	rc = cat_exec(s, "BEGIN IMMEDIATE");
-	rc = rc ? rc : lease_state(s, "queued", INT64_MAX, limit, lease, now + s->lease_s, &taken);
-	rc = rc || taken >= limit ? rc
-				  : lease_state(s, "failed", now, limit - taken, lease,
-						now + s->lease_s, &taken);
-	rc = rc || taken >= limit ? rc
-				  : lease_state(s, "waiting", now, limit - taken, lease,
-						now + s->lease_s, &taken);
-	rc = rc || taken >= limit ? rc
-				  : lease_state(s, "sending", now, limit - taken, lease,
-						now + s->lease_s, &taken);
+	for (size_t i = 0; !rc && taken < limit && i < CORE_ARRAY_SIZE(states); i++)
+		rc = lease_state(s, states[i], i ? now : INT64_MAX, limit - taken, lease,
+				 now + s->lease_s, &taken);
 	rc = cat_commit(s, rc); /* 'sending' shows as queued: nothing to note */
 	if (!rc && taken)
 		rc = lease_rows(s, lease, out, n);
