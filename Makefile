@@ -19,6 +19,9 @@ CC       ?= cc
 CXX      ?= g++
 SAN      ?=
 OPT      ?= -O2
+# `make test` builds what it runs with one job per core (CI calls plain `make test`);
+# JOBS=-j1 builds serially
+JOBS     ?= -j$(shell nproc)
 
 # dcmtk's pkg-config file is unusable on Debian 12 (it requires sndfile.pc, which is
 # not installed with libdcmtk-dev), so dcmtk is linked by library name.
@@ -119,12 +122,12 @@ $(BUILD)/tools/redcap-emu: $(EMU_OBJ)
 test-build: $(BUILD)/fiona $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BUILD)/tools/redcap-emu
 
 test: deps
-	@$(MAKE) --no-print-directory test-build
+	@$(MAKE) --no-print-directory $(JOBS) test-build
 	@BUILD=$(BUILD) sh tests/run.sh
 
 # The gateway e2e tests again with the catalog on a private PostgreSQL (tests/e2e/pg.sh).
 test-pg: deps
-	@$(MAKE) --no-print-directory test-build
+	@$(MAKE) --no-print-directory $(JOBS) test-build
 	@BUILD=$(BUILD) sh tests/e2e/pg.sh
 
 asan:

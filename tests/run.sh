@@ -6,7 +6,8 @@
 #   fuzz:   $BUILD/fuzz-replay/fuzz_*   replays tests/fuzz/corpus/<name>/ and regressions
 #   e2e:    tests/e2e/NN-name.sh        (real mount, real network peers)
 #   scaleout: tests/scaleout/NN-name.sh (PostgreSQL + Ceph radosgw on loopback; each test
-#           prints SKIP when those servers are not installed)
+#           prints SKIP when those servers are not installed). When more than one is
+#           picked, they share one Ceph cluster (tests/scaleout/shared-ceph.sh)
 # Select with TESTS=unit|fuzz|e2e|scaleout (space separated); default all. E2E=PATTERN
 # filters e2e and scaleout. Lines "INFO ..." (timings) are shown as they are.
 set -u
@@ -15,7 +16,6 @@ TESTS=${TESTS:-unit fuzz e2e scaleout}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
 pass=0 fail=0 skip=0
 
 run_one() { # name, command...
@@ -36,7 +36,44 @@ run_one() { # name, command...
 	echo "$name: $p passed, $f failed, $s skipped ($(( $(date +%s) - start ))s)"
 }
 
+picked() { # test script: 0 when E2E (one or more name parts) selects it
+	for part in ${E2E:-""}; do
+		case $(basename "$1") in *"$part"*) return 0 ;; esac
+	done
+	return 1
+}
+
+# One Ceph for every scale-out test (tests/scaleout/shared-ceph.sh): each test then makes
+# only its own user and bucket on it. Without it (not installed, or it failed to start)
+# each test starts a cluster of its own, as when run alone.
+shared_ceph_start() {
+	[ "$(id -u)" = 0 ] && command -v nsenter >/dev/null || return 0
+	n=0; for t in tests/scaleout/[0-9]*.sh; do picked "$t" && n=$((n + 1)); done
+	[ $n -gt 1 ] || return 0 # one test alone gains nothing
+	d="$log/ceph" && mkdir -p "$d" || return 0
+	sh tests/scaleout/shared-ceph.sh "$d" >/dev/null 2>&1 &
+	holder=$!
+	i=0
+	while [ ! -e "$d/ready" ] && [ ! -e "$d/failed" ] && [ $i -lt 1200 ]; do
+		kill -0 $holder 2>/dev/null || break
+		sleep 0.1; i=$((i + 1))
+	done
+	if [ -e "$d/ready" ]; then
+		export SO_SHARED_CEPH="$d/ceph" SO_NETNS_PID=$holder
+	else
+		echo "INFO scaleout: no shared Ceph ($(tail -n 1 "$d/start.err" 2>/dev/null)); each test starts its own"
+	fi
+}
+shared_ceph_stop() {
+	[ -n "${holder:-}" ] || return 0
+	touch "$log/ceph/stop"
+	wait "$holder" 2>/dev/null
+	holder= SO_SHARED_CEPH=
+}
+trap 'shared_ceph_stop; rm -rf "$log"' EXIT
+
 for kind in $TESTS; do
+	[ "$kind" = scaleout ] && shared_ceph_start
 	case $kind in
 	unit)
 		for t in "$BUILD"/tests/t_*; do
@@ -53,13 +90,11 @@ for kind in $TESTS; do
 	e2e | scaleout)
 		for t in tests/$kind/[0-9]*.sh; do
 			[ -f "$t" ] || continue
-			picked=; for p in ${E2E:-""}; do # E2E: one or more name parts
-				case $(basename "$t") in *"$p"*) picked=1 ;; esac
-			done
-			[ -n "$picked" ] || continue
+			picked "$t" || continue
 			run_one "$kind/$(basename "$t")" env BUILD="$BUILD" sh "$t"
 		done ;;
 	esac
+	[ "$kind" = scaleout ] && shared_ceph_stop
 done
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -32,8 +32,8 @@ fi
 
 # ---- Ceph + radosgw -------------------------------------------------------------------
 ceph_start "$T" || { fail ceph "$(tail -n 3 "$T/ceph/log/rgw.out" 2>/dev/null)"; exit 1; }
-pass "ceph mon + memstore osd + radosgw start, bucket made"
-echo "INFO s3: Ceph mon + osd + radosgw + user + bucket ${CEPH_SECONDS} s"
+pass "ceph mon + memstore osd + radosgw up, user and bucket made"
+echo "INFO s3: ${CEPH_WHAT} ${CEPH_SECONDS} s"
 P="$PROBE $S3_ENDPOINT $S3_BUCKET $S3_KEYFILE"
 head -c 3000000 /dev/urandom >"$T/a"
 head -c 3000000 /dev/urandom >"$T/b"

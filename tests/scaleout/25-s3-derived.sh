@@ -23,7 +23,7 @@ export FIONA_S3_SWEEP_SECONDS=1
 GRACE=3
 
 ceph_start "$T" || { fail ceph "$(tail -n 3 "$T/ceph/log/rgw.out" 2>/dev/null)"; exit 1; }
-echo "INFO s3-derived: Ceph mon + osd + radosgw + user + bucket ${CEPH_SECONDS} s"
+echo "INFO s3-derived: ${CEPH_WHAT} ${CEPH_SECONDS} s"
 P="$PROBE $S3_ENDPOINT $S3_BUCKET $S3_KEYFILE"
 
 cat >"$T/fiona.json" <<JSON

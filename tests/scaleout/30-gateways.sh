@@ -117,7 +117,7 @@ fiona_start "$A"; PID_A=$PID
 fiona_start "$B"; PID_B=$PID
 if alive && grep -q "mounted at" "$A/serve.log" && grep -q "mounted at" "$B/serve.log"; then
 	pass "PostgreSQL, Ceph + radosgw, Orthanc and gateways A and B start"
-	info "PostgreSQL ${PG_SECONDS} s, Ceph + radosgw ${CEPH_SECONDS} s, all with both gateways mounted $(so_since "$t0") s"
+	info "PostgreSQL ${PG_SECONDS} s, ${CEPH_WHAT} ${CEPH_SECONDS} s, all with both gateways mounted $(so_since "$t0") s"
 else
 	fail setup "a gateway did not start: A: $(tail -n 2 "$A/serve.log") B: $(tail -n 2 "$B/serve.log")"
 	exit 1

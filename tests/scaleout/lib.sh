@@ -14,9 +14,12 @@
 #   pg_restart                pg_stop + pg_again
 #   ceph_start DIR            mon + OSD + radosgw in DIR/ceph, an S3 user with fresh random
 #                             keys and bucket $S3_BUCKET; sets S3_ENDPOINT S3_KEYFILE
-#                             S3_BUCKET RGW_PID CEPH_SECONDS (0 on success)
+#                             S3_BUCKET RGW_PID CEPH_SECONDS CEPH_WHAT (0 on success).
+#                             With SO_SHARED_CEPH (tests/scaleout/shared-ceph.sh, started
+#                             once by tests/run.sh) only the user and a bucket of a random
+#                             name are made, on that cluster, in its network namespace
 #   rgw_stop / rgw_start      stop radosgw alone (TERM by pid) / start it again and wait
-#   ceph_stop                 radosgw, OSD and mon, by pid
+#   ceph_stop                 radosgw, OSD and mon, by pid (a shared cluster is left up)
 #   so_stop_all               everything started here (for an EXIT trap)
 # Gateways on these stores (tests/scaleout/30-gateways.sh, tests/bench/gateways.sh):
 #   so_gateway_setup DIR NAME PORT [shared|embedded]
@@ -42,6 +45,10 @@ PG_PID= MON_PID= OSD_PID= RGW_PID=
 
 so_netns_reexec() { # script args...
 	[ -n "${FIONA_NETNS:-}" ] && return 0
+	# the shared Ceph's namespace, where its loopback ports are
+	if [ -n "${SO_SHARED_CEPH:-}" ] && [ -e "/proc/${SO_NETNS_PID:-0}/ns/net" ]; then
+		FIONA_NETNS=1 exec nsenter --net="/proc/$SO_NETNS_PID/ns/net" sh "$@"
+	fi
 	if ! unshare -n true 2>/dev/null; then
 		echo "SKIP $(basename "$1"): unshare -n not permitted"
 		exit 0
@@ -176,6 +183,18 @@ ceph_cli() { # args...: the ceph CLI against this cluster, bounded in time
 	timeout 20 ceph -c "$CEPH_DIR/ceph.conf" "$@"
 }
 
+# A mon that has just started can refuse commands for a moment (seen in CI: "Error EPERM:
+# problem getting command descriptions from mon"), so the commands of the setup, which are
+# idempotent, are tried again for up to 30 s.
+ceph_cli_retry() { # args...
+	i=0
+	until ceph_cli "$@"; do
+		i=$((i + 1))
+		[ $i -ge 30 ] && return 1
+		sleep 1
+	done
+}
+
 rgw_wait() { # seconds: until radosgw answers HTTP
 	i=0
 	while ! curl -s -o /dev/null -m 1 "$S3_ENDPOINT/"; do
@@ -188,6 +207,8 @@ rgw_wait() { # seconds: until radosgw answers HTTP
 rgw_start() {
 	radosgw -c "$CEPH_DIR/ceph.conf" -n client.rgw.a -f >>"$CEPH_DIR/log/rgw.out" 2>&1 &
 	RGW_PID=$!
+	# whoever stops the cluster finds the radosgw a test started again by this file
+	echo "$RGW_PID" >"$CEPH_DIR/rgw.pid"
 	rgw_wait 60
 }
 
@@ -203,13 +224,19 @@ osd_start() {
 
 s3_curl() { # method path [curl args...]: a SigV4-signed request with the harness keys
 	m=$1 p=$2; shift 2
-	curl -s -K "$CEPH_DIR/curl.conf" -X "$m" \
+	curl -s -K "$S3_CURLCONF" -X "$m" \
 		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
 		"$@" "$S3_ENDPOINT$p"
 }
 
 ceph_start() { # dir
 	t0=$(so_now)
+	if [ -n "${SO_SHARED_CEPH:-}" ] && [ -s "$SO_SHARED_CEPH/shared.env" ]; then
+		ceph_join "$1" || return 1
+		CEPH_SECONDS=$(so_since "$t0")
+		return 0
+	fi
+	CEPH_WHAT="Ceph mon + osd + radosgw + user + bucket"
 	CEPH_DIR=$1/ceph
 	S3_BUCKET=${S3_BUCKET:-fiona-test}
 	mon_port=$(so_free_port)
@@ -228,27 +255,53 @@ ceph_start() { # dir
 	ceph-mon -c "$CEPH_DIR/ceph.conf" -i a -f >"$CEPH_DIR/log/mon.out" 2>&1 &
 	MON_PID=$!
 	uuid=$(cat /proc/sys/kernel/random/uuid)
-	ceph_cli osd new "$uuid" >/dev/null 2>>"$CEPH_DIR/log/mkfs.out" &&
+	ceph_cli_retry osd new "$uuid" >/dev/null 2>>"$CEPH_DIR/log/mkfs.out" &&
 		ceph-osd -c "$CEPH_DIR/ceph.conf" -i 0 --mkfs --osd-uuid "$uuid" \
 			>>"$CEPH_DIR/log/mkfs.out" 2>&1 &&
-		ceph_cli osd crush add osd.0 1.0 root=default >/dev/null 2>>"$CEPH_DIR/log/mkfs.out" ||
+		ceph_cli_retry osd crush add osd.0 1.0 root=default >/dev/null 2>>"$CEPH_DIR/log/mkfs.out" ||
 		{ echo "ceph_start: osd mkfs failed: $(tail -n 1 "$CEPH_DIR/log/mkfs.out")" >&2; return 1; }
 	osd_start
 	rgw_start || { echo "ceph_start: radosgw not answering: $(tail -n 2 "$CEPH_DIR/log/rgw.out")" >&2; return 1; }
-	ak=$(so_rand 20) sk=$(so_rand 40)
-	radosgw-admin -c "$CEPH_DIR/ceph.conf" user create --uid=fiona --display-name=fiona \
-		--access-key="$ak" --secret-key="$sk" >/dev/null 2>>"$CEPH_DIR/log/mkfs.out" ||
-		{ echo "ceph_start: radosgw-admin user create failed" >&2; return 1; }
-	S3_KEYFILE=$1/s3.keys
-	(umask 077
-	 printf 'access_key_id = %s\nsecret_access_key = %s\n' "$ak" "$sk" >"$S3_KEYFILE"
-	 printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:us-east-1:s3"\n' "$ak" "$sk" >"$CEPH_DIR/curl.conf")
-	code=$(s3_curl PUT "/$S3_BUCKET" -o "$CEPH_DIR/log/mkbucket.out" -w '%{http_code}')
-	[ "$code" = 200 ] || { echo "ceph_start: bucket create: HTTP $code $(cat "$CEPH_DIR/log/mkbucket.out")" >&2; return 1; }
+	ceph_user_bucket "$1" || return 1
 	CEPH_SECONDS=$(so_since "$t0")
 }
 
+# The S3 side of ceph_start: a user with fresh random keys, the key files, the bucket.
+ceph_user_bucket() { # dir
+	ak=$(so_rand 20) sk=$(so_rand 40) uid=fiona-$(so_rand 8)
+	radosgw-admin -c "$CEPH_DIR/ceph.conf" user create --uid="$uid" --display-name=fiona \
+		--access-key="$ak" --secret-key="$sk" >/dev/null 2>>"$1/ceph-user.out" ||
+		{ echo "ceph_start: radosgw-admin user create failed: $(tail -n 1 "$1/ceph-user.out")" >&2; return 1; }
+	S3_KEYFILE=$1/s3.keys S3_CURLCONF=$1/s3.curl
+	(umask 077
+	 printf 'access_key_id = %s\nsecret_access_key = %s\n' "$ak" "$sk" >"$S3_KEYFILE"
+	 printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:us-east-1:s3"\n' "$ak" "$sk" >"$S3_CURLCONF")
+	code=$(s3_curl PUT "/$S3_BUCKET" -o "$1/mkbucket.out" -w '%{http_code}')
+	[ "$code" = 200 ] || { echo "ceph_start: bucket create: HTTP $code $(cat "$1/mkbucket.out")" >&2; return 1; }
+}
+
+# ceph_start on the shared cluster: the test's own user and bucket (a random name, so no
+# test sees another's keys), and radosgw started again if an earlier test stopped it.
+ceph_join() { # dir
+	. "$SO_SHARED_CEPH/shared.env" || return 1
+	CEPH_WHAT="user + bucket on the shared Ceph (started once in ${SO_SHARED_SECONDS} s)"
+	S3_BUCKET=${S3_BUCKET:-fiona-test}-$(tr -dc 'a-z0-9' </dev/urandom | head -c 8)
+	RGW_PID=$(cat "$CEPH_DIR/rgw.pid" 2>/dev/null)
+	if ! curl -s -o /dev/null -m 2 "$S3_ENDPOINT/"; then
+		rgw_start || { echo "ceph_start: shared radosgw not answering" >&2; return 1; }
+	fi
+	mkdir -p "$1" && ceph_user_bucket "$1"
+}
+
 ceph_stop() {
+	# A test on the shared cluster leaves it up, its radosgw too (running again if the
+	# test restarted it); shared-ceph.sh stops it after the last test.
+	if [ -n "${SO_SHARED_CEPH:-}" ] && [ "$CEPH_DIR" = "$SO_SHARED_CEPH" ] &&
+		[ -z "${SO_HOLDER:-}" ]; then
+		RGW_PID=
+		return 0
+	fi
+	[ -s "$CEPH_DIR/rgw.pid" ] && RGW_PID=$(cat "$CEPH_DIR/rgw.pid")
 	rgw_stop
 	so_kill "$OSD_PID"; OSD_PID=
 	so_kill "$MON_PID"; MON_PID=
