@@ -199,7 +199,11 @@ named() { fiona_sql "$T" "SELECT DISTINCT hash FROM nifti_files" | sort; }
 objs >"$T/objs1"
 mv "$P/PROJ01-0001/baseline" "$P/PROJ01-0002/baseline" || fail mv "re-assign"
 E3=$X/PROJ01-0002/baseline
-i=0; while ! ready "$E3" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+# the followup moved just before converts meanwhile: its objects and rows come in that
+# order, so both listings are taken once it has settled too (under load it had not, and
+# 27 named objects were compared with the 25 on disk)
+i=0; while ! { ready "$E3" && settled "$X/PROJ01-0002/followup"; } && [ $i -lt 300 ]; do
+	sleep 0.1; i=$((i + 1)); done
 sleep 0.5; objs >"$T/objs2"; named >"$T/named"
 gone=$(comm -23 "$T/objs1" "$T/objs2" | wc -l)
 [ ! -e "$E" ] && ready "$E3" && [ "$(grep -c '^run ' "$T/runs.log")" -ge $((r1 + nser)) ] &&
