@@ -65,6 +65,41 @@ static void sync_dir(const char *path)
 
 static void drop_unnamed(struct store *s, char (*v)[33], size_t n);
 
+static struct blob_hold *hold_find(struct store *s, const char *hash)
+{
+	for (size_t i = 0; i < s->n_holds; i++)
+		if (!memcmp(s->holds[i].hash, hash, 32))
+			return &s->holds[i];
+	return NULL;
+}
+
+/* Under s->lock. */
+static int hold_add(struct store *s, const char *hash)
+{
+	struct blob_hold *h = hold_find(s, hash);
+
+	if (!h && (h = store_grow((void **)&s->holds, &s->n_holds, &s->cap_holds, sizeof(*h)))) {
+		memcpy(h->hash, hash, 33);
+		h->refs = 0;
+	}
+	if (!h)
+		return -ENOMEM;
+	h->refs++;
+	return 0;
+}
+
+/* Under s->lock: the puts of n hashes, the first at first and each stride bytes after the
+ * one before, are settled (named, or about to be dropped). */
+static void holds_release(struct store *s, const char *first, size_t stride, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct blob_hold *h = hold_find(s, first + i * stride);
+
+		if (h && !--h->refs)
+			*h = s->holds[--s->n_holds];
+	}
+}
+
 int store_blob_put(struct store *s, const char *path, char hash[33])
 {
 	char dir[4200], dst[4300];
@@ -75,6 +110,15 @@ int store_blob_put(struct store *s, const char *path, char hash[33])
 	if (rc)
 		return rc;
 	obj_hash(map.p, map.len, hash);
+	/* held before the look for the same bytes: a removal either ran before it (the
+	 * file is gone, these bytes take its place) or sees the hold */
+	pthread_mutex_lock(&s->lock);
+	rc = hold_add(s, hash);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		core_map_release(&map);
+		return rc;
+	}
 	rc = fsync(map.fd) ? -errno : 0;
 	snprintf(dir, sizeof(dir), "%s/derived/%.2s", s->cfg->data_dir, hash);
 	rc = rc ? rc : core_mkdir_p(dir, 0700);
@@ -86,9 +130,12 @@ int store_blob_put(struct store *s, const char *path, char hash[33])
 	else if (!rc)
 		sync_dir(dir);
 	/* the mapping outlives the rename: the same bytes go to S3, logged when they cannot */
-	if (!rc && obj_on_s3(s) && (rc = obj_s3_put(s, OBJ_DERIVED, hash, map.p, map.len, &err))) {
+	if (!rc && obj_on_s3(s))
+		rc = obj_s3_put(s, OBJ_DERIVED, hash, map.p, map.len, &err);
+	if (rc) { /* not kept: the run is not done */
 		pthread_mutex_lock(&s->lock);
-		drop_unnamed(s, (char(*)[33])hash, 1); /* not kept: the run is not done */
+		holds_release(s, hash, 33, 1);
+		drop_unnamed(s, (char(*)[33])hash, 1);
 		pthread_mutex_unlock(&s->lock);
 	}
 	core_map_release(&map);
@@ -200,8 +247,8 @@ static int hashes_of(struct store *s, int64_t series, char (**v)[33], size_t *n,
 	return cat_errno(rc);
 }
 
-/* Removes the objects of hashes no nifti_files row names (after the commit that dropped
- * their rows; under s->lock, so no put names them meanwhile). */
+/* Removes the objects of hashes no nifti_files row names and no put holds (after the
+ * commit that dropped their rows; under s->lock, so no put names them meanwhile). */
 static void drop_unnamed(struct store *s, char (*v)[33], size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -209,6 +256,8 @@ static void drop_unnamed(struct store *s, char (*v)[33], size_t n)
 		char path[4300];
 		bool named = true;
 
+		if (hold_find(s, v[i]))
+			continue;
 		if (!cat_stmt(s, "SELECT 1 FROM nifti_files WHERE hash=? LIMIT 1", &st)) {
 			db_bind_text(st, 1, v[i], -1);
 			named = db_step(st) != DB_DONE; /* a row or an error: keep it */
@@ -223,12 +272,13 @@ void store_blob_drop(struct store *s, const struct store_nifti_file *f, size_t n
 {
 	char(*v)[33] = calloc(n ? n : 1, sizeof(*v));
 
-	if (!v)
-		return;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; v && i < n; i++)
 		memcpy(v[i], f[i].hash, 33);
 	pthread_mutex_lock(&s->lock);
-	drop_unnamed(s, v, n);
+	if (n)
+		holds_release(s, f[0].hash, sizeof(*f), n);
+	if (v) /* else left for the next removal of unnamed objects */
+		drop_unnamed(s, v, n);
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; i < n; i++)
 		obj_s3_settled(s, f[i].hash); /* their keys are left to the sweep */
@@ -316,6 +366,8 @@ int store_nifti_put(struct store *s, int64_t study, const char *project, const c
 			note_at(s, study, STORE_CHG_NIFTI, project, participant, event);
 		rc = cat_commit(s, body);
 	}
+	if (n)
+		holds_release(s, files[0].hash, sizeof(*files), n);
 	drop_unnamed(s, old, n_old);
 	pthread_mutex_unlock(&s->lock);
 	free(old);

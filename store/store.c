@@ -109,6 +109,7 @@ void store_close(struct store *s)
 	ingest_release(s);
 	feed_release(s);
 	free(s->pixel_fp);
+	free(s->holds);
 	pthread_mutex_destroy(&s->rlock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -460,7 +460,9 @@ int store_blob_path(struct store *s, const char *hash, char *out, size_t cap);
 /* Moves the file at path (on data_dir's filesystem) into the derived objects under the
  * XXH3-128 of its bytes (written to hash), fsynced before it is renamed into place; with
  * the objects on S3 also put there (a failure is returned, the local copy dropped). Until
- * store_nifti_put or store_blob_drop settles it, its key is safe from the sweep. */
+ * store_nifti_put or store_blob_drop settles it, the object is held: no removal of unnamed
+ * objects takes its local file (which may be another run's, with the same bytes), and
+ * its key is safe from the sweep. Every successful put must be settled by one of them. */
 int store_blob_put(struct store *s, const char *path, char hash[33]);
 /* Removes the objects of f[0..n) that no row names (outputs that will not be kept). */
 void store_blob_drop(struct store *s, const struct store_nifti_file *f, size_t n);

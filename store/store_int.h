@@ -71,6 +71,14 @@ struct store {
 	int64_t lead_next_try[STORE_JOB_N]; /* not held: asked again from then */
 	struct store_fault fault;
 	struct obj_s3 *s3; /* objects on S3 (objstore_s3.c); NULL: local files only */
+	/* derived objects put (store_blob_put) and not yet named or dropped (nifti.c; under
+	 * lock): a put that found the same bytes kept already relies on that file, so no
+	 * removal of another run's unnamed objects may take it meanwhile */
+	struct blob_hold {
+		char hash[33];
+		unsigned refs;
+	} *holds;
+	size_t n_holds, cap_holds;
 };
 
 int fault_init(struct store *s, struct fiona_err *err);

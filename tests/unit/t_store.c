@@ -562,7 +562,12 @@ static void test_nifti(struct tt *t)
 	TT_CHECK(t, store_nifti_put(f.s, r.study_id, "PROJ01", "PROJ01-0001", "baseline", &run,
 				    &file, 1) == 0);
 	TT_CHECK(t, store_unassign(f.s, r.study_id, 7, &err) == 0);
-	TT_CHECK(t, store_nifti_prune(f.s, keep, 1) == 1 && !blob_exists(&f, h1));
+	/* the same bytes put again by a conversion under way (found kept already): the prune
+	 * of the run that named them leaves the file to that put until it is settled */
+	TT_CHECK(t, blob(&f, "abc", hash) == 0 && !strcmp(hash, h1));
+	TT_CHECK(t, store_nifti_prune(f.s, keep, 1) == 1 && blob_exists(&f, h1));
+	store_blob_drop(f.s, &file, 1);
+	TT_CHECK(t, !blob_exists(&f, h1));
 	fx_teardown(&f);
 }
 
