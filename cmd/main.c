@@ -32,7 +32,7 @@ static const struct cmd commands[] = {
 	{"status", cmd_status, "status [-c CONFIG] [--json]  what is held, queue counts"},
 	{"assign", cmd_assign, "assign [-c CONFIG] STUDY PROJECT ID EVENT  what mv does"},
 	{"ocr", cmd_ocr,
-	 "ocr [--clean DIR [--all-text]] FILE...  text lines read in DICOM images; clean them"},
+	 "ocr [-j N] [--clean DIR [--all-text]] FILE...  text read in DICOM images; clean them"},
 };
 
 static int usage(FILE *fp)
