@@ -52,7 +52,8 @@ cat >"$T/fiona.json" <<JSON
   "redcap": { "url": "http://127.0.0.1:$EP/api/", "token_file": "$T/tok/incoming",
               "tokens": { "projects": "$T/tok/projects", "routing": "$T/tok/routing",
                           "coupling": "$T/tok/coupling", "autoid": "$T/tok/autoid" },
-              "requests_per_minute": 300, "poll_seconds": 2, "timeout_seconds": 5 } }
+              "requests_per_minute": 300, "poll_seconds": 2, "timeout_seconds": 5,
+              "retry_max_seconds": 2 } }
 JSON
 grep -q '"redcap"' "$T/fiona.json" || { fail config "could not add the redcap section"; exit 1; }
 
@@ -125,7 +126,8 @@ i=0; while [ ! -d "$P/PROJ01-0003/baseline" ] && [ $i -lt 100 ]; do sleep 0.1; i
 [ -d "$P/PROJ01-0003/baseline" ] && pass "a CouplingList row assigns the arriving study" || fail coupling "$(ls "$P")"
 pid2=$(dcmdump -q +P 0010,0020 "$(find "$T/c/P02" -name '*.dcm' | head -1)" | sed -n 's/.*\[\(.*\)\].*/\1/p' | head -1)
 storescu -aet MOD -aec ROUTEME 127.0.0.1 11112 $(find "$T/c/P02" -name '*.dcm') 2>/dev/null
-i=0; while [ ! -d "$P/$pid2/followup" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+i=0; while [ ! -d "$P/$pid2/followup" ] && ! grep -q "REDCap routing record r1 of PROJ01 matched but" "$T/serve.log" &&
+	[ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 echo "$pid2" | grep -Eq '^PROJ01-[0-9]{4}$' || echo "  (P02's PatientID $pid2 is no participant ID: routing refuses)"
 if echo "$pid2" | grep -Eq '^PROJ01-[0-9]{4}$'; then
 	[ -d "$P/$pid2/followup" ] && pass "a Routing record assigns the arriving study" || fail routing "$(ls "$P")"
@@ -169,9 +171,19 @@ storescu -aet MOD -aec FIONA 127.0.0.1 11112 $(find "$T/c2/P01/ST1_MR" -name '*.
 fiona_wait_quarantine "$T" 2
 ls "$Q" | grep -q . && pass "arrival carries on while REDCap fails" || fail fault-arrival "$(ls "$Q")"
 i=0; while [ "$(ctl action=stats | sed -n 's/.*"faults_left":\([0-9]*\).*/\1/p')" != 0 ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 12 # back-off after the last fault, then a round
+# then the back-off after the last fault (at most retry_max_seconds) and a round: until
+# Incoming holds a record per study and the outbox is empty (30 s at most)
+st_of() { "$FIONA" status -c "$T/fiona.json" --json 2>/dev/null | sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" | head -1; }
+i=0
+while [ $i -lt 300 ]; do
+	records=$(dump Incoming | grep -c '"instrument":"","instance":0')
+	want=$(st_of studies)
+	[ "$records" -ge "$want" ] && [ "$(st_of outbox)" = 0 ] && break
+	sleep 0.1; i=$((i + 1))
+done
+sleep 2 # a further round: nothing more may be written
 records=$(dump Incoming | grep -c '"instrument":"","instance":0')
-want=$("$FIONA" status -c "$T/fiona.json" --json 2>/dev/null | sed -n 's/.*"studies": \([0-9]*\).*/\1/p' | head -1)
+want=$(st_of studies)
 [ "$records" -eq "$want" ] && pass "after the faults every study is in Incoming once ($records)" ||
 	fail fault-records "$records records, $want studies"
 dup=$(dump Incoming | grep '"instrument":"series"' | sed -n 's/.*"series_instance_uid":"\([^"]*\)".*/\1/p' | sort | uniq -d | wc -l)
@@ -217,10 +229,11 @@ ls "$P/PROJ01-0007" | grep -qx event_1_arm_1 && [ "$nf" -gt 0 ] && [ "$nx" -eq "
 # 7. A ban stops all traffic; fiona status says so.
 ctl "action=rate_limit&n=3" >/dev/null
 before=$(ctl action=stats | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
-sleep 8
+i=0; while ! ctl action=stats | grep -q '"banned":\["127.0.0.1"\]' && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 1 # the request that was banned has come back to fiona
 banned=$(ctl action=stats | grep -c '"banned":\["127.0.0.1"\]')
 r1=$(ctl action=stats | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
-sleep 6
+sleep 5 # more than two poll periods
 r2=$(ctl action=stats | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
 [ "$banned" -eq 1 ] && [ "$r2" -le $((r1 + 1)) ] && pass "banned: traffic stops ($before -> $r1 -> $r2 requests)" ||
 	fail ban "banned=$banned requests $before $r1 $r2"
