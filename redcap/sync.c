@@ -325,6 +325,15 @@ static void probe(struct redcap_sync *r)
 	rc_reply_free(&rep);
 }
 
+/* A round a second; a back-off that ends sooner is met when it ends, not up to a round
+ * later. */
+static double round_nap(const struct redcap_sync *r)
+{
+	double left = r->backoff_until - core_now_mono();
+
+	return !r->banned && left > 0.05 && left < ROUND_SECONDS ? left : ROUND_SECONDS;
+}
+
 static void *sync_main(void *arg)
 {
 	struct redcap_sync *r = arg;
@@ -346,7 +355,7 @@ static void *sync_main(void *arg)
 			if (core_now_mono() >= r->backoff_until)
 				rc_push(r);
 		}
-		sleep_for(r, ROUND_SECONDS);
+		sleep_for(r, round_nap(r));
 	}
 	return NULL;
 }

@@ -34,7 +34,7 @@ config() { # dir port
                             "redcap_token_file": "$T/tok/proj01" } },
   "redcap": { "url": "http://127.0.0.1:$2/api/", "token_file": "$T/tok/incoming",
               "requests_per_minute": 300, "poll_seconds": 2, "timeout_seconds": 3,
-              "retry_max_seconds": 2 } }
+              "retry_max_seconds": 1 } }
 JSON
 	mkdir -p "$1/var" && (umask 077; cp "$T/secret" "$1/var/secret")
 }
