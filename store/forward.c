@@ -2,8 +2,9 @@
  * forward: the thread that empties the transfer queue. Each round takes the due
  * transfers, groups them by destination, sends each group with net_send_batch() over the
  * destination's parallel associations — every instance de-identified by its plan into a
- * buffer just for the send, never a copy on disk — records the outcomes in one
- * transaction (failures with their reason and an exponential backoff), then verifies
+ * buffer just for the send, never a copy on disk — records the outcomes (failures with
+ * their reason and an exponential backoff) every RECORD_EVERY instances while the group
+ * is sent and the rest at its end, then verifies
  * studies whose instances are all sent by asking the destination for its count (C-FIND).
  *
  * The plan for an instance is built exactly as the mount builds it (same profile, secret,
@@ -21,6 +22,10 @@
 #include "store/store_int.h"
 
 #define ROUND_LIMIT 512
+/* Outcomes are recorded in transactions of this many while a group is sent: a gateway
+ * stopped mid-group past its lease leaves at most this many sent but unrecorded (the
+ * gateway that takes the rows over sends those again), and a crash loses no more. */
+#define RECORD_EVERY 32
 
 struct store_forwarder {
 	struct store *s;
@@ -46,6 +51,12 @@ struct batch {
 	 * association's thread: atomics) */
 	atomic_llong renewed_at;
 	atomic_bool lease_lost;
+	/* outcomes known but not recorded yet: indexes into x (src_done runs on every
+	 * association's thread, so under mu); recorded[i] once its outcome is written */
+	pthread_mutex_t mu;
+	size_t done[RECORD_EVERY], n_done;
+	bool *recorded;
+	bool unrecorded; /* a record failed: those rows stay 'sending' (under mu) */
 };
 
 static const struct deid_profile *profile_of(struct store_forwarder *f, const char *project)
@@ -137,17 +148,44 @@ static void src_put(void *ctx, size_t i, const uint8_t *p, size_t n)
 	free((void *)p);
 }
 
-static void src_done(void *ctx, size_t i, int rc, uint16_t status, const struct fiona_err *err)
+/* Records the outcomes of idx[0..m) in one transaction (xfer_record checks each row's
+ * lease, so a row another gateway took over is left alone). Called with b->mu held. */
+static void record_some(struct batch *b, const size_t *idx, size_t m)
 {
-	struct batch *b = ctx;
-	struct xfer_result *r = &b->r[i];
-	enum net_outcome oc = net_outcome_classify(rc, status);
+	struct xfer *x = calloc(m, sizeof(*x));
+	struct xfer_result *r = calloc(m, sizeof(*r));
+	int rc = x && r ? 0 : -ENOMEM;
 
-	r->state = oc == NET_OUTCOME_SENT    ? XFER_SENT
-		   : oc == NET_OUTCOME_RETRY ? XFER_RETRY
-					     : XFER_GIVE_UP;
-	if (r->state == XFER_SENT)
-		return;
+	for (size_t k = 0; !rc && k < m; k++)
+		x[k] = b->x[idx[k]], r[k] = b->r[idx[k]];
+	if (!rc)
+		rc = xfer_record(b->f->s, x, r, m);
+	if (rc) {
+		log_msg(b->f->log, LOG_ERROR, "forward", "cannot record %zu transfer outcomes", m);
+		b->unrecorded = true;
+	}
+	for (size_t k = 0; !rc && k < m; k++)
+		b->recorded[idx[k]] = true;
+	free(x);
+	free(r);
+}
+
+static void note_outcome(struct batch *b, size_t i)
+{
+	pthread_mutex_lock(&b->mu);
+	b->done[b->n_done++] = i;
+	if (b->n_done == RECORD_EVERY) {
+		record_some(b, b->done, b->n_done);
+		b->n_done = 0;
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void outcome_error(struct batch *b, size_t i, int rc, uint16_t status,
+			  const struct fiona_err *err)
+{
+	struct xfer_result *r = &b->r[i];
+
 	if (rc)
 		snprintf(r->error, sizeof(r->error), "%s",
 			 err && err->reason[0] ? err->reason : strerror(-rc));
@@ -157,6 +195,20 @@ static void src_done(void *ctx, size_t i, int rc, uint16_t status, const struct 
 	r->next_try = time(NULL) + net_backoff_s((unsigned)b->x[i].attempts + 1,
 						 r->state == XFER_RETRY ? 5 : 600, 3600,
 						 (uint32_t)(b->x[i].instance * 2654435761u));
+}
+
+static void src_done(void *ctx, size_t i, int rc, uint16_t status, const struct fiona_err *err)
+{
+	struct batch *b = ctx;
+	struct xfer_result *r = &b->r[i];
+	enum net_outcome oc = net_outcome_classify(rc, status);
+
+	r->state = oc == NET_OUTCOME_SENT    ? XFER_SENT
+		   : oc == NET_OUTCOME_RETRY ? XFER_RETRY
+					     : XFER_GIVE_UP;
+	if (r->state != XFER_SENT)
+		outcome_error(b, i, rc, status, err);
+	note_outcome(b, i);
 }
 
 /* Output transfer syntax of a de-identified instance (deid.c writes explicit LE unless
@@ -231,6 +283,22 @@ static size_t sort_out(struct store_forwarder *f, struct xfer *x, size_t n)
 	return k;
 }
 
+/* Before each group its lease runs from now. The groups before took time, or this
+ * gateway was stopped between its take and the send (kill -STOP, a paused VM): a lease
+ * that lapsed meanwhile and was taken over holds no row, and nothing of the group is sent
+ * from here. A catalog error keeps the lease as it was: sent anyway (the outcomes are
+ * recorded only under the lease). */
+static bool lease_renewed(struct store_forwarder *f, const char *lease)
+{
+	if (xfer_lease_renew(f->s, lease) != 0)
+		return true;
+	log_msg(f->log, LOG_WARN, "forward",
+		"lease %s lapsed before its group was sent and holds no row any more (taken "
+		"over by another gateway): not sent from here",
+		lease);
+	return false;
+}
+
 /* Sends x[0..n), which share one destination, and records the outcomes. Returns how
  * many the destination took. */
 static size_t send_group(struct store_forwarder *f, const struct xfer *x, size_t n)
@@ -238,13 +306,15 @@ static size_t send_group(struct store_forwarder *f, const struct xfer *x, size_t
 	const struct config_destination *d = config_destination(f->cfg, x[0].destination);
 	struct xfer_result *r = calloc(n, sizeof(*r));
 	struct net_send_item *items = calloc(n, sizeof(*items));
-	struct batch b = {f, x, r, items, time(NULL), false};
+	struct batch b = {.f = f, .x = x, .r = r, .items = items, .renewed_at = time(NULL)};
 	struct net_send_source src = {src_get, src_put, src_done, &b};
 	struct net_send_stats stats = {0};
 	struct fiona_err err = {0};
 	struct net_dest nd;
+	size_t *rest = calloc(n, sizeof(*rest)), m = 0;
 
-	if (!r || !items)
+	pthread_mutex_init(&b.mu, NULL);
+	if (!r || !items || !rest || !(b.recorded = calloc(n, sizeof(*b.recorded))))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		items[i] = (struct net_send_item){x[i].sop_class, output_ts(x[i].ts)};
@@ -260,11 +330,18 @@ static size_t send_group(struct store_forwarder *f, const struct xfer *x, size_t
 		log_msg(f->log, LOG_INFO, "forward", "%s: %zu sent, %zu not yet (%zu associations)",
 			d->name, stats.sent, stats.failed, stats.assocs);
 	}
-	if (xfer_record(f->s, x, r, n)) {
-		log_msg(f->log, LOG_ERROR, "forward", "cannot record %zu transfer outcomes", n);
-		f->unrecorded = true;
-	}
+	for (size_t i = 0; i < n; i++) /* the last outcomes, and those never reached */
+		if (!b.recorded[i])
+			rest[m++] = i;
+	pthread_mutex_lock(&b.mu);
+	if (m)
+		record_some(&b, rest, m);
+	f->unrecorded |= b.unrecorded;
+	pthread_mutex_unlock(&b.mu);
 out:
+	pthread_mutex_destroy(&b.mu);
+	free(b.recorded);
+	free(rest);
 	free(r);
 	free(items);
 	return stats.sent;
@@ -363,9 +440,9 @@ static size_t forward_round(struct store_forwarder *f)
 	qsort(x, n, sizeof(*x), by_destination);
 	for (size_t i = 1; i <= n; i++)
 		if (i == n || strcmp(x[i].destination, x[start].destination)) {
-			if (start) /* the groups before took time: the lease runs from now */
-				xfer_lease_renew(f->s, x[start].lease);
-			sent += send_group(f, x + start, i - start);
+			sent += lease_renewed(f, x[start].lease)
+					? send_group(f, x + start, i - start)
+					: 0;
 			start = i;
 		}
 	free(x);
