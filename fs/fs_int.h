@@ -167,6 +167,7 @@ struct fs_mount {
 	size_t n_audit, cap_audit;
 	pthread_key_t read_buf; /* per-thread reply buffer */
 	struct fs_prepare *prep;
+	struct fs_fetch *fetch; /* reads waiting for an object from S3 (fetch.c) */
 	struct fs_review *review;
 	struct fs_nifti *nifti;
 };
@@ -248,6 +249,14 @@ char *fs_text_review(struct fs_mount *m, const struct fs_place *pl);
 int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study, struct buf *b);
 
 /* prepare.c: de-identified headers computed in the background and kept in the catalog */
+/* fetch.c: reads whose object must come from S3 first, off the request threads. */
+struct fs_fh;
+int fs_fetch_start(struct fs_mount *m);
+void fs_fetch_stop(struct fs_mount *m);
+/* 0: queued (answered by a fetch thread); else the caller serves the read itself */
+int fs_fetch_queue(struct fs_mount *m, fuse_req_t req, struct fs_fh *fh, size_t size, off_t off);
+/* ops.c: reads fh at off and replies (may wait for S3) */
+void fs_read_reply(struct fs_mount *m, fuse_req_t req, struct fs_fh *fh, size_t size, off_t off);
 int fs_prepare_start(struct fs_mount *m);
 void fs_prepare_stop(struct fs_mount *m);
 /* Asks for study to be prepared before anything else and waits up to seconds for it;

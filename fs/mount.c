@@ -279,7 +279,7 @@ int fs_mount_start(const struct fiona_config *cfg, struct store *store, struct f
 			"no usable site secret (%s): projects/ cannot be read", err.reason);
 	if ((rc = mount_projects(m)) || (rc = fs_nodes_init(m)) || (rc = fs_dirs_init(m)) ||
 	    (rc = fs_nodes_static(m)) || (rc = fs_nifti_start(m)) || (rc = fs_prepare_start(m)) ||
-	    (rc = fs_review_start(m)) || (rc = session_start(m)))
+	    (rc = fs_fetch_start(m)) || (rc = fs_review_start(m)) || (rc = session_start(m)))
 		goto fail;
 	if ((rc = -pthread_create(&m->notifier, NULL, notifier_main, m)))
 		goto fail;
@@ -299,6 +299,7 @@ void fs_mount_stop(struct fs_mount *m)
 {
 	if (!m)
 		return;
+	fs_fetch_stop(m); /* its replies go out before the device is closed */
 	if (m->se) {
 		fuse_session_exit(m->se);
 		fuse_session_unmount(m->se); /* wakes the loop: its reads return ENODEV */

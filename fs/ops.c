@@ -367,11 +367,19 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
+/* The object's local file; with may_fetch false, -EWOULDBLOCK instead of fetching it
+ * from S3 (a libfuse thread then hands the read to fs/fetch.c). */
+static int object_path(struct fs_mount *m, const char *hash, char *path, size_t cap, bool may_fetch)
+{
+	return may_fetch ? store_object_path(m->store, hash, path, cap)
+			 : store_object_cached(m->store, hash, path, cap);
+}
+
 /* Without a kept plan (too big to keep, or not kept yet) an open builds one: only over
  * what may leave fiona — a held or dropped instance, or a candidate not cleaned yet, is
  * not there (the listing does not show them; an inode the kernel kept may still ask). */
 static int fs_open_allowed(struct fs_mount *m, struct fs_fh *fh, int64_t size, bool *cleaned,
-			   char hash[33], char *path, size_t cap)
+			   char hash[33], char *path, size_t cap, bool may_fetch)
 {
 	struct store_px_state px;
 	int rc;
@@ -389,7 +397,7 @@ static int fs_open_allowed(struct fs_mount *m, struct fs_fh *fh, int64_t size, b
 	memcpy(hash, px.source, 33);
 	close(fh->fd);
 	fh->fd = -1;
-	rc = store_object_path(m->store, hash, path, cap);
+	rc = object_path(m, hash, path, cap, may_fetch);
 	if (!rc && (fh->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		rc = -errno;
 	return rc;
@@ -397,7 +405,7 @@ static int fs_open_allowed(struct fs_mount *m, struct fs_fh *fh, int64_t size, b
 
 /* The object behind an instance file, and for a de-identified one its kept plan (built
  * from the object only when no plan is kept: too big to keep, or a damaged row). */
-static int open_object(struct fs_mount *m, struct fs_fh *fh)
+static int open_object(struct fs_mount *m, struct fs_fh *fh, bool may_fetch)
 {
 	const char *fp = fh->role == FS_DEID ? fs_place_fp(fh->place) : NULL;
 	uint8_t *saved = NULL;
@@ -409,9 +417,11 @@ static int open_object(struct fs_mount *m, struct fs_fh *fh)
 	int rc = store_instance_open(m->store, fh->instance, fp, hash, &cleaned, &size, &saved,
 				     &saved_len);
 
-	rc = rc ? rc : store_object_path(m->store, hash, path, sizeof(path));
+	rc = rc ? rc : object_path(m, hash, path, sizeof(path), may_fetch);
 	if (rc)
 		goto out;
+	if (fh->fd >= 0) /* an earlier try that stopped short of a fetch */
+		close(fh->fd);
 	if ((fh->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		rc = -errno;
 		goto out;
@@ -420,7 +430,7 @@ static int open_object(struct fs_mount *m, struct fs_fh *fh)
 		goto out;
 	if (saved && deid_plan_load(saved, saved_len, &fh->plan) == 0)
 		goto out;
-	if ((rc = fs_open_allowed(m, fh, size, &cleaned, hash, path, sizeof(path))))
+	if ((rc = fs_open_allowed(m, fh, size, &cleaned, hash, path, sizeof(path), may_fetch)))
 		goto out;
 	if (saved) /* a damaged row: computed again, never trusted */
 		log_msg(m->log, LOG_WARN, "mount", "instance %lld: kept header unreadable",
@@ -434,15 +444,20 @@ out:
 	return rc;
 }
 
-/* Sets up an instance file's object and plan once, at its first read. */
-static int fh_ready(struct fs_mount *m, struct fs_fh *fh)
+/* Sets up an instance file's object and plan once, at its first read. Without may_fetch
+ * (a libfuse thread) it never waits for S3: -EWOULDBLOCK when the object must be fetched
+ * first, or another thread is setting the handle up (perhaps fetching). */
+static int fh_ready(struct fs_mount *m, struct fs_fh *fh, bool may_fetch)
 {
 	int rc = 0;
 
 	if (atomic_load_explicit(&fh->ready, memory_order_acquire))
 		return 0;
-	pthread_mutex_lock(&fh->lock);
-	if (!atomic_load(&fh->ready) && (rc = open_object(m, fh)) == 0)
+	if (may_fetch)
+		pthread_mutex_lock(&fh->lock);
+	else if (pthread_mutex_trylock(&fh->lock))
+		return -EWOULDBLOCK;
+	if (!atomic_load(&fh->ready) && (rc = open_object(m, fh, may_fetch)) == 0)
 		atomic_store_explicit(&fh->ready, true, memory_order_release);
 	pthread_mutex_unlock(&fh->lock);
 	return rc;
@@ -531,7 +546,7 @@ static ssize_t zip_part_read(void *opaque, const struct fs_zip_file *f, uint64_t
 			pthread_mutex_unlock(&fh->lock);
 			return -ENOMEM;
 		}
-		if ((n = open_object(fh->m, part))) {
+		if ((n = open_object(fh->m, part, true))) {
 			fh_free(part);
 			fh->part = NULL;
 		}
@@ -632,19 +647,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+/* Reads and replies; may wait for the object to come from S3 (fs/fetch.c's threads, or a
+ * libfuse thread when those cannot take it). */
+void fs_read_reply(struct fs_mount *m, fuse_req_t req, struct fs_fh *fh, size_t size, off_t off)
 {
-	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
-	uint8_t *p = fs_thread_buffer(mnt(req), size ? size : 1);
+	uint8_t *p = fs_thread_buffer(m, size ? size : 1);
 	ssize_t n;
 
-	(void)ino;
 	if (!p) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if ((fh->role == FS_ORIGINAL || fh->role == FS_DEID) && (n = fh_ready(mnt(req), fh))) {
+	if ((fh->role == FS_ORIGINAL || fh->role == FS_DEID) && (n = fh_ready(m, fh, true))) {
 		fuse_reply_err(req, (int)-n);
 		return;
 	}
@@ -665,6 +679,21 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, (const char *)p, (size_t)n);
+}
+
+/* An instance whose object is not here yet (S3) is read on fs/fetch.c's threads, so a
+ * slow or hung store never ties up the threads that answer listings and cached reads. */
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
+	struct fs_mount *m = mnt(req);
+
+	(void)ino;
+	if ((fh->role == FS_ORIGINAL || fh->role == FS_DEID) &&
+	    fh_ready(m, fh, false) == -EWOULDBLOCK && fs_fetch_queue(m, req, fh, size, off) == 0)
+		return;
+	fs_read_reply(m, req, fh, size, off);
 }
 
 /* Freed now: no reply of another thread points into a handle (replies come from the

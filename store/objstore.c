@@ -161,7 +161,7 @@ int obj_local_path(const struct store *s, const char *hash, char *out, size_t ca
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-int store_object_path(struct store *s, const char *hash, char *out, size_t cap)
+int store_object_cached(struct store *s, const char *hash, char *out, size_t cap)
 {
 	struct stat st;
 	char rel[40];
@@ -170,9 +170,17 @@ int store_object_path(struct store *s, const char *hash, char *out, size_t cap)
 	if (rc || !obj_on_s3(s))
 		return rc;
 	snprintf(rel, sizeof(rel), "%.2s/%.32s.dcm", hash, hash);
-	if (fstatat(s->objects_fd, rel, &st, 0) == 0) {
-		obj_s3_touch(s->objects_fd, rel, &st);
-		return 0;
-	}
+	if (fstatat(s->objects_fd, rel, &st, 0) != 0)
+		return -EWOULDBLOCK;
+	obj_s3_touch(s->objects_fd, rel, &st);
+	return 0;
+}
+
+int store_object_path(struct store *s, const char *hash, char *out, size_t cap)
+{
+	int rc = store_object_cached(s, hash, out, cap);
+
+	if (rc != -EWOULDBLOCK)
+		return rc;
 	return strlen(hash) == 32 ? obj_s3_fetch(s, OBJ_DICOM, hash, out) : -ENOENT;
 }

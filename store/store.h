@@ -195,6 +195,9 @@ int store_list_instances(struct store *s, int64_t series_id, struct store_instan
  * is fetched first (this blocks for the transfer); -EIO (with a log line) when it is not
  * cached and S3 cannot give it. */
 int store_object_path(struct store *s, const char *hash, char *out, size_t cap);
+/* The same without waiting: -EWOULDBLOCK when the object is on S3 only (a caller that must
+ * not block, the mount's request threads, hands the work to a thread that may). */
+int store_object_cached(struct store *s, const char *hash, char *out, size_t cap);
 /* Where the objects are and whether that store answers (fiona status). */
 struct store_objects_state {
 	bool s3;	 /* on S3; else local files (always reachable) */

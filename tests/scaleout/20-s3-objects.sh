@@ -100,11 +100,51 @@ send "$T/b.files" "$T/b.log" && [ "$(instances)" = $((na + nb)) ] &&
 	pass "a second study ($nb instances)" || fail send-b "$(tail -n 2 "$T/b.log")"
 fiona_wait_quarantine "$T" 2
 copies | sums >"$T/ab.sums"
-for h in $(fiona_sql "$T" "SELECT i.hash FROM instances i JOIN series r ON i.series=r.id
-	JOIN studies s ON r.study=s.id WHERE s.id=(SELECT max(id) FROM studies)"); do
-	rm -f "$T/var/objects/$(echo "$h" | cut -c1-2)/$h.dcm"
-done
+uncache_b() {
+	for h in $(fiona_sql "$T" "SELECT i.hash FROM instances i JOIN series r ON i.series=r.id
+		JOIN studies s ON r.study=s.id WHERE s.id=(SELECT max(id) FROM studies)"); do
+		rm -f "$T/var/objects/$(echo "$h" | cut -c1-2)/$h.dcm"
+	done
+}
+uncache_b
 find "$Q" -name '*.dcm' | sort | comm -13 "$T/qa" - >"$T/qb"
+
+# ---- radosgw hung (kill -STOP) -------------------------------------------------------
+# 16 reads of distinct files whose local copies are gone wait for it: more than libfuse's
+# request threads (10), so if they waited on those threads the mount would stop answering.
+# They wait on the fetch threads (fs/fetch.c): a listing and a generated file (read by
+# fiona every time: direct_io) are still answered, and the reads finish once radosgw runs
+# again.
+rm -f "$T"/var/objects/*/*.dcm
+cat "$T/qa" "$T/qb" | head -n 16 >"$T/q16"
+drop_pages "$T/q16"
+kill -STOP "$RGW_PID"
+mkdir -p "$T/hung"
+k=0 readers=
+while read -r f; do
+	(md5sum <"$f" | cut -d' ' -f1 >"$T/hung/$k") 2>/dev/null &
+	readers="$readers $!" k=$((k + 1))
+done <"$T/q16"
+sleep 1
+t0=$(so_now)
+timeout 5 ls -R "$Q" >/dev/null && timeout 5 cat "$M/projects/PROJ01/.project.json" >"$T/pj.hung"
+rc=$?
+th=$(so_since "$t0")
+echo "INFO s3-objects: with radosgw stopped (SIGSTOP) and $k reads waiting for it: ls -R of quarantine/ and a read of .project.json took ${th} s"
+[ $rc -eq 0 ] && [ -s "$T/pj.hung" ] && awk -v t="$th" 'BEGIN { exit !(t < 2) }' &&
+	pass "radosgw hung: the mount still answers (${th} s) while $k reads wait for it" ||
+	fail hung-mount "ls + .project.json: exit $rc after ${th} s"
+kill -CONT "$RGW_PID"
+for p in $readers; do wait "$p"; done # (a bare wait would wait for the daemons too)
+bad=0 k=0
+while read -r f; do
+	grep -qxF "$(cat "$T/hung/$k" 2>/dev/null)" "$T/ab.sums" || bad=$((bad + 1))
+	k=$((k + 1))
+done <"$T/q16"
+[ $bad -eq 0 ] && pass "radosgw running again: the $k waiting reads give the objects' bytes" ||
+	fail hung-reads "$bad of $k reads wrong or failed"
+uncache_b
+drop_pages "$T/qb" # uncached again, for the checks below
 
 # ---- radosgw stopped ---------------------------------------------------------------
 rgw_stop
