@@ -8,7 +8,7 @@
  * the handle's lock (on these threads, not on libfuse's).
  *
  * Stopped before the session is unmounted, so no reply is written after the device is
- * closed; a read queued after the stop is served on its request thread (blocking).
+ * closed; a read that comes after the stop is served on its request thread (blocking).
  */
 #include "core/core.h"
 
@@ -99,7 +99,9 @@ int fs_fetch_queue(struct fs_mount *m, fuse_req_t req, struct fs_fh *fh, size_t 
 	return 0;
 }
 
-/* Answers what is queued (each read is fetched and served), then joins the threads. */
+/* Answers what is queued (each read is fetched and served), then joins the threads. The
+ * request threads may still call fs_fetch_queue (served on their own thread from now on),
+ * so the queue itself stays until fs_fetch_free, after the session loop has ended. */
 void fs_fetch_stop(struct fs_mount *m)
 {
 	struct fs_fetch *f = m->fetch;
@@ -112,6 +114,16 @@ void fs_fetch_stop(struct fs_mount *m)
 	pthread_mutex_unlock(&f->lock);
 	for (int i = 0; i < f->started; i++)
 		pthread_join(f->threads[i], NULL);
+	f->started = 0;
+}
+
+void fs_fetch_free(struct fs_mount *m)
+{
+	struct fs_fetch *f = m->fetch;
+
+	if (!f)
+		return;
+	fs_fetch_stop(m);
 	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->lock);
 	free(f);

@@ -252,7 +252,8 @@ int fs_text_status(struct fs_mount *m, const struct fs_place *pl, int64_t study,
 /* fetch.c: reads whose object must come from S3 first, off the request threads. */
 struct fs_fh;
 int fs_fetch_start(struct fs_mount *m);
-void fs_fetch_stop(struct fs_mount *m);
+void fs_fetch_stop(struct fs_mount *m); /* before the session is unmounted */
+void fs_fetch_free(struct fs_mount *m); /* after its loop ended */
 /* 0: queued (answered by a fetch thread); else the caller serves the read itself */
 int fs_fetch_queue(struct fs_mount *m, fuse_req_t req, struct fs_fh *fh, size_t size, off_t off);
 /* ops.c: reads fh at off and replies (may wait for S3) */

@@ -314,6 +314,7 @@ void fs_mount_stop(struct fs_mount *m)
 		pthread_join(m->notifier, NULL);
 	if (m->se)
 		fuse_session_destroy(m->se);
+	fs_fetch_free(m);
 	fs_review_stop(m);
 	fs_nifti_stop(m);
 	fs_prepare_stop(m);
