@@ -28,6 +28,12 @@ struct store_fault {
 	struct fault_shim *shim; /* the SQLite VFS of db- points (fault.c; NULL: none yet) */
 };
 
+/* A derived object put and relied on, not yet named or dropped (see struct store). */
+struct blob_hold {
+	char hash[33];
+	unsigned refs;
+};
+
 struct store {
 	const struct fiona_config *cfg; /* borrowed */
 	struct fiona_log *log;		/* borrowed */
@@ -74,10 +80,7 @@ struct store {
 	/* derived objects put (store_blob_put) and not yet named or dropped (nifti.c; under
 	 * lock): a put that found the same bytes kept already relies on that file, so no
 	 * removal of another run's unnamed objects may take it meanwhile */
-	struct blob_hold {
-		char hash[33];
-		unsigned refs;
-	} *holds;
+	struct blob_hold *holds;
 	size_t n_holds, cap_holds;
 };
 
