@@ -167,7 +167,8 @@ struct fs_mount {
 	size_t n_audit, cap_audit;
 	pthread_key_t read_buf; /* per-thread reply buffer */
 	struct fs_prepare *prep;
-	struct fs_fetch *fetch; /* reads waiting for an object from S3 (fetch.c) */
+	struct fs_fetch *fetch; /* reads waiting for an object from S3 (fetch.c); NULL:
+				 * the objects are local files */
 	struct fs_review *review;
 	struct fs_nifti *nifti;
 };

@@ -254,6 +254,15 @@ static int session_start(struct fs_mount *m)
 	return 0;
 }
 
+/* Objects on S3: a first read may have to wait for a fetch, so fetch.c's threads serve
+ * those (asked once; where the objects are does not change while the gateway runs). */
+static bool objects_remote(struct fs_mount *m)
+{
+	struct store_objects_state st;
+
+	return store_objects_state(m->store, false, &st) == 0 && st.s3;
+}
+
 int fs_mount_start(const struct fiona_config *cfg, struct store *store, struct fiona_log *log,
 		   struct fs_mount **out)
 {
@@ -279,7 +288,8 @@ int fs_mount_start(const struct fiona_config *cfg, struct store *store, struct f
 			"no usable site secret (%s): projects/ cannot be read", err.reason);
 	if ((rc = mount_projects(m)) || (rc = fs_nodes_init(m)) || (rc = fs_dirs_init(m)) ||
 	    (rc = fs_nodes_static(m)) || (rc = fs_nifti_start(m)) || (rc = fs_prepare_start(m)) ||
-	    (rc = fs_fetch_start(m)) || (rc = fs_review_start(m)) || (rc = session_start(m)))
+	    (rc = objects_remote(m) ? fs_fetch_start(m) : 0) || (rc = fs_review_start(m)) ||
+	    (rc = session_start(m)))
 		goto fail;
 	if ((rc = -pthread_create(&m->notifier, NULL, notifier_main, m)))
 		goto fail;

@@ -681,19 +681,25 @@ void fs_read_reply(struct fs_mount *m, fuse_req_t req, struct fs_fh *fh, size_t 
 		fuse_reply_buf(req, (const char *)p, (size_t)n);
 }
 
-/* An instance whose object is not here yet (S3) is read on fs/fetch.c's threads, so a
- * slow or hung store never ties up the threads that answer listings and cached reads. */
+/* With the objects on S3, an instance whose object is not here yet is read on
+ * fs/fetch.c's threads, so a slow or hung store never ties up the threads that answer
+ * listings and cached reads. With local objects every read is served here. */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
 	struct fs_mount *m = mnt(req);
+	int rc = 0;
 
 	(void)ino;
-	if ((fh->role == FS_ORIGINAL || fh->role == FS_DEID) &&
-	    fh_ready(m, fh, false) == -EWOULDBLOCK && fs_fetch_queue(m, req, fh, size, off) == 0)
+	if (m->fetch && (fh->role == FS_ORIGINAL || fh->role == FS_DEID))
+		rc = fh_ready(m, fh, false);
+	if (rc == -EWOULDBLOCK && fs_fetch_queue(m, req, fh, size, off) == 0)
 		return;
-	fs_read_reply(m, req, fh, size, off);
+	if (rc && rc != -EWOULDBLOCK) /* not set up, for good: no second try */
+		fuse_reply_err(req, -rc);
+	else
+		fs_read_reply(m, req, fh, size, off);
 }
 
 /* Freed now: no reply of another thread points into a handle (replies come from the

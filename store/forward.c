@@ -152,22 +152,13 @@ static void src_put(void *ctx, size_t i, const uint8_t *p, size_t n)
  * lease, so a row another gateway took over is left alone). Called with b->mu held. */
 static void record_some(struct batch *b, const size_t *idx, size_t m)
 {
-	struct xfer *x = calloc(m, sizeof(*x));
-	struct xfer_result *r = calloc(m, sizeof(*r));
-	int rc = x && r ? 0 : -ENOMEM;
-
-	for (size_t k = 0; !rc && k < m; k++)
-		x[k] = b->x[idx[k]], r[k] = b->r[idx[k]];
-	if (!rc)
-		rc = xfer_record(b->f->s, x, r, m);
-	if (rc) {
+	if (xfer_record(b->f->s, b->x, b->r, idx, m)) {
 		log_msg(b->f->log, LOG_ERROR, "forward", "cannot record %zu transfer outcomes", m);
 		b->unrecorded = true;
+		return;
 	}
-	for (size_t k = 0; !rc && k < m; k++)
+	for (size_t k = 0; k < m; k++)
 		b->recorded[idx[k]] = true;
-	free(x);
-	free(r);
 }
 
 static void note_outcome(struct batch *b, size_t i)
@@ -274,7 +265,7 @@ static size_t sort_out(struct store_forwarder *f, struct xfer *x, size_t n)
 		else
 			rest[m++] = cur;
 	}
-	if (m && xfer_record(f->s, rest, r, m)) {
+	if (m && xfer_record(f->s, rest, r, NULL, m)) {
 		log_msg(f->log, LOG_ERROR, "forward", "cannot record %zu transfer outcomes", m);
 		f->unrecorded = true;
 	}

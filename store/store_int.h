@@ -267,7 +267,10 @@ struct xfer_verify {
 int xfer_reset_sending(struct store *s);
 /* Up to limit transfers due at now, marked 'sending'. New array (free()). */
 int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out, size_t *n);
-int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r, size_t n);
+/* Records the outcomes r of the transfers x (those at idx[0..n), or the first n when idx
+ * is NULL) in one transaction, each only while the row still carries its lease. */
+int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r,
+		const size_t *idx, size_t n);
 /* Extends a lease still held by lease_seconds from now (between the groups of a round and
  * while a group is sent). Returns how many rows still carry it (0: it lapsed and another
  * gateway took them over), or a negative errno. */

@@ -129,7 +129,8 @@ int xfer_take_due(struct store *s, int64_t now, size_t limit, struct xfer **out,
 	return rc;
 }
 
-int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r, size_t n)
+int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result *r,
+		const size_t *idx, size_t n)
 {
 	int64_t now = time(NULL);
 	size_t kept = 0;
@@ -138,35 +139,38 @@ int xfer_record(struct store *s, const struct xfer *x, const struct xfer_result 
 	pthread_mutex_lock(&s->lock);
 	rc = cat_exec(s, "BEGIN IMMEDIATE");
 	for (size_t i = 0; !rc && i < n; i++) {
-		if (r[i].state == XFER_SENT)
+		const struct xfer *xi = &x[idx ? idx[i] : i];
+		const struct xfer_result *ri = &r[idx ? idx[i] : i];
+
+		if (ri->state == XFER_SENT)
 			rc = cat_run(
 				s,
 				"UPDATE transfers SET state='sent', sent_at=?, last_error=NULL,"
 				" attempts=attempts+1, lease=NULL WHERE instance=? AND project=?"
 				" AND state='sending' AND lease=?", /* queued again meanwhile: a new
 								     * version; or leased again */
-				"iitt", now, x[i].instance, x[i].project, x[i].lease);
-		else if (r[i].state >= XFER_WAIT)
+				"iitt", now, xi->instance, xi->project, xi->lease);
+		else if (ri->state >= XFER_WAIT)
 			rc = cat_run(
 				s,
 				"UPDATE transfers SET state=?, last_error=?, next_try=?, lease=NULL"
 				" WHERE instance=? AND project=? AND state='sending' AND lease=?",
 				"ttiitt",
-				r[i].state == XFER_WAIT	  ? "waiting"
-				: r[i].state == XFER_HELD ? "held"
-							  : "dropped",
-				r[i].error, r[i].next_try, x[i].instance, x[i].project, x[i].lease);
+				ri->state == XFER_WAIT	 ? "waiting"
+				: ri->state == XFER_HELD ? "held"
+							 : "dropped",
+				ri->error, ri->next_try, xi->instance, xi->project, xi->lease);
 		else
 			rc = cat_run(
 				s,
 				"UPDATE transfers SET state='failed', last_error=?, next_try=?,"
 				" attempts=attempts+1, lease=NULL WHERE instance=? AND project=?"
 				" AND state='sending' AND lease=?",
-				"tiitt", r[i].error, r[i].next_try, x[i].instance, x[i].project,
-				x[i].lease);
+				"tiitt", ri->error, ri->next_try, xi->instance, xi->project,
+				xi->lease);
 		kept += !rc && db_changes(s->db) > 0;
-		note_at(s, x[i].study, STORE_CHG_STATE, x[i].project, x[i].participant,
-			x[i].event); /* one record per study of the batch */
+		note_at(s, xi->study, STORE_CHG_STATE, xi->project, xi->participant,
+			xi->event); /* one record per study of the batch */
 	}
 	rc = cat_commit(s, rc);
 	pthread_mutex_unlock(&s->lock);

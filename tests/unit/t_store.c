@@ -673,7 +673,7 @@ static void test_lease(struct tt *t)
 	TT_CHECK(t, nb == 1 && na == 2 && xb[0].instance != xa[0].instance &&
 			    xb[0].instance != xa[1].instance);
 	TT_CHECK(t, xfer_take_due(b.s, now, 5, &xl, &nl) == 0 && nl == 0); /* A's are A's */
-	TT_CHECK(t, nb == 1 && xfer_record(b.s, xb, sent, nb) == 0);
+	TT_CHECK(t, nb == 1 && xfer_record(b.s, xb, sent, NULL, nb) == 0);
 	/* A stalls past its lease: B takes its rows over */
 	free(xl);
 	TT_CHECK(t, xfer_take_due(b.s, now + 31, 5, &xl, &nl) == 0 && nl == 2);
@@ -681,9 +681,9 @@ static void test_lease(struct tt *t)
 	 * a group whose lease was taken over) */
 	TT_CHECK(t, nl == 2 && xfer_lease_renew(b.s, xl[0].lease) == 2);
 	TT_CHECK(t, na == 2 && xfer_lease_renew(a.s, xa[0].lease) == 0);
-	TT_CHECK(t, na == 2 && xfer_record(a.s, xa, sent, na) == 0);
+	TT_CHECK(t, na == 2 && xfer_record(a.s, xa, sent, NULL, na) == 0);
 	TT_CHECK(t, store_counts(a.s, &c) == 0 && c.sent == 1); /* A proves nothing */
-	TT_CHECK(t, nl == 2 && xfer_record(b.s, xl, sent, nl) == 0);
+	TT_CHECK(t, nl == 2 && xfer_record(b.s, xl, sent, NULL, nl) == 0);
 	TT_CHECK(t, store_counts(a.s, &c) == 0 && c.sent == 3 && c.queued == 0);
 	/* a gateway's restart queues its own leases of the run before, not another's */
 	free(xl);
